@@ -1,0 +1,512 @@
+//! The typed model of what the user wrote: attribute arguments (parsed with darling), the
+//! workflow struct, the workflow impl block and its handlers, and activity functions.
+//!
+//! Parsing is lenient: it records what it finds and leaves the rules to `validate`, so
+//! that one mistake does not hide the others.
+
+use darling::{ast::NestedMeta, FromMeta};
+use proc_macro2::{Span, TokenStream};
+use quote::format_ident;
+use syn::{
+    visit_mut::VisitMut, Attribute, FnArg, Ident, ImplItem, ImplItemFn,
+    ItemFn, ItemImpl, ItemStruct, LitStr, Meta, Pat, PatType, Path, ReturnType, Signature, Type,
+};
+
+use crate::diagnostics::{did_you_mean, one_of, Errors};
+
+/// Arguments of `#[workflow(...)]` and `#[activity(...)]`.
+#[derive(Debug, Default, FromMeta)]
+pub(crate) struct ItemArgs {
+    /// The workflow or activity type name; defaults to the Rust name.
+    pub(crate) name: Option<LitStr>,
+    /// The path of the `capstan` crate, for renamed dependencies.
+    #[darling(rename = "crate")]
+    pub(crate) krate: Option<Path>,
+}
+
+/// Arguments of `#[signal(...)]`, `#[query(...)]` and `#[update(...)]`.
+#[derive(Debug, Default, FromMeta)]
+pub(crate) struct HandlerArgs {
+    /// The handler name callers use; defaults to the method name.
+    pub(crate) name: Option<LitStr>,
+    /// The method that validates an update's arguments before it is accepted.
+    pub(crate) validator: Option<Path>,
+}
+
+/// The kinds of handler methods in a `#[workflow]` impl block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HandlerKind {
+    Run,
+    Signal,
+    Query,
+    Update,
+}
+
+impl HandlerKind {
+    pub(crate) const ALL: [HandlerKind; 4] = [Self::Run, Self::Signal, Self::Query, Self::Update];
+
+    /// The attribute's name: `run`, `signal`, …
+    pub(crate) fn attribute(self) -> &'static str {
+        match self {
+            Self::Run => "run",
+            Self::Signal => "signal",
+            Self::Query => "query",
+            Self::Update => "update",
+        }
+    }
+
+    /// The arguments the attribute accepts.
+    fn arguments(self) -> &'static [&'static str] {
+        match self {
+            Self::Run => &[],
+            Self::Signal | Self::Query => &["name"],
+            Self::Update => &["name", "validator"],
+        }
+    }
+
+    fn from_attribute(attr: &Attribute) -> Option<Self> {
+        let ident = &attr.path().segments.last()?.ident;
+        Self::ALL.into_iter().find(|kind| ident == kind.attribute())
+    }
+}
+
+/// What `#[workflow]` was put on.
+pub(crate) enum WorkflowInput {
+    Struct(WorkflowStruct),
+    Impl(WorkflowImpl),
+}
+
+/// `#[workflow]` on the state struct.
+pub(crate) struct WorkflowStruct {
+    pub(crate) args: ItemArgs,
+    pub(crate) item: ItemStruct,
+}
+
+/// `#[workflow]` on the impl block.
+pub(crate) struct WorkflowImpl {
+    pub(crate) args: ItemArgs,
+    /// The impl block with the handler attributes removed.
+    pub(crate) item: ItemImpl,
+    /// The last segment of the self type: `PurchaseFruitsWorkflow`.
+    pub(crate) self_ident: Option<Ident>,
+    pub(crate) handlers: Vec<Handler>,
+}
+
+impl WorkflowImpl {
+    /// The methods of the impl block.
+    pub(crate) fn methods(&self) -> impl Iterator<Item = &ImplItemFn> {
+        self.item.items.iter().filter_map(|item| match item {
+            ImplItem::Fn(method) => Some(method),
+            _ => None,
+        })
+    }
+
+    /// The `#[run]` handler (the first, if there are several).
+    pub(crate) fn run(&self) -> Option<&Handler> {
+        self.handlers.iter().find(|handler| handler.kind == HandlerKind::Run)
+    }
+}
+
+/// A method of the impl block marked `#[run]`, `#[signal]`, `#[query]` or `#[update]`.
+pub(crate) struct Handler {
+    pub(crate) kind: HandlerKind,
+    /// The handler attribute, for error spans.
+    pub(crate) attr: Attribute,
+    pub(crate) args: HandlerArgs,
+    /// The method as written (attributes included, handler attribute removed).
+    pub(crate) method: ImplItemFn,
+    pub(crate) inputs: Inputs,
+}
+
+impl Handler {
+    pub(crate) fn ident(&self) -> &Ident {
+        &self.method.sig.ident
+    }
+
+    /// The name callers use: `name = "..."` or the method's name.
+    pub(crate) fn name(&self) -> String {
+        match &self.args.name {
+            Some(name) => name.value(),
+            None => self.ident().to_string(),
+        }
+    }
+
+    /// The token to point at when the name is wrong.
+    pub(crate) fn name_span(&self) -> Span {
+        match &self.args.name {
+            Some(name) => name.span(),
+            None => self.ident().span(),
+        }
+    }
+
+    pub(crate) fn is_async(&self) -> bool {
+        self.method.sig.asyncness.is_some()
+    }
+
+    /// The success type of a `Result<T, E>` (or `WorkflowResult<T>`) return type.
+    pub(crate) fn ok_type(&self) -> Option<&Type> {
+        ok_type(&self.method.sig.output)
+    }
+}
+
+/// The parameters of a handler or activity, split by role.
+pub(crate) struct Inputs {
+    /// `self`, `&self`, `&mut self`, …
+    pub(crate) receiver: Option<syn::Receiver>,
+    /// The first parameter when its type is the context (`WorkflowContext<Self>`,
+    /// `ActivityContext`).
+    pub(crate) context: Option<PatType>,
+    /// The other parameters: the payload arguments.
+    pub(crate) params: Vec<Param>,
+}
+
+/// One payload argument.
+pub(crate) struct Param {
+    /// The type, with `Self` replaced by the impl's self type so that it can be used
+    /// outside the impl block.
+    pub(crate) ty: Box<Type>,
+    /// The name to bind it to in generated code: the parameter's own name when it is a
+    /// plain identifier, else `__capstan_argN`.
+    pub(crate) binding: Ident,
+}
+
+impl Inputs {
+    fn parse(sig: &Signature, context: &str, self_ty: Option<&Type>) -> Self {
+        let mut receiver = None;
+        let mut context_param = None;
+        let mut params = Vec::new();
+        for input in &sig.inputs {
+            match input {
+                FnArg::Receiver(r) => receiver = Some(r.clone()),
+                FnArg::Typed(typed) => {
+                    if context_param.is_none() && params.is_empty() && is_named(&typed.ty, context) {
+                        context_param = Some(typed.clone());
+                        continue;
+                    }
+                    let mut ty = typed.ty.clone();
+                    if let Some(self_ty) = self_ty {
+                        ReplaceSelf(self_ty).visit_type_mut(&mut ty);
+                    }
+                    let binding = match &*typed.pat {
+                        Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+                            p.ident.clone()
+                        }
+                        _ => format_ident!("__capstan_arg{}", params.len()),
+                    };
+                    params.push(Param { ty, binding });
+                }
+            }
+        }
+        Self { receiver, context: context_param, params }
+    }
+}
+
+/// Replaces `Self` in a type by the impl's self type, keeping the user's spans.
+pub(crate) struct ReplaceSelf<'a>(pub(crate) &'a Type);
+
+impl VisitMut for ReplaceSelf<'_> {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::Path(path) = ty {
+            let starts_with_self = path.qself.is_none()
+                && path.path.leading_colon.is_none()
+                && path.path.segments.first().is_some_and(|s| s.ident == "Self");
+            if starts_with_self {
+                if path.path.segments.len() == 1 {
+                    *ty = self.0.clone();
+                    return;
+                }
+                if let Type::Path(self_path) = self.0 {
+                    let rest = path.path.segments.iter().skip(1).cloned();
+                    let mut segments = self_path.path.segments.clone();
+                    segments.extend(rest);
+                    path.path.segments = segments;
+                    path.path.leading_colon = self_path.path.leading_colon;
+                }
+            }
+        }
+        syn::visit_mut::visit_type_mut(self, ty);
+    }
+}
+
+/// The last path segment of a type, looking through parentheses and groups.
+pub(crate) fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => path.path.segments.last(),
+        Type::Paren(inner) => last_segment(&inner.elem),
+        Type::Group(inner) => last_segment(&inner.elem),
+        _ => None,
+    }
+}
+
+/// Whether a type's last path segment is `name`: `ActivityContext`,
+/// `capstan::WorkflowContext<Self>`.
+pub(crate) fn is_named(ty: &Type, name: &str) -> bool {
+    last_segment(ty).is_some_and(|segment| segment.ident == name)
+}
+
+/// The type arguments of a type's last path segment.
+pub(crate) fn type_arguments(ty: &Type) -> Vec<&Type> {
+    match last_segment(ty).map(|segment| &segment.arguments) {
+        Some(syn::PathArguments::AngleBracketed(args)) => args
+            .args
+            .iter()
+            .filter_map(|arg| match arg {
+                syn::GenericArgument::Type(ty) => Some(ty),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The `T` of a `Result<T, E>`-like return type: any type whose name ends in `Result`
+/// (`Result`, `WorkflowResult`, `anyhow::Result`) with `T` as its first type argument.
+pub(crate) fn ok_type(output: &ReturnType) -> Option<&Type> {
+    let ReturnType::Type(_, ty) = output else { return None };
+    let segment = last_segment(ty)?;
+    if !segment.ident.to_string().ends_with("Result") {
+        return None;
+    }
+    type_arguments(ty).into_iter().next()
+}
+
+/// Parses the arguments of `#[workflow(...)]` or `#[activity(...)]`.
+pub(crate) fn item_args(attribute: &str, args: TokenStream, errors: &mut Errors) -> ItemArgs {
+    parse_args(attribute, args, &["name", "crate"], errors)
+}
+
+/// Parses `key = value` attribute arguments: unknown keys get a did-you-mean, the known
+/// ones go to darling.
+fn parse_args<T: FromMeta + Default>(
+    attribute: &str,
+    args: TokenStream,
+    known: &[&str],
+    errors: &mut Errors,
+) -> T {
+    let metas = match NestedMeta::parse_meta_list(args) {
+        Ok(metas) => metas,
+        Err(error) => {
+            errors.push(error);
+            return T::default();
+        }
+    };
+    let mut kept = Vec::new();
+    for meta in metas {
+        let NestedMeta::Meta(inner) = &meta else {
+            errors.error(
+                &meta,
+                format!(
+                    "`#[{attribute}]` takes `key = value` arguments; found a bare literal — \
+                     expected {}",
+                    one_of(known)
+                ),
+            );
+            continue;
+        };
+        let path = inner.path();
+        let key = path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| crate::diagnostics::source(path));
+        if known.contains(&key.as_str()) {
+            kept.push(meta);
+            continue;
+        }
+        let message = if known.is_empty() {
+            format!("`#[{attribute}]` takes no arguments; found `{key}`")
+        } else if let Some(close) = did_you_mean(&key, known) {
+            format!("unknown argument `{key}` of `#[{attribute}]`; did you mean `{close}`?")
+        } else {
+            format!("unknown argument `{key}` of `#[{attribute}]`; expected {}", one_of(known))
+        };
+        errors.error(path, message);
+    }
+    T::from_list(&kept).unwrap_or_else(|error| {
+        errors.push(error);
+        T::default()
+    })
+}
+
+/// Parses the item under `#[workflow]`.
+pub(crate) fn workflow(
+    args: ItemArgs,
+    item: TokenStream,
+    errors: &mut Errors,
+) -> Option<WorkflowInput> {
+    let item: syn::Item = match syn::parse2(item) {
+        Ok(item) => item,
+        Err(error) => {
+            errors.push(error);
+            return None;
+        }
+    };
+    match item {
+        syn::Item::Struct(item) => Some(WorkflowInput::Struct(WorkflowStruct { args, item })),
+        syn::Item::Impl(item) => Some(WorkflowInput::Impl(workflow_impl(args, item, errors))),
+        other => {
+            errors.error(
+                item_keyword(&other),
+                format!(
+                    "`#[workflow]` goes on a workflow's state struct or on its `impl` block; \
+                     found {}",
+                    item_kind(&other)
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn workflow_impl(args: ItemArgs, mut item: ItemImpl, errors: &mut Errors) -> WorkflowImpl {
+    let self_ident = last_segment(&item.self_ty).map(|segment| segment.ident.clone());
+    let self_ty = (*item.self_ty).clone();
+    let mut handlers = Vec::new();
+    for impl_item in &mut item.items {
+        let ImplItem::Fn(method) = impl_item else { continue };
+        let mut found: Option<(HandlerKind, Attribute)> = None;
+        let mut kept_attrs = Vec::new();
+        for attr in method.attrs.drain(..) {
+            let Some(kind) = HandlerKind::from_attribute(&attr) else {
+                kept_attrs.push(attr);
+                continue;
+            };
+            if let Some((first, _)) = &found {
+                errors.error(
+                    &attr,
+                    format!(
+                        "a method can be only one handler; found `#[{}]` and `#[{}]` on `{}`",
+                        first.attribute(),
+                        kind.attribute(),
+                        method.sig.ident
+                    ),
+                );
+                continue;
+            }
+            found = Some((kind, attr));
+        }
+        method.attrs = kept_attrs;
+        let Some((kind, attr)) = found else { continue };
+        let args = handler_args(kind, &attr, errors);
+        // Sync handlers take no context either; `validate` reports one found there.
+        let inputs = Inputs::parse(&method.sig, "WorkflowContext", Some(&self_ty));
+        handlers.push(Handler { kind, attr, args, method: method.clone(), inputs });
+    }
+    WorkflowImpl { args, item, self_ident, handlers }
+}
+
+fn handler_args(kind: HandlerKind, attr: &Attribute, errors: &mut Errors) -> HandlerArgs {
+    let attribute = kind.attribute();
+    match &attr.meta {
+        Meta::Path(_) => HandlerArgs::default(),
+        Meta::List(list) => {
+            let args: HandlerArgs = parse_args(attribute, list.tokens.clone(), kind.arguments(), errors);
+            if kind == HandlerKind::Run && !list.tokens.is_empty() {
+                // `parse_args` said "takes no arguments"; say where the name goes.
+                errors.error(
+                    &list.tokens,
+                    "the workflow type's name goes on the struct: `#[workflow(name = \"...\")]`",
+                );
+            }
+            args
+        }
+        Meta::NameValue(name_value) => {
+            errors.error(
+                name_value,
+                format!(
+                    "`#[{attribute} = ...]` is not supported; write `#[{attribute}]` or \
+                     `#[{attribute}(name = \"...\")]`"
+                ),
+            );
+            HandlerArgs::default()
+        }
+    }
+}
+
+/// An `#[activity]` function.
+pub(crate) struct Activity {
+    pub(crate) args: ItemArgs,
+    pub(crate) item: ItemFn,
+    pub(crate) inputs: Inputs,
+}
+
+/// Parses the item under `#[activity]`.
+pub(crate) fn activity(args: ItemArgs, item: TokenStream, errors: &mut Errors) -> Option<Activity> {
+    let item: syn::Item = match syn::parse2(item) {
+        Ok(item) => item,
+        Err(error) => {
+            errors.push(error);
+            return None;
+        }
+    };
+    match item {
+        syn::Item::Fn(item) => {
+            let inputs = Inputs::parse(&item.sig, "ActivityContext", None);
+            Some(Activity { args, item, inputs })
+        }
+        syn::Item::Impl(item) => {
+            errors.error(
+                item.impl_token,
+                "`#[activity]` on impl blocks is not supported yet: write free functions and \
+                 share resources through a `static`/`OnceLock`",
+            );
+            None
+        }
+        other => {
+            errors.error(
+                item_keyword(&other),
+                format!("`#[activity]` goes on a free function; found {}", item_kind(&other)),
+            );
+            None
+        }
+    }
+}
+
+/// "a struct", "an enum", … for messages.
+fn item_kind(item: &syn::Item) -> &'static str {
+    match item {
+        syn::Item::Const(_) => "a `const`",
+        syn::Item::Enum(_) => "an enum",
+        syn::Item::Fn(_) => "a function",
+        syn::Item::Impl(_) => "an impl block",
+        syn::Item::Mod(_) => "a module",
+        syn::Item::Static(_) => "a `static`",
+        syn::Item::Struct(_) => "a struct",
+        syn::Item::Trait(_) => "a trait",
+        syn::Item::Type(_) => "a type alias",
+        syn::Item::Union(_) => "a union",
+        syn::Item::Use(_) => "a `use` declaration",
+        _ => "another kind of item",
+    }
+}
+
+/// The item's keyword and name, where an error about the item's kind points.
+fn item_keyword(item: &syn::Item) -> TokenStream {
+    use quote::{quote, ToTokens};
+    match item {
+        syn::Item::Enum(item) => {
+            let (keyword, ident) = (&item.enum_token, &item.ident);
+            quote!(#keyword #ident)
+        }
+        syn::Item::Fn(item) => {
+            let (keyword, ident) = (&item.sig.fn_token, &item.sig.ident);
+            quote!(#keyword #ident)
+        }
+        syn::Item::Trait(item) => {
+            let (keyword, ident) = (&item.trait_token, &item.ident);
+            quote!(#keyword #ident)
+        }
+        syn::Item::Mod(item) => {
+            let (keyword, ident) = (&item.mod_token, &item.ident);
+            quote!(#keyword #ident)
+        }
+        syn::Item::Type(item) => {
+            let (keyword, ident) = (&item.type_token, &item.ident);
+            quote!(#keyword #ident)
+        }
+        syn::Item::Union(item) => {
+            let (keyword, ident) = (&item.union_token, &item.ident);
+            quote!(#keyword #ident)
+        }
+        other => other.to_token_stream(),
+    }
+}

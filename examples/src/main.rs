@@ -1,0 +1,124 @@
+//! `capstan-examples tour [--only a,b] [--json] [--server HOST:PORT]` runs the seed's
+//! patterns end to end; `capstan-examples worker --server HOST:PORT [--task-queue Q]` runs a
+//! worker with every example registered until Ctrl-C.
+//!
+//! Without `--server`, the tour starts a Temporal dev server of its own (installed on first
+//! use under `target/`) and stops it at the end.
+
+use std::process::ExitCode;
+
+use capstan::Client;
+use capstan_examples::{tour, worker, TASK_QUEUE};
+
+const USAGE: &str = "usage:
+  capstan-examples tour [--only NAME[,NAME]] [--json] [--server HOST:PORT]
+  capstan-examples worker --server HOST:PORT [--task-queue QUEUE]";
+
+struct Args {
+    command: String,
+    only: Option<Vec<String>>,
+    json: bool,
+    server: Option<String>,
+    task_queue: String,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let command = args.next().unwrap_or_else(|| "tour".to_owned());
+    let mut parsed = Args { command, only: None, json: false, server: None, task_queue: TASK_QUEUE.to_owned() };
+    while let Some(arg) = args.next() {
+        let mut value = |flag: &str| args.next().ok_or_else(|| format!("`{flag}` needs a value"));
+        match arg.as_str() {
+            "--only" => parsed.only = Some(value("--only")?.split(',').map(str::to_owned).collect()),
+            "--json" => parsed.json = true,
+            "--server" => parsed.server = Some(value("--server")?),
+            "--task-queue" => parsed.task_queue = value("--task-queue")?,
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    if let Some(only) = &parsed.only {
+        for name in only {
+            if !tour::PATTERNS.iter().any(|p| p.name == name) {
+                let names: Vec<_> = tour::PATTERNS.iter().map(|p| p.name).collect();
+                return Err(format!("unknown pattern `{name}`; patterns: {}", names.join(", ")));
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("error: {message}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<bool> {
+    // Without --server, a dev server of our own (the embedded engine will take its place).
+    let (dev_server, address) = match &args.server {
+        Some(address) => (None, address.clone()),
+        None => {
+            eprintln!("starting a Temporal dev server (pass --server HOST:PORT to use yours)...");
+            let server = capstan::testing::DevServer::start().await?;
+            let address = server.address();
+            (Some(server), address)
+        }
+    };
+    let client = Client::connect(address).await?;
+    let result = match args.command.as_str() {
+        "worker" => {
+            worker(&client, &args.task_queue).run().await?;
+            Ok(true)
+        }
+        "tour" => run_tour(&client, &args).await,
+        other => anyhow::bail!("unknown command `{other}`\n{USAGE}"),
+    };
+    drop(dev_server);
+    result
+}
+
+async fn run_tour(client: &Client, args: &Args) -> anyhow::Result<bool> {
+    let run_id = format!("{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis());
+    let names: Vec<&str> = match &args.only {
+        Some(only) => only.iter().map(String::as_str).collect(),
+        None => tour::PATTERNS.iter().map(|p| p.name).collect(),
+    };
+    let reports = worker(client, &args.task_queue)
+        .run_until(async {
+            let mut reports = Vec::new();
+            for name in names {
+                let report = tour::run(client, &args.task_queue, name, &run_id).await;
+                if args.json {
+                    println!("{}", serde_json::to_string(&report).expect("a report serializes"));
+                } else {
+                    let mark = if report.ok { "ok  " } else { "FAIL" };
+                    println!("{mark} {:<20} {:>6} ms  {}", report.pattern, report.ms, report.result);
+                }
+                reports.push(report);
+            }
+            reports
+        })
+        .await?;
+    Ok(reports.iter().all(|r| r.ok))
+}

@@ -1,0 +1,91 @@
+//! Activity Choice: pick the activity to run from the input.
+
+use std::time::Duration;
+
+use capstan::prelude::*;
+
+/// The fruits the shop sells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
+pub enum Fruit {
+    /// 1
+    Apple,
+    /// 2
+    Banana,
+    /// 3
+    Cherry,
+}
+
+impl From<Fruit> for u8 {
+    fn from(fruit: Fruit) -> u8 {
+        match fruit {
+            Fruit::Apple => 1,
+            Fruit::Banana => 2,
+            Fruit::Cherry => 3,
+        }
+    }
+}
+
+impl TryFrom<u8> for Fruit {
+    type Error = String;
+    fn try_from(n: u8) -> Result<Self, String> {
+        match n {
+            1 => Ok(Fruit::Apple),
+            2 => Ok(Fruit::Banana),
+            3 => Ok(Fruit::Cherry),
+            _ => Err(format!("unknown fruit {n}: expected 1 (apple), 2 (banana) or 3 (cherry)")),
+        }
+    }
+}
+
+/// One line of a shopping list.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShoppingItem {
+    /// What to buy.
+    pub fruit: Fruit,
+    /// How many.
+    pub amount: u32,
+}
+
+/// A shopping list.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShoppingList {
+    /// The lines.
+    pub items: Vec<ShoppingItem>,
+}
+
+/// Orders apples.
+#[activity]
+pub fn order_apples(amount: u32) -> Result<String, ActivityError> {
+    Ok(format!("Ordered {amount} Apples..."))
+}
+
+/// Orders bananas.
+#[activity]
+pub fn order_bananas(amount: u32) -> Result<String, ActivityError> {
+    Ok(format!("Ordered {amount} Bananas..."))
+}
+
+/// Orders each item with the activity for its fruit.
+#[workflow]
+#[derive(Default)]
+pub struct PurchaseFruitsWorkflow;
+
+#[workflow]
+impl PurchaseFruitsWorkflow {
+    #[run]
+    pub async fn run(ctx: WorkflowContext<Self>, shopping_list: ShoppingList) -> WorkflowResult<String> {
+        let mut ordered = Vec::new();
+        for item in shopping_list.items {
+            let order = match item.fruit {
+                Fruit::Apple => ctx.activity(order_apples, item.amount),
+                Fruit::Banana => ctx.activity(order_bananas, item.amount),
+                other => {
+                    return Err(ApplicationError::new("ValueError", format!("Unrecognized fruit: {other:?}")).into())
+                }
+            };
+            ordered.push(order.start_to_close_timeout(Duration::from_secs(5)).await?);
+        }
+        Ok(ordered.concat())
+    }
+}

@@ -1,0 +1,208 @@
+//! Starting workflows: typed builders generated stubs return.
+
+use std::{
+    future::{Future, IntoFuture},
+    marker::PhantomData,
+    pin::Pin,
+    time::Duration,
+};
+
+use temporalio_common::protos::temporal::api::{
+    common::v1::{Payloads, WorkflowType},
+    enums::v1::{WorkflowIdConflictPolicy, WorkflowIdReusePolicy},
+    errordetails::v1::WorkflowExecutionAlreadyStartedFailure,
+    taskqueue::v1::TaskQueue,
+    workflowservice::v1::StartWorkflowExecutionRequest,
+};
+
+use super::{Client, ClientError, WorkflowHandle};
+use crate::{
+    converter::Args,
+    definition::WorkflowDefinition,
+    options::RetryPolicy,
+};
+
+/// Starts a workflow; `.await` it for the workflow's typed handle. Generated as
+/// `MyWorkflow::start(&client, id, input)`.
+#[must_use = "a workflow starts only when awaited"]
+pub struct StartWorkflow<W: WorkflowDefinition> {
+    client: Client,
+    workflow_id: String,
+    args: W::Args,
+    request: StartWorkflowExecutionRequest,
+    _workflow: PhantomData<fn() -> W>,
+}
+
+impl<W: WorkflowDefinition> StartWorkflow<W> {
+    /// A start of `W` with `args` under `workflow_id`.
+    pub fn new(client: &Client, workflow_id: String, args: W::Args) -> Self {
+        Self {
+            client: client.clone(),
+            workflow_id,
+            args,
+            request: StartWorkflowExecutionRequest::default(),
+            _workflow: PhantomData,
+        }
+    }
+
+    /// The task queue its workers poll (default: the client's default task queue).
+    pub fn task_queue(mut self, task_queue: impl Into<String>) -> Self {
+        self.request.task_queue = Some(TaskQueue {
+            name: task_queue.into(),
+            ..Default::default()
+        });
+        self
+    }
+
+    /// Whether the id of a closed workflow may be reused.
+    pub fn id_reuse_policy(mut self, policy: WorkflowIdReusePolicy) -> Self {
+        self.request.workflow_id_reuse_policy = policy as i32;
+        self
+    }
+
+    /// What happens when a workflow with this id is running.
+    pub fn id_conflict_policy(mut self, policy: WorkflowIdConflictPolicy) -> Self {
+        self.request.workflow_id_conflict_policy = policy as i32;
+        self
+    }
+
+    /// The longest the workflow may run, continue-as-new and retries included.
+    pub fn execution_timeout(mut self, timeout: Duration) -> Self {
+        self.request.workflow_execution_timeout = timeout.try_into().ok();
+        self
+    }
+
+    /// The longest one run may take.
+    pub fn run_timeout(mut self, timeout: Duration) -> Self {
+        self.request.workflow_run_timeout = timeout.try_into().ok();
+        self
+    }
+
+    /// The longest one workflow task may take (default 10 s).
+    pub fn task_timeout(mut self, timeout: Duration) -> Self {
+        self.request.workflow_task_timeout = timeout.try_into().ok();
+        self
+    }
+
+    /// How the workflow is retried when it fails.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.request.retry_policy = Some(policy.into_proto());
+        self
+    }
+
+    /// Waits for the workflow's result instead of returning its handle.
+    pub fn execute(self) -> ExecuteWorkflow<W> {
+        ExecuteWorkflow { start: self }
+    }
+
+    async fn send(self) -> Result<WorkflowHandle<W>, ClientError> {
+        let Self { client, workflow_id, args, mut request, .. } = self;
+        let task_queue = match request.task_queue.take() {
+            Some(tq) => tq,
+            None => TaskQueue {
+                name: client.default_task_queue().map(str::to_owned).ok_or_else(|| {
+                    ClientError::Config(format!(
+                        "no task queue for workflow `{workflow_id}` of type `{}`: call \
+                         `.task_queue(..)` or set the client's default task queue",
+                        W::NAME
+                    ))
+                })?,
+                ..Default::default()
+            },
+        };
+        let payloads = client.codecs().encode(args.to_payloads()?)?;
+        request.namespace = client.namespace().to_owned();
+        request.workflow_id = workflow_id.clone();
+        request.workflow_type = Some(WorkflowType { name: W::NAME.to_owned() });
+        request.task_queue = Some(task_queue);
+        request.input = Some(Payloads { payloads });
+        request.identity = client.identity().to_owned();
+        request.request_id = uuid::Uuid::new_v4().to_string();
+        let response = client
+            .connection()
+            .workflow_service()
+            .start_workflow_execution(tonic::Request::new(request))
+            .await
+            .map_err(|status| already_started(&workflow_id, &status).unwrap_or_else(|| ClientError::rpc("start", &workflow_id, status)))?
+            .into_inner();
+        Ok(WorkflowHandle::with_run(&client, workflow_id, Some(response.run_id)))
+    }
+}
+
+fn already_started(workflow_id: &str, status: &tonic::Status) -> Option<ClientError> {
+    if status.code() != tonic::Code::AlreadyExists {
+        return None;
+    }
+    use prost::Message;
+    let details = tonic_types_any(status.details());
+    let run_id = details
+        .and_then(|any| WorkflowExecutionAlreadyStartedFailure::decode(any.as_slice()).ok())
+        .map(|f| f.run_id)
+        .unwrap_or_default();
+    Some(ClientError::AlreadyStarted {
+        workflow_id: workflow_id.to_owned(),
+        run_id,
+    })
+}
+
+/// The first detail of a gRPC status (a `google.rpc.Status` whose details are `Any`s).
+fn tonic_types_any(details: &[u8]) -> Option<Vec<u8>> {
+    use prost::Message;
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RpcStatus {
+        #[prost(int32, tag = "1")]
+        code: i32,
+        #[prost(string, tag = "2")]
+        message: String,
+        #[prost(message, repeated, tag = "3")]
+        details: Vec<prost_wkt_types::Any>,
+    }
+    let status = RpcStatus::decode(details).ok()?;
+    status.details.into_iter().next().map(|any| any.value)
+}
+
+impl<W: WorkflowDefinition> IntoFuture for StartWorkflow<W> {
+    type Output = Result<W::Handle, ClientError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let fut = self.send();
+        Box::pin(async move { fut.await.map(W::Handle::from) })
+    }
+}
+
+/// Starts a workflow and waits for its result. Generated as
+/// `MyWorkflow::execute(&client, id, input)`.
+#[must_use = "a workflow starts only when awaited"]
+pub struct ExecuteWorkflow<W: WorkflowDefinition> {
+    start: StartWorkflow<W>,
+}
+
+impl<W: WorkflowDefinition> ExecuteWorkflow<W> {
+    /// A start of `W` with `args` under `workflow_id`, awaiting the result.
+    pub fn new(client: &Client, workflow_id: String, args: W::Args) -> Self {
+        Self { start: StartWorkflow::new(client, workflow_id, args) }
+    }
+
+    /// The task queue its workers poll.
+    pub fn task_queue(mut self, task_queue: impl Into<String>) -> Self {
+        self.start = self.start.task_queue(task_queue);
+        self
+    }
+
+    /// Options of the start (timeouts, policies).
+    pub fn with(mut self, configure: impl FnOnce(StartWorkflow<W>) -> StartWorkflow<W>) -> Self {
+        self.start = configure(self.start);
+        self
+    }
+}
+
+impl<W: WorkflowDefinition> IntoFuture for ExecuteWorkflow<W> {
+    type Output = Result<W::Output, ClientError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let fut = self.start.send();
+        Box::pin(async move { fut.await?.result().await })
+    }
+}

@@ -1,0 +1,548 @@
+//! The data converter: Rust values to Temporal payloads and back.
+//!
+//! The encodings and bytes are those of the Python SDK's default converter, so a Python
+//! program reads what Capstan writes and the other way round:
+//!
+//! | value | encoding | data |
+//! |---|---|---|
+//! | `()`, `None`, JSON `null` | `binary/null` | empty |
+//! | [`Bytes`] | `binary/plain` | the bytes |
+//! | anything else that serde serializes | `json/plain` | compact JSON, keys sorted, non-ASCII escaped |
+//!
+//! A [`PayloadCodec`] (compression, encryption) wraps the encoded payloads on the client and
+//! the worker alike.
+
+use std::{collections::HashMap, fmt, io, sync::Arc};
+
+use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize, Serializer};
+use temporalio_common::protos::temporal::api::common::v1::Payload;
+
+/// The metadata key naming a payload's encoding.
+pub const ENCODING_KEY: &str = "encoding";
+/// `json/plain`: UTF-8 JSON.
+pub const JSON_PLAIN: &str = "json/plain";
+/// `binary/null`: no value (`None`, `()`).
+pub const BINARY_NULL: &str = "binary/null";
+/// `binary/plain`: raw bytes.
+pub const BINARY_PLAIN: &str = "binary/plain";
+
+/// A value that travels as raw bytes (`binary/plain`), like Python's `bytes`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Bytes(pub Vec<u8>);
+
+// `Bytes` serializes through a marker newtype name the converter recognises, so that a
+// `Bytes` nested in a struct still becomes JSON (base64 is what Python's JSON encoder
+// refuses too, so nested bytes are an array of numbers) while a top-level `Bytes` becomes
+// `binary/plain`.
+const BYTES_MARKER: &str = "__capstan_bytes";
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_newtype_struct(BYTES_MARKER, &self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<u8>::deserialize(deserializer).map(Bytes)
+    }
+}
+
+/// Why a payload could not be converted.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    /// The value could not be serialized.
+    #[error("cannot serialize {type_name} to a payload: {source}")]
+    Serialize {
+        /// The Rust type.
+        type_name: &'static str,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+    /// The payload's bytes do not fit the expected type.
+    #[error("cannot read {type_name} from a `{encoding}` payload at `{path}`: {source}")]
+    Deserialize {
+        /// The Rust type.
+        type_name: &'static str,
+        /// The payload's encoding.
+        encoding: String,
+        /// Where in the value the problem is (`items[2].amount`; `.` for the whole value).
+        path: String,
+        /// What serde said (it names the field and position).
+        source: serde_json::Error,
+    },
+    /// The payload has an encoding this converter does not know.
+    #[error("cannot read {type_name} from a payload with encoding `{encoding}`: known encodings are json/plain, binary/null and binary/plain (is a payload codec missing?)")]
+    UnknownEncoding {
+        /// The Rust type.
+        type_name: &'static str,
+        /// The payload's encoding.
+        encoding: String,
+    },
+    /// Fewer or more payloads than arguments.
+    #[error("expected {expected} argument(s), got {found} payload(s)")]
+    Arity {
+        /// Arguments of the receiving function.
+        expected: usize,
+        /// Payloads received.
+        found: usize,
+    },
+    /// A codec failed.
+    #[error("payload codec failed: {0}")]
+    Codec(String),
+}
+
+/// Converts one value to a payload.
+pub fn to_payload<T: Serialize + ?Sized>(value: &T) -> Result<Payload, PayloadError> {
+    let err = |source| PayloadError::Serialize {
+        type_name: std::any::type_name::<T>(),
+        source,
+    };
+    if let Some(bytes) = top_level_bytes(value) {
+        return Ok(payload(BINARY_PLAIN, bytes));
+    }
+    let json = serde_json::to_value(value).map_err(err)?;
+    if json.is_null() {
+        return Ok(payload(BINARY_NULL, Vec::new()));
+    }
+    let mut data = Vec::with_capacity(64);
+    let mut ser = serde_json::Serializer::with_formatter(&mut data, PythonJson);
+    json.serialize(&mut ser).map_err(err)?;
+    Ok(payload(JSON_PLAIN, data))
+}
+
+/// Reads one value from a payload.
+pub fn from_payload<T: DeserializeOwned>(payload: &Payload) -> Result<T, PayloadError> {
+    let type_name = std::any::type_name::<T>();
+    let encoding = encoding_of(payload);
+    let de_err = |err: serde_path_to_error::Error<serde_json::Error>| PayloadError::Deserialize {
+        type_name,
+        encoding: encoding.to_owned(),
+        path: err.path().to_string(),
+        source: err.into_inner(),
+    };
+    match encoding {
+        JSON_PLAIN => {
+            let mut de = serde_json::Deserializer::from_slice(&payload.data);
+            let value = serde_path_to_error::deserialize(&mut de).map_err(de_err)?;
+            de.end().map_err(|source| PayloadError::Deserialize {
+                type_name,
+                encoding: encoding.to_owned(),
+                path: ".".to_owned(),
+                source,
+            })?;
+            Ok(value)
+        }
+        BINARY_NULL => serde_path_to_error::deserialize(serde_json::Value::Null).map_err(de_err),
+        BINARY_PLAIN => {
+            let bytes =
+                serde_json::Value::Array(payload.data.iter().map(|b| (*b).into()).collect());
+            serde_path_to_error::deserialize(bytes).map_err(de_err)
+        }
+        other => Err(PayloadError::UnknownEncoding {
+            type_name,
+            encoding: other.to_owned(),
+        }),
+    }
+}
+
+/// The encoding named in a payload's metadata (empty when missing).
+pub fn encoding_of(payload: &Payload) -> &str {
+    payload
+        .metadata
+        .get(ENCODING_KEY)
+        .and_then(|e| std::str::from_utf8(e).ok())
+        .unwrap_or("")
+}
+
+fn payload(encoding: &str, data: Vec<u8>) -> Payload {
+    Payload {
+        metadata: HashMap::from([(ENCODING_KEY.to_owned(), encoding.as_bytes().to_vec())]),
+        data,
+        ..Default::default()
+    }
+}
+
+/// Reads a payload as JSON for display (logs, the tour, errors); never fails.
+pub fn display_payload(payload: &Payload) -> String {
+    match encoding_of(payload) {
+        JSON_PLAIN => String::from_utf8_lossy(&payload.data).into_owned(),
+        BINARY_NULL => "null".to_owned(),
+        other => format!("<{} bytes of {other}>", payload.data.len()),
+    }
+}
+
+/// Finds a top-level [`Bytes`] without serializing anything else.
+fn top_level_bytes<T: Serialize + ?Sized>(value: &T) -> Option<Vec<u8>> {
+    struct Probe(Option<Vec<u8>>);
+    #[derive(Debug)]
+    struct NotBytes;
+    impl fmt::Display for NotBytes {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("not bytes")
+        }
+    }
+    impl std::error::Error for NotBytes {}
+    impl serde::ser::Error for NotBytes {
+        fn custom<M: fmt::Display>(_: M) -> Self {
+            NotBytes
+        }
+    }
+    impl Serializer for &mut Probe {
+        type Ok = ();
+        type Error = NotBytes;
+        type SerializeSeq = serde::ser::Impossible<(), NotBytes>;
+        type SerializeTuple = serde::ser::Impossible<(), NotBytes>;
+        type SerializeTupleStruct = serde::ser::Impossible<(), NotBytes>;
+        type SerializeTupleVariant = serde::ser::Impossible<(), NotBytes>;
+        type SerializeMap = serde::ser::Impossible<(), NotBytes>;
+        type SerializeStruct = serde::ser::Impossible<(), NotBytes>;
+        type SerializeStructVariant = serde::ser::Impossible<(), NotBytes>;
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(
+            self,
+            name: &'static str,
+            value: &T,
+        ) -> Result<(), NotBytes> {
+            if name != BYTES_MARKER {
+                return Err(NotBytes);
+            }
+            let bytes: Vec<u8> = serde_json::to_value(value)
+                .ok()
+                .and_then(|v| serde_json::from_value(v).ok())
+                .ok_or(NotBytes)?;
+            self.0 = Some(bytes);
+            Ok(())
+        }
+        fn serialize_bool(self, _: bool) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_i8(self, _: i8) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_i16(self, _: i16) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_i32(self, _: i32) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_i64(self, _: i64) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_u8(self, _: u8) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_u16(self, _: u16) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_u32(self, _: u32) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_u64(self, _: u64) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_f32(self, _: f32) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_f64(self, _: f64) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_char(self, _: char) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_str(self, _: &str) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_bytes(self, _: &[u8]) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_none(self) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_unit(self) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_unit_struct(self, _: &'static str) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_unit_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+        ) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_newtype_variant<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: &T,
+        ) -> Result<(), NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_tuple_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleStruct, NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_tuple_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleVariant, NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStruct, NotBytes> {
+            Err(NotBytes)
+        }
+        fn serialize_struct_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStructVariant, NotBytes> {
+            Err(NotBytes)
+        }
+    }
+    let mut probe = Probe(None);
+    value.serialize(&mut probe).ok()?;
+    probe.0
+}
+
+/// Python's `json.dumps(separators=(",", ":"), sort_keys=True)`: compact, and every
+/// non-ASCII character escaped as `\uXXXX` (surrogate pairs above the BMP). Keys come sorted
+/// because `serde_json::Map` is a `BTreeMap`.
+struct PythonJson;
+
+impl serde_json::ser::Formatter for PythonJson {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if c.is_ascii() {
+                continue;
+            }
+            writer.write_all(&fragment.as_bytes()[start..i])?;
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                write!(writer, "\\u{unit:04x}")?;
+            }
+            start = i + c.len_utf8();
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
+/// The arguments of a workflow, activity or handler: a tuple whose elements travel as one
+/// payload each, the way the Python SDK passes positional arguments.
+pub trait Args: Sized + Send + 'static {
+    /// How many payloads the arguments take.
+    const ARITY: usize;
+    /// Encodes the arguments, one payload each.
+    fn to_payloads(&self) -> Result<Vec<Payload>, PayloadError>;
+    /// Decodes the arguments. Missing trailing payloads read as `null`, as Python fills
+    /// defaulted parameters; extra payloads are an error.
+    fn from_payloads(payloads: &[Payload]) -> Result<Self, PayloadError>;
+}
+
+macro_rules! tuple_args {
+    ($n:expr; $($t:ident $i:tt),*) => {
+        impl<$($t: Serialize + DeserializeOwned + Send + 'static),*> Args for ($($t,)*) {
+            const ARITY: usize = $n;
+            fn to_payloads(&self) -> Result<Vec<Payload>, PayloadError> {
+                Ok(vec![$(to_payload(&self.$i)?),*])
+            }
+            #[allow(unused_variables)]
+            fn from_payloads(payloads: &[Payload]) -> Result<Self, PayloadError> {
+                if payloads.len() > $n {
+                    return Err(PayloadError::Arity { expected: $n, found: payloads.len() });
+                }
+                let null = payload(BINARY_NULL, Vec::new());
+                Ok(($(
+                    match payloads.get($i) {
+                        Some(p) => from_payload::<$t>(p),
+                        None => from_payload::<$t>(&null).map_err(|_| PayloadError::Arity {
+                            expected: $n,
+                            found: payloads.len(),
+                        }),
+                    }?,
+                )*))
+            }
+        }
+    };
+}
+tuple_args!(0;);
+tuple_args!(1; A 0);
+tuple_args!(2; A 0, B 1);
+tuple_args!(3; A 0, B 1, C 2);
+tuple_args!(4; A 0, B 1, C 2, D 3);
+tuple_args!(5; A 0, B 1, C 2, D 3, E 4);
+tuple_args!(6; A 0, B 1, C 2, D 3, E 4, F 5);
+
+/// Transforms encoded payloads on their way to and from the server: compression,
+/// encryption. Applied by the client and the worker alike, to every payload the server
+/// stores (arguments, results, heartbeat details, failure details, memos).
+pub trait PayloadCodec: Send + Sync + 'static {
+    /// Encodes payloads about to leave the process.
+    fn encode(&self, payloads: Vec<Payload>) -> Result<Vec<Payload>, PayloadError>;
+    /// Decodes payloads that arrived from the server.
+    fn decode(&self, payloads: Vec<Payload>) -> Result<Vec<Payload>, PayloadError>;
+}
+
+/// The codecs in force for a client or worker, applied in order on encode and in reverse
+/// order on decode.
+#[derive(Clone, Default)]
+pub struct Codecs(Vec<Arc<dyn PayloadCodec>>);
+
+impl fmt::Debug for Codecs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Codecs({})", self.0.len())
+    }
+}
+
+impl Codecs {
+    /// Adds a codec, applied after the ones already present when encoding.
+    pub fn push(&mut self, codec: Arc<dyn PayloadCodec>) {
+        self.0.push(codec);
+    }
+
+    /// Whether no codec is configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Encodes payloads about to leave the process.
+    pub fn encode(&self, mut payloads: Vec<Payload>) -> Result<Vec<Payload>, PayloadError> {
+        for codec in &self.0 {
+            payloads = codec.encode(payloads)?;
+        }
+        Ok(payloads)
+    }
+
+    /// Decodes payloads that arrived from the server.
+    pub fn decode(&self, mut payloads: Vec<Payload>) -> Result<Vec<Payload>, PayloadError> {
+        for codec in self.0.iter().rev() {
+            payloads = codec.decode(payloads)?;
+        }
+        Ok(payloads)
+    }
+
+    /// Encodes one payload.
+    pub fn encode_one(&self, payload: Payload) -> Result<Payload, PayloadError> {
+        single(self.encode(vec![payload])?)
+    }
+
+    /// Decodes one payload.
+    pub fn decode_one(&self, payload: Payload) -> Result<Payload, PayloadError> {
+        single(self.decode(vec![payload])?)
+    }
+}
+
+fn single(mut payloads: Vec<Payload>) -> Result<Payload, PayloadError> {
+    match payloads.len() {
+        1 => Ok(payloads.pop().expect("one payload")),
+        n => Err(PayloadError::Codec(format!(
+            "a codec turned one payload into {n}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Item {
+        name: String,
+        amount: u32,
+        tags: Option<Vec<String>>,
+    }
+
+    fn text(p: &Payload) -> (&str, &str) {
+        (encoding_of(p), std::str::from_utf8(&p.data).unwrap())
+    }
+
+    #[test]
+    fn json_is_compact_sorted_and_ascii_like_python() {
+        let p = to_payload(&Item { name: "Grüße 🍎".into(), amount: 3, tags: None }).unwrap();
+        // json.dumps({"name": "Grüße 🍎", "amount": 3, "tags": None},
+        //            separators=(",", ":"), sort_keys=True)
+        assert_eq!(
+            text(&p),
+            (JSON_PLAIN, r#"{"amount":3,"name":"Gr\u00fc\u00dfe \ud83c\udf4e","tags":null}"#)
+        );
+        assert_eq!(
+            from_payload::<Item>(&p).unwrap(),
+            Item { name: "Grüße 🍎".into(), amount: 3, tags: None }
+        );
+    }
+
+    #[test]
+    fn unit_and_none_are_binary_null() {
+        assert_eq!(text(&to_payload(&()).unwrap()), (BINARY_NULL, ""));
+        assert_eq!(text(&to_payload(&None::<u8>).unwrap()), (BINARY_NULL, ""));
+        let null = to_payload(&()).unwrap();
+        assert_eq!(from_payload::<Option<u8>>(&null).unwrap(), None);
+        from_payload::<()>(&null).unwrap();
+    }
+
+    #[test]
+    fn bytes_are_binary_plain_at_top_level() {
+        let p = to_payload(&Bytes(vec![0, 159, 255])).unwrap();
+        assert_eq!(encoding_of(&p), BINARY_PLAIN);
+        assert_eq!(p.data, vec![0, 159, 255]);
+        assert_eq!(from_payload::<Bytes>(&p).unwrap(), Bytes(vec![0, 159, 255]));
+    }
+
+    #[test]
+    fn bad_payload_names_the_field() {
+        let p = payload(JSON_PLAIN, br#"{"name":"x","amount":"three"}"#.to_vec());
+        let err = from_payload::<Item>(&p).unwrap_err().to_string();
+        assert!(err.contains("Item"), "{err}");
+        assert!(err.contains("at `amount`"), "{err}");
+    }
+
+    #[test]
+    fn args_roundtrip_and_arity() {
+        let payloads = ("a".to_owned(), 2u8).to_payloads().unwrap();
+        assert_eq!(payloads.len(), 2);
+        assert_eq!(<(String, u8)>::from_payloads(&payloads).unwrap(), ("a".into(), 2));
+        let err = <(String,)>::from_payloads(&payloads).unwrap_err();
+        assert!(matches!(err, PayloadError::Arity { expected: 1, found: 2 }));
+        assert_eq!(<(Option<u8>,)>::from_payloads(&[]).unwrap(), (None,));
+        assert!(<(u8,)>::from_payloads(&[]).is_err());
+    }
+
+    #[test]
+    fn unknown_encoding_is_named() {
+        let p = payload("binary/encrypted", vec![1]);
+        let err = from_payload::<u8>(&p).unwrap_err().to_string();
+        assert!(err.contains("binary/encrypted"), "{err}");
+    }
+}

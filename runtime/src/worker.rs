@@ -1,0 +1,488 @@
+//! The worker: polls a task queue through core, runs workflow activations on a dedicated
+//! thread, and activities on the tokio runtime.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{Arc, Mutex, Weak},
+    time::Duration,
+};
+
+use futures::FutureExt;
+use temporalio_common::{
+    protos::{
+        coresdk::{
+            activity_result::{self, activity_execution_result, ActivityExecutionResult},
+            activity_task::{activity_task, ActivityTask, Start},
+            workflow_activation::WorkflowActivation,
+            workflow_completion::WorkflowActivationCompletion,
+            ActivityHeartbeat, ActivityTaskCompletion,
+        },
+        temporal::api::failure::v1::Failure as ProtoFailure,
+    },
+    worker::WorkerTaskTypes,
+};
+use temporalio_sdk_core::{
+    init_worker, CoreRuntime, PollError, RuntimeOptions, Worker as CoreWorker, WorkerConfig,
+    WorkerVersioningStrategy,
+};
+use tokio::sync::mpsc;
+
+use crate::{
+    activity::{ActivityContext, ActivityInfo, CancelReason, HeartbeatSink},
+    client::Client,
+    definition::{ActivityDefinition, ActivityRegistry, ErasedActivity, WorkflowDefinition},
+    failure::{ApplicationError, Error},
+    workflow::executor::{panic_message, Runs, WorkflowRegistration},
+};
+
+/// Why a worker could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// The worker's configuration was refused (by core or the server).
+    #[error("worker for task queue `{task_queue}` could not start: {message}")]
+    Start {
+        /// The task queue.
+        task_queue: String,
+        /// Why.
+        message: String,
+    },
+    /// Polling failed for good (the server went away and core gave up retrying).
+    #[error("worker for task queue `{task_queue}` stopped polling: {message}")]
+    Poll {
+        /// The task queue.
+        task_queue: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Polls one task queue and runs the workflows and activities registered on it.
+///
+/// ```no_run
+/// # async fn demo(client: capstan::Client) -> Result<(), capstan::WorkerError> {
+/// capstan::Worker::new(&client, "fruit-orders")
+///     // .register_workflow::<PurchaseFruitsWorkflow>()
+///     // .register_activity(order_apples)
+///     .run() // until Ctrl-C
+///     .await
+/// # }
+/// ```
+pub struct Worker {
+    client: Client,
+    task_queue: String,
+    workflows: Vec<WorkflowRegistration>,
+    activities: ActivityRegistry,
+    max_concurrent_activities: usize,
+    max_concurrent_workflow_tasks: usize,
+    max_cached_workflows: usize,
+    graceful_shutdown: Duration,
+}
+
+impl Worker {
+    /// A worker for `task_queue`, talking through `client`.
+    pub fn new(client: &Client, task_queue: impl Into<String>) -> Self {
+        Self {
+            client: client.clone(),
+            task_queue: task_queue.into(),
+            workflows: Vec::new(),
+            activities: ActivityRegistry::new(),
+            max_concurrent_activities: 100,
+            max_concurrent_workflow_tasks: 100,
+            max_cached_workflows: 1000,
+            graceful_shutdown: Duration::from_secs(10),
+        }
+    }
+
+    /// Registers a workflow type (a struct with `#[workflow]`).
+    pub fn register_workflow<W: WorkflowDefinition>(mut self) -> Self {
+        self.workflows.push(WorkflowRegistration::of::<W>());
+        self
+    }
+
+    /// Registers an activity (a function with `#[activity]`).
+    pub fn register_activity<A: ActivityDefinition>(mut self, activity: A) -> Self {
+        self.activities.insert(A::NAME.to_owned(), Arc::new(activity));
+        self
+    }
+
+    /// The most activities running at once (default 100).
+    pub fn max_concurrent_activities(mut self, n: usize) -> Self {
+        self.max_concurrent_activities = n.max(1);
+        self
+    }
+
+    /// The most workflow tasks processed at once (default 100).
+    pub fn max_concurrent_workflow_tasks(mut self, n: usize) -> Self {
+        self.max_concurrent_workflow_tasks = n.max(2);
+        self
+    }
+
+    /// The most workflow runs kept in memory between tasks (default 1000); others are
+    /// replayed from history when they next have work.
+    pub fn max_cached_workflows(mut self, n: usize) -> Self {
+        self.max_cached_workflows = n;
+        self
+    }
+
+    /// How long running activities may take to finish at shutdown before they are told
+    /// to stop (default 10 s).
+    pub fn graceful_shutdown(mut self, period: Duration) -> Self {
+        self.graceful_shutdown = period;
+        self
+    }
+
+    /// The task queue this worker polls.
+    pub fn task_queue(&self) -> &str {
+        &self.task_queue
+    }
+
+    /// Runs until Ctrl-C, then shuts down gracefully.
+    pub async fn run(self) -> Result<(), WorkerError> {
+        self.run_until(async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                futures::future::pending::<()>().await;
+            }
+            tracing::info!("Ctrl-C: shutting the worker down");
+        })
+        .await
+    }
+
+    /// Runs while `until` runs, then shuts down gracefully and returns its output. Handy
+    /// for programs and tests that start a worker, drive some workflows, and stop.
+    pub async fn run_until<F: Future>(self, until: F) -> Result<F::Output, WorkerError> {
+        let task_queue = self.task_queue.clone();
+        let running = self.start().await?;
+        let mut until = std::pin::pin!(until);
+        let mut failed = std::pin::pin!(running.failed.clone().notified_owned());
+        let output = tokio::select! {
+            output = &mut until => Ok(output),
+            () = &mut failed => Err(()),
+        };
+        let error = running.stop().await;
+        match (output, error) {
+            (Ok(output), None) => Ok(output),
+            (_, Some(e)) => Err(e),
+            (Err(()), None) => Err(WorkerError::Poll {
+                task_queue,
+                message: "polling stopped".to_owned(),
+            }),
+        }
+    }
+
+    async fn start(self) -> Result<Running, WorkerError> {
+        let task_queue = self.task_queue.clone();
+        let start_err = |message: String| WorkerError::Start {
+            task_queue: task_queue.clone(),
+            message,
+        };
+        let runtime = CoreRuntime::new_assume_tokio(RuntimeOptions::default())
+            .map_err(|e| start_err(e.to_string()))?;
+        let has_workflows = !self.workflows.is_empty();
+        let has_activities = !self.activities.is_empty();
+        if !has_workflows && !has_activities {
+            return Err(start_err("nothing registered: register a workflow or an activity".to_owned()));
+        }
+        let config = WorkerConfig::builder()
+            .namespace(self.client.namespace().to_owned())
+            .task_queue(self.task_queue.clone())
+            .task_types(WorkerTaskTypes {
+                enable_workflows: has_workflows,
+                enable_local_activities: has_workflows && has_activities,
+                enable_remote_activities: has_activities,
+                enable_nexus: false,
+            })
+            .versioning_strategy(WorkerVersioningStrategy::None {
+                build_id: format!("capstan-{}", env!("CARGO_PKG_VERSION")),
+            })
+            .max_cached_workflows(if has_workflows { self.max_cached_workflows } else { 0 })
+            .max_outstanding_activities(self.max_concurrent_activities)
+            .max_outstanding_local_activities(self.max_concurrent_activities)
+            .max_outstanding_workflow_tasks(self.max_concurrent_workflow_tasks)
+            .graceful_shutdown_period(self.graceful_shutdown)
+            .build()
+            .map_err(start_err)?;
+        let core = init_worker(&runtime, config, self.client.connection())
+            .map_err(|e| start_err(e.to_string()))?;
+        core.validate().await.map_err(|e| start_err(e.to_string()))?;
+        let core = Arc::new(core);
+        let failed = Arc::new(tokio::sync::Notify::new());
+        let fatal: Arc<Mutex<Option<String>>> = Arc::default();
+        let mut tasks = Vec::new();
+        if has_workflows {
+            let (workflows, namespace, queue) =
+                (self.workflows.clone(), self.client.namespace().to_owned(), self.task_queue.clone());
+            tasks.extend(spawn_workflow_loops(
+                core.clone(),
+                move || Runs::new(&workflows, namespace, queue),
+                failed.clone(),
+                fatal.clone(),
+            ));
+        }
+        if has_activities {
+            tasks.push(tokio::spawn(activity_loop(
+                core.clone(),
+                Arc::new(self.activities),
+                self.client.namespace().to_owned(),
+                failed.clone(),
+                fatal.clone(),
+            )));
+        }
+        tracing::info!(task_queue = %self.task_queue, "worker started");
+        Ok(Running {
+            core,
+            runtime,
+            tasks,
+            failed,
+            fatal,
+            task_queue: self.task_queue,
+        })
+    }
+}
+
+/// A started worker.
+struct Running {
+    core: Arc<CoreWorker>,
+    runtime: CoreRuntime,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    failed: Arc<tokio::sync::Notify>,
+    fatal: Arc<Mutex<Option<String>>>,
+    task_queue: String,
+}
+
+impl Running {
+    /// Shuts down gracefully: stops polling, lets running tasks finish, and returns the
+    /// fatal error that stopped polling, if one did.
+    async fn stop(self) -> Option<WorkerError> {
+        self.core.initiate_shutdown();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        // Activity contexts kept by user code hold only weak references; the poll loops
+        // have ended, so this is the last strong one unless a completion is in flight.
+        let mut core = self.core;
+        for _ in 0..100 {
+            match Arc::try_unwrap(core) {
+                Ok(worker) => {
+                    worker.finalize_shutdown().await;
+                    break;
+                }
+                Err(shared) => {
+                    core = shared;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        drop(self.runtime);
+        let fatal = self.fatal.lock().expect("fatal lock").take();
+        fatal.map(|message| WorkerError::Poll {
+            task_queue: self.task_queue,
+            message,
+        })
+    }
+}
+
+fn report_fatal(fatal: &Mutex<Option<String>>, failed: &tokio::sync::Notify, message: String) {
+    tracing::error!("{message}");
+    fatal.lock().expect("fatal lock").get_or_insert(message);
+    failed.notify_one();
+}
+
+fn spawn_workflow_loops(
+    core: Arc<CoreWorker>,
+    make_runs: impl FnOnce() -> Runs + Send + 'static,
+    failed: Arc<tokio::sync::Notify>,
+    fatal: Arc<Mutex<Option<String>>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let (activation_tx, activation_rx) = std::sync::mpsc::channel::<WorkflowActivation>();
+    let (completion_tx, mut completion_rx) = mpsc::unbounded_channel::<WorkflowActivationCompletion>();
+    // Workflow futures are not `Send`: every run lives on this one thread.
+    std::thread::Builder::new()
+        .name("capstan-workflows".to_owned())
+        .spawn(move || {
+            let mut runs = make_runs();
+            while let Ok(activation) = activation_rx.recv() {
+                if completion_tx.send(runs.activate(activation)).is_err() {
+                    break;
+                }
+            }
+        })
+        .expect("spawning the workflow thread");
+    let poller = {
+        let core = core.clone();
+        tokio::spawn(async move {
+            loop {
+                match core.poll_workflow_activation().await {
+                    Ok(activation) => {
+                        if activation_tx.send(activation).is_err() {
+                            break;
+                        }
+                    }
+                    Err(PollError::ShutDown) => break,
+                    Err(e) => {
+                        report_fatal(&fatal, &failed, format!("workflow polling failed: {e}"));
+                        break;
+                    }
+                }
+            }
+        })
+    };
+    let completer = tokio::spawn(async move {
+        while let Some(completion) = completion_rx.recv().await {
+            if let Err(e) = core.complete_workflow_activation(completion).await {
+                tracing::error!("completing a workflow activation failed: {e}");
+            }
+        }
+    });
+    vec![poller, completer]
+}
+
+struct CoreHeartbeats(Weak<CoreWorker>);
+
+impl HeartbeatSink for CoreHeartbeats {
+    fn record_heartbeat(&self, heartbeat: ActivityHeartbeat) {
+        if let Some(core) = self.0.upgrade() {
+            core.record_activity_heartbeat(heartbeat);
+        }
+    }
+}
+
+async fn activity_loop(
+    core: Arc<CoreWorker>,
+    activities: Arc<ActivityRegistry>,
+    namespace: String,
+    failed: Arc<tokio::sync::Notify>,
+    fatal: Arc<Mutex<Option<String>>>,
+) {
+    let running: Arc<Mutex<HashMap<Vec<u8>, ActivityContext>>> = Arc::default();
+    let sink: Arc<dyn HeartbeatSink> = Arc::new(CoreHeartbeats(Arc::downgrade(&core)));
+    let mut in_flight = tokio::task::JoinSet::new();
+    loop {
+        let task = match core.poll_activity_task().await {
+            Ok(task) => task,
+            Err(PollError::ShutDown) => break,
+            Err(e) => {
+                report_fatal(&fatal, &failed, format!("activity polling failed: {e}"));
+                break;
+            }
+        };
+        let ActivityTask { task_token, variant } = task;
+        match variant {
+            Some(activity_task::Variant::Start(start)) => {
+                let ctx = ActivityContext::new(
+                    activity_info(&start, &namespace, task_token.clone()),
+                    start.heartbeat_details.clone(),
+                    Some(sink.clone()),
+                );
+                running.lock().expect("activities lock").insert(task_token.clone(), ctx.clone());
+                let activity = activities.get(&start.activity_type).cloned();
+                let known: Vec<String> = activities.keys().cloned().collect();
+                let core = core.clone();
+                let running = running.clone();
+                in_flight.spawn(async move {
+                    let result = run_activity(activity, ctx, start, known).await;
+                    running.lock().expect("activities lock").remove(&task_token);
+                    if let Err(e) = core
+                        .complete_activity_task(ActivityTaskCompletion {
+                            task_token,
+                            result: Some(result),
+                        })
+                        .await
+                    {
+                        tracing::error!("completing an activity failed: {e}");
+                    }
+                });
+            }
+            Some(activity_task::Variant::Cancel(cancel)) => {
+                if let Some(ctx) = running.lock().expect("activities lock").get(&task_token) {
+                    ctx.cancel(CancelReason::from_proto(cancel.reason));
+                }
+            }
+            None => {}
+        }
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+fn activity_info(start: &Start, namespace: &str, task_token: Vec<u8>) -> ActivityInfo {
+    let execution = start.workflow_execution.clone().unwrap_or_default();
+    ActivityInfo {
+        activity_id: start.activity_id.clone(),
+        activity_type: start.activity_type.clone(),
+        attempt: start.attempt,
+        workflow_id: execution.workflow_id,
+        workflow_run_id: execution.run_id,
+        workflow_type: start.workflow_type.clone(),
+        namespace: if start.workflow_namespace.is_empty() {
+            namespace.to_owned()
+        } else {
+            start.workflow_namespace.clone()
+        },
+        heartbeat_timeout: start.heartbeat_timeout.and_then(|d| Duration::try_from(d).ok()),
+        start_to_close_timeout: start.start_to_close_timeout.and_then(|d| Duration::try_from(d).ok()),
+        scheduled_time: start.scheduled_time.and_then(|t| std::time::SystemTime::try_from(t).ok()),
+        is_local: start.is_local,
+        task_token,
+    }
+}
+
+async fn run_activity(
+    activity: Option<Arc<dyn ErasedActivity>>,
+    ctx: ActivityContext,
+    start: Start,
+    known: Vec<String>,
+) -> ActivityExecutionResult {
+    let Some(activity) = activity else {
+        let error: Error = ApplicationError::new(
+            "NotFoundError",
+            format!(
+                "activity type `{}` is not registered on this worker; registered: {}",
+                start.activity_type,
+                known.join(", ")
+            ),
+        )
+        .into();
+        return failed(error);
+    };
+    let outcome = std::panic::AssertUnwindSafe(activity.execute(ctx.clone(), start.input))
+        .catch_unwind()
+        .await;
+    match outcome {
+        Ok(Ok(result)) => ActivityExecutionResult {
+            status: Some(activity_execution_result::Status::Completed(activity_result::Success {
+                result: Some(result),
+            })),
+        },
+        Ok(Err(error)) if error.is_cancelled() || (ctx.is_cancelled() && is_cancel_like(&error)) => {
+            let failure = error.as_failure().map(|f| f.into_proto()).unwrap_or_default();
+            ActivityExecutionResult {
+                status: Some(activity_execution_result::Status::Cancelled(
+                    activity_result::Cancellation { failure: Some(failure) },
+                )),
+            }
+        }
+        Ok(Err(error)) => failed(error),
+        Err(panic) => failed(
+            ApplicationError::new(
+                "Panic",
+                format!("activity `{}` panicked: {}", start.activity_type, panic_message(&*panic)),
+            )
+            .into(),
+        ),
+    }
+}
+
+fn is_cancel_like(error: &Error) -> bool {
+    error.as_failure().is_some_and(|f| f.is_cancelled())
+}
+
+fn failed(error: Error) -> ActivityExecutionResult {
+    let failure: ProtoFailure = error.as_failure().map(|f| f.into_proto()).unwrap_or_default();
+    ActivityExecutionResult {
+        status: Some(activity_execution_result::Status::Failed(activity_result::Failure {
+            failure: Some(failure),
+            ..Default::default()
+        })),
+    }
+}

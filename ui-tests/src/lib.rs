@@ -1,0 +1,1 @@
+//! Compile-pass and compile-fail tests of Capstan's macros; see `tests/ui.rs`.

@@ -1,0 +1,20 @@
+use capstan::prelude::*;
+
+#[workflow]
+#[derive(Default)]
+pub struct Wf;
+
+#[workflow]
+impl Wf {
+    #[run]
+    pub async fn run(ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
+        Ok(())
+    }
+
+    #[signal]
+    pub fn poke(&mut self, target: Target) {}
+}
+
+pub struct Target;
+
+fn main() {}

@@ -1,0 +1,20 @@
+use capstan::prelude::*;
+
+#[workflow]
+#[derive(Default)]
+pub struct Wf;
+
+#[workflow]
+impl Wf {
+    #[run]
+    pub async fn run(ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
+        Ok(())
+    }
+
+    #[query]
+    pub fn count(&mut self) -> u32 {
+        0
+    }
+}
+
+fn main() {}

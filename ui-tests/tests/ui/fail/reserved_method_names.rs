@@ -1,0 +1,20 @@
+use capstan::prelude::*;
+
+#[workflow]
+#[derive(Default)]
+pub struct Wf;
+
+#[workflow]
+impl Wf {
+    #[run]
+    pub async fn run(ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
+        Ok(())
+    }
+
+    pub fn start(&self) {}
+
+    #[signal]
+    pub fn execute(&mut self) {}
+}
+
+fn main() {}

@@ -1,0 +1,15 @@
+use capstan::prelude::*;
+
+#[workflow]
+#[derive(Default)]
+pub struct Wf;
+
+#[workflow]
+impl Wf {
+    #[run]
+    pub fn run(ctx: WorkflowContext<Self>) -> String {
+        String::new()
+    }
+}
+
+fn main() {}

@@ -1,0 +1,18 @@
+use capstan::prelude::*;
+
+#[workflow]
+#[derive(Default)]
+pub struct Wf;
+
+#[workflow]
+impl Wf {
+    #[run]
+    pub async fn run(ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
+        Ok(())
+    }
+
+    #[signal]
+    pub fn poke(&self, times: u32) {}
+}
+
+fn main() {}

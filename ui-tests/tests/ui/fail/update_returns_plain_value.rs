@@ -1,0 +1,20 @@
+use capstan::prelude::*;
+
+#[workflow]
+#[derive(Default)]
+pub struct Wf;
+
+#[workflow]
+impl Wf {
+    #[run]
+    pub async fn run(ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
+        Ok(())
+    }
+
+    #[update]
+    pub fn add(&mut self, n: u32) -> u32 {
+        n
+    }
+}
+
+fn main() {}

@@ -1,0 +1,24 @@
+use capstan::prelude::*;
+
+#[workflow]
+#[derive(Default)]
+pub struct Wf;
+
+#[workflow]
+impl Wf {
+    #[run]
+    pub async fn run(ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
+        Ok(())
+    }
+
+    #[update(validater = check_add)]
+    pub fn add(&mut self, n: u32) -> Result<u32, UpdateError> {
+        Ok(n)
+    }
+
+    pub fn check_add(&self, n: &u32) -> Result<(), UpdateError> {
+        Ok(())
+    }
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use capstan::prelude::*;
+
+#[workflow]
+pub enum Wf {
+    Idle,
+}
+
+fn main() {}

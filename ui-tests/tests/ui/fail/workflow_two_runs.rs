@@ -1,0 +1,20 @@
+use capstan::prelude::*;
+
+#[workflow]
+#[derive(Default)]
+pub struct Wf;
+
+#[workflow]
+impl Wf {
+    #[run]
+    pub async fn run(ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
+        Ok(())
+    }
+
+    #[run]
+    pub async fn run_again(ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
+        Ok(())
+    }
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+use capstan::prelude::*;
+
+#[workflow(nmae = "wf")]
+#[derive(Default)]
+pub struct Wf;
+
+fn main() {}
