@@ -8,8 +8,8 @@ use darling::{ast::NestedMeta, FromMeta};
 use proc_macro2::{Span, TokenStream};
 use quote::format_ident;
 use syn::{
-    visit_mut::VisitMut, Attribute, FnArg, Ident, ImplItem, ImplItemFn,
-    ItemFn, ItemImpl, ItemStruct, LitStr, Meta, Pat, PatType, Path, ReturnType, Signature, Type,
+    visit_mut::VisitMut, Attribute, FnArg, Ident, ImplItem, ImplItemFn, ItemFn, ItemImpl,
+    ItemStruct, LitStr, Meta, Pat, PatType, Path, ReturnType, Signature, Type,
 };
 
 use crate::diagnostics::{did_you_mean, one_of, Errors};
@@ -103,7 +103,9 @@ impl WorkflowImpl {
 
     /// The `#[run]` handler (the first, if there are several).
     pub(crate) fn run(&self) -> Option<&Handler> {
-        self.handlers.iter().find(|handler| handler.kind == HandlerKind::Run)
+        self.handlers
+            .iter()
+            .find(|handler| handler.kind == HandlerKind::Run)
     }
 }
 
@@ -179,7 +181,8 @@ impl Inputs {
             match input {
                 FnArg::Receiver(r) => receiver = Some(r.clone()),
                 FnArg::Typed(typed) => {
-                    if context_param.is_none() && params.is_empty() && is_named(&typed.ty, context) {
+                    if context_param.is_none() && params.is_empty() && is_named(&typed.ty, context)
+                    {
                         context_param = Some(typed.clone());
                         continue;
                     }
@@ -197,7 +200,11 @@ impl Inputs {
                 }
             }
         }
-        Self { receiver, context: context_param, params }
+        Self {
+            receiver,
+            context: context_param,
+            params,
+        }
     }
 }
 
@@ -209,7 +216,11 @@ impl VisitMut for ReplaceSelf<'_> {
         if let Type::Path(path) = ty {
             let starts_with_self = path.qself.is_none()
                 && path.path.leading_colon.is_none()
-                && path.path.segments.first().is_some_and(|s| s.ident == "Self");
+                && path
+                    .path
+                    .segments
+                    .first()
+                    .is_some_and(|s| s.ident == "Self");
             if starts_with_self {
                 if path.path.segments.len() == 1 {
                     *ty = self.0.clone();
@@ -262,7 +273,9 @@ pub(crate) fn type_arguments(ty: &Type) -> Vec<&Type> {
 /// The `T` of a `Result<T, E>`-like return type: any type whose name ends in `Result`
 /// (`Result`, `WorkflowResult`, `anyhow::Result`) with `T` as its first type argument.
 pub(crate) fn ok_type(output: &ReturnType) -> Option<&Type> {
-    let ReturnType::Type(_, ty) = output else { return None };
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
     let segment = last_segment(ty)?;
     if !segment.ident.to_string().ends_with("Result") {
         return None;
@@ -317,7 +330,10 @@ fn parse_args<T: FromMeta + Default>(
         } else if let Some(close) = did_you_mean(&key, known) {
             format!("unknown argument `{key}` of `#[{attribute}]`; did you mean `{close}`?")
         } else {
-            format!("unknown argument `{key}` of `#[{attribute}]`; expected {}", one_of(known))
+            format!(
+                "unknown argument `{key}` of `#[{attribute}]`; expected {}",
+                one_of(known)
+            )
         };
         errors.error(path, message);
     }
@@ -362,7 +378,9 @@ fn workflow_impl(args: ItemArgs, mut item: ItemImpl, errors: &mut Errors) -> Wor
     let self_ty = (*item.self_ty).clone();
     let mut handlers = Vec::new();
     for impl_item in &mut item.items {
-        let ImplItem::Fn(method) = impl_item else { continue };
+        let ImplItem::Fn(method) = impl_item else {
+            continue;
+        };
         let mut found: Option<(HandlerKind, Attribute)> = None;
         let mut kept_attrs = Vec::new();
         for attr in method.attrs.drain(..) {
@@ -389,9 +407,20 @@ fn workflow_impl(args: ItemArgs, mut item: ItemImpl, errors: &mut Errors) -> Wor
         let args = handler_args(kind, &attr, errors);
         // Sync handlers take no context either; `validate` reports one found there.
         let inputs = Inputs::parse(&method.sig, "WorkflowContext", Some(&self_ty));
-        handlers.push(Handler { kind, attr, args, method: method.clone(), inputs });
+        handlers.push(Handler {
+            kind,
+            attr,
+            args,
+            method: method.clone(),
+            inputs,
+        });
     }
-    WorkflowImpl { args, item, self_ident, handlers }
+    WorkflowImpl {
+        args,
+        item,
+        self_ident,
+        handlers,
+    }
 }
 
 fn handler_args(kind: HandlerKind, attr: &Attribute, errors: &mut Errors) -> HandlerArgs {
@@ -399,7 +428,8 @@ fn handler_args(kind: HandlerKind, attr: &Attribute, errors: &mut Errors) -> Han
     match &attr.meta {
         Meta::Path(_) => HandlerArgs::default(),
         Meta::List(list) => {
-            let args: HandlerArgs = parse_args(attribute, list.tokens.clone(), kind.arguments(), errors);
+            let args: HandlerArgs =
+                parse_args(attribute, list.tokens.clone(), kind.arguments(), errors);
             if kind == HandlerKind::Run && !list.tokens.is_empty() {
                 // `parse_args` said "takes no arguments"; say where the name goes.
                 errors.error(
@@ -454,7 +484,10 @@ pub(crate) fn activity(args: ItemArgs, item: TokenStream, errors: &mut Errors) -
         other => {
             errors.error(
                 item_keyword(&other),
-                format!("`#[activity]` goes on a free function; found {}", item_kind(&other)),
+                format!(
+                    "`#[activity]` goes on a free function; found {}",
+                    item_kind(&other)
+                ),
             );
             None
         }

@@ -21,11 +21,16 @@ struct Rule {
 
 fn ends_with(segments: &[String], tail: &[&str]) -> bool {
     segments.len() >= tail.len()
-        && segments[segments.len() - tail.len()..].iter().zip(tail).all(|(a, b)| a == b)
+        && segments[segments.len() - tail.len()..]
+            .iter()
+            .zip(tail)
+            .all(|(a, b)| a == b)
 }
 
 fn contains(segments: &[String], part: &[&str]) -> bool {
-    segments.windows(part.len()).any(|window| window.iter().zip(part).all(|(a, b)| a == b))
+    segments
+        .windows(part.len())
+        .any(|window| window.iter().zip(part).all(|(a, b)| a == b))
 }
 
 const CLOCK: &str = "reads the wall clock, so a replay sees another time";
@@ -33,17 +38,74 @@ const RANDOM: &str = "draws new values on every replay";
 const TASKS: &str = "runs code outside the workflow's deterministic executor";
 
 const RULES: &[Rule] = &[
-    Rule { matches: |s| ends_with(s, &["SystemTime", "now"]), why: CLOCK, fix: "use `ctx.now()`" },
-    Rule { matches: |s| ends_with(s, &["Instant", "now"]), why: CLOCK, fix: "use `ctx.now()`" },
-    Rule { matches: |s| ends_with(s, &["Utc", "now"]), why: CLOCK, fix: "use `ctx.now()`" },
-    Rule { matches: |s| ends_with(s, &["Local", "now"]), why: CLOCK, fix: "use `ctx.now()`" },
-    Rule { matches: |s| ends_with(s, &["thread_rng"]), why: RANDOM, fix: "use `ctx.random()`" },
-    Rule { matches: |s| ends_with(s, &["rand", "random"]) || ends_with(s, &["rand", "rng"]), why: RANDOM, fix: "use `ctx.random()`" },
-    Rule { matches: |s| s.first().is_some_and(|f| f == "tokio") && s.last().is_some_and(|l| l == "spawn" || l == "spawn_blocking" || l == "spawn_local"), why: TASKS, fix: "use `ctx.spawn`-free structure: `join`/`select` from `capstan::workflow`" },
-    Rule { matches: |s| s.first().is_some_and(|f| f == "tokio") && s.last().is_some_and(|l| l == "sleep" || l == "sleep_until" || l == "timeout" || l == "interval"), why: "sets a timer that the workflow's history does not record", fix: "use `ctx.sleep(..)`" },
-    Rule { matches: |s| ends_with(s, &["thread", "spawn"]), why: TASKS, fix: "use `ctx.spawn`-free structure: `join`/`select` from `capstan::workflow`" },
-    Rule { matches: |s| ends_with(s, &["thread", "sleep"]), why: "blocks the worker and sets no timer in the workflow's history", fix: "use `ctx.sleep(..)`" },
-    Rule { matches: |s| contains(s, &["std", "fs"]) || contains(s, &["tokio", "fs"]) || (s.len() > 1 && s[0] == "fs"), why: "touches files, which may differ when the workflow is replayed", fix: "do file access in an `#[activity]`" },
+    Rule {
+        matches: |s| ends_with(s, &["SystemTime", "now"]),
+        why: CLOCK,
+        fix: "use `ctx.now()`",
+    },
+    Rule {
+        matches: |s| ends_with(s, &["Instant", "now"]),
+        why: CLOCK,
+        fix: "use `ctx.now()`",
+    },
+    Rule {
+        matches: |s| ends_with(s, &["Utc", "now"]),
+        why: CLOCK,
+        fix: "use `ctx.now()`",
+    },
+    Rule {
+        matches: |s| ends_with(s, &["Local", "now"]),
+        why: CLOCK,
+        fix: "use `ctx.now()`",
+    },
+    Rule {
+        matches: |s| ends_with(s, &["thread_rng"]),
+        why: RANDOM,
+        fix: "use `ctx.random()`",
+    },
+    Rule {
+        matches: |s| ends_with(s, &["rand", "random"]) || ends_with(s, &["rand", "rng"]),
+        why: RANDOM,
+        fix: "use `ctx.random()`",
+    },
+    Rule {
+        matches: |s| {
+            s.first().is_some_and(|f| f == "tokio")
+                && s.last()
+                    .is_some_and(|l| l == "spawn" || l == "spawn_blocking" || l == "spawn_local")
+        },
+        why: TASKS,
+        fix: "use `ctx.spawn`-free structure: `join`/`select` from `capstan::workflow`",
+    },
+    Rule {
+        matches: |s| {
+            s.first().is_some_and(|f| f == "tokio")
+                && s.last().is_some_and(|l| {
+                    l == "sleep" || l == "sleep_until" || l == "timeout" || l == "interval"
+                })
+        },
+        why: "sets a timer that the workflow's history does not record",
+        fix: "use `ctx.sleep(..)`",
+    },
+    Rule {
+        matches: |s| ends_with(s, &["thread", "spawn"]),
+        why: TASKS,
+        fix: "use `ctx.spawn`-free structure: `join`/`select` from `capstan::workflow`",
+    },
+    Rule {
+        matches: |s| ends_with(s, &["thread", "sleep"]),
+        why: "blocks the worker and sets no timer in the workflow's history",
+        fix: "use `ctx.sleep(..)`",
+    },
+    Rule {
+        matches: |s| {
+            contains(s, &["std", "fs"])
+                || contains(s, &["tokio", "fs"])
+                || (s.len() > 1 && s[0] == "fs")
+        },
+        why: "touches files, which may differ when the workflow is replayed",
+        fix: "do file access in an `#[activity]`",
+    },
 ];
 
 /// Reports every forbidden call in a workflow method's body.

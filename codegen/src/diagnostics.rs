@@ -58,10 +58,13 @@ pub(crate) fn source(tokens: &impl ToTokens) -> String {
             let next = text.get(i + 1).copied();
             let path_sep_before = out.ends_with("::");
             let path_sep_after = next == Some(':') && text.get(i + 2) == Some(&':');
-            let glue_before = path_sep_before || matches!(prev, Some('<' | '&' | '(' | '[' | '!' | '\''));
-            let generic = next == Some('<') && prev.is_some_and(|p| p.is_alphanumeric() || p == '_');
-            let glue_after =
-                path_sep_after || generic || matches!(next, Some('>' | ',' | ')' | ']' | '(' | ';'));
+            let glue_before =
+                path_sep_before || matches!(prev, Some('<' | '&' | '(' | '[' | '!' | '\''));
+            let generic =
+                next == Some('<') && prev.is_some_and(|p| p.is_alphanumeric() || p == '_');
+            let glue_after = path_sep_after
+                || generic
+                || matches!(next, Some('>' | ',' | ')' | ']' | '(' | ';'));
             // `x : u8` reads `x: u8`.
             let before_colon = next == Some(':') && !path_sep_after;
             if glue_before || glue_after || before_colon {
@@ -89,8 +92,12 @@ mod tests {
 
     #[test]
     fn source_reads_like_code() {
-        let ty: syn::Type = syn::parse_quote!(Vec<::std::collections::HashMap<String, &'static str>>);
-        assert_eq!(source(&ty), "Vec<::std::collections::HashMap<String, &'static str>>");
+        let ty: syn::Type =
+            syn::parse_quote!(Vec<::std::collections::HashMap<String, &'static str>>);
+        assert_eq!(
+            source(&ty),
+            "Vec<::std::collections::HashMap<String, &'static str>>"
+        );
         let ty: syn::Type = syn::parse_quote!(&mut self_type::Foo);
         assert_eq!(source(&ty), "&mut self_type::Foo");
         let arg: syn::FnArg = syn::parse_quote!(x: <T as Trait>::Out);
@@ -99,9 +106,15 @@ mod tests {
 
     #[test]
     fn suggestions_catch_typos_only() {
-        assert_eq!(did_you_mean("validater", &["name", "validator"]), Some("validator"));
+        assert_eq!(
+            did_you_mean("validater", &["name", "validator"]),
+            Some("validator")
+        );
         assert_eq!(did_you_mean("nmae", &["name", "validator"]), Some("name"));
         assert_eq!(did_you_mean("timeout", &["name", "validator"]), None);
-        assert_eq!(one_of(&["name", "validator", "crate"]), "`name`, `validator` or `crate`");
+        assert_eq!(
+            one_of(&["name", "validator", "crate"]),
+            "`name`, `validator` or `crate`"
+        );
     }
 }

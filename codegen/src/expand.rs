@@ -13,7 +13,10 @@ use crate::{
 
 /// `::capstan::__private`, or `<crate = path>::__private`.
 fn private(args: &ItemArgs) -> TokenStream {
-    let krate: Path = args.krate.clone().unwrap_or_else(|| parse_quote!(::capstan));
+    let krate: Path = args
+        .krate
+        .clone()
+        .unwrap_or_else(|| parse_quote!(::capstan));
     quote!(#krate::__private)
 }
 
@@ -77,7 +80,11 @@ pub(crate) fn workflow_struct(input: &WorkflowStruct, valid: bool) -> TokenStrea
     let private = private(&input.args);
     let ident = &item.ident;
     let vis = &item.vis;
-    let name = input.args.name.clone().unwrap_or_else(|| LitStr::new(&ident.to_string(), ident.span()));
+    let name = input
+        .args
+        .name
+        .clone()
+        .unwrap_or_else(|| LitStr::new(&ident.to_string(), ident.span()));
     let handle = handle_ident(ident);
     let handle_name = handle.to_string();
     let doc = format!(
@@ -142,7 +149,9 @@ fn is_owned(ty: &Type) -> bool {
 
 pub(crate) fn workflow_impl(input: &WorkflowImpl, valid: bool) -> TokenStream {
     let item = &input.item;
-    let Some(self_ident) = &input.self_ident else { return quote!(#item) };
+    let Some(self_ident) = &input.self_ident else {
+        return quote!(#item);
+    };
     if !item.generics.params.is_empty() || item.trait_.is_some() {
         return quote!(#item);
     }
@@ -150,7 +159,9 @@ pub(crate) fn workflow_impl(input: &WorkflowImpl, valid: bool) -> TokenStream {
     let self_ty = &item.self_ty;
     let handle = handle_path(self_ty, self_ident);
 
-    let run = input.run().filter(|run| run.inputs.params.iter().all(|p| is_owned(&p.ty)));
+    let run = input
+        .run()
+        .filter(|run| run.inputs.params.iter().all(|p| is_owned(&p.ty)));
     let no_params = Vec::new();
     let run_params = run.map_or(&no_params, |run| &run.inputs.params);
     let args_ty = tuple_type(run_params);
@@ -170,13 +181,23 @@ pub(crate) fn workflow_impl(input: &WorkflowImpl, valid: bool) -> TokenStream {
     if valid {
         for handler in &input.handlers {
             registrations.push(register(handler));
-            checks.extend(handler.inputs.params.iter().map(|p| assert_payload(&private, &p.ty)));
+            checks.extend(
+                handler
+                    .inputs
+                    .params
+                    .iter()
+                    .map(|p| assert_payload(&private, &p.ty)),
+            );
             if let Some(ty) = client_output(handler) {
                 checks.push(assert_payload(&private, &ty));
             }
         }
     }
-    let define_param = if valid { quote!(__capstan_def) } else { quote!(_) };
+    let define_param = if valid {
+        quote!(__capstan_def)
+    } else {
+        quote!(_)
+    };
 
     let checks = assertions(checks);
     let client_fns = client_functions(input, run, &private, &handle);
@@ -308,7 +329,9 @@ fn client_functions(
     private: &TokenStream,
     handle: &Path,
 ) -> TokenStream {
-    let Some(run) = run else { return TokenStream::new() };
+    let Some(run) = run else {
+        return TokenStream::new();
+    };
     let self_ty = &input.item.self_ty;
     let workflow = crate::diagnostics::source(self_ty);
     let taken = |name: &str| input.methods().any(|m| m.sig.ident == name);
@@ -388,7 +411,9 @@ fn handle_methods(input: &WorkflowImpl, private: &TokenStream) -> Vec<TokenStrea
         let vis = &handler.method.vis;
         let name = name_literal(handler);
         let wire = name.value();
-        let mut docs: Vec<TokenStream> = doc_attrs(&handler.method.attrs).map(|a| quote!(#a)).collect();
+        let mut docs: Vec<TokenStream> = doc_attrs(&handler.method.attrs)
+            .map(|a| quote!(#a))
+            .collect();
         if !docs.is_empty() {
             // A blank line between the handler's docs and what the client method does.
             docs.push(quote!(#[doc = ""]));
@@ -408,7 +433,9 @@ fn handle_methods(input: &WorkflowImpl, private: &TokenStream) -> Vec<TokenStrea
                 });
             }
             HandlerKind::Query => {
-                let Some(output) = client_output(handler) else { continue };
+                let Some(output) = client_output(handler) else {
+                    continue;
+                };
                 let doc = format!(" Runs the `{wire}` query.");
                 methods.push(quote! {
                     #(#docs)*
@@ -419,7 +446,9 @@ fn handle_methods(input: &WorkflowImpl, private: &TokenStream) -> Vec<TokenStrea
                 });
             }
             HandlerKind::Update => {
-                let Some(output) = client_output(handler) else { continue };
+                let Some(output) = client_output(handler) else {
+                    continue;
+                };
                 let start = format_ident!("start_{}", ident);
                 if !seen.insert(start.to_string()) {
                     continue;
@@ -456,7 +485,11 @@ pub(crate) fn activity(input: &Activity, valid: bool) -> TokenStream {
     let private = private(&input.args);
     let ident = &item.sig.ident;
     let vis = &item.vis;
-    let name = input.args.name.clone().unwrap_or_else(|| LitStr::new(&ident.to_string(), ident.span()));
+    let name = input
+        .args
+        .name
+        .clone()
+        .unwrap_or_else(|| LitStr::new(&ident.to_string(), ident.span()));
     let docs: Vec<&Attribute> = doc_attrs(&item.attrs).collect();
     let mut run = item.clone();
     run.sig.ident = Ident::new("run", ident.span());

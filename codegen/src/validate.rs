@@ -8,8 +8,8 @@ use syn::{FnArg, Ident, ImplItemFn, ReturnType, Type};
 
 use crate::{
     ast::{
-        is_named, last_segment, ok_type, type_arguments, Activity, Handler, HandlerKind,
-        Inputs, ItemArgs, WorkflowImpl, WorkflowStruct,
+        is_named, last_segment, ok_type, type_arguments, Activity, Handler, HandlerKind, Inputs,
+        ItemArgs, WorkflowImpl, WorkflowStruct,
     },
     determinism,
     diagnostics::{did_you_mean, source, Errors},
@@ -90,7 +90,11 @@ pub(crate) fn workflow_impl(input: &WorkflowImpl, errors: &mut Errors) {
     }
 
     // Exactly one `#[run]`.
-    let runs: Vec<&Handler> = input.handlers.iter().filter(|h| h.kind == HandlerKind::Run).collect();
+    let runs: Vec<&Handler> = input
+        .handlers
+        .iter()
+        .filter(|h| h.kind == HandlerKind::Run)
+        .collect();
     match runs.as_slice() {
         [] => errors.error(
             &item.self_ty,
@@ -138,7 +142,10 @@ fn handler_signature(input: &WorkflowImpl, handler: &Handler, errors: &mut Error
     if has_generics(&sig.generics) {
         errors.error(
             &sig.generics,
-            format!("`#[{attribute}]` handlers cannot be generic; found `{}`", source(&sig.generics)),
+            format!(
+                "`#[{attribute}]` handlers cannot be generic; found `{}`",
+                source(&sig.generics)
+            ),
         );
     }
     if let Some(name) = &handler.args.name {
@@ -146,7 +153,12 @@ fn handler_signature(input: &WorkflowImpl, handler: &Handler, errors: &mut Error
             errors.error(name, format!("`#[{attribute}]` name must not be empty"));
         }
     }
-    payload_params(inputs, &format!("`#[{attribute}]`"), "WorkflowContext<Self>", errors);
+    payload_params(
+        inputs,
+        &format!("`#[{attribute}]`"),
+        "WorkflowContext<Self>",
+        errors,
+    );
 
     match handler.kind {
         HandlerKind::Run => {
@@ -262,7 +274,11 @@ fn async_context(input: &WorkflowImpl, handler: &Handler, errors: &mut Errors) {
     let argument = type_arguments(&context.ty).into_iter().next();
     let is_self = argument.is_some_and(|ty| {
         last_segment(ty).is_some_and(|segment| {
-            segment.ident == "Self" || input.self_ident.as_ref().is_some_and(|ident| segment.ident == *ident)
+            segment.ident == "Self"
+                || input
+                    .self_ident
+                    .as_ref()
+                    .is_some_and(|ident| segment.ident == *ident)
         })
     });
     if !is_self {
@@ -282,14 +298,16 @@ fn sync_receiver(handler: &Handler, expected: &str, errors: &mut Errors) {
     let attribute = handler.kind.attribute();
     let fix = match handler.kind {
         HandlerKind::Query => " — queries may not change workflow state, use `#[update]`",
-        HandlerKind::Signal if expected == "&mut self" => " — signals exist to change workflow state",
+        HandlerKind::Signal if expected == "&mut self" => {
+            " — signals exist to change workflow state"
+        }
         HandlerKind::Update => " — an update that only reads is a `#[query]`",
         _ => "",
     };
     if let Some(context) = &handler.inputs.context {
         let hint = match handler.kind {
             HandlerKind::Query => String::new(),
-            _ => format!(", or make the handler `async` to take `ctx: WorkflowContext<Self>`"),
+            _ => ", or make the handler `async` to take `ctx: WorkflowContext<Self>`".to_owned(),
         };
         errors.error(
             context,
@@ -303,7 +321,9 @@ fn sync_receiver(handler: &Handler, expected: &str, errors: &mut Errors) {
         None => {
             let hint = match handler.kind {
                 HandlerKind::Query => String::new(),
-                _ => format!(", or make the handler `async` to take `ctx: WorkflowContext<Self>`"),
+                _ => {
+                    ", or make the handler `async` to take `ctx: WorkflowContext<Self>`".to_owned()
+                }
             };
             errors.error(
                 &sig.ident,
@@ -344,7 +364,10 @@ fn payload_params(inputs: &Inputs, what: &str, context: &str, errors: &mut Error
             );
             continue;
         }
-        if matches!(*param.ty, Type::Reference(_) | Type::ImplTrait(_) | Type::Infer(_)) {
+        if matches!(
+            *param.ty,
+            Type::Reference(_) | Type::ImplTrait(_) | Type::Infer(_)
+        ) {
             errors.error(
                 &param.ty,
                 format!(
@@ -358,7 +381,11 @@ fn payload_params(inputs: &Inputs, what: &str, context: &str, errors: &mut Error
 }
 
 /// Finds and checks an update's validator; returns it when it exists.
-fn validator<'a>(input: &'a WorkflowImpl, handler: &Handler, errors: &mut Errors) -> Option<&'a ImplItemFn> {
+fn validator<'a>(
+    input: &'a WorkflowImpl,
+    handler: &Handler,
+    errors: &mut Errors,
+) -> Option<&'a ImplItemFn> {
     let path = handler.args.validator.as_ref()?;
     if handler.kind != HandlerKind::Update {
         return None;
@@ -401,11 +428,22 @@ fn validator<'a>(input: &'a WorkflowImpl, handler: &Handler, errors: &mut Errors
     };
     let sig = &method.sig;
     let update = handler.ident();
-    let expected: Vec<String> =
-        handler.inputs.params.iter().map(|param| format!("&{}", source(&param.ty))).collect();
-    let expected_list = expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ");
+    let expected: Vec<String> = handler
+        .inputs
+        .params
+        .iter()
+        .map(|param| format!("&{}", source(&param.ty)))
+        .collect();
+    let expected_list = expected
+        .iter()
+        .map(|e| format!("`{e}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     if let Some(asyncness) = sig.asyncness {
-        errors.error(asyncness, format!("validator `{ident}` of `#[update]` `{update}` cannot be `async`"));
+        errors.error(
+            asyncness,
+            format!("validator `{ident}` of `#[update]` `{update}` cannot be `async`"),
+        );
     }
     match method.sig.inputs.first() {
         Some(FnArg::Receiver(receiver)) if receiver.reference.is_some() && receiver.mutability.is_none() && receiver.colon_token.is_none() => {}
@@ -444,7 +482,10 @@ fn validator<'a>(input: &'a WorkflowImpl, handler: &Handler, errors: &mut Errors
     } else {
         for (param, expected) in params.iter().zip(&expected) {
             let mut ty = (*param.ty).clone();
-            syn::visit_mut::VisitMut::visit_type_mut(&mut crate::ast::ReplaceSelf(&input.item.self_ty), &mut ty);
+            syn::visit_mut::VisitMut::visit_type_mut(
+                &mut crate::ast::ReplaceSelf(&input.item.self_ty),
+                &mut ty,
+            );
             let found = source(&ty);
             if &found != expected {
                 errors.error(

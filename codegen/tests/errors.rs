@@ -9,7 +9,9 @@ fn messages(tokens: TokenStream) -> Vec<String> {
     file.items
         .iter()
         .filter_map(|item| match item {
-            syn::Item::Macro(mac) if mac.mac.path.segments.last().unwrap().ident == "compile_error" => {
+            syn::Item::Macro(mac)
+                if mac.mac.path.segments.last().unwrap().ident == "compile_error" =>
+            {
                 Some(mac.mac.parse_body::<syn::LitStr>().unwrap().value())
             }
             _ => None,
@@ -41,12 +43,24 @@ fn workflow_with(handlers: TokenStream) -> Vec<String> {
 
 #[track_caller]
 fn assert_one(found: Vec<String>, expected: &str) {
-    assert_eq!(found, vec![expected.to_owned()], "expected exactly one error");
+    assert_eq!(
+        found,
+        vec![expected.to_owned()],
+        "expected exactly one error"
+    );
 }
 
 #[test]
 fn valid_inputs_have_no_errors() {
-    assert!(workflow(quote!(), quote!(struct Wf { items: std::collections::BTreeMap<u8, u8> })).is_empty());
+    assert!(workflow(
+        quote!(),
+        quote!(
+            struct Wf {
+                items: std::collections::BTreeMap<u8, u8>,
+            }
+        )
+    )
+    .is_empty());
     assert!(workflow_with(quote! {
         #[signal] fn a(&mut self, x: u8) {}
         #[signal] async fn b(ctx: WorkflowContext<Self>) {}
@@ -55,7 +69,15 @@ fn valid_inputs_have_no_errors() {
         fn check(&self, x: &u8) -> Result<(), E> { Ok(()) }
     })
     .is_empty());
-    assert!(activity(quote!(), quote!(async fn a(ctx: ActivityContext, x: u8) -> Result<(), E> { Ok(()) })).is_empty());
+    assert!(activity(
+        quote!(),
+        quote!(
+            async fn a(ctx: ActivityContext, x: u8) -> Result<(), E> {
+                Ok(())
+            }
+        )
+    )
+    .is_empty());
 }
 
 #[test]
@@ -72,15 +94,30 @@ fn workflow_struct_rules() {
         ],
     );
     assert_one(
-        workflow(quote!(), quote!(enum Wf {})),
+        workflow(
+            quote!(),
+            quote!(
+                enum Wf {}
+            ),
+        ),
         "`#[workflow]` goes on a workflow's state struct or on its `impl` block; found an enum",
     );
     assert_one(
-        workflow(quote!(nmae = "x"), quote!(struct Wf;)),
+        workflow(
+            quote!(nmae = "x"),
+            quote!(
+                struct Wf;
+            ),
+        ),
         "unknown argument `nmae` of `#[workflow]`; did you mean `name`?",
     );
     assert_one(
-        workflow(quote!(timeout = 3), quote!(struct Wf;)),
+        workflow(
+            quote!(timeout = 3),
+            quote!(
+                struct Wf;
+            ),
+        ),
         "unknown argument `timeout` of `#[workflow]`; expected `name` or `crate`",
     );
 }
@@ -130,7 +167,10 @@ fn query_rules() {
         "`#[query]` handlers must take `&self`; found `&mut self` — queries may not change workflow state, use `#[update]`",
     );
     assert_one(
-        workflow_with(quote!(#[query] fn q(&self) {})),
+        workflow_with(quote!(
+            #[query]
+            fn q(&self) {}
+        )),
         "`#[query]` handlers must return a value; found nothing — return what the caller asks for",
     );
     assert_one(
@@ -166,7 +206,12 @@ fn update_rules() {
         "`#[update]` handlers return `Result<T, E>`; found `u8` — wrap the value: `Ok(value)`, and reject with `Err(…)`",
     );
     assert_one(
-        workflow_with(quote!(#[update(validater = check)] fn u(&mut self) -> Result<(), E> { Ok(()) })),
+        workflow_with(quote!(
+            #[update(validater = check)]
+            fn u(&mut self) -> Result<(), E> {
+                Ok(())
+            }
+        )),
         "unknown argument `validater` of `#[update]`; did you mean `validator`?",
     );
     assert_one(
@@ -264,7 +309,14 @@ fn activity_rules() {
         "`#[activity]` goes on free functions; found `&self` — move the function out of the impl block",
     );
     assert_one(
-        activity(quote!(), quote!(fn a(x: u8, ctx: ActivityContext) -> Result<(), E> { todo!() })),
+        activity(
+            quote!(),
+            quote!(
+                fn a(x: u8, ctx: ActivityContext) -> Result<(), E> {
+                    todo!()
+                }
+            ),
+        ),
         "`ActivityContext` must be the first parameter of `#[activity]` functions",
     );
     assert_one(
@@ -272,7 +324,14 @@ fn activity_rules() {
         "`#[activity]` on impl blocks is not supported yet: write free functions and share resources through a `static`/`OnceLock`",
     );
     assert_one(
-        activity(quote!(nam = "x"), quote!(fn a() -> Result<(), E> { todo!() })),
+        activity(
+            quote!(nam = "x"),
+            quote!(
+                fn a() -> Result<(), E> {
+                    todo!()
+                }
+            ),
+        ),
         "unknown argument `nam` of `#[activity]`; did you mean `name`?",
     );
 }
@@ -281,7 +340,10 @@ fn activity_rules() {
 fn errors_come_with_a_stub() {
     // The impl block is still emitted (without the handler attributes) so that code using
     // its methods keeps compiling.
-    let tokens = capstan_codegen::workflow(quote!(), quote!(impl Wf { #[query] fn q(&mut self) -> u8 { 0 } }));
+    let tokens = capstan_codegen::workflow(
+        quote!(),
+        quote!(impl Wf { #[query] fn q(&mut self) -> u8 { 0 } }),
+    );
     let text = tokens.to_string();
     assert!(text.contains("fn q (& mut self)"), "{text}");
     assert!(!text.contains("# [query]"), "{text}");

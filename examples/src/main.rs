@@ -25,11 +25,19 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
     let command = args.next().unwrap_or_else(|| "tour".to_owned());
-    let mut parsed = Args { command, only: None, json: false, server: None, task_queue: TASK_QUEUE.to_owned() };
+    let mut parsed = Args {
+        command,
+        only: None,
+        json: false,
+        server: None,
+        task_queue: TASK_QUEUE.to_owned(),
+    };
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| args.next().ok_or_else(|| format!("`{flag}` needs a value"));
         match arg.as_str() {
-            "--only" => parsed.only = Some(value("--only")?.split(',').map(str::to_owned).collect()),
+            "--only" => {
+                parsed.only = Some(value("--only")?.split(',').map(str::to_owned).collect())
+            }
             "--json" => parsed.json = true,
             "--server" => parsed.server = Some(value("--server")?),
             "--task-queue" => parsed.task_queue = value("--task-queue")?,
@@ -41,7 +49,10 @@ fn parse_args() -> Result<Args, String> {
         for name in only {
             if !tour::PATTERNS.iter().any(|p| p.name == name) {
                 let names: Vec<_> = tour::PATTERNS.iter().map(|p| p.name).collect();
-                return Err(format!("unknown pattern `{name}`; patterns: {}", names.join(", ")));
+                return Err(format!(
+                    "unknown pattern `{name}`; patterns: {}",
+                    names.join(", ")
+                ));
             }
         }
     }
@@ -51,7 +62,9 @@ fn parse_args() -> Result<Args, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let args = match parse_args() {
@@ -99,7 +112,12 @@ async fn run(args: Args) -> anyhow::Result<bool> {
 }
 
 async fn run_tour(client: &Client, args: &Args) -> anyhow::Result<bool> {
-    let run_id = format!("{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis());
+    let run_id = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis()
+    );
     let names: Vec<&str> = match &args.only {
         Some(only) => only.iter().map(String::as_str).collect(),
         None => tour::PATTERNS.iter().map(|p| p.name).collect(),
@@ -110,10 +128,16 @@ async fn run_tour(client: &Client, args: &Args) -> anyhow::Result<bool> {
             for name in names {
                 let report = tour::run(client, &args.task_queue, name, &run_id).await;
                 if args.json {
-                    println!("{}", serde_json::to_string(&report).expect("a report serializes"));
+                    println!(
+                        "{}",
+                        serde_json::to_string(&report).expect("a report serializes")
+                    );
                 } else {
                     let mark = if report.ok { "ok  " } else { "FAIL" };
-                    println!("{mark} {:<20} {:>6} ms  {}", report.pattern, report.ms, report.result);
+                    println!(
+                        "{mark} {:<20} {:>6} ms  {}",
+                        report.pattern, report.ms, report.result
+                    );
                 }
                 reports.push(report);
             }

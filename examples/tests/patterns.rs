@@ -3,12 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use capstan::{
-    client::history::Attributes,
-    prelude::*,
-    testing::DevServer,
-    ClientError,
-};
+use capstan::{client::history::Attributes, prelude::*, testing::DevServer, ClientError};
 use capstan_examples::{patterns::*, tour, worker};
 
 static QUEUE: AtomicU32 = AtomicU32::new(0);
@@ -16,8 +11,14 @@ static QUEUE: AtomicU32 = AtomicU32::new(0);
 /// A client of the shared dev server and a fresh task queue, so tests run in parallel.
 async fn setup() -> (Client, String) {
     let server = DevServer::shared().await;
-    let client = Client::connect(server.address()).await.expect("the client connects");
-    let queue = format!("patterns-{}-{}", std::process::id(), QUEUE.fetch_add(1, Ordering::SeqCst));
+    let client = Client::connect(server.address())
+        .await
+        .expect("the client connects");
+    let queue = format!(
+        "patterns-{}-{}",
+        std::process::id(),
+        QUEUE.fetch_add(1, Ordering::SeqCst)
+    );
     (client, queue)
 }
 
@@ -58,7 +59,10 @@ async fn pydantic_converter() {
     let report = tour_pattern("pydantic-converter").await;
     assert!(report.ok, "{report:?}");
     assert!(
-        report.result["invalid_user_id"].as_str().unwrap().contains("nonzero"),
+        report.result["invalid_user_id"]
+            .as_str()
+            .unwrap()
+            .contains("nonzero"),
         "{report:?}"
     );
 }
@@ -78,7 +82,14 @@ async fn exceptions_retry_three_times_and_keep_the_cause_chain() {
     let err = outcome.expect_err("the workflow fails");
     let failure = err.failure().expect("a workflow failure");
     let kinds: Vec<_> = failure.chain().map(|f| f.kind()).collect();
-    assert_eq!(kinds, [capstan::FailureKind::Activity, capstan::FailureKind::Application], "{failure:?}");
+    assert_eq!(
+        kinds,
+        [
+            capstan::FailureKind::Activity,
+            capstan::FailureKind::Application
+        ],
+        "{failure:?}"
+    );
     let root = failure.root_cause();
     assert_eq!(root.error_type(), Some("RuntimeError"));
     assert_eq!(root.message(), "Processing failed for: test-data");
@@ -91,7 +102,11 @@ async fn exceptions_retry_three_times_and_keep_the_cause_chain() {
             _ => None,
         })
         .collect();
-    assert_eq!(started, [3], "the started event of the last attempt records attempt 3");
+    assert_eq!(
+        started,
+        [3],
+        "the started event of the last attempt records attempt 3"
+    );
 }
 
 /// A client-side stand-in for `PydanticWorkflow` that sends untyped JSON, as a program in
@@ -114,7 +129,11 @@ async fn a_bad_payload_fails_the_workflow_with_the_field_named() {
     let id = format!("bad-input-{queue}");
     let bad = serde_json::json!([{ "user_id": 0, "ip_address": "10.0.0.1" }]);
     let outcome = worker(&client, &queue)
-        .run_until(async { UntypedPydanticWorkflow::execute(&client, &id, bad).task_queue(&queue).await })
+        .run_until(async {
+            UntypedPydanticWorkflow::execute(&client, &id, bad)
+                .task_queue(&queue)
+                .await
+        })
         .await
         .expect("the worker runs");
     let Err(err @ ClientError::WorkflowFailed { .. }) = outcome else {

@@ -490,16 +490,28 @@ mod tests {
 
     #[test]
     fn json_is_compact_sorted_and_ascii_like_python() {
-        let p = to_payload(&Item { name: "Grüße 🍎".into(), amount: 3, tags: None }).unwrap();
+        let p = to_payload(&Item {
+            name: "Grüße 🍎".into(),
+            amount: 3,
+            tags: None,
+        })
+        .unwrap();
         // json.dumps({"name": "Grüße 🍎", "amount": 3, "tags": None},
         //            separators=(",", ":"), sort_keys=True)
         assert_eq!(
             text(&p),
-            (JSON_PLAIN, r#"{"amount":3,"name":"Gr\u00fc\u00dfe \ud83c\udf4e","tags":null}"#)
+            (
+                JSON_PLAIN,
+                r#"{"amount":3,"name":"Gr\u00fc\u00dfe \ud83c\udf4e","tags":null}"#
+            )
         );
         assert_eq!(
             from_payload::<Item>(&p).unwrap(),
-            Item { name: "Grüße 🍎".into(), amount: 3, tags: None }
+            Item {
+                name: "Grüße 🍎".into(),
+                amount: 3,
+                tags: None
+            }
         );
     }
 
@@ -532,9 +544,18 @@ mod tests {
     fn args_roundtrip_and_arity() {
         let payloads = ("a".to_owned(), 2u8).to_payloads().unwrap();
         assert_eq!(payloads.len(), 2);
-        assert_eq!(<(String, u8)>::from_payloads(&payloads).unwrap(), ("a".into(), 2));
+        assert_eq!(
+            <(String, u8)>::from_payloads(&payloads).unwrap(),
+            ("a".into(), 2)
+        );
         let err = <(String,)>::from_payloads(&payloads).unwrap_err();
-        assert!(matches!(err, PayloadError::Arity { expected: 1, found: 2 }));
+        assert!(matches!(
+            err,
+            PayloadError::Arity {
+                expected: 1,
+                found: 2
+            }
+        ));
         assert_eq!(<(Option<u8>,)>::from_payloads(&[]).unwrap(), (None,));
         assert!(<(u8,)>::from_payloads(&[]).is_err());
     }

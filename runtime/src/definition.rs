@@ -79,31 +79,40 @@ pub struct Definition<W> {
     pub(crate) updates: BTreeMap<&'static str, UpdateDef<W>>,
 }
 
-pub(crate) type RunFn<W> =
-    Box<dyn Fn(WorkflowContext<W>, &[Payload]) -> Result<LocalBoxFuture<Result<Payload, Error>>, PayloadError>>;
+/// Decodes the arguments and starts a future on the workflow's context.
+pub(crate) type StartFn<W, T> = Box<
+    dyn Fn(
+        WorkflowContext<W>,
+        &[Payload],
+    ) -> Result<LocalBoxFuture<Result<T, Error>>, PayloadError>,
+>;
+
+pub(crate) type RunFn<W> = StartFn<W, Payload>;
 
 pub(crate) enum SignalFn<W> {
-    Sync(Box<dyn Fn(&mut W, &[Payload]) -> Result<(), PayloadError>>),
-    Async(
-        Box<dyn Fn(WorkflowContext<W>, &[Payload]) -> Result<LocalBoxFuture<Result<(), Error>>, PayloadError>>,
-    ),
+    Sync(SyncSignalFn<W>),
+    Async(StartFn<W, ()>),
 }
 
+pub(crate) type SyncSignalFn<W> = Box<dyn Fn(&mut W, &[Payload]) -> Result<(), PayloadError>>;
+
+pub(crate) type DecodeUpdateFn<W> = Box<dyn Fn(&[Payload]) -> Result<UpdateThunk<W>, PayloadError>>;
+
 pub(crate) type QueryFn<W> = Box<dyn Fn(&W, &[Payload]) -> Result<Payload, Error>>;
+
+pub(crate) type ValidatorFn<W> = Box<dyn Fn(&W, &[Payload]) -> Result<(), Error>>;
 
 /// A decoded synchronous update, ready to run once accepted.
 pub(crate) type UpdateThunk<W> = Box<dyn FnOnce(&mut W) -> Result<Payload, Error>>;
 
 pub(crate) enum UpdateFn<W> {
-    Sync(Box<dyn Fn(&[Payload]) -> Result<UpdateThunk<W>, PayloadError>>),
-    Async(
-        Box<dyn Fn(WorkflowContext<W>, &[Payload]) -> Result<LocalBoxFuture<Result<Payload, Error>>, PayloadError>>,
-    ),
+    Sync(DecodeUpdateFn<W>),
+    Async(StartFn<W, Payload>),
 }
 
 pub(crate) struct UpdateDef<W> {
     pub(crate) handler: UpdateFn<W>,
-    pub(crate) validator: Option<Box<dyn Fn(&W, &[Payload]) -> Result<(), Error>>>,
+    pub(crate) validator: Option<ValidatorFn<W>>,
 }
 
 impl<W: 'static> Default for Definition<W> {
@@ -202,10 +211,18 @@ impl<W: 'static> Definition<W> {
         let handler = UpdateFn::Sync(Box::new(move |payloads| {
             let args = A::from_payloads(payloads)?;
             let handler = handler.clone();
-            Ok(Box::new(move |state: &mut W| encode(handler(state, args).map_err(Into::into)))
-                as UpdateThunk<W>)
+            Ok(
+                Box::new(move |state: &mut W| encode(handler(state, args).map_err(Into::into)))
+                    as UpdateThunk<W>,
+            )
         }));
-        self.updates.insert(name, UpdateDef { handler, validator: None });
+        self.updates.insert(
+            name,
+            UpdateDef {
+                handler,
+                validator: None,
+            },
+        );
     }
 
     /// Registers an asynchronous update handler:
@@ -222,7 +239,13 @@ impl<W: 'static> Definition<W> {
             let fut = handler(ctx, A::from_payloads(payloads)?);
             Ok(Box::pin(async move { encode(fut.await.map_err(Into::into)) }) as LocalBoxFuture<_>)
         }));
-        self.updates.insert(name, UpdateDef { handler, validator: None });
+        self.updates.insert(
+            name,
+            UpdateDef {
+                handler,
+                validator: None,
+            },
+        );
     }
 
     /// Registers the validator of the update `name` (registered before):
@@ -264,7 +287,6 @@ pub(crate) struct HandlerNames {
     pub(crate) queries: Vec<&'static str>,
     pub(crate) updates: Vec<&'static str>,
 }
-
 
 /// An activity registered on a worker, with its types erased.
 pub(crate) trait ErasedActivity: Send + Sync {

@@ -16,8 +16,7 @@ use temporalio_common::protos::temporal::api::{
     common::v1::Payloads,
     enums::v1::TimeoutType,
     failure::v1::{
-        failure::FailureInfo, ApplicationFailureInfo, CanceledFailureInfo,
-        Failure as ProtoFailure,
+        failure::FailureInfo, ApplicationFailureInfo, CanceledFailureInfo, Failure as ProtoFailure,
     },
 };
 
@@ -29,7 +28,7 @@ pub const FAILURE_SOURCE: &str = "CapstanRust";
 /// A failure received from Temporal: an activity, child workflow, update or workflow that
 /// failed, with its cause chain.
 #[derive(Clone, PartialEq)]
-pub struct Failure(ProtoFailure);
+pub struct Failure(Box<ProtoFailure>);
 
 /// What kind of failure one link of the chain is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,12 +55,12 @@ pub enum FailureKind {
 impl Failure {
     /// Wraps a failure message received from the server.
     pub fn from_proto(proto: ProtoFailure) -> Self {
-        Self(proto)
+        Self(Box::new(proto))
     }
 
     /// The failure message, ready to send.
     pub fn into_proto(self) -> ProtoFailure {
-        self.0
+        *self.0
     }
 
     /// The failure message.
@@ -100,7 +99,7 @@ impl Failure {
 
     /// The next link of the chain: why this one happened.
     pub fn cause(&self) -> Option<Failure> {
-        self.0.cause.as_deref().cloned().map(Failure)
+        self.0.cause.as_deref().cloned().map(Failure::from_proto)
     }
 
     /// This link and every cause after it, outermost first.
@@ -132,9 +131,9 @@ impl Failure {
     pub fn is_cancelled(&self) -> bool {
         match self.kind() {
             FailureKind::Cancelled => true,
-            FailureKind::Activity | FailureKind::ChildWorkflow => {
-                self.cause().is_some_and(|c| c.kind() == FailureKind::Cancelled)
-            }
+            FailureKind::Activity | FailureKind::ChildWorkflow => self
+                .cause()
+                .is_some_and(|c| c.kind() == FailureKind::Cancelled),
             _ => false,
         }
     }
@@ -299,13 +298,15 @@ impl ApplicationError {
             source: FAILURE_SOURCE.to_owned(),
             stack_trace: stack_trace(),
             cause: self.cause,
-            failure_info: Some(FailureInfo::ApplicationFailureInfo(ApplicationFailureInfo {
-                r#type: self.error_type,
-                non_retryable: self.non_retryable,
-                details: (!details.payloads.is_empty()).then_some(details),
-                next_retry_delay: self.next_retry_delay.and_then(|d| d.try_into().ok()),
-                ..Default::default()
-            })),
+            failure_info: Some(FailureInfo::ApplicationFailureInfo(
+                ApplicationFailureInfo {
+                    r#type: self.error_type,
+                    non_retryable: self.non_retryable,
+                    details: (!details.payloads.is_empty()).then_some(details),
+                    next_retry_delay: self.next_retry_delay.and_then(|d| d.try_into().ok()),
+                    ..Default::default()
+                },
+            )),
             ..Default::default()
         }
     }
@@ -352,7 +353,9 @@ impl Error {
         Self::from_failure_proto(ProtoFailure {
             message: message.into(),
             source: FAILURE_SOURCE.to_owned(),
-            failure_info: Some(FailureInfo::CanceledFailureInfo(CanceledFailureInfo::default())),
+            failure_info: Some(FailureInfo::CanceledFailureInfo(
+                CanceledFailureInfo::default(),
+            )),
             ..Default::default()
         })
     }
@@ -368,7 +371,7 @@ impl Error {
     /// The failure this error sends to the server; `None` for a continue-as-new request.
     pub fn as_failure(&self) -> Option<Failure> {
         match &*self.0 {
-            Repr::Failure(f) => Some(Failure(f.clone())),
+            Repr::Failure(f) => Some(Failure::from_proto(f.clone())),
             Repr::ContinueAsNew(_) => None,
         }
     }
@@ -399,7 +402,7 @@ impl<E: StdError + Send + Sync + 'static> From<E> for Error {
             return Self::from_failure_proto(app.clone().into_proto());
         }
         if let Some(failure) = any.downcast_ref::<Failure>() {
-            return Self::from_failure_proto(failure.0.clone());
+            return Self::from_failure_proto((*failure.0).clone());
         }
         let mut message = err.to_string();
         let mut source = err.source();
@@ -422,7 +425,7 @@ impl ApplicationError {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &*self.0 {
-            Repr::Failure(p) => fmt::Debug::fmt(&Failure(p.clone()), f),
+            Repr::Failure(p) => fmt::Debug::fmt(&Failure::from_proto(p.clone()), f),
             Repr::ContinueAsNew(c) => write!(f, "ContinueAsNew({})", c.workflow_type()),
         }
     }
@@ -431,7 +434,7 @@ impl fmt::Debug for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &*self.0 {
-            Repr::Failure(p) => fmt::Display::fmt(&Failure(p.clone()), f),
+            Repr::Failure(p) => fmt::Display::fmt(&Failure::from_proto(p.clone()), f),
             Repr::ContinueAsNew(c) => write!(f, "continue as new ({})", c.workflow_type()),
         }
     }

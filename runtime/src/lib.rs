@@ -78,35 +78,38 @@ pub use capstan_macros::workflow;
 /// `order_apples::run(..)`.
 pub use capstan_macros::activity;
 
+/// Marks a query handler of a `#[workflow]` impl block.
+pub use capstan_macros::query;
 /// Marks the run function of a `#[workflow]` impl block.
 pub use capstan_macros::run;
 /// Marks a signal handler of a `#[workflow]` impl block.
 pub use capstan_macros::signal;
-/// Marks a query handler of a `#[workflow]` impl block.
-pub use capstan_macros::query;
 /// Marks an update handler of a `#[workflow]` impl block.
 pub use capstan_macros::update;
 
 /// Everything a workflow module needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        activity, query, run, signal, update, workflow, ActivityContext, ActivityError, ApplicationError, Client, Failure,
-        RetryPolicy, UpdateError, Worker, WorkflowContext, WorkflowError, WorkflowResult,
+        activity, query, run, signal, update, workflow, ActivityContext, ActivityError,
+        ApplicationError, Client, Failure, RetryPolicy, UpdateError, Worker, WorkflowContext,
+        WorkflowError, WorkflowResult,
     };
     pub use serde::{Deserialize, Serialize};
 }
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::client::history::Attributes as HistoryAttributes;
     pub use crate::{
         activity::ActivityContext,
-        client::{Client, ClientError, ExecuteWorkflow, StartWorkflow, UpdateHandle, WorkflowHandle},
+        client::{
+            Client, ClientError, ExecuteWorkflow, StartWorkflow, UpdateHandle, WorkflowHandle,
+        },
         converter::Args,
         definition::{ActivityDefinition, BoxFuture, Definition, WorkflowDefinition, WorkflowType},
         failure::Error,
         workflow::WorkflowContext,
     };
-    pub use crate::client::history::Attributes as HistoryAttributes;
     pub use serde;
 
     /// Runs synchronous activity code on the blocking pool.

@@ -103,7 +103,8 @@ impl Worker {
 
     /// Registers an activity (a function with `#[activity]`).
     pub fn register_activity<A: ActivityDefinition>(mut self, activity: A) -> Self {
-        self.activities.insert(A::NAME.to_owned(), Arc::new(activity));
+        self.activities
+            .insert(A::NAME.to_owned(), Arc::new(activity));
         self
     }
 
@@ -182,7 +183,9 @@ impl Worker {
         let has_workflows = !self.workflows.is_empty();
         let has_activities = !self.activities.is_empty();
         if !has_workflows && !has_activities {
-            return Err(start_err("nothing registered: register a workflow or an activity".to_owned()));
+            return Err(start_err(
+                "nothing registered: register a workflow or an activity".to_owned(),
+            ));
         }
         let config = WorkerConfig::builder()
             .namespace(self.client.namespace().to_owned())
@@ -196,7 +199,11 @@ impl Worker {
             .versioning_strategy(WorkerVersioningStrategy::None {
                 build_id: format!("capstan-{}", env!("CARGO_PKG_VERSION")),
             })
-            .max_cached_workflows(if has_workflows { self.max_cached_workflows } else { 0 })
+            .max_cached_workflows(if has_workflows {
+                self.max_cached_workflows
+            } else {
+                0
+            })
             .max_outstanding_activities(self.max_concurrent_activities)
             .max_outstanding_local_activities(self.max_concurrent_activities)
             .max_outstanding_workflow_tasks(self.max_concurrent_workflow_tasks)
@@ -205,14 +212,19 @@ impl Worker {
             .map_err(start_err)?;
         let core = init_worker(&runtime, config, self.client.connection())
             .map_err(|e| start_err(e.to_string()))?;
-        core.validate().await.map_err(|e| start_err(e.to_string()))?;
+        core.validate()
+            .await
+            .map_err(|e| start_err(e.to_string()))?;
         let core = Arc::new(core);
         let failed = Arc::new(tokio::sync::Notify::new());
         let fatal: Arc<Mutex<Option<String>>> = Arc::default();
         let mut tasks = Vec::new();
         if has_workflows {
-            let (workflows, namespace, queue) =
-                (self.workflows.clone(), self.client.namespace().to_owned(), self.task_queue.clone());
+            let (workflows, namespace, queue) = (
+                self.workflows.clone(),
+                self.client.namespace().to_owned(),
+                self.task_queue.clone(),
+            );
             tasks.extend(spawn_workflow_loops(
                 core.clone(),
                 move || Runs::new(&workflows, namespace, queue),
@@ -296,7 +308,8 @@ fn spawn_workflow_loops(
     fatal: Arc<Mutex<Option<String>>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let (activation_tx, activation_rx) = std::sync::mpsc::channel::<WorkflowActivation>();
-    let (completion_tx, mut completion_rx) = mpsc::unbounded_channel::<WorkflowActivationCompletion>();
+    let (completion_tx, mut completion_rx) =
+        mpsc::unbounded_channel::<WorkflowActivationCompletion>();
     // Workflow futures are not `Send`: every run lives on this one thread.
     std::thread::Builder::new()
         .name("capstan-workflows".to_owned())
@@ -367,7 +380,10 @@ async fn activity_loop(
                 break;
             }
         };
-        let ActivityTask { task_token, variant } = task;
+        let ActivityTask {
+            task_token,
+            variant,
+        } = task;
         match variant {
             Some(activity_task::Variant::Start(start)) => {
                 let ctx = ActivityContext::new(
@@ -375,7 +391,10 @@ async fn activity_loop(
                     start.heartbeat_details.clone(),
                     Some(sink.clone()),
                 );
-                running.lock().expect("activities lock").insert(task_token.clone(), ctx.clone());
+                running
+                    .lock()
+                    .expect("activities lock")
+                    .insert(task_token.clone(), ctx.clone());
                 let activity = activities.get(&start.activity_type).cloned();
                 let known: Vec<String> = activities.keys().cloned().collect();
                 let core = core.clone();
@@ -419,9 +438,15 @@ fn activity_info(start: &Start, namespace: &str, task_token: Vec<u8>) -> Activit
         } else {
             start.workflow_namespace.clone()
         },
-        heartbeat_timeout: start.heartbeat_timeout.and_then(|d| Duration::try_from(d).ok()),
-        start_to_close_timeout: start.start_to_close_timeout.and_then(|d| Duration::try_from(d).ok()),
-        scheduled_time: start.scheduled_time.and_then(|t| std::time::SystemTime::try_from(t).ok()),
+        heartbeat_timeout: start
+            .heartbeat_timeout
+            .and_then(|d| Duration::try_from(d).ok()),
+        start_to_close_timeout: start
+            .start_to_close_timeout
+            .and_then(|d| Duration::try_from(d).ok()),
+        scheduled_time: start
+            .scheduled_time
+            .and_then(|t| std::time::SystemTime::try_from(t).ok()),
         is_local: start.is_local,
         task_token,
     }
@@ -450,15 +475,24 @@ async fn run_activity(
         .await;
     match outcome {
         Ok(Ok(result)) => ActivityExecutionResult {
-            status: Some(activity_execution_result::Status::Completed(activity_result::Success {
-                result: Some(result),
-            })),
+            status: Some(activity_execution_result::Status::Completed(
+                activity_result::Success {
+                    result: Some(result),
+                },
+            )),
         },
-        Ok(Err(error)) if error.is_cancelled() || (ctx.is_cancelled() && is_cancel_like(&error)) => {
-            let failure = error.as_failure().map(|f| f.into_proto()).unwrap_or_default();
+        Ok(Err(error))
+            if error.is_cancelled() || (ctx.is_cancelled() && is_cancel_like(&error)) =>
+        {
+            let failure = error
+                .as_failure()
+                .map(|f| f.into_proto())
+                .unwrap_or_default();
             ActivityExecutionResult {
                 status: Some(activity_execution_result::Status::Cancelled(
-                    activity_result::Cancellation { failure: Some(failure) },
+                    activity_result::Cancellation {
+                        failure: Some(failure),
+                    },
                 )),
             }
         }
@@ -466,7 +500,11 @@ async fn run_activity(
         Err(panic) => failed(
             ApplicationError::new(
                 "Panic",
-                format!("activity `{}` panicked: {}", start.activity_type, panic_message(&*panic)),
+                format!(
+                    "activity `{}` panicked: {}",
+                    start.activity_type,
+                    panic_message(&*panic)
+                ),
             )
             .into(),
         ),
@@ -478,11 +516,16 @@ fn is_cancel_like(error: &Error) -> bool {
 }
 
 fn failed(error: Error) -> ActivityExecutionResult {
-    let failure: ProtoFailure = error.as_failure().map(|f| f.into_proto()).unwrap_or_default();
+    let failure: ProtoFailure = error
+        .as_failure()
+        .map(|f| f.into_proto())
+        .unwrap_or_default();
     ActivityExecutionResult {
-        status: Some(activity_execution_result::Status::Failed(activity_result::Failure {
-            failure: Some(failure),
-            ..Default::default()
-        })),
+        status: Some(activity_execution_result::Status::Failed(
+            activity_result::Failure {
+                failure: Some(failure),
+                ..Default::default()
+            },
+        )),
     }
 }

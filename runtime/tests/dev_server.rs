@@ -147,3 +147,33 @@ async fn python_script_timeout_kills_it() {
     assert!(message.contains("did not finish within"), "{message}");
     assert!(message.contains("started"), "{message}");
 }
+
+#[tokio::test]
+async fn python_runs_script_files_as_main() {
+    let python = Python::ensure().await.expect("python venv is ready");
+    let dir = std::env::temp_dir().join(format!("capstan-python-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("helper.py"), "GREETING = 'hello'\n").expect("write helper");
+    let script = dir.join("main.py");
+    std::fs::write(
+        &script,
+        "import sys\nfrom helper import GREETING\nif __name__ == '__main__':\n    \
+         print(GREETING, *sys.argv[1:])\n    sys.exit(int(sys.argv[2]))\n",
+    )
+    .expect("write script");
+
+    let out = python
+        .run_script(&script, ["world", "0"])
+        .await
+        .expect("the script runs");
+    assert_eq!(out.stdout.trim(), "hello world 0");
+
+    let err = python
+        .run_script(&script, ["world", "3"])
+        .await
+        .expect_err("exit code 3 is a failure");
+    let message = err.to_string();
+    assert!(message.contains("exit status: 3"), "{message}");
+    assert!(message.contains("hello world 3"), "{message}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -33,7 +33,9 @@ impl TryFrom<u8> for Fruit {
             1 => Ok(Fruit::Apple),
             2 => Ok(Fruit::Banana),
             3 => Ok(Fruit::Cherry),
-            _ => Err(format!("unknown fruit {n}: expected 1 (apple), 2 (banana) or 3 (cherry)")),
+            _ => Err(format!(
+                "unknown fruit {n}: expected 1 (apple), 2 (banana) or 3 (cherry)"
+            )),
         }
     }
 }
@@ -74,14 +76,21 @@ pub struct PurchaseFruitsWorkflow;
 #[workflow]
 impl PurchaseFruitsWorkflow {
     #[run]
-    pub async fn run(ctx: WorkflowContext<Self>, shopping_list: ShoppingList) -> WorkflowResult<String> {
+    pub async fn run(
+        ctx: WorkflowContext<Self>,
+        shopping_list: ShoppingList,
+    ) -> WorkflowResult<String> {
         let mut ordered = Vec::new();
         for item in shopping_list.items {
             let order = match item.fruit {
                 Fruit::Apple => ctx.activity(order_apples, item.amount),
                 Fruit::Banana => ctx.activity(order_bananas, item.amount),
                 other => {
-                    return Err(ApplicationError::new("ValueError", format!("Unrecognized fruit: {other:?}")).into())
+                    return Err(ApplicationError::new(
+                        "ValueError",
+                        format!("Unrecognized fruit: {other:?}"),
+                    )
+                    .into())
                 }
             };
             ordered.push(order.start_to_close_timeout(Duration::from_secs(5)).await?);

@@ -19,7 +19,10 @@ pub struct ComposeGreetingWorkflow;
 #[workflow]
 impl ComposeGreetingWorkflow {
     #[run]
-    pub async fn run(_ctx: WorkflowContext<Self>, input: ComposeGreetingInput) -> WorkflowResult<String> {
+    pub async fn run(
+        _ctx: WorkflowContext<Self>,
+        input: ComposeGreetingInput,
+    ) -> WorkflowResult<String> {
         Ok(format!("{}, {}!", input.greeting, input.name))
     }
 }
@@ -33,7 +36,10 @@ pub struct GreetingWorkflow;
 impl GreetingWorkflow {
     #[run]
     pub async fn run(ctx: WorkflowContext<Self>, name: String) -> WorkflowResult<String> {
-        let input = ComposeGreetingInput { greeting: "Hello".into(), name };
+        let input = ComposeGreetingInput {
+            greeting: "Hello".into(),
+            name,
+        };
         let child_id = format!("{}-child", ctx.info().workflow_id);
         Ok(ctx
             .child_workflow::<ComposeGreetingWorkflow>(input)
@@ -52,10 +58,18 @@ pub struct AdvancedParentWorkflow;
 impl AdvancedParentWorkflow {
     #[run]
     pub async fn run(ctx: WorkflowContext<Self>, name: String) -> WorkflowResult<String> {
-        let input = ComposeGreetingInput { greeting: "Hi".into(), name };
+        let input = ComposeGreetingInput {
+            greeting: "Hi".into(),
+            name,
+        };
         let child_id = format!("{}-child", ctx.info().workflow_id);
-        let handle = ctx.child_workflow::<ComposeGreetingWorkflow>(input).id(child_id).start().await?;
-        ctx.logger().info(format!("Started child: {}", handle.workflow_id()));
+        let handle = ctx
+            .child_workflow::<ComposeGreetingWorkflow>(input)
+            .id(child_id)
+            .start()
+            .await?;
+        ctx.logger()
+            .info(format!("Started child: {}", handle.workflow_id()));
         Ok(handle.result().await?)
     }
 }

@@ -19,7 +19,11 @@ pub struct ProcessingInput {
 #[activity]
 pub fn process_data(input: ProcessingInput) -> Result<String, ActivityError> {
     if input.should_fail {
-        return Err(ApplicationError::new("RuntimeError", format!("Processing failed for: {}", input.data)).into());
+        return Err(ApplicationError::new(
+            "RuntimeError",
+            format!("Processing failed for: {}", input.data),
+        )
+        .into());
     }
     Ok(format!("Processed: {}", input.data))
 }
@@ -33,7 +37,10 @@ pub struct DataProcessingWorkflow;
 impl DataProcessingWorkflow {
     #[run]
     pub async fn run(ctx: WorkflowContext<Self>, data: String) -> WorkflowResult<String> {
-        let input = ProcessingInput { data, should_fail: true };
+        let input = ProcessingInput {
+            data,
+            should_fail: true,
+        };
         Ok(ctx
             .activity(process_data, input)
             .start_to_close_timeout(Duration::from_secs(10))

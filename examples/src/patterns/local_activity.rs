@@ -34,7 +34,10 @@ pub struct LocalActivityWorkflow;
 impl LocalActivityWorkflow {
     #[run]
     pub async fn run(ctx: WorkflowContext<Self>, name: String) -> WorkflowResult<String> {
-        let input = ProcessingInput { greeting: "Hello".into(), name };
+        let input = ProcessingInput {
+            greeting: "Hello".into(),
+            name,
+        };
         let result = ctx
             .local_activity(compose_greeting, input)
             .start_to_close_timeout(Duration::from_secs(10))
@@ -43,6 +46,10 @@ impl LocalActivityWorkflow {
             .local_activity(validate_input, result.clone())
             .start_to_close_timeout(Duration::from_secs(5))
             .await?;
-        Ok(if is_valid { result } else { "Invalid result".to_owned() })
+        Ok(if is_valid {
+            result
+        } else {
+            "Invalid result".to_owned()
+        })
     }
 }

@@ -99,7 +99,9 @@ impl ClientError {
     /// The failure behind a failed workflow or update, with its cause chain.
     pub fn failure(&self) -> Option<&Failure> {
         match self {
-            Self::WorkflowFailed { failure, .. } | Self::UpdateFailed { failure, .. } => Some(failure),
+            Self::WorkflowFailed { failure, .. } | Self::UpdateFailed { failure, .. } => {
+                Some(failure)
+            }
             _ => None,
         }
     }

@@ -3,6 +3,7 @@
 use std::{marker::PhantomData, time::SystemTime};
 
 use serde::de::DeserializeOwned;
+pub use temporalio_common::protos::temporal::api::enums::v1::WorkflowExecutionStatus;
 use temporalio_common::protos::temporal::api::{
     common::v1::{Payloads, WorkflowExecution},
     enums::v1::{EventType, HistoryEventFilterType, UpdateWorkflowExecutionLifecycleStage},
@@ -19,7 +20,6 @@ use temporalio_common::protos::temporal::api::{
         TerminateWorkflowExecutionRequest, UpdateWorkflowExecutionRequest,
     },
 };
-pub use temporalio_common::protos::temporal::api::enums::v1::WorkflowExecutionStatus;
 
 use super::{Client, ClientError};
 use crate::{
@@ -140,8 +140,14 @@ impl<W> WorkflowHandle<W> {
         Ok(Some(Payloads { payloads }))
     }
 
-    fn decode_first<O: DeserializeOwned>(&self, payloads: Option<Payloads>) -> Result<O, ClientError> {
-        let payloads = self.client.codecs().decode(payloads.map(|p| p.payloads).unwrap_or_default())?;
+    fn decode_first<O: DeserializeOwned>(
+        &self,
+        payloads: Option<Payloads>,
+    ) -> Result<O, ClientError> {
+        let payloads = self
+            .client
+            .codecs()
+            .decode(payloads.map(|p| p.payloads).unwrap_or_default())?;
         Ok(match payloads.first() {
             Some(p) => converter::from_payload(p)?,
             None => converter::from_payload(&converter::to_payload(&())?)?,
@@ -149,7 +155,11 @@ impl<W> WorkflowHandle<W> {
     }
 
     /// Sends a signal by handler name (generated handles offer typed methods).
-    pub async fn signal_with<A: Args>(&self, signal_name: &str, args: A) -> Result<(), ClientError> {
+    pub async fn signal_with<A: Args>(
+        &self,
+        signal_name: &str,
+        args: A,
+    ) -> Result<(), ClientError> {
         let request = SignalWorkflowExecutionRequest {
             namespace: self.client.namespace().to_owned(),
             workflow_execution: Some(self.execution()),
@@ -169,7 +179,11 @@ impl<W> WorkflowHandle<W> {
     }
 
     /// Runs a query by handler name.
-    pub async fn query_with<A: Args, O: DeserializeOwned>(&self, query_name: &str, args: A) -> Result<O, ClientError> {
+    pub async fn query_with<A: Args, O: DeserializeOwned>(
+        &self,
+        query_name: &str,
+        args: A,
+    ) -> Result<O, ClientError> {
         let request = QueryWorkflowRequest {
             namespace: self.client.namespace().to_owned(),
             execution: Some(self.execution()),
@@ -210,11 +224,19 @@ impl<W> WorkflowHandle<W> {
     }
 
     /// Runs an update by handler name and waits for its result.
-    pub async fn update_with<A: Args, O: DeserializeOwned>(&self, update_name: &str, args: A) -> Result<O, ClientError> {
-        self.start_update_stage(update_name, args, UpdateWorkflowExecutionLifecycleStage::Completed)
-            .await?
-            .result()
-            .await
+    pub async fn update_with<A: Args, O: DeserializeOwned>(
+        &self,
+        update_name: &str,
+        args: A,
+    ) -> Result<O, ClientError> {
+        self.start_update_stage(
+            update_name,
+            args,
+            UpdateWorkflowExecutionLifecycleStage::Completed,
+        )
+        .await?
+        .result()
+        .await
     }
 
     /// Sends an update by handler name and returns once the workflow accepted it.
@@ -223,8 +245,12 @@ impl<W> WorkflowHandle<W> {
         update_name: &str,
         args: A,
     ) -> Result<UpdateHandle<O>, ClientError> {
-        self.start_update_stage(update_name, args, UpdateWorkflowExecutionLifecycleStage::Accepted)
-            .await
+        self.start_update_stage(
+            update_name,
+            args,
+            UpdateWorkflowExecutionLifecycleStage::Accepted,
+        )
+        .await
     }
 
     async fn start_update_stage<A: Args, O: DeserializeOwned>(
@@ -237,7 +263,9 @@ impl<W> WorkflowHandle<W> {
         let request = UpdateWorkflowExecutionRequest {
             namespace: self.client.namespace().to_owned(),
             workflow_execution: Some(self.execution()),
-            wait_policy: Some(WaitPolicy { lifecycle_stage: stage as i32 }),
+            wait_policy: Some(WaitPolicy {
+                lifecycle_stage: stage as i32,
+            }),
             request: Some(update::v1::Request {
                 meta: Some(update::v1::Meta {
                     update_id: update_id.clone(),
@@ -348,10 +376,15 @@ impl<W> WorkflowHandle<W> {
 
     /// Every event of the run's history (the latest run unless the handle names one).
     pub async fn history(&self) -> Result<Vec<HistoryEvent>, ClientError> {
-        self.fetch_history(self.run_id.clone().unwrap_or_default(), false).await
+        self.fetch_history(self.run_id.clone().unwrap_or_default(), false)
+            .await
     }
 
-    async fn fetch_history(&self, run_id: String, close_event_only: bool) -> Result<Vec<HistoryEvent>, ClientError> {
+    async fn fetch_history(
+        &self,
+        run_id: String,
+        close_event_only: bool,
+    ) -> Result<Vec<HistoryEvent>, ClientError> {
         let mut events = Vec::new();
         let mut next_page_token = Vec::new();
         loop {
@@ -391,7 +424,9 @@ impl<W> WorkflowHandle<W> {
         let mut run_id = self.run_id.clone().unwrap_or_default();
         loop {
             let events = self.fetch_history(run_id.clone(), true).await?;
-            let Some(close) = events.into_iter().last() else { continue };
+            let Some(close) = events.into_iter().last() else {
+                continue;
+            };
             let failed = |how, failure| ClientError::WorkflowFailed {
                 workflow_id: self.workflow_id.clone(),
                 how,
@@ -414,7 +449,10 @@ impl<W> WorkflowHandle<W> {
                         run_id = a.new_execution_run_id;
                         continue;
                     }
-                    return Err(failed("failed", Failure::from_proto(a.failure.unwrap_or_default())));
+                    return Err(failed(
+                        "failed",
+                        Failure::from_proto(a.failure.unwrap_or_default()),
+                    ));
                 }
                 Some(Attributes::WorkflowExecutionCanceledEventAttributes(_)) => {
                     return Err(failed("was cancelled", cancelled("workflow cancelled")));
@@ -430,7 +468,9 @@ impl<W> WorkflowHandle<W> {
                     return Err(failed("timed out", timed_out()));
                 }
                 _ => {
-                    let kind = EventType::try_from(close.event_type).map(|e| e.as_str_name()).unwrap_or("?");
+                    let kind = EventType::try_from(close.event_type)
+                        .map(|e| e.as_str_name())
+                        .unwrap_or("?");
                     return Err(ClientError::Rpc {
                         operation: "get result",
                         workflow_id: self.workflow_id.clone(),
@@ -455,19 +495,31 @@ fn cancelled(message: &str) -> Failure {
 }
 
 fn terminated(reason: &str) -> Failure {
-    use temporalio_common::protos::temporal::api::failure::v1::{failure::FailureInfo, Failure as P, TerminatedFailureInfo};
+    use temporalio_common::protos::temporal::api::failure::v1::{
+        failure::FailureInfo, Failure as P, TerminatedFailureInfo,
+    };
     Failure::from_proto(P {
-        message: if reason.is_empty() { "terminated".to_owned() } else { reason.to_owned() },
-        failure_info: Some(FailureInfo::TerminatedFailureInfo(TerminatedFailureInfo::default())),
+        message: if reason.is_empty() {
+            "terminated".to_owned()
+        } else {
+            reason.to_owned()
+        },
+        failure_info: Some(FailureInfo::TerminatedFailureInfo(
+            TerminatedFailureInfo::default(),
+        )),
         ..Default::default()
     })
 }
 
 fn timed_out() -> Failure {
-    use temporalio_common::protos::temporal::api::failure::v1::{failure::FailureInfo, Failure as P, TimeoutFailureInfo};
+    use temporalio_common::protos::temporal::api::failure::v1::{
+        failure::FailureInfo, Failure as P, TimeoutFailureInfo,
+    };
     Failure::from_proto(P {
         message: "workflow execution timed out".to_owned(),
-        failure_info: Some(FailureInfo::TimeoutFailureInfo(TimeoutFailureInfo::default())),
+        failure_info: Some(FailureInfo::TimeoutFailureInfo(
+            TimeoutFailureInfo::default(),
+        )),
         ..Default::default()
     })
 }

@@ -166,13 +166,19 @@ impl ClientOptions {
     /// Connects and checks the namespace exists.
     pub async fn connect(self) -> Result<Client, ClientError> {
         let tls = self.tls.as_ref().map(read_tls).transpose()?;
-        let scheme = if tls.is_some() || self.api_key.is_some() { "https" } else { "http" };
+        let scheme = if tls.is_some() || self.api_key.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let url = if self.address.contains("://") {
             self.address.clone()
         } else {
             format!("{scheme}://{}", self.address)
         };
-        let url: temporalio_client::Url = url.parse().map_err(|e| ClientError::Config(format!("bad server address `{}`: {e}", self.address)))?;
+        let url: temporalio_client::Url = url.parse().map_err(|e| {
+            ClientError::Config(format!("bad server address `{}`: {e}", self.address))
+        })?;
         let connect_err = |message: String| ClientError::Connect {
             address: self.address.clone(),
             message,
@@ -226,7 +232,10 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 fn read_tls(config: &TlsConfig) -> Result<TlsOptions, ClientError> {
     let read = |path: &PathBuf, what: &str| {
         std::fs::read(path).map_err(|e| {
-            ClientError::Config(format!("cannot read the {what} file {}: {e}", path.display()))
+            ClientError::Config(format!(
+                "cannot read the {what} file {}: {e}",
+                path.display()
+            ))
         })
     };
     let client_tls_options = match (&config.client_cert, &config.client_private_key) {

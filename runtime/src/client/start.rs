@@ -16,11 +16,7 @@ use temporalio_common::protos::temporal::api::{
 };
 
 use super::{Client, ClientError, WorkflowHandle};
-use crate::{
-    converter::Args,
-    definition::WorkflowDefinition,
-    options::RetryPolicy,
-};
+use crate::{converter::Args, definition::WorkflowDefinition, options::RetryPolicy};
 
 /// Starts a workflow; `.await` it for the workflow's typed handle. Generated as
 /// `MyWorkflow::start(&client, id, input)`.
@@ -96,24 +92,35 @@ impl<W: WorkflowDefinition> StartWorkflow<W> {
     }
 
     async fn send(self) -> Result<WorkflowHandle<W>, ClientError> {
-        let Self { client, workflow_id, args, mut request, .. } = self;
+        let Self {
+            client,
+            workflow_id,
+            args,
+            mut request,
+            ..
+        } = self;
         let task_queue = match request.task_queue.take() {
             Some(tq) => tq,
             None => TaskQueue {
-                name: client.default_task_queue().map(str::to_owned).ok_or_else(|| {
-                    ClientError::Config(format!(
-                        "no task queue for workflow `{workflow_id}` of type `{}`: call \
+                name: client
+                    .default_task_queue()
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        ClientError::Config(format!(
+                            "no task queue for workflow `{workflow_id}` of type `{}`: call \
                          `.task_queue(..)` or set the client's default task queue",
-                        W::NAME
-                    ))
-                })?,
+                            W::NAME
+                        ))
+                    })?,
                 ..Default::default()
             },
         };
         let payloads = client.codecs().encode(args.to_payloads()?)?;
         request.namespace = client.namespace().to_owned();
         request.workflow_id = workflow_id.clone();
-        request.workflow_type = Some(WorkflowType { name: W::NAME.to_owned() });
+        request.workflow_type = Some(WorkflowType {
+            name: W::NAME.to_owned(),
+        });
         request.task_queue = Some(task_queue);
         request.input = Some(Payloads { payloads });
         request.identity = client.identity().to_owned();
@@ -123,9 +130,16 @@ impl<W: WorkflowDefinition> StartWorkflow<W> {
             .workflow_service()
             .start_workflow_execution(tonic::Request::new(request))
             .await
-            .map_err(|status| already_started(&workflow_id, &status).unwrap_or_else(|| ClientError::rpc("start", &workflow_id, status)))?
+            .map_err(|status| {
+                already_started(&workflow_id, &status)
+                    .unwrap_or_else(|| ClientError::rpc("start", &workflow_id, status))
+            })?
             .into_inner();
-        Ok(WorkflowHandle::with_run(&client, workflow_id, Some(response.run_id)))
+        Ok(WorkflowHandle::with_run(
+            &client,
+            workflow_id,
+            Some(response.run_id),
+        ))
     }
 }
 
@@ -181,7 +195,9 @@ pub struct ExecuteWorkflow<W: WorkflowDefinition> {
 impl<W: WorkflowDefinition> ExecuteWorkflow<W> {
     /// A start of `W` with `args` under `workflow_id`, awaiting the result.
     pub fn new(client: &Client, workflow_id: String, args: W::Args) -> Self {
-        Self { start: StartWorkflow::new(client, workflow_id, args) }
+        Self {
+            start: StartWorkflow::new(client, workflow_id, args),
+        }
     }
 
     /// The task queue its workers poll.

@@ -38,7 +38,7 @@ pub struct Python {
 }
 
 /// A Python script: a file, or source text (fed to the interpreter on stdin, so it
-/// shows up as `<stdin>` in tracebacks and cannot read stdin itself).
+/// shows up as `<script>` in tracebacks and cannot read stdin itself).
 #[derive(Debug, Clone)]
 pub enum Script {
     /// A script file.
@@ -158,7 +158,10 @@ impl Python {
     /// Runs `script` with `args` in the venv and returns its output.
     ///
     /// Fails if the script exits unsuccessfully or runs past the time limit; the error
-    /// carries its stdout and stderr.
+    /// carries its stdout and stderr. The script runs as `__main__` with `sys.argv` as
+    /// usual, but the interpreter leaves with `os._exit` after it, to dodge a
+    /// known crash of temporalio at interpreter exit:
+    /// `atexit` handlers do not run.
     pub async fn run_script<I, S>(&self, script: impl Into<Script>, args: I) -> Result<ScriptOutput>
     where
         I: IntoIterator<Item = S>,
@@ -181,6 +184,7 @@ impl Python {
         S: AsRef<OsStr>,
     {
         let mut cmd = self.command();
+        cmd.arg("-c").arg(RUNNER);
         let stdin = match script.into() {
             Script::File(path) => {
                 cmd.arg(path);
@@ -200,6 +204,46 @@ impl Python {
         })
     }
 }
+
+/// Runs a script (a path, or `-` for source on stdin) as `__main__`, then leaves with
+/// `os._exit` once stdout and stderr are flushed.
+///
+/// Skipping interpreter finalization works around temporalio's known crash at exit
+/// (sdk-python issue 300: "Fatal Python error: PyGILState_Release: thread state ... must
+/// be current when releasing", SIGABRT after the script's work is done), which the SDK's
+/// Rust threads cause now and then in short-lived client scripts. As a consequence,
+/// `atexit` handlers do not run and non-daemon threads are not joined.
+const RUNNER: &str = r#"
+import os, runpy, sys, traceback
+target = sys.argv[1]
+sys.argv = sys.argv[1:]
+code = 0
+try:
+    if target == "-":
+        sys.argv[0] = "<script>"
+        source = sys.stdin.read()
+        main = {"__name__": "__main__", "__file__": "<script>", "__builtins__": __builtins__}
+        exec(compile(source, "<script>", "exec"), main)
+    else:
+        sys.path[0] = os.path.dirname(os.path.abspath(target))
+        runpy.run_path(target, run_name="__main__")
+except SystemExit as exit:
+    if exit.code is None:
+        code = 0
+    elif isinstance(exit.code, int):
+        code = exit.code
+    else:
+        print(exit.code, file=sys.stderr)
+        code = 1
+except BaseException:
+    traceback.print_exc()
+    code = 1
+try:
+    sys.stdout.flush()
+    sys.stderr.flush()
+finally:
+    os._exit(code)
+"#;
 
 fn pins() -> String {
     format!("temporalio=={TEMPORALIO_VERSION}\npydantic=={PYDANTIC_VERSION}\n")

@@ -65,7 +65,10 @@ impl<W: 'static> WorkflowContext<W> {
     /// When called from inside [`state_mut`](Self::state_mut)'s closure or a synchronous
     /// handler (which already hold the state): use the `&mut self` you have there.
     pub fn state<R>(&self, read: impl FnOnce(&W) -> R) -> R {
-        let state = self.state.try_borrow().unwrap_or_else(|_| already_borrowed());
+        let state = self
+            .state
+            .try_borrow()
+            .unwrap_or_else(|_| already_borrowed());
         read(&state)
     }
 
@@ -226,7 +229,11 @@ impl<W> WorkflowContext<W> {
     ///     .start_to_close_timeout(Duration::from_secs(5))
     ///     .await?;
     /// ```
-    pub fn activity<A: ActivityDefinition>(&self, _activity: A, input: A::Input) -> ActivityCall<A::Output> {
+    pub fn activity<A: ActivityDefinition>(
+        &self,
+        _activity: A,
+        input: A::Input,
+    ) -> ActivityCall<A::Output> {
         let args = A::into_args(input).to_payloads();
         ActivityCall::new(self.run.clone(), A::NAME, args)
     }
@@ -249,19 +256,34 @@ impl<W> WorkflowContext<W> {
 
     /// Starts a child workflow; `.await` the builder to run it to completion, or
     /// `.start().await` for a handle.
-    pub fn child_workflow<C: WorkflowDefinition>(&self, input: C::Input) -> ChildWorkflowCall<C::Output> {
+    pub fn child_workflow<C: WorkflowDefinition>(
+        &self,
+        input: C::Input,
+    ) -> ChildWorkflowCall<C::Output> {
         let args = C::into_args(input).to_payloads();
         ChildWorkflowCall::new(self.run.clone(), C::NAME, args)
     }
 
     /// Starts a child workflow by type name, for workflows written in other languages.
-    pub fn child_workflow_by_name<O: serde::de::DeserializeOwned + 'static, A: Args>(&self, workflow_type: &str, args: A) -> ChildWorkflowCall<O> {
+    pub fn child_workflow_by_name<O: serde::de::DeserializeOwned + 'static, A: Args>(
+        &self,
+        workflow_type: &str,
+        args: A,
+    ) -> ChildWorkflowCall<O> {
         ChildWorkflowCall::new(self.run.clone(), workflow_type, args.to_payloads())
     }
 
     /// A handle to another workflow execution, to signal or cancel it.
-    pub fn external_workflow(&self, workflow_id: impl Into<String>, run_id: Option<String>) -> ExternalWorkflowHandle {
-        ExternalWorkflowHandle::new(self.run.clone(), workflow_id.into(), run_id.unwrap_or_default())
+    pub fn external_workflow(
+        &self,
+        workflow_id: impl Into<String>,
+        run_id: Option<String>,
+    ) -> ExternalWorkflowHandle {
+        ExternalWorkflowHandle::new(
+            self.run.clone(),
+            workflow_id.into(),
+            run_id.unwrap_or_default(),
+        )
     }
 
     /// Continues as new with full control over the new run (type, task queue, timeouts,
@@ -285,9 +307,11 @@ impl<W> WorkflowContext<W> {
             .collect::<Result<_, converter::PayloadError>>()?;
         self.run
             .borrow_mut()
-            .push_command(Command::UpsertWorkflowSearchAttributes(UpsertWorkflowSearchAttributes {
-                search_attributes: Some(SearchAttributes { indexed_fields }),
-            }));
+            .push_command(Command::UpsertWorkflowSearchAttributes(
+                UpsertWorkflowSearchAttributes {
+                    search_attributes: Some(SearchAttributes { indexed_fields }),
+                },
+            ));
         Ok(())
     }
 
@@ -302,9 +326,11 @@ impl<W> WorkflowContext<W> {
             .collect::<Result<_, converter::PayloadError>>()?;
         self.run
             .borrow_mut()
-            .push_command(Command::ModifyWorkflowProperties(ModifyWorkflowProperties {
-                upserted_memo: Some(Memo { fields }),
-            }));
+            .push_command(Command::ModifyWorkflowProperties(
+                ModifyWorkflowProperties {
+                    upserted_memo: Some(Memo { fields }),
+                },
+            ));
         Ok(())
     }
 }
@@ -361,7 +387,11 @@ impl<W: 'static, F: FnMut(&W) -> bool> Condition<W, F> {
             ))));
         }
         let holds = {
-            let state = self.ctx.state.try_borrow().unwrap_or_else(|_| already_borrowed());
+            let state = self
+                .ctx
+                .state
+                .try_borrow()
+                .unwrap_or_else(|_| already_borrowed());
             (self.condition)(&state)
         };
         if holds {

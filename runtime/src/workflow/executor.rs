@@ -28,14 +28,13 @@ use temporalio_common::protos::{
         },
         workflow_commands::{
             query_result, update_response, workflow_command::Variant as Command,
-            CancelWorkflowExecution, CompleteWorkflowExecution, FailWorkflowExecution,
-            QueryResult, QuerySuccess, UpdateResponse,
+            CancelWorkflowExecution, CompleteWorkflowExecution, FailWorkflowExecution, QueryResult,
+            QuerySuccess, UpdateResponse,
         },
         workflow_completion::WorkflowActivationCompletion,
     },
     temporal::api::{
-        common::v1::Payload,
-        enums::v1::WorkflowTaskFailedCause,
+        common::v1::Payload, enums::v1::WorkflowTaskFailedCause,
         failure::v1::Failure as ProtoFailure,
     },
 };
@@ -46,9 +45,7 @@ use super::{
     WorkflowContext, WorkflowInfo,
 };
 use crate::{
-    definition::{
-        Definition, LocalBoxFuture, SignalFn, UpdateFn, WorkflowDefinition,
-    },
+    definition::{Definition, LocalBoxFuture, SignalFn, UpdateFn, WorkflowDefinition},
     failure::{ApplicationError, Error, ErrorOutcome, Failure, FAILURE_SOURCE},
 };
 
@@ -104,7 +101,10 @@ impl Runs {
     }
 
     /// Handles one activation; never panics.
-    pub(crate) fn activate(&mut self, activation: WorkflowActivation) -> WorkflowActivationCompletion {
+    pub(crate) fn activate(
+        &mut self,
+        activation: WorkflowActivation,
+    ) -> WorkflowActivationCompletion {
         let run_id = activation.run_id.clone();
         let evicted = activation
             .jobs
@@ -127,10 +127,18 @@ impl Runs {
                      registered: {}. The task will be retried once a worker that has it polls.",
                     init.workflow_type,
                     self.task_queue,
-                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
                 );
                 tracing::error!(workflow_id = %init.workflow_id, "{message}");
-                return fail_activation(run_id, message, WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure);
+                return fail_activation(
+                    run_id,
+                    message,
+                    WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure,
+                );
             };
             let info = WorkflowInfo {
                 workflow_id: init.workflow_id.clone(),
@@ -147,7 +155,9 @@ impl Runs {
                     .as_ref()
                     .map(|p| (p.workflow_id.clone(), p.run_id.clone())),
                 start_time: init.start_time.and_then(to_system_time),
-                run_timeout: init.workflow_run_timeout.and_then(|d| Duration::try_from(d).ok()),
+                run_timeout: init
+                    .workflow_run_timeout
+                    .and_then(|d| Duration::try_from(d).ok()),
                 execution_timeout: init
                     .workflow_execution_timeout
                     .and_then(|d| Duration::try_from(d).ok()),
@@ -160,7 +170,11 @@ impl Runs {
                 Err(panic) => {
                     return fail_activation(
                         run_id,
-                        format!("workflow `{}` panicked while starting: {}", init.workflow_type, panic_message(&panic)),
+                        format!(
+                            "workflow `{}` panicked while starting: {}",
+                            init.workflow_type,
+                            panic_message(&panic)
+                        ),
                         WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure,
                     )
                 }
@@ -223,7 +237,6 @@ impl<W: WorkflowDefinition> RunFactory for TypedFactory<W> {
     fn start(&self, init: &InitializeWorkflow, info: WorkflowInfo) -> Box<dyn Run> {
         Box::new(Instance::<W>::new(self.definition.clone(), init, info))
     }
-
 }
 
 /// Wakes a task by raising its flag; the executor polls flagged tasks.
@@ -357,13 +370,25 @@ impl<W: WorkflowDefinition> Instance<W> {
             Job::CancelWorkflow(c) => self.cancel(c.reason),
             Job::SignalWorkflow(s) => self.signal(s),
             Job::ResolveActivity(a) => {
-                let key = if a.is_local { OpKey::LocalActivity(a.seq) } else { OpKey::Activity(a.seq) };
-                resolve(self, key, Resolution::Activity(a.result.unwrap_or_default()));
+                let key = if a.is_local {
+                    OpKey::LocalActivity(a.seq)
+                } else {
+                    OpKey::Activity(a.seq)
+                };
+                resolve(
+                    self,
+                    key,
+                    Resolution::Activity(a.result.unwrap_or_default()),
+                );
             }
             Job::NotifyHasPatch(p) => self.run().notify_patch(p.patch_id),
             Job::ResolveChildWorkflowExecutionStart(s) => {
                 if let Some(status) = s.status {
-                    resolve(self, OpKey::ChildStart(s.seq), Resolution::ChildStart(status));
+                    resolve(
+                        self,
+                        OpKey::ChildStart(s.seq),
+                        Resolution::ChildStart(status),
+                    );
                 }
             }
             Job::ResolveChildWorkflowExecution(r) => resolve(
@@ -371,12 +396,16 @@ impl<W: WorkflowDefinition> Instance<W> {
                 OpKey::ChildResult(r.seq),
                 Resolution::ChildResult(r.result.unwrap_or_default()),
             ),
-            Job::ResolveSignalExternalWorkflow(r) => {
-                resolve(self, OpKey::SignalExternal(r.seq), Resolution::External(r.failure))
-            }
-            Job::ResolveRequestCancelExternalWorkflow(r) => {
-                resolve(self, OpKey::CancelExternal(r.seq), Resolution::External(r.failure))
-            }
+            Job::ResolveSignalExternalWorkflow(r) => resolve(
+                self,
+                OpKey::SignalExternal(r.seq),
+                Resolution::External(r.failure),
+            ),
+            Job::ResolveRequestCancelExternalWorkflow(r) => resolve(
+                self,
+                OpKey::CancelExternal(r.seq),
+                Resolution::External(r.failure),
+            ),
             Job::DoUpdate(u) => self.update(u),
             Job::ResolveNexusOperationStart(_) | Job::ResolveNexusOperation(_) => {
                 tracing::warn!("Nexus operations are not supported; resolution ignored");
@@ -401,14 +430,19 @@ impl<W: WorkflowDefinition> Instance<W> {
                 let result = handler(&mut self.ctx.state.borrow_mut(), &signal.input);
                 self.run().version += 1;
                 if let Err(e) = result {
-                    self.ctx.logger().warn(format!("signal `{name}` dropped: {e}"));
+                    self.ctx
+                        .logger()
+                        .warn(format!("signal `{name}` dropped: {e}"));
                 }
             }
             Some(SignalFn::Async(handler)) => match handler(self.ctx.clone(), &signal.input) {
                 Ok(future) => self.spawn_handler(Box::pin(async move {
                     let _ = future.await;
                 })),
-                Err(e) => self.ctx.logger().warn(format!("signal `{name}` dropped: {e}")),
+                Err(e) => self
+                    .ctx
+                    .logger()
+                    .warn(format!("signal `{name}` dropped: {e}")),
             },
             None => {
                 let known = self.definition.handler_names().signals.join(", ");
@@ -452,8 +486,14 @@ impl<W: WorkflowDefinition> Instance<W> {
         };
         let Some(def) = self.definition.updates.get(name.as_str()) else {
             let known = self.definition.handler_names().updates.join(", ");
-            let message = format!("unknown update `{name}` of workflow `{}`; known updates: {known}", W::NAME);
-            reject(&mut self.run(), application_failure("UnknownUpdate", message));
+            let message = format!(
+                "unknown update `{name}` of workflow `{}`; known updates: {known}",
+                W::NAME
+            );
+            reject(
+                &mut self.run(),
+                application_failure("UnknownUpdate", message),
+            );
             return;
         };
         if run_validator {
@@ -489,10 +529,11 @@ impl<W: WorkflowDefinition> Instance<W> {
                             Ok(p) => update_response::Response::Completed(p),
                             Err(e) => update_response::Response::Rejected(error_failure(e)),
                         };
-                        run.borrow_mut().push_command(Command::UpdateResponse(UpdateResponse {
-                            protocol_instance_id: id,
-                            response: Some(response),
-                        }));
+                        run.borrow_mut()
+                            .push_command(Command::UpdateResponse(UpdateResponse {
+                                protocol_instance_id: id,
+                                response: Some(response),
+                            }));
                     }));
                 }
                 Err(e) => reject(&mut self.run(), bad_input(e)),
@@ -501,28 +542,40 @@ impl<W: WorkflowDefinition> Instance<W> {
     }
 
     fn answer_query(&mut self, query: QueryWorkflow) {
-        let QueryWorkflow { query_id, query_type, arguments, .. } = query;
+        let QueryWorkflow {
+            query_id,
+            query_type,
+            arguments,
+            ..
+        } = query;
         let result = match self.definition.queries.get(query_type.as_str()) {
             Some(handler) => handler(&self.ctx.state.borrow(), &arguments).map_err(error_failure),
             None if query_type == "__stack_trace" => {
-                crate::converter::to_payload(&self.describe_pending()).map_err(|e| application_failure("PayloadError", e.to_string()))
+                crate::converter::to_payload(&self.describe_pending())
+                    .map_err(|e| application_failure("PayloadError", e.to_string()))
             }
             None => {
                 let known = self.definition.handler_names().queries.join(", ");
                 Err(application_failure(
                     "UnknownQuery",
-                    format!("unknown query `{query_type}` of workflow `{}`; known queries: {known}", W::NAME),
+                    format!(
+                        "unknown query `{query_type}` of workflow `{}`; known queries: {known}",
+                        W::NAME
+                    ),
                 ))
             }
         };
         let variant = match result {
-            Ok(response) => query_result::Variant::Succeeded(QuerySuccess { response: Some(response) }),
+            Ok(response) => query_result::Variant::Succeeded(QuerySuccess {
+                response: Some(response),
+            }),
             Err(failure) => query_result::Variant::Failed(failure),
         };
-        self.run().push_command(Command::RespondToQuery(QueryResult {
-            query_id,
-            variant: Some(variant),
-        }));
+        self.run()
+            .push_command(Command::RespondToQuery(QueryResult {
+                query_id,
+                variant: Some(variant),
+            }));
     }
 
     /// What the run is waiting on, for the `__stack_trace` query of the CLI and UI.
@@ -576,7 +629,9 @@ impl<W: WorkflowDefinition> Instance<W> {
 
     fn terminal_command(&self, outcome: Result<Payload, Error>) -> Command {
         match outcome {
-            Ok(result) => Command::CompleteWorkflowExecution(CompleteWorkflowExecution { result: Some(result) }),
+            Ok(result) => Command::CompleteWorkflowExecution(CompleteWorkflowExecution {
+                result: Some(result),
+            }),
             Err(e) => match e.into_outcome() {
                 ErrorOutcome::ContinueAsNew(request) => match request.into_command() {
                     Ok(command) => Command::ContinueAsNewWorkflowExecution(command),
@@ -596,11 +651,17 @@ impl<W: WorkflowDefinition> Instance<W> {
 }
 
 fn fail_command(failure: ProtoFailure) -> Command {
-    Command::FailWorkflowExecution(FailWorkflowExecution { failure: Some(failure) })
+    Command::FailWorkflowExecution(FailWorkflowExecution {
+        failure: Some(failure),
+    })
 }
 
 fn application_failure(error_type: &str, message: String) -> ProtoFailure {
-    error_failure(ApplicationError::new(error_type, message).non_retryable().into())
+    error_failure(
+        ApplicationError::new(error_type, message)
+            .non_retryable()
+            .into(),
+    )
 }
 
 fn error_failure(error: Error) -> ProtoFailure {
@@ -618,15 +679,27 @@ impl<W: WorkflowDefinition> Run for Instance<W> {
     fn activate(&mut self, activation: WorkflowActivation) -> WorkflowActivationCompletion {
         let run_id = activation.run_id.clone();
         if let Some(message) = &self.poisoned {
-            return fail_activation(run_id, message.clone(), WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure);
+            return fail_activation(
+                run_id,
+                message.clone(),
+                WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure,
+            );
         }
         match catch_unwind(AssertUnwindSafe(|| self.activate_inner(activation))) {
             Ok(completion) => completion,
             Err(panic) => {
-                let message = format!("workflow `{}` panicked: {}", W::NAME, panic_message(&*panic));
+                let message = format!(
+                    "workflow `{}` panicked: {}",
+                    W::NAME,
+                    panic_message(&*panic)
+                );
                 tracing::error!(run_id = %run_id, "{message}; the workflow task fails and is retried");
                 self.poisoned = Some(message.clone());
-                fail_activation(run_id, message, WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure)
+                fail_activation(
+                    run_id,
+                    message,
+                    WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure,
+                )
             }
         }
     }

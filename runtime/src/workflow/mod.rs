@@ -17,7 +17,9 @@ pub use ops::{
 
 use temporalio_common::protos::{
     coresdk::workflow_commands::ContinueAsNewWorkflowExecution,
-    temporal::api::failure::v1::{failure::FailureInfo, CanceledFailureInfo, Failure as ProtoFailure},
+    temporal::api::failure::v1::{
+        failure::FailureInfo, CanceledFailureInfo, Failure as ProtoFailure,
+    },
 };
 
 use crate::{
@@ -107,7 +109,9 @@ impl ContinueAsNew {
 
     pub(crate) fn into_command(self) -> Result<ContinueAsNewWorkflowExecution, PayloadError> {
         match self.encode_error {
-            Some(e) => Err(PayloadError::Codec(format!("continue-as-new arguments: {e}"))),
+            Some(e) => Err(PayloadError::Codec(format!(
+                "continue-as-new arguments: {e}"
+            ))),
             None => Ok(self.command),
         }
     }
@@ -118,7 +122,9 @@ pub(crate) fn cancelled_failure(message: &str) -> ProtoFailure {
     ProtoFailure {
         message: message.to_owned(),
         source: FAILURE_SOURCE.to_owned(),
-        failure_info: Some(FailureInfo::CanceledFailureInfo(CanceledFailureInfo::default())),
+        failure_info: Some(FailureInfo::CanceledFailureInfo(
+            CanceledFailureInfo::default(),
+        )),
         ..Default::default()
     }
 }

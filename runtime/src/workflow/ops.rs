@@ -52,12 +52,24 @@ pub(crate) struct Op {
 
 impl Op {
     pub(crate) fn new(run: SharedRun, starter: Starter) -> Self {
-        Self { run, starter: Some(starter), key: None, done: false, cancel_on_drop: true }
+        Self {
+            run,
+            starter: Some(starter),
+            key: None,
+            done: false,
+            cancel_on_drop: true,
+        }
     }
 
     /// A child's result after its start: dropping the handle leaves the child running.
     pub(crate) fn child_result(run: SharedRun, key: OpKey) -> Self {
-        Self { run, starter: None, key: Some(key), done: false, cancel_on_drop: false }
+        Self {
+            run,
+            starter: None,
+            key: Some(key),
+            done: false,
+            cancel_on_drop: false,
+        }
     }
 }
 
@@ -69,7 +81,9 @@ impl Future for Op {
         if let Some(start) = this.starter.take() {
             this.key = Some(start(&mut run));
         }
-        let key = this.key.expect("an operation is started before it is polled");
+        let key = this
+            .key
+            .expect("an operation is started before it is polled");
         match run.poll_slot(key, cx.waker()) {
             Some(resolution) => {
                 this.done = true;
@@ -78,7 +92,9 @@ impl Future for Op {
             None if !run.is_pending(key) => {
                 // Forgotten already: its resolution was taken by another future.
                 this.done = true;
-                Poll::Ready(Resolution::Cancelled(cancelled_failure("operation was abandoned")))
+                Poll::Ready(Resolution::Cancelled(cancelled_failure(
+                    "operation was abandoned",
+                )))
             }
             None => Poll::Pending,
         }
@@ -87,8 +103,12 @@ impl Future for Op {
 
 impl Drop for Op {
     fn drop(&mut self) {
-        let (Some(key), false) = (self.key, self.done) else { return };
-        let Ok(mut run) = self.run.try_borrow_mut() else { return };
+        let (Some(key), false) = (self.key, self.done) else {
+            return;
+        };
+        let Ok(mut run) = self.run.try_borrow_mut() else {
+            return;
+        };
         if run.close(key) && self.cancel_on_drop {
             cancel_command(&mut run, key);
         }
@@ -100,19 +120,25 @@ pub(crate) fn cancel_command(run: &mut RunState, key: OpKey) {
     match key {
         OpKey::Timer(seq) => {
             run.push_command(Command::CancelTimer(CancelTimer { seq }));
-            run.resolve(key, Resolution::Cancelled(cancelled_failure("timer cancelled")));
+            run.resolve(
+                key,
+                Resolution::Cancelled(cancelled_failure("timer cancelled")),
+            );
         }
         OpKey::Activity(seq) => {
-            run.push_command(Command::RequestCancelActivity(RequestCancelActivity { seq }))
-        }
-        OpKey::LocalActivity(seq) => run
-            .push_command(Command::RequestCancelLocalActivity(RequestCancelLocalActivity { seq })),
-        OpKey::ChildStart(seq) | OpKey::ChildResult(seq) => {
-            run.push_command(Command::CancelChildWorkflowExecution(CancelChildWorkflowExecution {
-                child_workflow_seq: seq,
-                reason: "cancelled by the parent workflow".to_owned(),
+            run.push_command(Command::RequestCancelActivity(RequestCancelActivity {
+                seq,
             }))
         }
+        OpKey::LocalActivity(seq) => run.push_command(Command::RequestCancelLocalActivity(
+            RequestCancelLocalActivity { seq },
+        )),
+        OpKey::ChildStart(seq) | OpKey::ChildResult(seq) => run.push_command(
+            Command::CancelChildWorkflowExecution(CancelChildWorkflowExecution {
+                child_workflow_seq: seq,
+                reason: "cancelled by the parent workflow".to_owned(),
+            }),
+        ),
         OpKey::SignalExternal(_) | OpKey::CancelExternal(_) => {}
     }
 }
@@ -163,11 +189,13 @@ impl Timer {
 impl Future for Timer {
     type Output = Result<(), Failure>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.op).poll(cx).map(|resolution| match resolution {
-            Resolution::TimerFired => Ok(()),
-            Resolution::Cancelled(f) => Err(Failure::from_proto(f)),
-            other => unreachable!("timer resolved with {other:?}"),
-        })
+        Pin::new(&mut self.op)
+            .poll(cx)
+            .map(|resolution| match resolution {
+                Resolution::TimerFired => Ok(()),
+                Resolution::Cancelled(f) => Err(Failure::from_proto(f)),
+                other => unreachable!("timer resolved with {other:?}"),
+            })
     }
 }
 
@@ -265,12 +293,21 @@ pub struct ActivityCall<O> {
 }
 
 impl<O> ActivityCall<O> {
-    pub(crate) fn new(run: SharedRun, activity_type: &str, args: Result<Vec<Payload>, PayloadError>) -> Self {
+    pub(crate) fn new(
+        run: SharedRun,
+        activity_type: &str,
+        args: Result<Vec<Payload>, PayloadError>,
+    ) -> Self {
         let cmd = ScheduleActivity {
             activity_type: activity_type.to_owned(),
             ..Default::default()
         };
-        Self { run, cmd, args, _out: PhantomData }
+        Self {
+            run,
+            cmd,
+            args,
+            _out: PhantomData,
+        }
     }
 
     activity_options!();
@@ -294,11 +331,17 @@ impl<O: DeserializeOwned + 'static> IntoFuture for ActivityCall<O> {
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output>>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let Self { run, mut cmd, args, .. } = self;
+        let Self {
+            run, mut cmd, args, ..
+        } = self;
         Box::pin(async move {
             let what = format!("activity `{}`", cmd.activity_type);
             cmd.arguments = args.map_err(|e| payload_failure(&what, e))?;
-            check_timeouts(&cmd.activity_type, &cmd.start_to_close_timeout, &cmd.schedule_to_close_timeout)?;
+            check_timeouts(
+                &cmd.activity_type,
+                &cmd.start_to_close_timeout,
+                &cmd.schedule_to_close_timeout,
+            )?;
             let op = Op::new(
                 run,
                 Box::new(move |run| {
@@ -327,7 +370,9 @@ fn activity_outcome<O: DeserializeOwned>(resolution: Resolution, what: &str) -> 
         other => unreachable!("activity resolved with {other:?}"),
     };
     match status {
-        Some(ActivityStatus::Completed(activity_result::Success { result })) => decode(result, what),
+        Some(ActivityStatus::Completed(activity_result::Success { result })) => {
+            decode(result, what)
+        }
         Some(ActivityStatus::Failed(activity_result::Failure { failure, .. }))
         | Some(ActivityStatus::Cancelled(activity_result::Cancellation { failure })) => {
             Err(Failure::from_proto(failure.unwrap_or_default()))
@@ -349,13 +394,22 @@ pub struct LocalActivityCall<O> {
 }
 
 impl<O> LocalActivityCall<O> {
-    pub(crate) fn new(run: SharedRun, activity_type: &str, args: Result<Vec<Payload>, PayloadError>) -> Self {
+    pub(crate) fn new(
+        run: SharedRun,
+        activity_type: &str,
+        args: Result<Vec<Payload>, PayloadError>,
+    ) -> Self {
         let cmd = ScheduleLocalActivity {
             activity_type: activity_type.to_owned(),
             attempt: 1,
             ..Default::default()
         };
-        Self { run, cmd, args, _out: PhantomData }
+        Self {
+            run,
+            cmd,
+            args,
+            _out: PhantomData,
+        }
     }
 
     activity_options!();
@@ -366,11 +420,17 @@ impl<O: DeserializeOwned + 'static> IntoFuture for LocalActivityCall<O> {
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output>>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let Self { run, mut cmd, args, .. } = self;
+        let Self {
+            run, mut cmd, args, ..
+        } = self;
         Box::pin(async move {
             let what = format!("local activity `{}`", cmd.activity_type);
             cmd.arguments = args.map_err(|e| payload_failure(&what, e))?;
-            check_timeouts(&cmd.activity_type, &cmd.start_to_close_timeout, &cmd.schedule_to_close_timeout)?;
+            check_timeouts(
+                &cmd.activity_type,
+                &cmd.start_to_close_timeout,
+                &cmd.schedule_to_close_timeout,
+            )?;
             loop {
                 let mut attempt = cmd.clone();
                 let op = Op::new(
@@ -430,13 +490,23 @@ pub struct ChildWorkflowCall<O> {
 }
 
 impl<O: DeserializeOwned + 'static> ChildWorkflowCall<O> {
-    pub(crate) fn new(run: SharedRun, workflow_type: &str, args: Result<Vec<Payload>, PayloadError>) -> Self {
+    pub(crate) fn new(
+        run: SharedRun,
+        workflow_type: &str,
+        args: Result<Vec<Payload>, PayloadError>,
+    ) -> Self {
         let cmd = StartChildWorkflowExecution {
             workflow_type: workflow_type.to_owned(),
-            cancellation_type: child_workflow::ChildWorkflowCancellationType::WaitCancellationCompleted as i32,
+            cancellation_type:
+                child_workflow::ChildWorkflowCancellationType::WaitCancellationCompleted as i32,
             ..Default::default()
         };
-        Self { run, cmd, args, _out: PhantomData }
+        Self {
+            run,
+            cmd,
+            args,
+            _out: PhantomData,
+        }
     }
 
     /// The child's workflow id (default: a deterministic UUID).
@@ -487,7 +557,9 @@ impl<O: DeserializeOwned + 'static> ChildWorkflowCall<O> {
 
     /// Starts the child and returns its handle once the server has started it.
     pub async fn start(self) -> Result<ChildWorkflowHandle<O>, Failure> {
-        let Self { run, mut cmd, args, .. } = self;
+        let Self {
+            run, mut cmd, args, ..
+        } = self;
         let what = format!("child workflow `{}`", cmd.workflow_type);
         cmd.input = args.map_err(|e| payload_failure(&what, e))?;
         let workflow_type = cmd.workflow_type.clone();
@@ -501,7 +573,9 @@ impl<O: DeserializeOwned + 'static> ChildWorkflowCall<O> {
                 let mut bytes = [0u8; 16];
                 bytes[..8].copy_from_slice(&hi);
                 bytes[8..].copy_from_slice(&lo);
-                cmd.workflow_id = uuid::Builder::from_random_bytes(bytes).into_uuid().to_string();
+                cmd.workflow_id = uuid::Builder::from_random_bytes(bytes)
+                    .into_uuid()
+                    .to_string();
             }
             if cmd.task_queue.is_empty() {
                 cmd.task_queue = state.info.task_queue.clone();
@@ -588,12 +662,17 @@ impl<O: DeserializeOwned + 'static> ChildWorkflowHandle<O> {
         let what = format!("child workflow `{}`", self.workflow_id);
         match self.result.await {
             Resolution::ChildResult(r) => match r.status {
-                Some(ChildStatus::Completed(child_workflow::Success { result })) => decode(result, &what),
+                Some(ChildStatus::Completed(child_workflow::Success { result })) => {
+                    decode(result, &what)
+                }
                 Some(ChildStatus::Failed(child_workflow::Failure { failure }))
                 | Some(ChildStatus::Cancelled(child_workflow::Cancellation { failure })) => {
                     Err(Failure::from_proto(failure.unwrap_or_default()))
                 }
-                None => Err(payload_failure(&what, PayloadError::Codec("empty child result".into()))),
+                None => Err(payload_failure(
+                    &what,
+                    PayloadError::Codec("empty child result".into()),
+                )),
             },
             Resolution::Cancelled(f) => Err(Failure::from_proto(f)),
             other => unreachable!("child result resolved with {other:?}"),
@@ -622,7 +701,11 @@ pub struct ExternalWorkflowHandle {
 
 impl ExternalWorkflowHandle {
     pub(crate) fn new(run: SharedRun, workflow_id: String, run_id: String) -> Self {
-        Self { run, workflow_id, run_id }
+        Self {
+            run,
+            workflow_id,
+            run_id,
+        }
     }
 
     fn execution(&self) -> NamespacedWorkflowExecution {
@@ -635,7 +718,13 @@ impl ExternalWorkflowHandle {
 
     /// Signals the workflow by handler name; resolves once the server delivered it.
     pub async fn signal<A: Args>(&self, signal_name: &str, args: A) -> Result<(), Failure> {
-        signal_external(&self.run, Target::WorkflowExecution(self.execution()), signal_name, args).await
+        signal_external(
+            &self.run,
+            Target::WorkflowExecution(self.execution()),
+            signal_name,
+            args,
+        )
+        .await
     }
 
     /// Requests the workflow's cancellation; resolves once the server recorded the request.
@@ -697,4 +786,3 @@ fn external_outcome(resolution: Resolution) -> Result<(), Failure> {
         other => unreachable!("external operation resolved with {other:?}"),
     }
 }
-

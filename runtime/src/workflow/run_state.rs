@@ -11,8 +11,7 @@ use std::{
 };
 
 use temporalio_common::protos::coresdk::{
-    activity_result::ActivityResolution,
-    child_workflow::ChildWorkflowResult,
+    activity_result::ActivityResolution, child_workflow::ChildWorkflowResult,
     workflow_activation::resolve_child_workflow_execution_start,
     workflow_commands::workflow_command::Variant as Command,
 };
