@@ -512,7 +512,11 @@ pub(crate) fn activity(input: &Activity, valid: bool) -> TokenStream {
         .cloned()
         .unwrap_or_else(|| parse_quote!(()));
 
-    let owned = params.iter().all(|p| is_owned(&p.ty));
+    // A misplaced `ActivityContext` is reported by `validate`; an impl with it among the
+    // payload arguments would only add trait errors.
+    let owned = params
+        .iter()
+        .all(|p| is_owned(&p.ty) && !crate::ast::is_named(&p.ty, "ActivityContext"));
     let definition = if owned && (valid || crate::ast::ok_type(&item.sig.output).is_some()) {
         let (ctx_param, ctx_arg) = match &input.inputs.context {
             Some(_) => (quote!(__capstan_ctx), quote!(__capstan_ctx,)),

@@ -7,7 +7,7 @@ pub struct Wf;
 #[workflow]
 impl Wf {
     #[run]
-    pub async fn run(ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
+    pub async fn run(_ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
         Ok(())
     }
 

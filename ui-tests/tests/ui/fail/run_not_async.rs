@@ -7,7 +7,7 @@ pub struct Wf;
 #[workflow]
 impl Wf {
     #[run]
-    pub fn run(ctx: WorkflowContext<Self>) -> String {
+    pub fn run(_ctx: WorkflowContext<Self>) -> String {
         String::new()
     }
 }

@@ -7,12 +7,12 @@ pub struct Wf;
 #[workflow]
 impl Wf {
     #[run]
-    pub async fn run(ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
+    pub async fn run(_ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
         Ok(())
     }
 
     #[run]
-    pub async fn run_again(ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
+    pub async fn run_again(_ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
         Ok(())
     }
 }

@@ -111,7 +111,7 @@ async fn client_side(client: &Client) -> Result<(), Box<dyn std::error::Error>> 
     let _: Vec<String> = handle.ordered().await?;
     let _: Option<u32> = handle.stock_of("apple".to_owned(), (1, 2)).await?;
     let _: usize = handle.add_item(ShoppingItem::default()).await?;
-    let _: UpdateHandle<i64> = handle.start_add_points(5).await?;
+    let _: capstan::UpdateHandle<i64> = handle.start_add_points(5).await?;
     let _clone = handle.clone();
     println!("{handle:?}");
     let _ = NoArguments::start(client, String::from("no-args"));

@@ -1,0 +1,139 @@
+//! Interop with the real Python SDK (`temporalio`): a Python client runs Capstan workflows,
+//! a Capstan client runs a Python workflow, and both write the same payload bytes.
+
+use std::path::PathBuf;
+
+use capstan::{
+    client::history::Attributes,
+    converter,
+    prelude::*,
+    testing::{DevServer, Python},
+};
+use capstan_examples::{patterns::activity_choice::*, worker};
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(name)
+}
+
+/// The input payload of a workflow's first run, as the server stored it.
+async fn stored_input(client: &Client, workflow_id: &str) -> Vec<u8> {
+    let history = client.workflow_handle(workflow_id).history().await.unwrap();
+    match &history[0].attributes {
+        Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) => {
+            a.input.as_ref().unwrap().payloads[0].data.clone()
+        }
+        other => panic!("first event is not the start: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_python_client_runs_capstan_workflows_with_the_same_bytes() {
+    let server = DevServer::shared().await;
+    let python = Python::ensure().await.expect("the Python SDK installs");
+    let client = Client::connect(server.address()).await.unwrap();
+    let queue = format!("interop-py-client-{}", std::process::id());
+    let output = worker(&client, &queue)
+        .run_until(python.run_script(
+            script("run_capstan_workflows.py"),
+            [server.address(), queue.clone(), queue.clone()],
+        ))
+        .await
+        .expect("the worker runs")
+        .expect("the Python client succeeds");
+    let results: serde_json::Value =
+        serde_json::from_str(output.stdout.trim()).expect("JSON on stdout");
+    assert_eq!(results["greeting"], "Hello, Python!");
+    assert_eq!(results["fruits"], "Ordered 3 Apples...Ordered 5 Bananas...");
+    // Python's JSON converter and Capstan's write identical bytes for the same value.
+    let list = ShoppingList {
+        items: vec![
+            ShoppingItem {
+                fruit: Fruit::Apple,
+                amount: 3,
+            },
+            ShoppingItem {
+                fruit: Fruit::Banana,
+                amount: 5,
+            },
+        ],
+    };
+    let ours = converter::to_payload(&list).unwrap().data;
+    assert_eq!(
+        stored_input(&client, &format!("{queue}-fruits")).await,
+        ours
+    );
+    assert_eq!(
+        String::from_utf8(ours).unwrap(),
+        r#"{"items":[{"amount":3,"fruit":1},{"amount":5,"fruit":2}]}"#
+    );
+}
+
+/// The Capstan-side definition of a workflow written in Python.
+#[workflow(name = "PyComposeGreeting")]
+#[derive(Default)]
+struct PyComposeGreeting;
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Greeting {
+    text: String,
+    from: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct GreetingInput {
+    greeting: String,
+    name: String,
+}
+
+#[workflow]
+impl PyComposeGreeting {
+    #[run]
+    async fn run(_ctx: WorkflowContext<Self>, _input: GreetingInput) -> WorkflowResult<Greeting> {
+        unreachable!("implemented in Python")
+    }
+}
+
+#[tokio::test]
+async fn a_capstan_client_runs_a_python_workflow() {
+    let server = DevServer::shared().await;
+    let python = Python::ensure().await.expect("the Python SDK installs");
+    let client = Client::connect(server.address()).await.unwrap();
+    let queue = format!("interop-py-worker-{}", std::process::id());
+    let python_worker = tokio::spawn({
+        let (python, address, queue) = (python.clone(), server.address(), queue.clone());
+        async move {
+            python
+                .run_script(script("python_worker.py"), [address, queue])
+                .await
+        }
+    });
+    let id = format!("{queue}-greeting");
+    let input = GreetingInput {
+        greeting: "Hello".into(),
+        name: "Rust".into(),
+    };
+    let greeting = PyComposeGreeting::execute(&client, &id, input)
+        .task_queue(&queue)
+        .await
+        .unwrap();
+    assert_eq!(
+        greeting,
+        Greeting {
+            text: "Hello, Rust!".into(),
+            from: "python".into()
+        }
+    );
+    python_worker
+        .await
+        .unwrap()
+        .expect("the Python worker exits cleanly");
+    let sent = converter::to_payload(&GreetingInput {
+        greeting: "Hello".into(),
+        name: "Rust".into(),
+    })
+    .unwrap()
+    .data;
+    assert_eq!(stored_input(&client, &id).await, sent);
+}
