@@ -15,7 +15,13 @@
 use std::{collections::HashMap, fmt, io, sync::Arc};
 
 use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize, Serializer};
-use temporalio_common::protos::temporal::api::common::v1::Payload;
+use temporalio_common::{
+    data_converters::PayloadConversionError,
+    payload_visitor::{AsyncPayloadVisitor, PayloadField, PayloadFieldData, PayloadVisitable},
+};
+
+/// A Temporal payload: metadata (the `encoding` and codec-specific keys) and bytes.
+pub use temporalio_common::protos::temporal::api::common::v1::Payload;
 
 /// The metadata key naming a payload's encoding.
 pub const ENCODING_KEY: &str = "encoding";
@@ -469,6 +475,73 @@ fn single(mut payloads: Vec<Payload>) -> Result<Payload, PayloadError> {
         n => Err(PayloadError::Codec(format!(
             "a codec turned one payload into {n}"
         ))),
+    }
+}
+
+/// Applies the codecs to every payload of a core message (activations, completions,
+/// activity tasks), except search attributes, which the server must be able to read.
+pub(crate) async fn transcode<M: PayloadVisitable>(
+    codecs: &Codecs,
+    message: &mut M,
+    direction: Direction,
+) -> Result<(), PayloadError> {
+    if codecs.is_empty() {
+        return Ok(());
+    }
+    let mut visitor = CodecVisitor { codecs, direction };
+    message
+        .visit_payloads_mut(&mut visitor)
+        .await
+        .map_err(|e| PayloadError::Codec(e.to_string()))
+}
+
+/// Which way [`transcode`] goes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Direction {
+    /// Payloads about to leave the process.
+    Encode,
+    /// Payloads that arrived.
+    Decode,
+}
+
+struct CodecVisitor<'a> {
+    codecs: &'a Codecs,
+    direction: Direction,
+}
+
+impl CodecVisitor<'_> {
+    fn apply(&self, payloads: Vec<Payload>) -> Result<Vec<Payload>, PayloadError> {
+        match self.direction {
+            Direction::Encode => self.codecs.encode(payloads),
+            Direction::Decode => self.codecs.decode(payloads),
+        }
+    }
+}
+
+impl AsyncPayloadVisitor for CodecVisitor<'_> {
+    fn visit<'a>(
+        &'a mut self,
+        field: PayloadField<'a>,
+    ) -> futures::future::BoxFuture<'a, Result<(), PayloadConversionError>> {
+        let result = if field.path.contains("SearchAttributes.indexed_fields") {
+            Ok(())
+        } else {
+            match field.data {
+                PayloadFieldData::Single(p) => self
+                    .apply(vec![std::mem::take(p)])
+                    .and_then(single)
+                    .map(|out| *p = out),
+                PayloadFieldData::Repeated(ps) => {
+                    self.apply(std::mem::take(ps)).map(|out| *ps = out)
+                }
+                PayloadFieldData::Payloads(ps) => self
+                    .apply(std::mem::take(&mut ps.payloads))
+                    .map(|out| ps.payloads = out),
+            }
+        };
+        Box::pin(std::future::ready(
+            result.map_err(|e| PayloadConversionError::EncodingError(Box::new(e))),
+        ))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::{
     collections::HashMap,
-    future::Future,
+    future::IntoFuture,
     sync::{Arc, Mutex, Weak},
     time::Duration,
 };
@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 use crate::{
     activity::{ActivityContext, ActivityInfo, CancelReason, HeartbeatSink},
     client::Client,
+    converter::{transcode, Codecs, Direction},
     definition::{ActivityDefinition, ActivityRegistry, ErasedActivity, WorkflowDefinition},
     failure::{ApplicationError, Error},
     workflow::executor::{panic_message, Runs, WorkflowRegistration},
@@ -152,10 +153,10 @@ impl Worker {
 
     /// Runs while `until` runs, then shuts down gracefully and returns its output. Handy
     /// for programs and tests that start a worker, drive some workflows, and stop.
-    pub async fn run_until<F: Future>(self, until: F) -> Result<F::Output, WorkerError> {
+    pub async fn run_until<F: IntoFuture>(self, until: F) -> Result<F::Output, WorkerError> {
         let task_queue = self.task_queue.clone();
         let running = self.start().await?;
-        let mut until = std::pin::pin!(until);
+        let mut until = std::pin::pin!(until.into_future());
         let mut failed = std::pin::pin!(running.failed.clone().notified_owned());
         let output = tokio::select! {
             output = &mut until => Ok(output),
@@ -227,6 +228,7 @@ impl Worker {
             );
             tasks.extend(spawn_workflow_loops(
                 core.clone(),
+                self.client.codecs().clone(),
                 move || Runs::new(&workflows, namespace, queue),
                 failed.clone(),
                 fatal.clone(),
@@ -236,6 +238,7 @@ impl Worker {
             tasks.push(tokio::spawn(activity_loop(
                 core.clone(),
                 Arc::new(self.activities),
+                self.client.codecs().clone(),
                 self.client.namespace().to_owned(),
                 failed.clone(),
                 fatal.clone(),
@@ -303,6 +306,7 @@ fn report_fatal(fatal: &Mutex<Option<String>>, failed: &tokio::sync::Notify, mes
 
 fn spawn_workflow_loops(
     core: Arc<CoreWorker>,
+    codecs: Codecs,
     make_runs: impl FnOnce() -> Runs + Send + 'static,
     failed: Arc<tokio::sync::Notify>,
     fatal: Arc<Mutex<Option<String>>>,
@@ -323,11 +327,19 @@ fn spawn_workflow_loops(
         })
         .expect("spawning the workflow thread");
     let poller = {
-        let core = core.clone();
+        let (core, codecs) = (core.clone(), codecs.clone());
         tokio::spawn(async move {
             loop {
                 match core.poll_workflow_activation().await {
-                    Ok(activation) => {
+                    Ok(mut activation) => {
+                        if let Err(e) = transcode(&codecs, &mut activation, Direction::Decode).await
+                        {
+                            let completion = codec_failure(activation.run_id.clone(), &e);
+                            if let Err(e) = core.complete_workflow_activation(completion).await {
+                                tracing::error!("failing an undecodable activation failed: {e}");
+                            }
+                            continue;
+                        }
                         if activation_tx.send(activation).is_err() {
                             break;
                         }
@@ -342,7 +354,10 @@ fn spawn_workflow_loops(
         })
     };
     let completer = tokio::spawn(async move {
-        while let Some(completion) = completion_rx.recv().await {
+        while let Some(mut completion) = completion_rx.recv().await {
+            if let Err(e) = transcode(&codecs, &mut completion, Direction::Encode).await {
+                completion = codec_failure(completion.run_id.clone(), &e);
+            }
             if let Err(e) = core.complete_workflow_activation(completion).await {
                 tracing::error!("completing a workflow activation failed: {e}");
             }
@@ -351,11 +366,38 @@ fn spawn_workflow_loops(
     vec![poller, completer]
 }
 
-struct CoreHeartbeats(Weak<CoreWorker>);
+/// The failed completion of an activation whose payloads the codecs could not handle:
+/// the workflow task fails and is retried, the payloads stay untouched in the history.
+fn codec_failure(
+    run_id: String,
+    error: &crate::converter::PayloadError,
+) -> WorkflowActivationCompletion {
+    WorkflowActivationCompletion::fail(
+        run_id,
+        ProtoFailure {
+            message: error.to_string(),
+            source: crate::failure::FAILURE_SOURCE.to_owned(),
+            ..Default::default()
+        },
+        None,
+    )
+}
+
+struct CoreHeartbeats {
+    core: Weak<CoreWorker>,
+    codecs: Codecs,
+}
 
 impl HeartbeatSink for CoreHeartbeats {
-    fn record_heartbeat(&self, heartbeat: ActivityHeartbeat) {
-        if let Some(core) = self.0.upgrade() {
+    fn record_heartbeat(&self, mut heartbeat: ActivityHeartbeat) {
+        match self.codecs.encode(std::mem::take(&mut heartbeat.details)) {
+            Ok(details) => heartbeat.details = details,
+            Err(e) => {
+                tracing::warn!("heartbeat details dropped: {e}");
+                return;
+            }
+        }
+        if let Some(core) = self.core.upgrade() {
             core.record_activity_heartbeat(heartbeat);
         }
     }
@@ -364,15 +406,19 @@ impl HeartbeatSink for CoreHeartbeats {
 async fn activity_loop(
     core: Arc<CoreWorker>,
     activities: Arc<ActivityRegistry>,
+    codecs: Codecs,
     namespace: String,
     failed: Arc<tokio::sync::Notify>,
     fatal: Arc<Mutex<Option<String>>>,
 ) {
     let running: Arc<Mutex<HashMap<Vec<u8>, ActivityContext>>> = Arc::default();
-    let sink: Arc<dyn HeartbeatSink> = Arc::new(CoreHeartbeats(Arc::downgrade(&core)));
+    let sink: Arc<dyn HeartbeatSink> = Arc::new(CoreHeartbeats {
+        core: Arc::downgrade(&core),
+        codecs: codecs.clone(),
+    });
     let mut in_flight = tokio::task::JoinSet::new();
     loop {
-        let task = match core.poll_activity_task().await {
+        let mut task = match core.poll_activity_task().await {
             Ok(task) => task,
             Err(PollError::ShutDown) => break,
             Err(e) => {
@@ -380,6 +426,10 @@ async fn activity_loop(
                 break;
             }
         };
+        let undecodable = transcode(&codecs, &mut task, Direction::Decode)
+            .await
+            .err()
+            .map(|e| e.to_string());
         let ActivityTask {
             task_token,
             variant,
@@ -397,10 +447,17 @@ async fn activity_loop(
                     .insert(task_token.clone(), ctx.clone());
                 let activity = activities.get(&start.activity_type).cloned();
                 let known: Vec<String> = activities.keys().cloned().collect();
-                let core = core.clone();
-                let running = running.clone();
+                let (core, running, codecs) = (core.clone(), running.clone(), codecs.clone());
                 in_flight.spawn(async move {
-                    let result = run_activity(activity, ctx, start, known).await;
+                    let mut result = match undecodable {
+                        None => run_activity(activity, ctx, start, known).await,
+                        Some(e) => failed_result(ApplicationError::new("PayloadError", e).into()),
+                    };
+                    if let Err(e) = transcode(&codecs, &mut result, Direction::Encode).await {
+                        result = failed_result(
+                            ApplicationError::new("PayloadError", e.to_string()).into(),
+                        );
+                    }
                     running.lock().expect("activities lock").remove(&task_token);
                     if let Err(e) = core
                         .complete_activity_task(ActivityTaskCompletion {
@@ -468,7 +525,7 @@ async fn run_activity(
             ),
         )
         .into();
-        return failed(error);
+        return failed_result(error);
     };
     let outcome = std::panic::AssertUnwindSafe(activity.execute(ctx.clone(), start.input))
         .catch_unwind()
@@ -496,8 +553,8 @@ async fn run_activity(
                 )),
             }
         }
-        Ok(Err(error)) => failed(error),
-        Err(panic) => failed(
+        Ok(Err(error)) => failed_result(error),
+        Err(panic) => failed_result(
             ApplicationError::new(
                 "Panic",
                 format!(
@@ -515,7 +572,7 @@ fn is_cancel_like(error: &Error) -> bool {
     error.as_failure().is_some_and(|f| f.is_cancelled())
 }
 
-fn failed(error: Error) -> ActivityExecutionResult {
+fn failed_result(error: Error) -> ActivityExecutionResult {
     let failure: ProtoFailure = error
         .as_failure()
         .map(|f| f.into_proto())

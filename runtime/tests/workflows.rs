@@ -1,0 +1,353 @@
+//! The runtime against a real Temporal dev server: handlers, codecs, and every kind of bad
+//! input a user can cause.
+#![cfg(feature = "testing")]
+
+use std::{
+    sync::atomic::{AtomicBool, AtomicU32, Ordering},
+    time::Duration,
+};
+
+use capstan::{
+    client::history::{Attributes, EventType},
+    converter::{Payload, PayloadCodec, PayloadError, ENCODING_KEY},
+    prelude::*,
+    testing::DevServer,
+    ClientError,
+};
+
+static QUEUE: AtomicU32 = AtomicU32::new(0);
+
+fn queue(name: &str) -> String {
+    format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        QUEUE.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+async fn client() -> Client {
+    Client::connect(DevServer::shared().await.address())
+        .await
+        .expect("the client connects")
+}
+
+/// A counter driven by every kind of handler.
+#[workflow]
+#[derive(Default)]
+pub struct Counter {
+    value: i64,
+    done: bool,
+}
+
+#[workflow]
+impl Counter {
+    #[run]
+    pub async fn run(ctx: WorkflowContext<Self>, start: i64) -> WorkflowResult<i64> {
+        // Signals sent right after the start may be handled before this line runs (as in
+        // every Temporal SDK): add to the state instead of overwriting it.
+        ctx.state_mut(|s| s.value += start);
+        ctx.wait_condition(|s| s.done).await?;
+        Ok(ctx.state(|s| s.value))
+    }
+
+    #[signal]
+    pub fn add(&mut self, n: i64) {
+        self.value += n;
+    }
+
+    #[signal]
+    pub fn finish(&mut self) {
+        self.done = true;
+    }
+
+    #[query]
+    pub fn value(&self) -> i64 {
+        self.value
+    }
+
+    #[update(validator = check_set)]
+    pub fn set(&mut self, value: i64) -> Result<i64, UpdateError> {
+        let old = self.value;
+        self.value = value;
+        Ok(old)
+    }
+
+    pub fn check_set(&self, value: &i64) -> Result<(), UpdateError> {
+        if *value < 0 {
+            return Err(
+                ApplicationError::new("ValueError", "the counter cannot go below zero").into(),
+            );
+        }
+        Ok(())
+    }
+
+    #[update]
+    pub async fn add_later(ctx: WorkflowContext<Self>, n: i64) -> Result<i64, UpdateError> {
+        ctx.sleep(Duration::from_millis(50)).await?;
+        Ok(ctx.state_mut(|s| {
+            s.value += n;
+            s.value
+        }))
+    }
+}
+
+#[tokio::test]
+async fn signals_queries_and_updates_reach_the_workflow() {
+    let client = client().await;
+    let tq = queue("counter");
+    let id = format!("counter-{tq}");
+    let result = Worker::new(&client, &tq)
+        .register_workflow::<Counter>()
+        .run_until(async {
+            let handle = Counter::start(&client, &id, 10).task_queue(&tq).await.unwrap();
+            handle.add(5).await.unwrap();
+            assert_eq!(handle.value().await.unwrap(), 15);
+            assert_eq!(handle.set(100).await.unwrap(), 15);
+            let rejected = handle.set(-1).await.unwrap_err();
+            assert!(
+                matches!(&rejected, ClientError::UpdateFailed { failure, .. } if failure.error_type() == Some("ValueError")),
+                "{rejected}"
+            );
+            assert_eq!(handle.add_later(7).await.unwrap(), 107);
+            let pending = handle.start_add_later(1).await.unwrap();
+            assert_eq!(pending.result().await.unwrap(), 108);
+            handle.finish().await.unwrap();
+            handle.result().await.unwrap()
+        })
+        .await
+        .unwrap();
+    assert_eq!(result, 108);
+    // The rejected update left no trace in the history.
+    let history = client.workflow_handle(&id).history().await.unwrap();
+    let accepted = history
+        .iter()
+        .filter(|e| e.event_type() == EventType::WorkflowExecutionUpdateAccepted)
+        .count();
+    assert_eq!(
+        accepted, 3,
+        "set, add_later and the started add_later were accepted; the rejected set was not"
+    );
+}
+
+/// A codec that reverses bytes and marks the encoding: enough to prove it runs both ways.
+struct Reverse;
+
+impl PayloadCodec for Reverse {
+    fn encode(&self, payloads: Vec<Payload>) -> Result<Vec<Payload>, PayloadError> {
+        Ok(payloads
+            .into_iter()
+            .map(|mut p| {
+                let inner = p.metadata.remove(ENCODING_KEY).unwrap_or_default();
+                p.metadata.insert("inner-encoding".into(), inner);
+                p.metadata
+                    .insert(ENCODING_KEY.into(), b"binary/reversed".to_vec());
+                p.data.reverse();
+                p
+            })
+            .collect())
+    }
+
+    fn decode(&self, payloads: Vec<Payload>) -> Result<Vec<Payload>, PayloadError> {
+        payloads
+            .into_iter()
+            .map(|mut p| {
+                if p.metadata.get(ENCODING_KEY).map(Vec::as_slice) != Some(b"binary/reversed") {
+                    return Ok(p);
+                }
+                let inner = p.metadata.remove("inner-encoding").ok_or_else(|| {
+                    PayloadError::Codec("reversed payload without inner encoding".into())
+                })?;
+                p.metadata.insert(ENCODING_KEY.into(), inner);
+                p.data.reverse();
+                Ok(p)
+            })
+            .collect()
+    }
+}
+
+#[activity]
+pub async fn shout(text: String) -> Result<String, ActivityError> {
+    Ok(text.to_uppercase())
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct Shouter;
+
+#[workflow]
+impl Shouter {
+    #[run]
+    pub async fn run(ctx: WorkflowContext<Self>, text: String) -> WorkflowResult<String> {
+        Ok(ctx
+            .activity(shout, text)
+            .start_to_close_timeout(Duration::from_secs(10))
+            .await?)
+    }
+}
+
+#[tokio::test]
+async fn codecs_apply_on_client_and_worker_alike() {
+    let client = Client::builder(DevServer::shared().await.address())
+        .codec(Reverse)
+        .connect()
+        .await
+        .unwrap();
+    let tq = queue("codec");
+    let id = format!("shouter-{tq}");
+    let result = Worker::new(&client, &tq)
+        .register_workflow::<Shouter>()
+        .register_activity(shout)
+        .run_until(Shouter::execute(&client, &id, "secret words".to_owned()).task_queue(&tq))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(result, "SECRET WORDS");
+    // What the server stored is the codec's output, everywhere.
+    let history = client.workflow_handle(&id).history().await.unwrap();
+    let mut stored = Vec::new();
+    for event in &history {
+        match &event.attributes {
+            Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) => {
+                stored.extend(a.input.clone().unwrap().payloads)
+            }
+            Some(Attributes::ActivityTaskScheduledEventAttributes(a)) => {
+                stored.extend(a.input.clone().unwrap().payloads)
+            }
+            Some(Attributes::ActivityTaskCompletedEventAttributes(a)) => {
+                stored.extend(a.result.clone().unwrap().payloads)
+            }
+            Some(Attributes::WorkflowExecutionCompletedEventAttributes(a)) => {
+                stored.extend(a.result.clone().unwrap().payloads)
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(stored.len(), 4);
+    for payload in stored {
+        assert_eq!(payload.metadata[ENCODING_KEY], b"binary/reversed");
+        let text = String::from_utf8_lossy(&payload.data).to_lowercase();
+        assert!(!text.contains("secret words"), "plaintext stored: {text}");
+    }
+}
+
+static PANICKED: AtomicBool = AtomicBool::new(false);
+
+#[workflow]
+#[derive(Default)]
+pub struct PanicsOnce;
+
+#[workflow]
+impl PanicsOnce {
+    #[run]
+    pub async fn run(_ctx: WorkflowContext<Self>) -> WorkflowResult<String> {
+        if !PANICKED.swap(true, Ordering::SeqCst) {
+            panic!("boom on the first attempt");
+        }
+        Ok("survived".to_owned())
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_workflow_fails_its_task_and_is_not_lost() {
+    let client = client().await;
+    let tq = queue("panics");
+    let id = format!("panics-{tq}");
+    let result = Worker::new(&client, &tq)
+        .register_workflow::<PanicsOnce>()
+        .run_until(PanicsOnce::execute(&client, &id).task_queue(&tq))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(result, "survived");
+    let history = client.workflow_handle(&id).history().await.unwrap();
+    let failure = history
+        .iter()
+        .find_map(|e| match &e.attributes {
+            Some(Attributes::WorkflowTaskFailedEventAttributes(a)) => a.failure.clone(),
+            _ => None,
+        })
+        .expect("the panic failed a workflow task");
+    assert!(
+        failure.message.contains("boom on the first attempt"),
+        "{}",
+        failure.message
+    );
+}
+
+/// A client-side definition of a workflow no worker here registers.
+#[workflow(name = "NobodyRunsThis")]
+#[derive(Default)]
+pub struct Unregistered;
+
+#[workflow]
+impl Unregistered {
+    #[run]
+    pub async fn run(_ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_workflow_type_fails_the_task_and_waits_for_a_worker_that_has_it() {
+    let client = client().await;
+    let tq = queue("unknown-type");
+    let id = format!("unknown-{tq}");
+    let handle = Unregistered::start(&client, &id)
+        .task_queue(&tq)
+        .await
+        .unwrap();
+    Worker::new(&client, &tq)
+        .register_workflow::<Counter>()
+        .run_until(async {
+            for _ in 0..100 {
+                let history = handle.history().await.unwrap();
+                if history
+                    .iter()
+                    .any(|e| e.event_type() == EventType::WorkflowTaskFailed)
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("no workflow task failure recorded");
+        })
+        .await
+        .unwrap();
+    let history = handle.history().await.unwrap();
+    let message = history
+        .iter()
+        .find_map(|e| match &e.attributes {
+            Some(Attributes::WorkflowTaskFailedEventAttributes(a)) => {
+                a.failure.clone().map(|f| f.message)
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        message.contains("`NobodyRunsThis` is not registered"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Counter"),
+        "the message lists what is registered: {message}"
+    );
+    assert_eq!(
+        handle.describe().await.unwrap().status,
+        capstan::client::WorkflowExecutionStatus::Running
+    );
+    // A worker that has the type picks the workflow up: nothing was lost.
+    let result = Worker::new(&client, &tq)
+        .register_workflow::<Unregistered>()
+        .run_until(handle.result())
+        .await
+        .unwrap();
+    result.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_is_named_in_the_error() {
+    let err = Client::connect("127.0.0.1:1").await.unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("127.0.0.1:1"), "{message}");
+    assert!(matches!(err, ClientError::Connect { .. }), "{err:?}");
+}
