@@ -93,6 +93,11 @@ async fn exceptions_retry_three_times_and_keep_the_cause_chain() {
     let root = failure.root_cause();
     assert_eq!(root.error_type(), Some("RuntimeError"));
     assert_eq!(root.message(), "Processing failed for: test-data");
+    assert!(
+        root.stack_trace().contains("process_data"),
+        "the activity's stack trace travels with the failure: {}",
+        root.stack_trace()
+    );
     // The activity ran three times: the last attempt number is in the history.
     let history = client.workflow_handle(id.clone()).history().await.unwrap();
     let started: Vec<i32> = history

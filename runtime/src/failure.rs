@@ -446,19 +446,52 @@ fn short_type_name(full: &str) -> String {
     base.rsplit("::").next().unwrap_or(base).to_owned()
 }
 
-/// The current stack, trimmed to the frames that say where the error came from.
+/// The current stack, trimmed to the frames that say where the error came from: the
+/// runtime's own frames and those of std, tokio and futures are left out.
 fn stack_trace() -> String {
-    let trace = std::backtrace::Backtrace::capture();
-    if trace.status() != std::backtrace::BacktraceStatus::Captured {
-        return String::new();
+    let trace = std::backtrace::Backtrace::force_capture().to_string();
+    let noise = [
+        "std::",
+        "core::",
+        "alloc::",
+        "tokio::",
+        "futures",
+        "__rust",
+        "test::",
+        "<fn(",
+        "capstan::failure::stack_trace",
+        "capstan::failure::ApplicationError",
+        "capstan::failure::Error",
+        "<capstan::failure::Error as",
+        "<core::",
+        "<alloc::",
+        "<std::",
+        "<tokio::",
+        "<futures",
+        "<F as ",
+        "<T as ",
+    ];
+    let mut frames = Vec::new();
+    let mut lines = trace.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some((_, function)) = line.trim_start().split_once(": ") else {
+            continue;
+        };
+        let location = lines
+            .next_if(|l| l.trim_start().starts_with("at "))
+            .map(|l| l.trim().to_owned());
+        if noise.iter().any(|n| function.starts_with(n)) {
+            continue;
+        }
+        frames.push(match location {
+            Some(at) => format!("{function}\n    {at}"),
+            None => function.to_owned(),
+        });
+        if frames.len() == 30 {
+            break;
+        }
     }
-    trace
-        .to_string()
-        .lines()
-        .filter(|l| !l.contains("at /rustc/"))
-        .take(60)
-        .collect::<Vec<_>>()
-        .join("\n")
+    frames.join("\n")
 }
 
 #[cfg(test)]
@@ -492,6 +525,12 @@ mod tests {
         assert_eq!(f.error_type(), Some("ValueError"));
         assert_eq!(f.details::<(u32,)>().unwrap(), (42,));
         assert_eq!(f.to_string(), "bad (ValueError)");
+        assert!(
+            f.stack_trace()
+                .contains("application_error_keeps_its_attributes"),
+            "the stack names where the error was made: {}",
+            f.stack_trace()
+        );
     }
 
     #[test]

@@ -351,3 +351,69 @@ async fn a_server_that_is_down_is_named_in_the_error() {
     assert!(message.contains("127.0.0.1:1"), "{message}");
     assert!(matches!(err, ClientError::Connect { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn signal_with_start_and_start_by_name() {
+    let client = client().await;
+    let tq = queue("by-name");
+    let (first, second) = (format!("sws-{tq}"), format!("by-name-{tq}"));
+    let (signalled, by_name) = Worker::new(&client, &tq)
+        .register_workflow::<Counter>()
+        .run_until(async {
+            // Signal-with-start starts the workflow and delivers the signal with it.
+            let handle = Counter::start(&client, &first, 1)
+                .task_queue(&tq)
+                .signal_with_start("add", (41,))
+                .await
+                .unwrap();
+            handle.finish().await.unwrap();
+            let signalled = handle.result().await.unwrap();
+            // By name, as a program that does not have the Rust type would.
+            let untyped = client
+                .start_workflow_by_name("Counter", &second, (5,))
+                .task_queue(&tq)
+                .await
+                .unwrap();
+            untyped.signal_with("add", (2,)).await.unwrap();
+            untyped.signal_with("finish", ()).await.unwrap();
+            (signalled, untyped.result_as::<i64>().await.unwrap())
+        })
+        .await
+        .unwrap();
+    assert_eq!(signalled, 42);
+    assert_eq!(by_name, 7);
+}
+
+#[tokio::test]
+async fn runs_replay_from_history_when_the_cache_holds_nothing() {
+    let client = client().await;
+    let tq = queue("replay");
+    let id = format!("replay-{tq}");
+    // With no cache, every workflow task replays the run from its first event: the
+    // executor must take the same path and issue the same commands each time.
+    let result = Worker::new(&client, &tq)
+        .register_workflow::<Counter>()
+        .max_cached_workflows(0)
+        .run_until(async {
+            let handle = Counter::start(&client, &id, 1)
+                .task_queue(&tq)
+                .await
+                .unwrap();
+            for n in 1..=5 {
+                handle.add(n).await.unwrap();
+                assert_eq!(handle.add_later(0).await.unwrap(), 1 + n * (n + 1) / 2);
+            }
+            handle.finish().await.unwrap();
+            handle.result().await.unwrap()
+        })
+        .await
+        .unwrap();
+    assert_eq!(result, 16);
+    let history = client.workflow_handle(&id).history().await.unwrap();
+    assert!(
+        !history
+            .iter()
+            .any(|e| e.event_type() == EventType::WorkflowTaskFailed),
+        "no replay diverged"
+    );
+}

@@ -1,4 +1,5 @@
-//! Starting workflows: typed builders generated stubs return.
+//! Starting workflows: the typed builders generated stubs return, and starts by name for
+//! workflows written in other languages.
 
 use std::{
     future::{Future, IntoFuture},
@@ -8,23 +9,30 @@ use std::{
 };
 
 use temporalio_common::protos::temporal::api::{
-    common::v1::{Payloads, WorkflowType},
+    common::v1::{Payload, Payloads, WorkflowType},
     enums::v1::{WorkflowIdConflictPolicy, WorkflowIdReusePolicy},
     errordetails::v1::WorkflowExecutionAlreadyStartedFailure,
     taskqueue::v1::TaskQueue,
-    workflowservice::v1::StartWorkflowExecutionRequest,
+    workflowservice::v1::{SignalWithStartWorkflowExecutionRequest, StartWorkflowExecutionRequest},
 };
 
 use super::{Client, ClientError, WorkflowHandle};
-use crate::{converter::Args, definition::WorkflowDefinition, options::RetryPolicy};
+use crate::{
+    converter::{Args, PayloadError},
+    definition::WorkflowDefinition,
+    options::RetryPolicy,
+};
 
-/// Starts a workflow; `.await` it for the workflow's typed handle. Generated as
-/// `MyWorkflow::start(&client, id, input)`.
+/// Starts a workflow; `.await` it for the workflow's handle. Generated as
+/// `MyWorkflow::start(&client, id, input)` (typed), or made by
+/// [`Client::start_workflow_by_name`] (`W = ()`).
 #[must_use = "a workflow starts only when awaited"]
-pub struct StartWorkflow<W: WorkflowDefinition> {
+pub struct StartWorkflow<W = ()> {
     client: Client,
     workflow_id: String,
-    args: W::Args,
+    workflow_type: String,
+    args: Result<Vec<Payload>, PayloadError>,
+    signal: Option<(String, Result<Vec<Payload>, PayloadError>)>,
     request: StartWorkflowExecutionRequest,
     _workflow: PhantomData<fn() -> W>,
 }
@@ -32,13 +40,51 @@ pub struct StartWorkflow<W: WorkflowDefinition> {
 impl<W: WorkflowDefinition> StartWorkflow<W> {
     /// A start of `W` with `args` under `workflow_id`.
     pub fn new(client: &Client, workflow_id: String, args: W::Args) -> Self {
+        Self::of_type(client, workflow_id, W::NAME, args.to_payloads())
+    }
+
+    /// Waits for the workflow's result instead of returning its handle.
+    pub fn execute(self) -> ExecuteWorkflow<W> {
+        ExecuteWorkflow { start: self }
+    }
+}
+
+impl Client {
+    /// Starts a workflow by type name, for workflows written in any language; read its
+    /// result with [`WorkflowHandle::result_as`].
+    pub fn start_workflow_by_name<A: Args>(
+        &self,
+        workflow_type: impl Into<String>,
+        workflow_id: impl Into<String>,
+        args: A,
+    ) -> StartWorkflow<()> {
+        StartWorkflow::of_type(self, workflow_id.into(), workflow_type, args.to_payloads())
+    }
+}
+
+impl<W> StartWorkflow<W> {
+    fn of_type(
+        client: &Client,
+        workflow_id: String,
+        workflow_type: impl Into<String>,
+        args: Result<Vec<Payload>, PayloadError>,
+    ) -> Self {
         Self {
             client: client.clone(),
             workflow_id,
+            workflow_type: workflow_type.into(),
             args,
+            signal: None,
             request: StartWorkflowExecutionRequest::default(),
             _workflow: PhantomData,
         }
+    }
+
+    /// Sends the signal `signal_name` with the start, atomically: the workflow starts if it
+    /// is not running, and the signal reaches it either way (signal-with-start).
+    pub fn signal_with_start<A: Args>(mut self, signal_name: impl Into<String>, args: A) -> Self {
+        self.signal = Some((signal_name.into(), args.to_payloads()));
+        self
     }
 
     /// The task queue its workers poll (default: the client's default task queue).
@@ -86,16 +132,13 @@ impl<W: WorkflowDefinition> StartWorkflow<W> {
         self
     }
 
-    /// Waits for the workflow's result instead of returning its handle.
-    pub fn execute(self) -> ExecuteWorkflow<W> {
-        ExecuteWorkflow { start: self }
-    }
-
     async fn send(self) -> Result<WorkflowHandle<W>, ClientError> {
         let Self {
             client,
             workflow_id,
+            workflow_type,
             args,
+            signal,
             mut request,
             ..
         } = self;
@@ -107,39 +150,68 @@ impl<W: WorkflowDefinition> StartWorkflow<W> {
                     .map(str::to_owned)
                     .ok_or_else(|| {
                         ClientError::Config(format!(
-                            "no task queue for workflow `{workflow_id}` of type `{}`: call \
-                         `.task_queue(..)` or set the client's default task queue",
-                            W::NAME
+                            "no task queue for workflow `{workflow_id}` of type `{workflow_type}`: \
+                             call `.task_queue(..)` or set the client's default task queue"
                         ))
                     })?,
                 ..Default::default()
             },
         };
-        let payloads = client.codecs().encode(args.to_payloads()?)?;
+        let payloads = client.codecs().encode(args?)?;
         request.namespace = client.namespace().to_owned();
         request.workflow_id = workflow_id.clone();
         request.workflow_type = Some(WorkflowType {
-            name: W::NAME.to_owned(),
+            name: workflow_type,
         });
         request.task_queue = Some(task_queue);
         request.input = Some(Payloads { payloads });
         request.identity = client.identity().to_owned();
         request.request_id = uuid::Uuid::new_v4().to_string();
-        let response = client
-            .connection()
-            .workflow_service()
-            .start_workflow_execution(tonic::Request::new(request))
-            .await
-            .map_err(|status| {
-                already_started(&workflow_id, &status)
-                    .unwrap_or_else(|| ClientError::rpc("start", &workflow_id, status))
-            })?
-            .into_inner();
-        Ok(WorkflowHandle::with_run(
-            &client,
-            workflow_id,
-            Some(response.run_id),
-        ))
+        let service = || client.connection().workflow_service();
+        let map_err = |status: tonic::Status| {
+            already_started(&workflow_id, &status)
+                .unwrap_or_else(|| ClientError::rpc("start", &workflow_id, status))
+        };
+        let run_id = match signal {
+            None => {
+                service()
+                    .start_workflow_execution(tonic::Request::new(request))
+                    .await
+                    .map_err(map_err)?
+                    .into_inner()
+                    .run_id
+            }
+            Some((signal_name, signal_args)) => {
+                let signal_input = Payloads {
+                    payloads: client.codecs().encode(signal_args?)?,
+                };
+                let request = SignalWithStartWorkflowExecutionRequest {
+                    namespace: request.namespace,
+                    workflow_id: request.workflow_id,
+                    workflow_type: request.workflow_type,
+                    task_queue: request.task_queue,
+                    input: request.input,
+                    workflow_execution_timeout: request.workflow_execution_timeout,
+                    workflow_run_timeout: request.workflow_run_timeout,
+                    workflow_task_timeout: request.workflow_task_timeout,
+                    identity: request.identity,
+                    request_id: request.request_id,
+                    workflow_id_reuse_policy: request.workflow_id_reuse_policy,
+                    workflow_id_conflict_policy: request.workflow_id_conflict_policy,
+                    signal_name,
+                    signal_input: Some(signal_input),
+                    retry_policy: request.retry_policy,
+                    ..Default::default()
+                };
+                service()
+                    .signal_with_start_workflow_execution(tonic::Request::new(request))
+                    .await
+                    .map_err(map_err)?
+                    .into_inner()
+                    .run_id
+            }
+        };
+        Ok(WorkflowHandle::with_run(&client, workflow_id, Some(run_id)))
     }
 }
 
@@ -173,6 +245,15 @@ fn tonic_types_any(details: &[u8]) -> Option<Vec<u8>> {
     }
     let status = RpcStatus::decode(details).ok()?;
     status.details.into_iter().next().map(|any| any.value)
+}
+
+impl IntoFuture for StartWorkflow<()> {
+    type Output = Result<WorkflowHandle<()>, ClientError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
 }
 
 impl<W: WorkflowDefinition> IntoFuture for StartWorkflow<W> {

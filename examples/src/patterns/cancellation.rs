@@ -1,0 +1,51 @@
+//! Cancellation: a long-running activity heartbeats so that it learns when the workflow
+//! is cancelled; the workflow's cleanup still runs (the seed's `try`/`finally`), and the
+//! workflow ends as cancelled.
+
+use std::time::Duration;
+
+use capstan::{prelude::*, workflow::ActivityCancellation};
+
+/// Heartbeats every second until it is cancelled.
+#[activity]
+pub async fn never_complete_activity(ctx: ActivityContext) -> Result<(), ActivityError> {
+    loop {
+        // Required for cancellation delivery: the cancel request answers a heartbeat.
+        ctx.heartbeat(());
+        if ctx.is_cancelled() {
+            return Err(capstan::Error::cancelled("Activity cancelled"));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The cleanup that must run however the workflow ends.
+#[activity]
+pub async fn cleanup_activity() -> Result<(), ActivityError> {
+    Ok(())
+}
+
+/// Runs `never_complete_activity`, then `cleanup_activity` even when cancelled.
+#[workflow]
+#[derive(Default)]
+pub struct CancellationWorkflow;
+
+#[workflow]
+impl CancellationWorkflow {
+    #[run]
+    pub async fn run(ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
+        let outcome = ctx
+            .activity(never_complete_activity, ())
+            .start_to_close_timeout(Duration::from_secs(1000))
+            .heartbeat_timeout(Duration::from_secs(2)) // Critical for cancellation
+            // Wait until the activity has stopped, so its cancellation is in the history.
+            .cancellation(ActivityCancellation::WaitCancellationCompleted)
+            .await;
+        // Cleanup always executes, even on cancellation.
+        ctx.activity(cleanup_activity, ())
+            .start_to_close_timeout(Duration::from_secs(5))
+            .await?;
+        // A cancellation error ends the workflow as cancelled.
+        Ok(outcome?)
+    }
+}
