@@ -88,8 +88,9 @@ pub(crate) fn workflow_struct(input: &WorkflowStruct, valid: bool) -> TokenStrea
     let handle = handle_ident(ident);
     let handle_name = handle.to_string();
     let doc = format!(
-        " Client handle of a running `{ident}`: typed signals, queries and updates; derefs to \
-         `WorkflowHandle` for result, cancel, terminate and describe."
+        " Handle of a running `{ident}`: typed signals, queries and updates; derefs to \
+         `WorkflowHandle` for result, cancel, terminate and describe. Inside a workflow, \
+         `ctx.external_workflow_of::<{ident}>(id)` gives one with the typed signals."
     );
     quote! {
         #item
@@ -100,7 +101,7 @@ pub(crate) fn workflow_struct(input: &WorkflowStruct, valid: bool) -> TokenStrea
         }
 
         #[doc = #doc]
-        #vis struct #handle(#private::WorkflowHandle<#ident>);
+        #vis struct #handle<__CapstanTarget = #private::WorkflowHandle<#ident>>(__CapstanTarget);
 
         #[automatically_derived]
         impl ::core::convert::From<#private::WorkflowHandle<#ident>> for #handle {
@@ -110,22 +111,31 @@ pub(crate) fn workflow_struct(input: &WorkflowStruct, valid: bool) -> TokenStrea
         }
 
         #[automatically_derived]
-        impl ::core::ops::Deref for #handle {
-            type Target = #private::WorkflowHandle<#ident>;
+        impl ::core::convert::From<#private::ExternalWorkflowHandle>
+            for #handle<#private::ExternalWorkflowHandle>
+        {
+            fn from(handle: #private::ExternalWorkflowHandle) -> Self {
+                Self(handle)
+            }
+        }
+
+        #[automatically_derived]
+        impl<__CapstanTarget> ::core::ops::Deref for #handle<__CapstanTarget> {
+            type Target = __CapstanTarget;
             fn deref(&self) -> &Self::Target {
                 &self.0
             }
         }
 
         #[automatically_derived]
-        impl ::core::clone::Clone for #handle {
+        impl<__CapstanTarget: ::core::clone::Clone> ::core::clone::Clone for #handle<__CapstanTarget> {
             fn clone(&self) -> Self {
                 Self(::core::clone::Clone::clone(&self.0))
             }
         }
 
         #[automatically_derived]
-        impl ::core::fmt::Debug for #handle {
+        impl<__CapstanTarget: ::core::fmt::Debug> ::core::fmt::Debug for #handle<__CapstanTarget> {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 f.debug_tuple(#handle_name).field(&self.0).finish()
             }
@@ -201,7 +211,7 @@ pub(crate) fn workflow_impl(input: &WorkflowImpl, valid: bool) -> TokenStream {
 
     let checks = assertions(checks);
     let client_fns = client_functions(input, run, &private, &handle);
-    let handle_methods = handle_methods(input, &private);
+    let (signal_methods, handle_methods) = handle_methods(input, &private);
 
     quote! {
         #item
@@ -212,6 +222,7 @@ pub(crate) fn workflow_impl(input: &WorkflowImpl, valid: bool) -> TokenStream {
             type Input = #input_ty;
             type Output = #output;
             type Handle = #handle;
+            type External = #handle<#private::ExternalWorkflowHandle>;
 
             fn into_args(__capstan_input: Self::Input) -> Self::Args {
                 #into_args
@@ -223,6 +234,11 @@ pub(crate) fn workflow_impl(input: &WorkflowImpl, valid: bool) -> TokenStream {
         }
 
         #client_fns
+
+        #[automatically_derived]
+        impl<__CapstanTarget: #private::SignalTarget> #handle<__CapstanTarget> {
+            #(#signal_methods)*
+        }
 
         #[automatically_derived]
         impl #handle {
@@ -395,9 +411,14 @@ fn client_functions(
     }
 }
 
-/// The typed client methods of the handle: one per signal and query, two per update.
-fn handle_methods(input: &WorkflowImpl, private: &TokenStream) -> Vec<TokenStream> {
+/// The typed methods of the handle: one per signal (for any `SignalTarget`: the client
+/// or a workflow), and one per query and two per update (client only).
+fn handle_methods(
+    input: &WorkflowImpl,
+    private: &TokenStream,
+) -> (Vec<TokenStream>, Vec<TokenStream>) {
     let mut seen = std::collections::BTreeSet::new();
+    let mut signals = Vec::new();
     let mut methods = Vec::new();
     let client_error = quote!(#private::ClientError);
     for handler in &input.handlers {
@@ -424,11 +445,11 @@ fn handle_methods(input: &WorkflowImpl, private: &TokenStream) -> Vec<TokenStrea
         match handler.kind {
             HandlerKind::Signal => {
                 let doc = format!(" Sends the `{wire}` signal.");
-                methods.push(quote! {
+                signals.push(quote! {
                     #(#docs)*
                     #[doc = #doc]
-                    #vis async fn #ident(&self, #(#bindings: #tys),*) -> ::core::result::Result<(), #client_error> {
-                        self.0.signal_with(#name, (#(#bindings,)*)).await
+                    #vis async fn #ident(&self, #(#bindings: #tys),*) -> ::core::result::Result<(), __CapstanTarget::Error> {
+                        #private::SignalTarget::send_signal(&self.0, #name, (#(#bindings,)*)).await
                     }
                 });
             }
@@ -474,7 +495,7 @@ fn handle_methods(input: &WorkflowImpl, private: &TokenStream) -> Vec<TokenStrea
             HandlerKind::Run => {}
         }
     }
-    methods
+    (signals, methods)
 }
 
 pub(crate) fn activity(input: &Activity, valid: bool) -> TokenStream {

@@ -1,8 +1,11 @@
 //! The pattern tour: runs each pattern end to end and reports what it returned.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use capstan::{Client, ClientError};
+use capstan::{
+    client::history::{Attributes, EventType, HistoryEvent},
+    Client, ClientError,
+};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -41,6 +44,30 @@ pub const PATTERNS: &[Pattern] = &[
     Pattern {
         name: "pydantic-converter",
         summary: "typed, validated payloads",
+    },
+    Pattern {
+        name: "cancellation",
+        summary: "a heartbeating activity learns of the cancel; cleanup still runs",
+    },
+    Pattern {
+        name: "continue-as-new",
+        summary: "carry state into a fresh run with the same workflow id",
+    },
+    Pattern {
+        name: "long-running-entity",
+        summary: "an account driven by updates and queries",
+    },
+    Pattern {
+        name: "concurrent-timers",
+        summary: "three recurring timers raced (durations scaled to seconds)",
+    },
+    Pattern {
+        name: "polling-frequent",
+        summary: "poll in a heartbeating activity loop",
+    },
+    Pattern {
+        name: "polling-infrequent",
+        summary: "poll by retrying a failing activity at a fixed interval",
     },
 ];
 
@@ -181,6 +208,178 @@ async fn run_pattern(client: &Client, tq: &str, name: &str, run_id: &str) -> any
             .unwrap_or_else(|e| e.to_string());
             Ok(json!({ "processed": count, "invalid_user_id": rejected }))
         }
+        "cancellation" => {
+            use cancellation::*;
+            let handle = CancellationWorkflow::start(client, id("cancellation"))
+                .task_queue(tq)
+                .await?;
+            // Let the activity heartbeat a little, then cancel the workflow.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            handle.cancel().await?;
+            let outcome = handle.result().await;
+            anyhow::ensure!(
+                matches!(
+                    outcome,
+                    Err(ClientError::WorkflowFailed {
+                        how: "was cancelled",
+                        ..
+                    })
+                ),
+                "the workflow should end as cancelled, got {outcome:?}"
+            );
+            let events = event_types(&handle.history().await?);
+            for expected in [
+                EventType::ActivityTaskCancelRequested,
+                EventType::ActivityTaskCanceled,
+                EventType::ActivityTaskCompleted,
+                EventType::WorkflowExecutionCanceled,
+            ] {
+                anyhow::ensure!(
+                    events.contains(&expected.as_str_name()),
+                    "{expected:?} missing from {events:?}"
+                );
+            }
+            Ok(json!({ "history": events }))
+        }
+        "continue-as-new" => {
+            use continue_as_new::*;
+            let input = WorkflowInput {
+                max_iterations: 6,
+                iterations_per_run: Some(2),
+                ..WorkflowInput::default()
+            };
+            let handle = LongRunningWorkflow::start(client, id("long-running"), input)
+                .task_queue(tq)
+                .await?;
+            let state = handle.result().await?;
+            let last_run = client
+                .workflow_handle(handle.workflow_id())
+                .describe()
+                .await?;
+            anyhow::ensure!(
+                state.iteration == 6 && state.processed_items == 60,
+                "unexpected final state {state:?}"
+            );
+            anyhow::ensure!(
+                Some(last_run.run_id.as_str()) != handle.run_id(),
+                "the workflow should have continued as new"
+            );
+            Ok(json!({
+                "iteration": state.iteration,
+                "processed_items": state.processed_items,
+                "first_run": handle.run_id(),
+                "last_run": last_run.run_id,
+            }))
+        }
+        "long-running-entity" => {
+            use long_running_entity::*;
+            let input = CustomerRewardAccountInput {
+                user_id: "user-1".to_owned(),
+                ..Default::default()
+            };
+            let account = CustomerRewardAccount::start(client, id("reward-account"), input)
+                .task_queue(tq)
+                .await?;
+            let mut levels = Vec::new();
+            for points in [300, 300, 500, -5000, 120] {
+                let status = account.add_points(AddPointInput { points }).await?;
+                levels.push(json!([points, status.points, status.level]));
+            }
+            let rejected = account
+                .update_with::<_, CustomerRewardAccountStatus>(
+                    "add_points",
+                    (json!({ "points": 1.5 }),),
+                )
+                .await
+                .map(|_| "accepted".to_owned())
+                .unwrap_or_else(|e| e.to_string());
+            let queried = account.query_reward_status().await?;
+            let closed = account.cancel_account().await?;
+            let result = account.result().await?;
+            anyhow::ensure!(
+                queried.points == 120 && !closed.is_active && result == closed,
+                "unexpected statuses {queried:?}, {closed:?}, {result:?}"
+            );
+            Ok(json!({ "add_points": levels, "rejected": rejected, "result": result }))
+        }
+        "concurrent-timers" => {
+            use concurrent_timers::*;
+            let schedule = MaintenanceSchedule {
+                oil_change: Duration::from_millis(500),
+                inspection: Duration::from_millis(2000),
+                coolant: Duration::from_millis(4000),
+            };
+            let handle = MaintenanceWorkflow::start(
+                client,
+                id("maintenance"),
+                "driver@example.com".to_owned(),
+                Some(schedule),
+            )
+            .task_queue(tq)
+            .await?;
+            let sent = loop {
+                let sent = notifications(&handle.history().await?);
+                if sent.len() >= 4 {
+                    break sent;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            handle.cancel().await?;
+            let expected = [
+                Maintenance::OilChange,
+                Maintenance::OilChange,
+                Maintenance::OilChange,
+                Maintenance::Inspection,
+            ]
+            .map(Maintenance::message);
+            anyhow::ensure!(sent[..4] == expected, "unexpected notifications {sent:?}");
+            Ok(json!(sent))
+        }
+        "polling-frequent" => {
+            use polling_frequent::*;
+            let data = FrequentPollingWorkflow::execute(
+                client,
+                id("frequent-polling"),
+                "fake://ready-after/4".to_owned(),
+                Some(0.1),
+            )
+            .task_queue(tq)
+            .await?;
+            anyhow::ensure!(
+                data == "data after 4 calls (attempt 1)",
+                "unexpected {data:?}"
+            );
+            Ok(json!(data))
+        }
+        "polling-infrequent" => {
+            use polling_infrequent::*;
+            let every = Some(Duration::from_millis(500));
+            let status = InfrequentPollingWorkflow::execute(
+                client,
+                id("infrequent-polling"),
+                "fake://ready-at/3".to_owned(),
+                every,
+            )
+            .task_queue(tq)
+            .await?;
+            let job = JobMonitoringWorkflow::execute(
+                client,
+                id("job-monitoring"),
+                "fake-job/fails-at/2".to_owned(),
+                every,
+            )
+            .task_queue(tq)
+            .await;
+            let Err(err @ ClientError::WorkflowFailed { .. }) = job else {
+                anyhow::bail!("the failed job should fail the workflow, got {job:?}");
+            };
+            let root = err.failure().expect("a workflow failure").root_cause();
+            anyhow::ensure!(
+                status == "ready" && root.error_type() == Some("ValueError"),
+                "unexpected {status:?}, {root}"
+            );
+            Ok(json!({ "service": status, "job": root.message() }))
+        }
         other => anyhow::bail!(
             "unknown pattern `{other}`; patterns: {}",
             PATTERNS
@@ -190,4 +389,26 @@ async fn run_pattern(client: &Client, tq: &str, name: &str, run_id: &str) -> any
                 .join(", ")
         ),
     }
+}
+
+/// The names of the events of a history, in order.
+fn event_types(history: &[HistoryEvent]) -> Vec<&'static str> {
+    history
+        .iter()
+        .map(|e| e.event_type().as_str_name())
+        .collect()
+}
+
+/// The messages `send_notification` was scheduled with, in order.
+pub fn notifications(history: &[HistoryEvent]) -> Vec<String> {
+    history
+        .iter()
+        .filter_map(|e| match &e.attributes {
+            Some(Attributes::ActivityTaskScheduledEventAttributes(a)) => {
+                let message = a.input.as_ref()?.payloads.get(1)?;
+                capstan::converter::from_payload(message).ok()
+            }
+            _ => None,
+        })
+        .collect()
 }

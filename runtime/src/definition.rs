@@ -39,12 +39,29 @@ pub trait WorkflowDefinition: WorkflowType + Default + Sized {
     type Output: Serialize + DeserializeOwned + Send + 'static;
     /// The client-side handle with a typed method per signal, query and update.
     type Handle: From<crate::client::WorkflowHandle<Self>> + Send;
+    /// The workflow-side handle of another execution of this type, with a typed method per
+    /// signal.
+    type External: From<crate::workflow::ExternalWorkflowHandle>;
 
     /// Turns what callers pass into the argument tuple.
     fn into_args(input: Self::Input) -> Self::Args;
 
     /// Registers the run function and handlers.
     fn define(definition: &mut Definition<Self>);
+}
+
+/// Something a signal can be sent to: a client's [`WorkflowHandle`](crate::WorkflowHandle),
+/// or a workflow's [`ExternalWorkflowHandle`](crate::workflow::ExternalWorkflowHandle).
+/// Generated handles offer their typed signal methods on every target.
+pub trait SignalTarget {
+    /// What a failed signal returns.
+    type Error;
+    /// Sends the signal `signal_name` with `args`.
+    fn send_signal<A: Args>(
+        &self,
+        signal_name: &'static str,
+        args: A,
+    ) -> impl Future<Output = Result<(), Self::Error>>;
 }
 
 /// An activity: a function the worker runs on the workflow's behalf. Implemented by

@@ -106,8 +106,12 @@ pub mod __private {
             Client, ClientError, ExecuteWorkflow, StartWorkflow, UpdateHandle, WorkflowHandle,
         },
         converter::Args,
-        definition::{ActivityDefinition, BoxFuture, Definition, WorkflowDefinition, WorkflowType},
+        definition::{
+            ActivityDefinition, BoxFuture, Definition, SignalTarget, WorkflowDefinition,
+            WorkflowType,
+        },
         failure::Error,
+        workflow::ExternalWorkflowHandle,
         workflow::WorkflowContext,
     };
     pub use serde;

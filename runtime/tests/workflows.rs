@@ -417,3 +417,39 @@ async fn runs_replay_from_history_when_the_cache_holds_nothing() {
         "no replay diverged"
     );
 }
+
+/// Starts a `Counter` child and drives it with typed signals.
+#[workflow]
+#[derive(Default)]
+pub struct CounterParent;
+
+#[workflow]
+impl CounterParent {
+    #[run]
+    pub async fn run(ctx: WorkflowContext<Self>, start: i64) -> WorkflowResult<i64> {
+        let child_id = format!("{}-child", ctx.info().workflow_id);
+        let child = ctx
+            .child_workflow::<Counter>(start)
+            .id(&child_id)
+            .start()
+            .await?;
+        let counter = ctx.external_workflow_of::<Counter>(child_id, None);
+        counter.add(10).await?;
+        counter.finish().await?;
+        Ok(child.result().await?)
+    }
+}
+
+#[tokio::test]
+async fn workflows_signal_other_workflows_with_typed_calls() {
+    let client = client().await;
+    let tq = queue("typed-signals");
+    let result = Worker::new(&client, &tq)
+        .register_workflow::<Counter>()
+        .register_workflow::<CounterParent>()
+        .run_until(CounterParent::execute(&client, format!("parent-{tq}"), 5).task_queue(&tq))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(result, 15);
+}

@@ -483,6 +483,17 @@ impl<W> WorkflowHandle<W> {
     }
 }
 
+impl<W: Send + Sync> crate::definition::SignalTarget for WorkflowHandle<W> {
+    type Error = ClientError;
+    fn send_signal<A: Args>(
+        &self,
+        signal_name: &'static str,
+        args: A,
+    ) -> impl std::future::Future<Output = Result<(), ClientError>> {
+        self.signal_with(signal_name, args)
+    }
+}
+
 impl<W: crate::definition::WorkflowDefinition> WorkflowHandle<W> {
     /// Waits for the workflow to close, following continue-as-new, and returns its result.
     pub async fn result(&self) -> Result<W::Output, ClientError> {

@@ -273,6 +273,16 @@ impl<W> WorkflowContext<W> {
         ChildWorkflowCall::new(self.run.clone(), workflow_type, args.to_payloads())
     }
 
+    /// A typed handle to another execution of workflow `T` (a child, or any other), with
+    /// a method per signal: `ctx.external_workflow_of::<Child>(id, None).poke(1).await?`.
+    pub fn external_workflow_of<T: WorkflowDefinition>(
+        &self,
+        workflow_id: impl Into<String>,
+        run_id: Option<String>,
+    ) -> T::External {
+        T::External::from(self.external_workflow(workflow_id, run_id))
+    }
+
     /// A handle to another workflow execution, to signal or cancel it.
     pub fn external_workflow(
         &self,

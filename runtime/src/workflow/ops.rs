@@ -750,6 +750,17 @@ impl ExternalWorkflowHandle {
     }
 }
 
+impl crate::definition::SignalTarget for ExternalWorkflowHandle {
+    type Error = Failure;
+    fn send_signal<A: Args>(
+        &self,
+        signal_name: &'static str,
+        args: A,
+    ) -> impl Future<Output = Result<(), Failure>> {
+        self.signal(signal_name, args)
+    }
+}
+
 async fn signal_external<A: Args>(
     run: &SharedRun,
     target: Target,
