@@ -1,6 +1,6 @@
 //! # Capstan: durable workflows in plain Rust
 //!
-//! Annotate structs and functions with [`workflow`], [`activity`], [`signal`](macro@signal),
+//! Annotate structs and functions with [`workflow`](macro@workflow), [`activity`](macro@activity), [`signal`](macro@signal),
 //! [`query`](macro@query) and [`update`](macro@update); Capstan turns them into deterministic
 //! workflow state machines and typed client stubs, and runs them over Temporal's worker
 //! protocol against a Temporal server.
@@ -130,3 +130,8 @@ pub mod __private {
     /// Asserts at the user's span that a type can be sent as a payload.
     pub fn assert_serialize<T: serde::Serialize>() {}
 }
+
+/// The README's examples, compiled as doctests so they stay true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

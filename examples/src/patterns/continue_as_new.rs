@@ -69,8 +69,9 @@ impl LongRunningWorkflow {
             Self::process_batch(&ctx).await?;
             ctx.state_mut(|s| s.state.iteration += 1);
             batches_this_run += 1;
+            let work_left = ctx.state(|s| s.state.iteration) < input.max_iterations;
             if ctx.is_continue_as_new_suggested()
-                || input.iterations_per_run == Some(batches_this_run)
+                || (work_left && input.iterations_per_run == Some(batches_this_run))
             {
                 ctx.wait_condition(|_| ctx.all_handlers_finished()).await?;
                 return ctx.continue_as_new(WorkflowInput {

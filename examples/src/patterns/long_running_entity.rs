@@ -156,6 +156,7 @@ impl CustomerRewardAccount {
     pub async fn cancel_account(
         ctx: WorkflowContext<Self>,
     ) -> Result<CustomerRewardAccountStatus, UpdateError> {
+        Self::initialized(&ctx).await?;
         Ok(ctx.state_mut(|s| {
             s.is_active = false;
             s.cancel_time = Some(ctx.now());
@@ -165,14 +166,23 @@ impl CustomerRewardAccount {
 
     /// Adds (or takes away) points; the total never goes below 0.
     #[update(validator = validate_add_point)]
-    pub fn add_points(
-        &mut self,
+    pub async fn add_points(
+        ctx: WorkflowContext<Self>,
         inp: AddPointInput,
     ) -> Result<CustomerRewardAccountStatus, UpdateError> {
-        self.update_count += 1;
-        self.points = self.points.saturating_add(inp.points).max(0);
-        self.level = CustomerRewardLevel::for_points(self.points);
-        Ok(self.status())
+        Self::initialized(&ctx).await?;
+        Ok(ctx.state_mut(|s| {
+            s.update_count += 1;
+            s.points = s.points.saturating_add(inp.points).max(0);
+            s.level = CustomerRewardLevel::for_points(s.points);
+            s.status()
+        }))
+    }
+
+    /// Handlers may run before `run` has read its input (an update sent right after the
+    /// start arrives with it): they wait for the account to be set up.
+    async fn initialized(ctx: &WorkflowContext<Self>) -> Result<(), Failure> {
+        ctx.wait_condition(|s| s.user_id.is_some()).await
     }
 
     /// Runs before an update is accepted; a rejection leaves no trace in the history.

@@ -222,13 +222,9 @@ impl<W> WorkflowContext<W> {
         Timer::new(self.run.clone(), duration)
     }
 
-    /// Schedules an activity; configure it with the builder's methods, then `.await` it.
-    ///
-    /// ```ignore
-    /// let text = ctx.activity(order_apples, 5)
-    ///     .start_to_close_timeout(Duration::from_secs(5))
-    ///     .await?;
-    /// ```
+    /// Schedules an activity; configure it with the builder's methods, then `.await` it:
+    /// `ctx.activity(order_apples, 5).start_to_close_timeout(secs(5)).await?` (the crate
+    /// documentation has a whole example).
     pub fn activity<A: ActivityDefinition>(
         &self,
         _activity: A,
