@@ -22,5 +22,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .generate_default_stubs(true)
         .extern_path(".temporal", "::temporalio_protos::temporal")
         .compile_fds(set)?;
+    name_unimplemented_methods()
+}
+
+/// The generated defaults answer "Not yet implemented"; say which method instead, so a
+/// client learns what the engine lacks.
+fn name_unimplemented_methods() -> Result<(), Box<dyn std::error::Error>> {
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?)
+        .join("temporal.api.workflowservice.v1.rs");
+    let text = std::fs::read_to_string(&out)?;
+    let mut method = String::new();
+    let mut patched = String::with_capacity(text.len() + 8192);
+    for line in text.lines() {
+        if let Some(rest) = line.trim_start().strip_prefix("async fn ") {
+            method = rest.split('(').next().unwrap_or_default().to_owned();
+        }
+        if line.contains("tonic::Status::unimplemented(\"Not yet implemented\")") {
+            let pascal: String = method
+                .split('_')
+                .map(|w| {
+                    let mut c = w.chars();
+                    c.next()
+                        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                        .unwrap_or_default()
+                })
+                .collect();
+            patched.push_str(&line.replace(
+                "\"Not yet implemented\"",
+                &format!("\"WorkflowService/{pascal} is not implemented by the Capstan engine\""),
+            ));
+        } else {
+            patched.push_str(line);
+        }
+        patched.push('\n');
+    }
+    std::fs::write(out, patched)?;
     Ok(())
 }

@@ -453,3 +453,82 @@ async fn workflows_signal_other_workflows_with_typed_calls() {
         .unwrap();
     assert_eq!(result, 15);
 }
+
+/// Takes the patched path, waits to be terminated.
+#[workflow]
+#[derive(Default)]
+pub struct Patched {
+    new_path: bool,
+}
+
+#[workflow]
+impl Patched {
+    #[run]
+    pub async fn run(ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
+        let new_path = ctx.patched("use-new-path");
+        ctx.state_mut(|s| s.new_path = new_path);
+        ctx.upsert_memo([("path".to_owned(), if new_path { "new" } else { "old" })])?;
+        ctx.wait_condition(|_| false).await?;
+        Ok(())
+    }
+
+    #[query]
+    pub fn new_path(&self) -> bool {
+        self.new_path
+    }
+}
+
+#[tokio::test]
+async fn patches_describe_list_and_terminate() {
+    let client = client().await;
+    let tq = queue("patched");
+    let id = format!("patched-{tq}");
+    let handle = Worker::new(&client, &tq)
+        .register_workflow::<Patched>()
+        .run_until(async {
+            let handle = Patched::start(&client, &id).task_queue(&tq).await.unwrap();
+            assert!(
+                handle.new_path().await.unwrap(),
+                "new executions take the patched path"
+            );
+            handle
+        })
+        .await
+        .unwrap();
+    let described = handle.describe().await.unwrap();
+    assert_eq!(described.workflow_type, "Patched");
+    assert_eq!(
+        described.status,
+        capstan::client::WorkflowExecutionStatus::Running
+    );
+    // Visibility may lag the start by a moment.
+    let mut listed = Vec::new();
+    for _ in 0..50 {
+        listed = client
+            .list_workflows(&format!("WorkflowId = '{id}'"))
+            .await
+            .unwrap();
+        if !listed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].workflow_type, "Patched");
+    handle.terminate("test over").await.unwrap();
+    let err = handle.result().await.unwrap_err();
+    assert!(err.to_string().contains("terminated"), "{err}");
+    let history = handle.history().await.unwrap();
+    let marker = history.iter().find_map(|e| match &e.attributes {
+        Some(Attributes::MarkerRecordedEventAttributes(a)) => Some(a.marker_name.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        marker.as_deref(),
+        Some("core_patch"),
+        "the patch is recorded as a marker"
+    );
+    assert!(history
+        .iter()
+        .any(|e| e.event_type() == EventType::WorkflowPropertiesModified));
+}
