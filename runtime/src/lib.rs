@@ -48,6 +48,8 @@
 
 pub mod activity;
 pub mod client;
+#[cfg(feature = "encryption")]
+pub mod codec;
 pub mod converter;
 pub mod definition;
 pub mod failure;

@@ -1,0 +1,58 @@
+//! The generated `WorkflowService` server trait, aliases of the Temporal message types,
+//! and conversions between protobuf and std times.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    unused_qualifications,
+    clippy::all,
+    clippy::pedantic
+)]
+mod generated {
+    tonic::include_proto!("temporal.api.workflowservice.v1");
+}
+
+pub(crate) use generated::workflow_service_server::{WorkflowService, WorkflowServiceServer};
+pub(crate) use temporalio_protos::temporal::api::{
+    command::v1 as command, common::v1 as common, enums::v1 as enums,
+    errordetails::v1 as errordetails, failure::v1 as failure, history::v1 as history,
+    namespace::v1 as namespace, protocol::v1 as protocol, query::v1 as query,
+    taskqueue::v1 as taskqueue, update::v1 as update, workflow::v1 as workflow,
+    workflowservice::v1 as service,
+};
+
+/// A protobuf timestamp of a system time.
+pub(crate) fn timestamp(t: SystemTime) -> prost_wkt_types::Timestamp {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    prost_wkt_types::Timestamp {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
+}
+
+/// A std duration of an optional protobuf duration; `None` when absent, zero or negative.
+pub(crate) fn duration(d: Option<&prost_wkt_types::Duration>) -> Option<Duration> {
+    let d = d?;
+    if d.seconds < 0 || (d.seconds == 0 && d.nanos <= 0) {
+        return None;
+    }
+    Some(Duration::new(d.seconds as u64, d.nanos.max(0) as u32))
+}
+
+/// A protobuf duration of a std duration.
+pub(crate) fn proto_duration(d: Duration) -> prost_wkt_types::Duration {
+    prost_wkt_types::Duration {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
+}
+
+/// Packs a message into an `Any` with Temporal's type URL convention.
+pub(crate) fn pack<M: prost::Message>(type_name: &str, message: &M) -> prost_wkt_types::Any {
+    prost_wkt_types::Any {
+        type_url: format!("type.googleapis.com/{type_name}"),
+        value: message.encode_to_vec(),
+    }
+}

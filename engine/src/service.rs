@@ -1,0 +1,1186 @@
+//! The gRPC `WorkflowService`: request validation, long polls, and one store transaction
+//! per state transition.
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use prost::Message as _;
+use tokio::time::Instant;
+use tonic::{Request, Response, Status};
+
+use crate::{
+    history::{StartRun, UpdateState},
+    matching::{PendingQuery, Token, WorkflowTaskRef},
+    proto::{
+        self,
+        common::WorkflowExecution,
+        enums::{
+            EventType, HistoryEventFilterType, TaskQueueKind, UpdateWorkflowExecutionLifecycleStage,
+            WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+        },
+        history::{history_event::Attributes, History, WorkflowExecutionStartedEventAttributes},
+        service::*,
+        WorkflowService,
+    },
+    store::{State, Store},
+    visibility::Filter,
+};
+
+/// How long a long poll is held when the client sets no deadline.
+const DEFAULT_POLL: Duration = Duration::from_secs(60);
+/// Answer this long before the client's deadline, so the empty answer arrives in time.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(1000);
+/// Events per history page unless the client asks for fewer.
+const PAGE_SIZE: usize = 1000;
+
+/// The service over the store.
+pub(crate) struct Service {
+    pub(crate) store: Arc<Store>,
+}
+
+type Rpc<T> = Result<Response<T>, Status>;
+
+/// When a long poll must answer: just before the client's `grpc-timeout`.
+fn poll_deadline<T>(request: &Request<T>) -> Instant {
+    let timeout = request
+        .metadata()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout)
+        .map(|t| t.saturating_sub(DEADLINE_MARGIN))
+        .unwrap_or(DEFAULT_POLL)
+        .min(DEFAULT_POLL);
+    Instant::now() + timeout
+}
+
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+fn check_namespace(state: &State, namespace: &str) -> Result<(), Status> {
+    if state.namespaces.contains_key(namespace) {
+        Ok(())
+    } else {
+        Err(Status::not_found(format!(
+            "namespace `{namespace}` is not found"
+        )))
+    }
+}
+
+fn closed_error(workflow_id: &str) -> Status {
+    Status::not_found(format!(
+        "workflow execution already completed: `{workflow_id}`"
+    ))
+}
+
+/// `AlreadyExists` with the `WorkflowExecutionAlreadyStartedFailure` detail clients decode.
+fn already_started(workflow_id: &str, run_id: &str, request_id: &str) -> Status {
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RpcStatus {
+        #[prost(int32, tag = "1")]
+        code: i32,
+        #[prost(string, tag = "2")]
+        message: String,
+        #[prost(message, repeated, tag = "3")]
+        details: Vec<prost_wkt_types::Any>,
+    }
+    let message = format!("workflow execution already started: `{workflow_id}` run `{run_id}`");
+    let detail = proto::errordetails::WorkflowExecutionAlreadyStartedFailure {
+        start_request_id: request_id.to_owned(),
+        run_id: run_id.to_owned(),
+    };
+    let status = RpcStatus {
+        code: tonic::Code::AlreadyExists as i32,
+        message: message.clone(),
+        details: vec![proto::pack(
+            "temporal.api.errordetails.v1.WorkflowExecutionAlreadyStartedFailure",
+            &detail,
+        )],
+    };
+    Status::with_details(
+        tonic::Code::AlreadyExists,
+        message,
+        status.encode_to_vec().into(),
+    )
+}
+
+impl Service {
+    /// Runs `check` in a transaction until it yields, the deadline passes (`None`) or the
+    /// engine closes (`None`). Wakes only on committed changes: no busy loop.
+    async fn wait_for<T>(
+        &self,
+        deadline: Instant,
+        mut check: impl FnMut(&mut State) -> Result<Option<T>, Status>,
+    ) -> Result<Option<T>, Status> {
+        let mut changes = self.store.subscribe();
+        loop {
+            let found = self.store.transaction(|state| {
+                if state.sched.closing {
+                    return Ok(Some(None));
+                }
+                check(state).map(|o| o.map(Some))
+            })?;
+            if let Some(found) = found {
+                return Ok(found);
+            }
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return Ok(None) },
+                _ = tokio::time::sleep_until(deadline) => return Ok(None),
+            }
+        }
+    }
+
+    fn start(&self, request: StartWorkflowExecutionRequest) -> Result<(String, bool), Status> {
+        if request.workflow_id.is_empty() {
+            return Err(Status::invalid_argument("workflow id is not set"));
+        }
+        let workflow_type = request
+            .workflow_type
+            .as_ref()
+            .map(|t| t.name.clone())
+            .unwrap_or_default();
+        if workflow_type.is_empty() {
+            return Err(Status::invalid_argument("workflow type is not set"));
+        }
+        let queue = request
+            .task_queue
+            .as_ref()
+            .map(|q| q.name.clone())
+            .unwrap_or_default();
+        if queue.is_empty() {
+            return Err(Status::invalid_argument("task queue is not set"));
+        }
+        self.store.transaction(|state| {
+            check_namespace(state, &request.namespace)?;
+            let key = (request.namespace.clone(), request.workflow_id.clone());
+            if let Some(existing) = state.current.get(&key).cloned() {
+                let run = &state.runs[&existing];
+                if !request.request_id.is_empty() && run.request_id == request.request_id {
+                    return Ok((existing, true));
+                }
+                let reuse = WorkflowIdReusePolicy::try_from(request.workflow_id_reuse_policy)
+                    .unwrap_or_default();
+                if run.is_open() {
+                    let conflict =
+                        WorkflowIdConflictPolicy::try_from(request.workflow_id_conflict_policy)
+                            .unwrap_or_default();
+                    match (conflict, reuse) {
+                        (WorkflowIdConflictPolicy::UseExisting, _) => {
+                            return Ok((existing, false));
+                        }
+                        (WorkflowIdConflictPolicy::TerminateExisting, _)
+                        | (_, WorkflowIdReusePolicy::TerminateIfRunning) => {
+                            state.terminate(
+                                &existing,
+                                "terminated by a new start with the same workflow id",
+                                &request.identity,
+                            );
+                        }
+                        _ => {
+                            return Err(already_started(
+                                &request.workflow_id,
+                                &existing,
+                                &run.request_id,
+                            ))
+                        }
+                    }
+                } else {
+                    let reject = match reuse {
+                        WorkflowIdReusePolicy::RejectDuplicate => true,
+                        WorkflowIdReusePolicy::AllowDuplicateFailedOnly => {
+                            run.status == WorkflowExecutionStatus::Completed
+                        }
+                        _ => false,
+                    };
+                    if reject {
+                        return Err(already_started(
+                            &request.workflow_id,
+                            &existing,
+                            &run.request_id,
+                        ));
+                    }
+                }
+            }
+            let run_id = state.start_run(StartRun {
+                namespace: request.namespace.clone(),
+                workflow_id: request.workflow_id.clone(),
+                request_id: request.request_id.clone(),
+                attrs: WorkflowExecutionStartedEventAttributes {
+                    workflow_type: request.workflow_type.clone(),
+                    task_queue: request.task_queue.clone(),
+                    input: request.input.clone(),
+                    workflow_execution_timeout: request.workflow_execution_timeout,
+                    workflow_run_timeout: request.workflow_run_timeout,
+                    workflow_task_timeout: request.workflow_task_timeout,
+                    identity: request.identity.clone(),
+                    retry_policy: request.retry_policy.clone(),
+                    memo: request.memo.clone(),
+                    search_attributes: request.search_attributes.clone(),
+                    header: request.header.clone(),
+                    last_completion_result: request.last_completion_result.clone(),
+                    continued_failure: request.continued_failure.clone(),
+                    cron_schedule: request.cron_schedule.clone(),
+                    ..Default::default()
+                },
+                parent: None,
+            });
+            Ok((run_id, true))
+        })
+    }
+
+    fn update_response(
+        state: &State,
+        run_id: &str,
+        update_id: &str,
+        stage: UpdateWorkflowExecutionLifecycleStage,
+    ) -> Option<(i32, Option<proto::update::Outcome>)> {
+        let run = state.runs.get(run_id)?;
+        let update = run.updates.iter().find(|u| u.id == update_id)?;
+        match &update.state {
+            UpdateState::Completed(outcome) => Some((
+                UpdateWorkflowExecutionLifecycleStage::Completed as i32,
+                Some(outcome.clone()),
+            )),
+            UpdateState::Accepted(_)
+                if stage <= UpdateWorkflowExecutionLifecycleStage::Accepted =>
+            {
+                Some((UpdateWorkflowExecutionLifecycleStage::Accepted as i32, None))
+            }
+            _ if stage <= UpdateWorkflowExecutionLifecycleStage::Admitted => {
+                Some((UpdateWorkflowExecutionLifecycleStage::Admitted as i32, None))
+            }
+            _ => None,
+        }
+    }
+
+    fn describe(state: &State, run_id: &str) -> proto::workflow::WorkflowExecutionInfo {
+        let run = &state.runs[run_id];
+        proto::workflow::WorkflowExecutionInfo {
+            execution: Some(run.execution()),
+            r#type: run.started.workflow_type.clone(),
+            start_time: Some(proto::timestamp(run.start_time)),
+            close_time: run.close_time.map(proto::timestamp),
+            status: run.status as i32,
+            history_length: run.events.len() as i64,
+            parent_execution: run.parent.as_ref().map(|p| p.execution.clone()),
+            execution_time: Some(proto::timestamp(run.start_time)),
+            memo: run.started.memo.clone(),
+            search_attributes: run.started.search_attributes.clone(),
+            task_queue: run.task_queue.clone(),
+            first_run_id: run.started.first_execution_run_id.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl WorkflowService for Service {
+    async fn get_system_info(
+        &self,
+        _request: Request<GetSystemInfoRequest>,
+    ) -> Rpc<GetSystemInfoResponse> {
+        Ok(Response::new(GetSystemInfoResponse {
+            server_version: concat!("capstan-engine ", env!("CARGO_PKG_VERSION")).to_owned(),
+            capabilities: Some(get_system_info_response::Capabilities {
+                signal_and_query_header: true,
+                internal_error_differentiation: true,
+                activity_failure_include_heartbeat: true,
+                encoded_failure_attributes: true,
+                upsert_memo: true,
+                sdk_metadata: true,
+                ..Default::default()
+            }),
+        }))
+    }
+
+    async fn describe_namespace(
+        &self,
+        request: Request<DescribeNamespaceRequest>,
+    ) -> Rpc<DescribeNamespaceResponse> {
+        let request = request.into_inner();
+        let namespace = self.store.transaction(|state| {
+            state
+                .namespaces
+                .values()
+                .find(|n| n.name == request.namespace || (!request.id.is_empty() && n.id == request.id))
+                .cloned()
+        });
+        let namespace = namespace.ok_or_else(|| {
+            Status::not_found(format!("namespace `{}` is not found", request.namespace))
+        })?;
+        Ok(Response::new(DescribeNamespaceResponse {
+            namespace_info: Some(proto::namespace::NamespaceInfo {
+                name: namespace.name,
+                id: namespace.id,
+                state: proto::enums::NamespaceState::Registered as i32,
+                capabilities: Some(Default::default()),
+                ..Default::default()
+            }),
+            config: Some(proto::namespace::NamespaceConfig {
+                workflow_execution_retention_ttl: Some(proto::proto_duration(
+                    Duration::from_secs(86400),
+                )),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn register_namespace(
+        &self,
+        request: Request<RegisterNamespaceRequest>,
+    ) -> Rpc<RegisterNamespaceResponse> {
+        let request = request.into_inner();
+        if request.namespace.is_empty() {
+            return Err(Status::invalid_argument("namespace name is not set"));
+        }
+        self.store.transaction(|state| {
+            if state.namespaces.contains_key(&request.namespace) {
+                return Err(Status::already_exists(format!(
+                    "namespace `{}` already exists",
+                    request.namespace
+                )));
+            }
+            state.namespaces.insert(
+                request.namespace.clone(),
+                crate::store::Namespace {
+                    name: request.namespace.clone(),
+                    id: uuid::Uuid::new_v4().to_string(),
+                },
+            );
+            Ok(())
+        })?;
+        Ok(Response::new(RegisterNamespaceResponse {}))
+    }
+
+    async fn start_workflow_execution(
+        &self,
+        request: Request<StartWorkflowExecutionRequest>,
+    ) -> Rpc<StartWorkflowExecutionResponse> {
+        let (run_id, started) = self.start(request.into_inner())?;
+        Ok(Response::new(StartWorkflowExecutionResponse {
+            run_id,
+            started,
+            status: WorkflowExecutionStatus::Running as i32,
+            ..Default::default()
+        }))
+    }
+
+    async fn signal_with_start_workflow_execution(
+        &self,
+        request: Request<SignalWithStartWorkflowExecutionRequest>,
+    ) -> Rpc<SignalWithStartWorkflowExecutionResponse> {
+        let r = request.into_inner();
+        let signal = proto::history::WorkflowExecutionSignaledEventAttributes {
+            signal_name: r.signal_name.clone(),
+            input: r.signal_input.clone(),
+            identity: r.identity.clone(),
+            header: r.header.clone(),
+            ..Default::default()
+        };
+        let existing = self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            let key = (r.namespace.clone(), r.workflow_id.clone());
+            let open = state
+                .current
+                .get(&key)
+                .filter(|id| state.runs[*id].is_open())
+                .cloned();
+            if let Some(run_id) = &open {
+                let (runs, sched) = (&mut state.runs, &mut state.sched);
+                runs.get_mut(run_id)
+                    .expect("the current run exists")
+                    .signal(sched, signal.clone());
+            }
+            Ok::<_, Status>(open)
+        })?;
+        if let Some(run_id) = existing {
+            return Ok(Response::new(SignalWithStartWorkflowExecutionResponse {
+                run_id,
+                started: false,
+                ..Default::default()
+            }));
+        }
+        let (run_id, started) = self.start(StartWorkflowExecutionRequest {
+            namespace: r.namespace,
+            workflow_id: r.workflow_id,
+            workflow_type: r.workflow_type,
+            task_queue: r.task_queue,
+            input: r.input,
+            workflow_execution_timeout: r.workflow_execution_timeout,
+            workflow_run_timeout: r.workflow_run_timeout,
+            workflow_task_timeout: r.workflow_task_timeout,
+            identity: r.identity,
+            request_id: r.request_id,
+            workflow_id_reuse_policy: r.workflow_id_reuse_policy,
+            workflow_id_conflict_policy: r.workflow_id_conflict_policy,
+            retry_policy: r.retry_policy,
+            memo: r.memo,
+            search_attributes: r.search_attributes,
+            header: r.header,
+            ..Default::default()
+        })?;
+        self.store.transaction(|state| {
+            let (runs, sched) = (&mut state.runs, &mut state.sched);
+            if let Some(run) = runs.get_mut(&run_id) {
+                run.signal(sched, signal);
+            }
+        });
+        Ok(Response::new(SignalWithStartWorkflowExecutionResponse {
+            run_id,
+            started,
+            ..Default::default()
+        }))
+    }
+
+    async fn poll_workflow_task_queue(
+        &self,
+        request: Request<PollWorkflowTaskQueueRequest>,
+    ) -> Rpc<PollWorkflowTaskQueueResponse> {
+        let deadline = poll_deadline(&request);
+        let request = request.into_inner();
+        let queue = request.task_queue.clone().unwrap_or_default();
+        self.store
+            .transaction(|state| check_namespace(state, &request.namespace))?;
+        if queue.kind == TaskQueueKind::Sticky as i32 {
+            // Everything goes to the normal queue with full history; a sticky poll is
+            // held until its deadline or until its worker shuts down.
+            self.wait_for(deadline, |state| {
+                Ok(state.sched.closed_sticky.contains(&queue.name).then_some(()))
+            })
+            .await?;
+            return Ok(Response::new(Default::default()));
+        }
+        let task = self
+            .wait_for(deadline, |state| {
+                Ok(dispatch_workflow_task(
+                    state,
+                    &request.namespace,
+                    &queue.name,
+                    &request.identity,
+                ))
+            })
+            .await?;
+        Ok(Response::new(task.unwrap_or_default()))
+    }
+
+    async fn respond_workflow_task_completed(
+        &self,
+        request: Request<RespondWorkflowTaskCompletedRequest>,
+    ) -> Rpc<RespondWorkflowTaskCompletedResponse> {
+        let request = request.into_inner();
+        let Token::Workflow { run, scheduled, .. } = Token::decode(&request.task_token)? else {
+            return Err(Status::invalid_argument("not a workflow task token"));
+        };
+        self.store
+            .transaction(|state| state.complete_workflow_task(&run, scheduled, request))?;
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn respond_workflow_task_failed(
+        &self,
+        request: Request<RespondWorkflowTaskFailedRequest>,
+    ) -> Rpc<RespondWorkflowTaskFailedResponse> {
+        let request = request.into_inner();
+        let Token::Workflow { run, scheduled, .. } = Token::decode(&request.task_token)? else {
+            return Err(Status::invalid_argument("not a workflow task token"));
+        };
+        self.store.transaction(|state| {
+            let (runs, sched) = (&mut state.runs, &mut state.sched);
+            let run = runs
+                .get_mut(&run)
+                .ok_or_else(|| Status::not_found("workflow run not found"))?;
+            run.fail_workflow_task(sched, request, scheduled)
+        })?;
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn poll_activity_task_queue(
+        &self,
+        request: Request<PollActivityTaskQueueRequest>,
+    ) -> Rpc<PollActivityTaskQueueResponse> {
+        let deadline = poll_deadline(&request);
+        let request = request.into_inner();
+        let queue = request.task_queue.clone().unwrap_or_default().name;
+        self.store
+            .transaction(|state| check_namespace(state, &request.namespace))?;
+        let task = self
+            .wait_for(deadline, |state| {
+                let State { runs, sched, .. } = state;
+                loop {
+                    let Some(task) = sched
+                        .queues
+                        .get_mut(&request.namespace, &queue)
+                        .activity
+                        .pop_front()
+                    else {
+                        return Ok(None);
+                    };
+                    let Some(run) = runs.get_mut(&task.run_id) else {
+                        continue;
+                    };
+                    if !run.is_open() {
+                        continue;
+                    }
+                    if let Some(response) = run.start_activity(sched, &task, &request.identity) {
+                        return Ok(Some(response));
+                    }
+                }
+            })
+            .await?;
+        Ok(Response::new(task.unwrap_or_default()))
+    }
+
+    async fn record_activity_task_heartbeat(
+        &self,
+        request: Request<RecordActivityTaskHeartbeatRequest>,
+    ) -> Rpc<RecordActivityTaskHeartbeatResponse> {
+        let request = request.into_inner();
+        let (run, scheduled, attempt) = activity_token(&request.task_token)?;
+        let cancel_requested = self.store.transaction(|state| {
+            let activity = state
+                .runs
+                .get_mut(&run)
+                .ok_or_else(|| Status::not_found("workflow run not found"))?
+                .started_activity(scheduled, attempt)?;
+            if let crate::history::ActivityState::Started { last_heartbeat, .. } =
+                &mut activity.state
+            {
+                *last_heartbeat = SystemTime::now();
+            }
+            if request.details.is_some() {
+                activity.heartbeat_details = request.details;
+            }
+            Ok::<_, Status>(activity.cancel_requested_event_id.is_some())
+        })?;
+        Ok(Response::new(RecordActivityTaskHeartbeatResponse {
+            cancel_requested,
+            ..Default::default()
+        }))
+    }
+
+    async fn respond_activity_task_completed(
+        &self,
+        request: Request<RespondActivityTaskCompletedRequest>,
+    ) -> Rpc<RespondActivityTaskCompletedResponse> {
+        let request = request.into_inner();
+        let (run, scheduled, attempt) = activity_token(&request.task_token)?;
+        self.store.transaction(|state| {
+            let (runs, sched) = (&mut state.runs, &mut state.sched);
+            let run = runs
+                .get_mut(&run)
+                .ok_or_else(|| Status::not_found("workflow run not found"))?;
+            run.started_activity(scheduled, attempt)?;
+            run.complete_activity(sched, scheduled, request.result, request.identity);
+            Ok::<_, Status>(())
+        })?;
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn respond_activity_task_failed(
+        &self,
+        request: Request<RespondActivityTaskFailedRequest>,
+    ) -> Rpc<RespondActivityTaskFailedResponse> {
+        let request = request.into_inner();
+        let (run, scheduled, attempt) = activity_token(&request.task_token)?;
+        self.store.transaction(|state| {
+            let (runs, sched) = (&mut state.runs, &mut state.sched);
+            let run = runs
+                .get_mut(&run)
+                .ok_or_else(|| Status::not_found("workflow run not found"))?;
+            let activity = run.started_activity(scheduled, attempt)?;
+            if request.last_heartbeat_details.is_some() {
+                activity.heartbeat_details = request.last_heartbeat_details;
+            }
+            run.fail_activity_attempt(
+                sched,
+                scheduled,
+                request.failure.unwrap_or_default(),
+                None,
+                request.identity,
+            );
+            Ok::<_, Status>(())
+        })?;
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn respond_activity_task_canceled(
+        &self,
+        request: Request<RespondActivityTaskCanceledRequest>,
+    ) -> Rpc<RespondActivityTaskCanceledResponse> {
+        let request = request.into_inner();
+        let (run, scheduled, attempt) = activity_token(&request.task_token)?;
+        self.store.transaction(|state| {
+            let (runs, sched) = (&mut state.runs, &mut state.sched);
+            let run = runs
+                .get_mut(&run)
+                .ok_or_else(|| Status::not_found("workflow run not found"))?;
+            run.started_activity(scheduled, attempt)?;
+            run.cancel_activity(sched, scheduled, request.details, request.identity);
+            Ok::<_, Status>(())
+        })?;
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn signal_workflow_execution(
+        &self,
+        request: Request<SignalWorkflowExecutionRequest>,
+    ) -> Rpc<SignalWorkflowExecutionResponse> {
+        let r = request.into_inner();
+        self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            let run_id = state.resolve_run_id(&r.namespace, r.workflow_execution.as_ref())?;
+            let (runs, sched) = (&mut state.runs, &mut state.sched);
+            let run = runs.get_mut(&run_id).expect("resolved");
+            if !run.is_open() {
+                return Err(closed_error(&run.workflow_id));
+            }
+            run.signal(
+                sched,
+                proto::history::WorkflowExecutionSignaledEventAttributes {
+                    signal_name: r.signal_name,
+                    input: r.input,
+                    identity: r.identity,
+                    header: r.header,
+                    ..Default::default()
+                },
+            );
+            Ok(())
+        })?;
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn request_cancel_workflow_execution(
+        &self,
+        request: Request<RequestCancelWorkflowExecutionRequest>,
+    ) -> Rpc<RequestCancelWorkflowExecutionResponse> {
+        let r = request.into_inner();
+        self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            let run_id = state.resolve_run_id(&r.namespace, r.workflow_execution.as_ref())?;
+            let (runs, sched) = (&mut state.runs, &mut state.sched);
+            let run = runs.get_mut(&run_id).expect("resolved");
+            if !run.is_open() {
+                return Err(closed_error(&run.workflow_id));
+            }
+            let already = run
+                .events
+                .iter()
+                .any(|e| e.event_type == EventType::WorkflowExecutionCancelRequested as i32);
+            if !already {
+                run.request_cancel(
+                    sched,
+                    proto::history::WorkflowExecutionCancelRequestedEventAttributes {
+                        cause: r.reason,
+                        identity: r.identity,
+                        ..Default::default()
+                    },
+                );
+            }
+            Ok(())
+        })?;
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn terminate_workflow_execution(
+        &self,
+        request: Request<TerminateWorkflowExecutionRequest>,
+    ) -> Rpc<TerminateWorkflowExecutionResponse> {
+        let r = request.into_inner();
+        self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            let run_id = state.resolve_run_id(&r.namespace, r.workflow_execution.as_ref())?;
+            let run = &state.runs[&run_id];
+            if !run.is_open() {
+                return Err(closed_error(&run.workflow_id));
+            }
+            state.terminate(&run_id, &r.reason, &r.identity);
+            Ok(())
+        })?;
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn describe_workflow_execution(
+        &self,
+        request: Request<DescribeWorkflowExecutionRequest>,
+    ) -> Rpc<DescribeWorkflowExecutionResponse> {
+        let r = request.into_inner();
+        let response = self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            let run_id = state.resolve_run_id(&r.namespace, r.execution.as_ref())?;
+            let run = &state.runs[&run_id];
+            let pending_activities = run
+                .activities
+                .values()
+                .map(|a| proto::workflow::PendingActivityInfo {
+                    activity_id: a.attrs.activity_id.clone(),
+                    activity_type: a.attrs.activity_type.clone(),
+                    state: match a.state {
+                        crate::history::ActivityState::Started { .. } => {
+                            proto::enums::PendingActivityState::Started as i32
+                        }
+                        _ => proto::enums::PendingActivityState::Scheduled as i32,
+                    },
+                    heartbeat_details: a.heartbeat_details.clone(),
+                    attempt: a.attempt,
+                    maximum_attempts: a
+                        .attrs
+                        .retry_policy
+                        .as_ref()
+                        .map_or(0, |p| p.maximum_attempts),
+                    scheduled_time: Some(proto::timestamp(a.attempt_scheduled_time)),
+                    last_failure: a.last_failure.clone(),
+                    ..Default::default()
+                })
+                .collect();
+            let pending_children = run
+                .children
+                .iter()
+                .map(|(initiated, c)| proto::workflow::PendingChildExecutionInfo {
+                    workflow_id: c.execution.workflow_id.clone(),
+                    run_id: c.execution.run_id.clone(),
+                    workflow_type_name: c.workflow_type.clone(),
+                    initiated_id: *initiated,
+                    parent_close_policy: c.parent_close_policy,
+                })
+                .collect();
+            Ok::<_, Status>(DescribeWorkflowExecutionResponse {
+                execution_config: Some(proto::workflow::WorkflowExecutionConfig {
+                    task_queue: run.started.task_queue.clone(),
+                    workflow_execution_timeout: run.started.workflow_execution_timeout,
+                    workflow_run_timeout: run.started.workflow_run_timeout,
+                    default_workflow_task_timeout: run.started.workflow_task_timeout,
+                    ..Default::default()
+                }),
+                workflow_execution_info: Some(Self::describe(state, &run_id)),
+                pending_activities,
+                pending_children,
+                ..Default::default()
+            })
+        })?;
+        Ok(Response::new(response))
+    }
+
+    async fn get_workflow_execution_history(
+        &self,
+        request: Request<GetWorkflowExecutionHistoryRequest>,
+    ) -> Rpc<GetWorkflowExecutionHistoryResponse> {
+        let deadline = poll_deadline(&request);
+        let r = request.into_inner();
+        let start: usize = if r.next_page_token.is_empty() {
+            0
+        } else {
+            std::str::from_utf8(&r.next_page_token)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| Status::invalid_argument("malformed next page token"))?
+        };
+        let page = if r.maximum_page_size > 0 {
+            r.maximum_page_size as usize
+        } else {
+            PAGE_SIZE
+        };
+        let close_only =
+            r.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
+        let run_id = self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            state.resolve_run_id(&r.namespace, r.execution.as_ref())
+        })?;
+        let read = |state: &mut State| -> Option<GetWorkflowExecutionHistoryResponse> {
+            let run = &state.runs[&run_id];
+            if close_only {
+                if run.is_open() {
+                    return None;
+                }
+                return Some(GetWorkflowExecutionHistoryResponse {
+                    history: Some(History {
+                        events: run.events.last().cloned().into_iter().collect(),
+                    }),
+                    ..Default::default()
+                });
+            }
+            if start >= run.events.len() && run.is_open() && r.wait_new_event {
+                return None;
+            }
+            let end = (start + page).min(run.events.len());
+            let events = run.events.get(start..end).unwrap_or_default().to_vec();
+            let more = end < run.events.len();
+            Some(GetWorkflowExecutionHistoryResponse {
+                history: Some(History { events }),
+                next_page_token: if more {
+                    end.to_string().into_bytes()
+                } else {
+                    Vec::new()
+                },
+                ..Default::default()
+            })
+        };
+        let response = if r.wait_new_event {
+            self.wait_for(deadline, |state| Ok(read(state))).await?
+        } else {
+            self.store.transaction(|state| read(state))
+        };
+        Ok(Response::new(response.unwrap_or_else(|| {
+            GetWorkflowExecutionHistoryResponse {
+                history: Some(History::default()),
+                next_page_token: if close_only || r.next_page_token.is_empty() {
+                    Vec::new()
+                } else {
+                    r.next_page_token.clone()
+                },
+                ..Default::default()
+            }
+        })))
+    }
+
+    async fn query_workflow(
+        &self,
+        request: Request<QueryWorkflowRequest>,
+    ) -> Rpc<QueryWorkflowResponse> {
+        let deadline = poll_deadline(&request);
+        let r = request.into_inner();
+        let query = r
+            .query
+            .ok_or_else(|| Status::invalid_argument("query is not set"))?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let id = uuid::Uuid::new_v4().to_string();
+        self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            let run_id = state.resolve_run_id(&r.namespace, r.execution.as_ref())?;
+            let (namespace, queue) = {
+                let run = &state.runs[&run_id];
+                (run.namespace.clone(), run.task_queue.clone())
+            };
+            state.sched.queries.insert(
+                id.clone(),
+                PendingQuery {
+                    run_id,
+                    query,
+                    reply: Some(tx),
+                },
+            );
+            state
+                .sched
+                .queues
+                .get_mut(&namespace, &queue)
+                .workflow
+                .push_back(WorkflowTaskRef::Query(id.clone()));
+            state.sched.changed = true;
+            Ok::<_, Status>(())
+        })?;
+        let answer = tokio::time::timeout_at(deadline, rx).await;
+        self.store.transaction(|state| state.sched.queries.remove(&id));
+        match answer {
+            Ok(Ok(Ok(result))) => Ok(Response::new(QueryWorkflowResponse {
+                query_result: result,
+                ..Default::default()
+            })),
+            Ok(Ok(Err(message))) => Err(Status::invalid_argument(message)),
+            Ok(Err(_)) => Err(Status::unavailable("the engine is stopping")),
+            Err(_) => Err(Status::deadline_exceeded(
+                "no worker answered the query in time: is a worker polling the workflow's task queue?",
+            )),
+        }
+    }
+
+    async fn respond_query_task_completed(
+        &self,
+        request: Request<RespondQueryTaskCompletedRequest>,
+    ) -> Rpc<RespondQueryTaskCompletedResponse> {
+        let r = request.into_inner();
+        let Token::Query { id } = Token::decode(&r.task_token)? else {
+            return Err(Status::invalid_argument("not a query task token"));
+        };
+        let pending = self
+            .store
+            .transaction(|state| state.sched.queries.get_mut(&id).and_then(|q| q.reply.take()))
+            .ok_or_else(|| Status::not_found("query not found: it may have timed out"))?;
+        let answer = if r.completed_type == proto::enums::QueryResultType::Answered as i32 {
+            Ok(r.query_result)
+        } else if !r.error_message.is_empty() {
+            Err(r.error_message)
+        } else {
+            Err(r.failure.map(|f| f.message).unwrap_or_default())
+        };
+        let _ = pending.send(answer);
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn update_workflow_execution(
+        &self,
+        request: Request<UpdateWorkflowExecutionRequest>,
+    ) -> Rpc<UpdateWorkflowExecutionResponse> {
+        let deadline = poll_deadline(&request);
+        let r = request.into_inner();
+        let update_request = r
+            .request
+            .clone()
+            .ok_or_else(|| Status::invalid_argument("update request is not set"))?;
+        let update_id = update_request
+            .meta
+            .as_ref()
+            .map(|m| m.update_id.clone())
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| Status::invalid_argument("update id is not set"))?;
+        let stage = r
+            .wait_policy
+            .map(|p| p.lifecycle_stage())
+            .filter(|s| *s != UpdateWorkflowExecutionLifecycleStage::Unspecified)
+            .unwrap_or(UpdateWorkflowExecutionLifecycleStage::Accepted);
+        let run_id = self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            let run_id = state.resolve_run_id(&r.namespace, r.workflow_execution.as_ref())?;
+            let (runs, sched) = (&mut state.runs, &mut state.sched);
+            let run = runs.get_mut(&run_id).expect("resolved");
+            let known = run.updates.iter().any(|u| u.id == update_id);
+            if !run.is_open() && !known {
+                return Err(closed_error(&run.workflow_id));
+            }
+            run.admit_update(sched, update_request);
+            Ok(run_id)
+        })?;
+        let reached = self
+            .wait_for(deadline, |state| {
+                Ok(Self::update_response(state, &run_id, &update_id, stage))
+            })
+            .await?;
+        let (stage, outcome) =
+            reached.unwrap_or((UpdateWorkflowExecutionLifecycleStage::Admitted as i32, None));
+        let workflow_id = r
+            .workflow_execution
+            .map(|e| e.workflow_id)
+            .unwrap_or_default();
+        Ok(Response::new(UpdateWorkflowExecutionResponse {
+            update_ref: Some(proto::update::UpdateRef {
+                workflow_execution: Some(WorkflowExecution {
+                    workflow_id,
+                    run_id,
+                }),
+                update_id,
+            }),
+            outcome,
+            stage,
+            ..Default::default()
+        }))
+    }
+
+    async fn poll_workflow_execution_update(
+        &self,
+        request: Request<PollWorkflowExecutionUpdateRequest>,
+    ) -> Rpc<PollWorkflowExecutionUpdateResponse> {
+        let deadline = poll_deadline(&request);
+        let r = request.into_inner();
+        let update_ref = r
+            .update_ref
+            .clone()
+            .ok_or_else(|| Status::invalid_argument("update ref is not set"))?;
+        let stage = r
+            .wait_policy
+            .map(|p| p.lifecycle_stage())
+            .filter(|s| *s != UpdateWorkflowExecutionLifecycleStage::Unspecified)
+            .unwrap_or(UpdateWorkflowExecutionLifecycleStage::Accepted);
+        let run_id = self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            let run_id =
+                state.resolve_run_id(&r.namespace, update_ref.workflow_execution.as_ref())?;
+            if !state.runs[&run_id]
+                .updates
+                .iter()
+                .any(|u| u.id == update_ref.update_id)
+            {
+                return Err(Status::not_found(format!(
+                    "update `{}` not found",
+                    update_ref.update_id
+                )));
+            }
+            Ok(run_id)
+        })?;
+        let reached = self
+            .wait_for(deadline, |state| {
+                Ok(Self::update_response(
+                    state,
+                    &run_id,
+                    &update_ref.update_id,
+                    stage,
+                ))
+            })
+            .await?;
+        let (stage, outcome) =
+            reached.unwrap_or((UpdateWorkflowExecutionLifecycleStage::Admitted as i32, None));
+        Ok(Response::new(PollWorkflowExecutionUpdateResponse {
+            outcome,
+            stage,
+            update_ref: Some(update_ref),
+        }))
+    }
+
+    async fn list_workflow_executions(
+        &self,
+        request: Request<ListWorkflowExecutionsRequest>,
+    ) -> Rpc<ListWorkflowExecutionsResponse> {
+        let r = request.into_inner();
+        let filter = Filter::parse(&r.query)?;
+        let skip: usize = std::str::from_utf8(&r.next_page_token)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let page = if r.page_size > 0 {
+            r.page_size as usize
+        } else {
+            1000
+        };
+        let (executions, more) = self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            let matching: Vec<String> = state
+                .started
+                .iter()
+                .rev()
+                .filter(|id| {
+                    let run = &state.runs[*id];
+                    run.namespace == r.namespace && filter.matches(run)
+                })
+                .cloned()
+                .collect();
+            let more = matching.len() > skip + page;
+            let executions = matching
+                .iter()
+                .skip(skip)
+                .take(page)
+                .map(|id| Self::describe(state, id))
+                .collect::<Vec<_>>();
+            Ok::<_, Status>((executions, more))
+        })?;
+        Ok(Response::new(ListWorkflowExecutionsResponse {
+            executions,
+            next_page_token: if more {
+                (skip + page).to_string().into_bytes()
+            } else {
+                Vec::new()
+            },
+        }))
+    }
+
+    async fn count_workflow_executions(
+        &self,
+        request: Request<CountWorkflowExecutionsRequest>,
+    ) -> Rpc<CountWorkflowExecutionsResponse> {
+        let r = request.into_inner();
+        let filter = Filter::parse(&r.query)?;
+        let count = self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            Ok::<_, Status>(
+                state
+                    .runs
+                    .values()
+                    .filter(|run| run.namespace == r.namespace && filter.matches(run))
+                    .count(),
+            )
+        })?;
+        Ok(Response::new(CountWorkflowExecutionsResponse {
+            count: count as i64,
+            ..Default::default()
+        }))
+    }
+
+    async fn shutdown_worker(
+        &self,
+        request: Request<ShutdownWorkerRequest>,
+    ) -> Rpc<ShutdownWorkerResponse> {
+        let r = request.into_inner();
+        if !r.sticky_task_queue.is_empty() {
+            self.store.transaction(|state| {
+                state.sched.closed_sticky.insert(r.sticky_task_queue);
+                state.sched.changed = true;
+            });
+        }
+        Ok(Response::new(Default::default()))
+    }
+}
+
+fn activity_token(token: &[u8]) -> Result<(String, i64, i32), Status> {
+    match Token::decode(token)? {
+        Token::Activity {
+            run,
+            scheduled,
+            attempt,
+        } => Ok((run, scheduled, attempt)),
+        _ => Err(Status::invalid_argument("not an activity task token")),
+    }
+}
+
+/// Takes the first dispatchable workflow task or query of a queue; drops stale entries.
+fn dispatch_workflow_task(
+    state: &mut State,
+    namespace: &str,
+    queue: &str,
+    identity: &str,
+) -> Option<PollWorkflowTaskQueueResponse> {
+    let State { runs, sched, .. } = state;
+    let mut index = 0;
+    loop {
+        let entry = sched
+            .queues
+            .get_mut(namespace, queue)
+            .workflow
+            .get(index)
+            .cloned()?;
+        match entry {
+            WorkflowTaskRef::Run(run_id) => {
+                sched.queues.get_mut(namespace, queue).workflow.remove(index);
+                if let Some(run) = runs.get_mut(&run_id) {
+                    if let Some(task) = run.start_workflow_task(sched, identity) {
+                        return Some(task);
+                    }
+                }
+            }
+            WorkflowTaskRef::Query(id) => {
+                let Some(pending) = sched.queries.get(&id) else {
+                    sched.queues.get_mut(namespace, queue).workflow.remove(index);
+                    continue;
+                };
+                let Some(run) = runs.get(&pending.run_id) else {
+                    sched.queues.get_mut(namespace, queue).workflow.remove(index);
+                    continue;
+                };
+                // A query waits for the first workflow task and for any task in flight.
+                let ready =
+                    !run.is_open() || (run.wft.is_none() && run.previous_started_event_id > 0);
+                if !ready {
+                    index += 1;
+                    continue;
+                }
+                sched.queues.get_mut(namespace, queue).workflow.remove(index);
+                return Some(PollWorkflowTaskQueueResponse {
+                    task_token: Token::Query { id }.encode(),
+                    workflow_execution: Some(run.execution()),
+                    workflow_type: run.started.workflow_type.clone(),
+                    previous_started_event_id: run.previous_started_event_id,
+                    attempt: 1,
+                    history: Some(History {
+                        events: run.events.clone(),
+                    }),
+                    query: Some(pending.query.clone()),
+                    workflow_execution_task_queue: run.started.task_queue.clone(),
+                    ..Default::default()
+                });
+            }
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn attributes_of(event: &proto::history::HistoryEvent) -> Option<&Attributes> {
+    event.attributes.as_ref()
+}
