@@ -94,7 +94,7 @@ async fn the_server_stores_only_ciphertext() {
     assert_eq!(started_input.metadata[ENCODING_KEY], b"binary/encrypted");
     let stored_bytes: Vec<u8> = history
         .iter()
-        .flat_map(|e| prost::Message::encode_to_vec(e))
+        .flat_map(prost::Message::encode_to_vec)
         .collect();
     assert!(
         !stored_bytes.windows(9).any(|w| w == b"swordfish"),
