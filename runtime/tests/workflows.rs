@@ -43,9 +43,9 @@ pub struct Counter {
 impl Counter {
     #[run]
     pub async fn run(ctx: WorkflowContext<Self>, start: i64) -> WorkflowResult<i64> {
-        // Signals sent right after the start may be handled before this line runs (as in
-        // every Temporal SDK): add to the state instead of overwriting it.
-        ctx.state_mut(|s| s.value += start);
+        // Runs before any handler: the run function goes up to its first `.await` before
+        // the signals and updates that came with the start are handled.
+        ctx.state_mut(|s| s.value = start);
         ctx.wait_condition(|s| s.done).await?;
         Ok(ctx.state(|s| s.value))
     }

@@ -104,6 +104,11 @@ impl<W> WorkflowHandle<W> {
         Self::with_run(client, workflow_id, None)
     }
 
+    /// This handle, pinned to one run of the workflow (its history, its result).
+    pub fn for_run(&self, run_id: impl Into<String>) -> Self {
+        Self::with_run(&self.client, self.workflow_id.clone(), Some(run_id.into()))
+    }
+
     pub(crate) fn with_run(client: &Client, workflow_id: String, run_id: Option<String>) -> Self {
         Self {
             client: client.clone(),
@@ -196,9 +201,10 @@ impl<W> WorkflowHandle<W> {
         };
         let response = self
             .client
-            .connection()
-            .workflow_service()
-            .query_workflow(tonic::Request::new(request))
+            .call_retrying(|mut service| {
+                let request = request.clone();
+                async move { service.query_workflow(tonic::Request::new(request)).await }
+            })
             .await
             .map_err(|s| match s.code() {
                 tonic::Code::InvalidArgument | tonic::Code::Unknown | tonic::Code::Internal
@@ -211,8 +217,7 @@ impl<W> WorkflowHandle<W> {
                     }
                 }
                 _ => ClientError::rpc("query", &self.workflow_id, s),
-            })?
-            .into_inner();
+            })?;
         if let Some(rejected) = response.query_rejected {
             return Err(ClientError::QueryFailed {
                 query: query_name.to_owned(),
@@ -292,12 +297,16 @@ impl<W> WorkflowHandle<W> {
         loop {
             let response = self
                 .client
-                .connection()
-                .workflow_service()
-                .update_workflow_execution(tonic::Request::new(request.clone()))
+                .call_retrying(|mut service| {
+                    let request = request.clone();
+                    async move {
+                        service
+                            .update_workflow_execution(tonic::Request::new(request))
+                            .await
+                    }
+                })
                 .await
-                .map_err(|s| ClientError::rpc("update", &self.workflow_id, s))?
-                .into_inner();
+                .map_err(|s| ClientError::rpc("update", &self.workflow_id, s))?;
             if let Some(outcome) = response.outcome {
                 handle.check_rejection(&outcome)?;
                 handle.outcome = Some(outcome);
@@ -631,12 +640,16 @@ impl<O: DeserializeOwned> UpdateHandle<O> {
             let response = self
                 .workflow
                 .client
-                .connection()
-                .workflow_service()
-                .poll_workflow_execution_update(tonic::Request::new(request))
+                .call_retrying(|mut service| {
+                    let request = request.clone();
+                    async move {
+                        service
+                            .poll_workflow_execution_update(tonic::Request::new(request))
+                            .await
+                    }
+                })
                 .await
-                .map_err(|s| ClientError::rpc("poll update", &self.workflow.workflow_id, s))?
-                .into_inner();
+                .map_err(|s| ClientError::rpc("poll update", &self.workflow.workflow_id, s))?;
             if let Some(outcome) = response.outcome {
                 return Ok(outcome);
             }

@@ -20,7 +20,9 @@ pub use handle::{
     UpdateHandle, WorkflowDescription, WorkflowExecutionStatus, WorkflowHandle, WorkflowSummary,
 };
 pub use start::{ExecuteWorkflow, StartWorkflow};
-use temporalio_client::{ClientTlsOptions, Connection, ConnectionOptions, TlsOptions};
+use temporalio_client::{
+    grpc::WorkflowService, ClientTlsOptions, Connection, ConnectionOptions, TlsOptions,
+};
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeNamespaceRequest;
 
 use crate::converter::{Codecs, PayloadCodec};
@@ -110,6 +112,32 @@ impl Client {
 
     pub(crate) fn connection(&self) -> Connection {
         self.inner.connection.clone()
+    }
+
+    /// Calls the server, retrying with backoff for a while when it answers that it is
+    /// momentarily overloaded (`ResourceExhausted`: too many in-flight updates, a full
+    /// query buffer) or unavailable.
+    pub(crate) async fn call_retrying<T, F, Fut>(&self, mut call: F) -> Result<T, tonic::Status>
+    where
+        F: FnMut(Box<dyn WorkflowService>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut delay = std::time::Duration::from_millis(20);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match call(self.inner.connection.workflow_service()).await {
+                Err(status)
+                    if matches!(
+                        status.code(),
+                        tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+                    ) && std::time::Instant::now() + delay < deadline =>
+                {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(1));
+                }
+                other => return other.map(tonic::Response::into_inner),
+            }
+        }
     }
 
     pub(crate) fn default_task_queue(&self) -> Option<&str> {

@@ -102,6 +102,14 @@ impl<W: 'static> WorkflowContext<W> {
         }
     }
 
+    /// Waits until every asynchronous signal and update handler has finished: do it before
+    /// returning or continuing as new, so no handler is cut off.
+    pub async fn wait_all_handlers_finished(&self) -> Result<(), Failure> {
+        let ctx = self.clone();
+        self.wait_condition(move |_| ctx.all_handlers_finished())
+            .await
+    }
+
     /// Waits until `condition` holds or `timeout` passes: `Ok(true)` if it held,
     /// `Ok(false)` on timeout.
     pub fn wait_condition_timeout<F>(

@@ -343,8 +343,13 @@ impl<W: WorkflowDefinition> Instance<W> {
             .iter()
             .all(|j| matches!(j.variant, Some(Job::QueryWorkflow(_))));
         for job in activation.jobs {
-            if let Some(job) = job.variant {
-                self.apply(job);
+            match job.variant {
+                // The run function runs up to its first `.await` before the first
+                // activation's signals and updates are handled, so it can set up the state
+                // they work on (what Python needs `@workflow.init` for).
+                Some(Job::InitializeWorkflow(_)) => self.run_until_stalled(),
+                Some(job) => self.apply(job),
+                None => {}
             }
         }
         if !only_queries && !self.finished {

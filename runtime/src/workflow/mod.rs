@@ -9,7 +9,9 @@ pub(crate) mod run_state;
 use std::time::{Duration, SystemTime};
 
 pub use context::{Condition, WorkflowContext, WorkflowLogger};
-pub use futures::future::{join, join3, join_all, select, try_join, try_join_all, Either};
+pub use futures::future::{
+    join, join3, join_all, select, select_all, try_join, try_join_all, Either,
+};
 pub use ops::{
     ActivityCall, ActivityCancellation, ChildWorkflowCall, ChildWorkflowHandle,
     ExternalWorkflowHandle, LocalActivityCall, ParentClosePolicy, Timer,
