@@ -1,6 +1,10 @@
 //! Workflow runs: their histories and the state machines that write them (workflow
 //! tasks, commands, activities, timers, children, signals, cancellation, updates).
 
+// A server still carries the deprecated fields (`control`, `namespace`, checksums) that
+// older clients send.
+#![allow(deprecated)]
+
 use std::{
     collections::{BTreeMap, HashMap},
     time::{Duration, SystemTime},
@@ -38,7 +42,6 @@ pub(crate) struct WorkflowTask {
     pub(crate) started_event_id: Option<i64>,
     pub(crate) attempt: i32,
     pub(crate) scheduled_time: SystemTime,
-    pub(crate) started_time: Option<SystemTime>,
 }
 
 /// Where an activity attempt is.
@@ -97,7 +100,7 @@ pub(crate) enum UpdateState {
     /// Accepted by the workflow at this event.
     Accepted(i64),
     /// Completed or rejected.
-    Completed(Outcome),
+    Completed(Box<Outcome>),
 }
 
 /// An update sent to the run.
@@ -151,10 +154,16 @@ pub(crate) struct StartRun {
 
 /// Something a workflow task completion does to other runs, after its own events.
 enum SideEffect {
-    StartChild(i64, StartChildWorkflowExecutionInitiatedEventAttributes),
+    StartChild(
+        i64,
+        Box<StartChildWorkflowExecutionInitiatedEventAttributes>,
+    ),
     Signal(i64, SignalExternalWorkflowExecutionInitiatedEventAttributes),
-    Cancel(i64, RequestCancelExternalWorkflowExecutionInitiatedEventAttributes),
-    ContinueAsNew(StartRun),
+    Cancel(
+        i64,
+        RequestCancelExternalWorkflowExecutionInitiatedEventAttributes,
+    ),
+    ContinueAsNew(Box<StartRun>),
 }
 
 macro_rules! event_types {
@@ -287,7 +296,11 @@ impl Run {
     /// Adds an event the workflow must see: buffered while a task is started, and
     /// followed by a workflow task otherwise.
     fn add_new_event(&mut self, sched: &mut Scheduler, attrs: Attributes) {
-        if self.wft.as_ref().is_some_and(|t| t.started_event_id.is_some()) {
+        if self
+            .wft
+            .as_ref()
+            .is_some_and(|t| t.started_event_id.is_some())
+        {
             self.buffered.push(attrs);
             sched.changed = true;
             return;
@@ -333,7 +346,6 @@ impl Run {
             started_event_id: None,
             attempt,
             scheduled_time: SystemTime::now(),
-            started_time: None,
         });
         sched
             .queues
@@ -364,7 +376,6 @@ impl Run {
         let now = SystemTime::now();
         self.wft = Some(WorkflowTask {
             started_event_id: Some(started_event_id),
-            started_time: Some(now),
             ..task.clone()
         });
         sched.add_timer(
@@ -381,7 +392,10 @@ impl Run {
                 messages.push(Message {
                     id: format!("{}/request", update.id),
                     protocol_instance_id: update.id.clone(),
-                    body: Some(proto::pack("temporal.api.update.v1.Request", &update.request)),
+                    body: Some(proto::pack(
+                        "temporal.api.update.v1.Request",
+                        &update.request,
+                    )),
                     sequencing_id: Some(proto::protocol::message::SequencingId::EventId(
                         task.scheduled_event_id,
                     )),
@@ -489,12 +503,12 @@ impl Run {
         self.buffered.clear();
         for update in &mut self.updates {
             if !matches!(update.state, UpdateState::Completed(_)) {
-                update.state = UpdateState::Completed(Outcome {
+                update.state = UpdateState::Completed(Box::new(Outcome {
                     value: Some(outcome::Value::Failure(Failure {
                         message: "the workflow closed before the update completed".to_owned(),
                         ..Default::default()
                     })),
-                });
+                }));
             }
         }
         sched.changed = true;
@@ -502,8 +516,8 @@ impl Run {
 
     fn retry_policy_defaults(policy: Option<RetryPolicy>) -> RetryPolicy {
         let mut policy = policy.unwrap_or_default();
-        let initial = proto::duration(policy.initial_interval.as_ref())
-            .unwrap_or(Duration::from_secs(1));
+        let initial =
+            proto::duration(policy.initial_interval.as_ref()).unwrap_or(Duration::from_secs(1));
         policy.initial_interval = Some(proto::proto_duration(initial));
         if policy.backoff_coefficient < 1.0 {
             policy.backoff_coefficient = 2.0;
@@ -643,9 +657,7 @@ impl Run {
             input: attrs.input.clone(),
             heartbeat_details: activity.heartbeat_details.clone(),
             scheduled_time: Some(proto::timestamp(activity.scheduled_time)),
-            current_attempt_scheduled_time: Some(proto::timestamp(
-                activity.attempt_scheduled_time,
-            )),
+            current_attempt_scheduled_time: Some(proto::timestamp(activity.attempt_scheduled_time)),
             started_time: Some(proto::timestamp(now)),
             attempt: task.attempt,
             schedule_to_close_timeout: attrs.schedule_to_close_timeout,
@@ -705,7 +717,11 @@ impl Run {
                 a.scheduled_event_id = scheduled;
             }
             // Written together so that PREVIOUS_EVENT resolves to the started event.
-            if self.wft.as_ref().is_some_and(|t| t.started_event_id.is_some()) {
+            if self
+                .wft
+                .as_ref()
+                .is_some_and(|t| t.started_event_id.is_some())
+            {
                 self.buffered.push(started);
                 self.buffered.push(outcome);
                 sched.changed = true;
@@ -726,13 +742,15 @@ impl Run {
         self.close_activity(
             sched,
             scheduled,
-            Attributes::ActivityTaskCompletedEventAttributes(ActivityTaskCompletedEventAttributes {
-                result,
-                scheduled_event_id: scheduled,
-                started_event_id: PREVIOUS_EVENT,
-                identity,
-                ..Default::default()
-            }),
+            Attributes::ActivityTaskCompletedEventAttributes(
+                ActivityTaskCompletedEventAttributes {
+                    result,
+                    scheduled_event_id: scheduled,
+                    started_event_id: PREVIOUS_EVENT,
+                    identity,
+                    ..Default::default()
+                },
+            ),
         );
     }
 
@@ -761,6 +779,7 @@ impl Run {
                 scheduled_event_id: scheduled,
                 started_event_id: if started { PREVIOUS_EVENT } else { 0 },
                 identity,
+                ..Default::default()
             }),
         );
     }
@@ -806,22 +825,24 @@ impl Run {
         }
         let started = matches!(activity.state, ActivityState::Started { .. });
         let outcome = match timeout {
-            None => Attributes::ActivityTaskFailedEventAttributes(ActivityTaskFailedEventAttributes {
-                failure: Some(failure),
-                scheduled_event_id: scheduled,
-                started_event_id: if started { PREVIOUS_EVENT } else { 0 },
-                identity,
-                retry_state: retry_state as i32,
-                ..Default::default()
-            }),
-            Some(_) => {
-                Attributes::ActivityTaskTimedOutEventAttributes(ActivityTaskTimedOutEventAttributes {
+            None => {
+                Attributes::ActivityTaskFailedEventAttributes(ActivityTaskFailedEventAttributes {
+                    failure: Some(failure),
+                    scheduled_event_id: scheduled,
+                    started_event_id: if started { PREVIOUS_EVENT } else { 0 },
+                    identity,
+                    retry_state: retry_state as i32,
+                    ..Default::default()
+                })
+            }
+            Some(_) => Attributes::ActivityTaskTimedOutEventAttributes(
+                ActivityTaskTimedOutEventAttributes {
                     failure: Some(failure),
                     scheduled_event_id: scheduled,
                     started_event_id: if started { PREVIOUS_EVENT } else { 0 },
                     retry_state: retry_state as i32,
-                })
-            }
+                },
+            ),
         };
         self.close_activity(sched, scheduled, outcome);
     }
@@ -923,15 +944,17 @@ impl Run {
         }
         let completed_id = self.append(
             sched,
-            Attributes::WorkflowTaskCompletedEventAttributes(WorkflowTaskCompletedEventAttributes {
-                scheduled_event_id,
-                started_event_id,
-                identity: request.identity.clone(),
-                binary_checksum: request.binary_checksum.clone(),
-                sdk_metadata: request.sdk_metadata.clone(),
-                metering_metadata: request.metering_metadata.clone(),
-                ..Default::default()
-            }),
+            Attributes::WorkflowTaskCompletedEventAttributes(
+                WorkflowTaskCompletedEventAttributes {
+                    scheduled_event_id,
+                    started_event_id,
+                    identity: request.identity.clone(),
+                    binary_checksum: request.binary_checksum.clone(),
+                    sdk_metadata: request.sdk_metadata.clone(),
+                    metering_metadata: request.metering_metadata,
+                    ..Default::default()
+                },
+            ),
         );
         self.wft = None;
         self.previous_started_event_id = started_event_id;
@@ -963,12 +986,12 @@ impl Run {
         // Updates given to this task that the worker did not answer are rejected.
         for update in &mut self.updates {
             if update.state == UpdateState::Delivered(scheduled_event_id) {
-                update.state = UpdateState::Completed(Outcome {
+                update.state = UpdateState::Completed(Box::new(Outcome {
                     value: Some(outcome::Value::Failure(Failure {
                         message: "the workflow did not process the update".to_owned(),
                         ..Default::default()
                     })),
-                });
+                }));
                 sched.changed = true;
             }
         }
@@ -1020,9 +1043,11 @@ impl Run {
                 let Ok(rejection) = update::Rejection::decode(body.value.as_slice()) else {
                     return;
                 };
-                self.updates[index].state = UpdateState::Completed(Outcome {
-                    value: Some(outcome::Value::Failure(rejection.failure.unwrap_or_default())),
-                });
+                self.updates[index].state = UpdateState::Completed(Box::new(Outcome {
+                    value: Some(outcome::Value::Failure(
+                        rejection.failure.unwrap_or_default(),
+                    )),
+                }));
                 sched.changed = true;
             }
             "temporal.api.update.v1.Response" => {
@@ -1044,7 +1069,7 @@ impl Run {
                         },
                     ),
                 );
-                self.updates[index].state = UpdateState::Completed(outcome);
+                self.updates[index].state = UpdateState::Completed(Box::new(outcome));
             }
             _ => {}
         }
@@ -1148,9 +1173,7 @@ impl Run {
                     .task_queue
                     .filter(|q| !q.name.is_empty())
                     .or_else(|| task_queue(&self.task_queue));
-                let run_timeout = a
-                    .workflow_run_timeout
-                    .or(self.started.workflow_run_timeout);
+                let run_timeout = a.workflow_run_timeout.or(self.started.workflow_run_timeout);
                 let task_timeout = a
                     .workflow_task_timeout
                     .or(self.started.workflow_task_timeout);
@@ -1209,13 +1232,13 @@ impl Run {
                     workflow_id: self.workflow_id.clone(),
                     ..Default::default()
                 };
-                return Some(SideEffect::ContinueAsNew(StartRun {
+                return Some(SideEffect::ContinueAsNew(Box::new(StartRun {
                     namespace: self.namespace.clone(),
                     workflow_id: self.workflow_id.clone(),
                     request_id: new_run_id,
                     attrs: started,
                     parent: self.parent.clone(),
-                }));
+                })));
             }
             Cmd::RecordMarkerCommandAttributes(a) => {
                 self.append(
@@ -1262,7 +1285,7 @@ impl Run {
                     sched,
                     Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(attrs.clone()),
                 );
-                return Some(SideEffect::StartChild(initiated, attrs));
+                return Some(SideEffect::StartChild(initiated, Box::new(attrs)));
             }
             Cmd::SignalExternalWorkflowExecutionCommandAttributes(a) => {
                 let attrs = SignalExternalWorkflowExecutionInitiatedEventAttributes {
@@ -1316,9 +1339,11 @@ impl Run {
             Cmd::UpsertWorkflowSearchAttributesCommandAttributes(a) => {
                 let mut merged = self.started.search_attributes.clone().unwrap_or_default();
                 if let Some(sa) = &a.search_attributes {
-                    merged
-                        .indexed_fields
-                        .extend(sa.indexed_fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    merged.indexed_fields.extend(
+                        sa.indexed_fields
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone())),
+                    );
                 }
                 self.started.search_attributes = Some(merged);
                 self.append(
@@ -1538,16 +1563,6 @@ impl State {
         run_id
     }
 
-    /// The run a request names: `run_id` if given, else the workflow's current run.
-    pub(crate) fn find_run(
-        &self,
-        namespace: &str,
-        execution: Option<&WorkflowExecution>,
-    ) -> Result<&Run, tonic::Status> {
-        let run_id = self.resolve_run_id(namespace, execution)?;
-        Ok(&self.runs[&run_id])
-    }
-
     pub(crate) fn resolve_run_id(
         &self,
         namespace: &str,
@@ -1612,7 +1627,7 @@ impl State {
         };
         match effect {
             SideEffect::ContinueAsNew(start) => {
-                self.start_run(start);
+                self.start_run(*start);
             }
             SideEffect::StartChild(initiated, attrs) => {
                 let open = self
@@ -1807,10 +1822,13 @@ impl State {
         for child in children {
             let policy = ParentClosePolicy::try_from(child.parent_close_policy)
                 .unwrap_or(ParentClosePolicy::Terminate);
-            let Ok(child_run) = self.resolve_run_id(&child.namespace, Some(&WorkflowExecution {
-                workflow_id: child.execution.workflow_id.clone(),
-                run_id: String::new(),
-            })) else {
+            let Ok(child_run) = self.resolve_run_id(
+                &child.namespace,
+                Some(&WorkflowExecution {
+                    workflow_id: child.execution.workflow_id.clone(),
+                    run_id: String::new(),
+                }),
+            ) else {
                 continue;
             };
             match policy {
@@ -1934,7 +1952,6 @@ impl State {
                     reason: reason.to_owned(),
                     details: None,
                     identity: identity.to_owned(),
-                    ..Default::default()
                 },
             ),
             WorkflowExecutionStatus::Terminated,
@@ -2019,8 +2036,8 @@ impl State {
                 return;
             }
             if timeout == TimeoutType::Heartbeat {
-                let every = proto::duration(activity.attrs.heartbeat_timeout.as_ref())
-                    .unwrap_or_default();
+                let every =
+                    proto::duration(activity.attrs.heartbeat_timeout.as_ref()).unwrap_or_default();
                 if last_heartbeat + every > now {
                     sched.add_timer(
                         last_heartbeat + every,

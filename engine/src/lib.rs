@@ -1,5 +1,168 @@
-//! stub
-pub mod proto {
-    #![allow(missing_docs, unreachable_pub, clippy::all, unused_qualifications)]
-    tonic::include_proto!("temporal.api.workflowservice.v1");
+//! The Capstan embedded engine: Temporal's gRPC `WorkflowService`, served in-process.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), capstan_engine::EngineError> {
+//! let engine = capstan_engine::Engine::start(Default::default()).await?;
+//! println!("Temporal-compatible server at {}", engine.address());
+//! // Client::connect(engine.address()) and a worker on the same address…
+//! engine.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The engine keeps its state in memory behind a `store` module boundary (one transaction
+//! per state transition); sdk-core, any Temporal SDK and the `temporal` CLI talk to it
+//! over the same gRPC API as to a Temporal cluster.
+
+#![warn(missing_docs)]
+
+mod history;
+mod matching;
+mod proto;
+mod service;
+pub(crate) mod store;
+mod timers;
+mod visibility;
+
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::Arc,
+};
+
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::codec::CompressionEncoding;
+
+/// How to start an [`Engine`].
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// The address to listen on (default loopback).
+    pub ip: IpAddr,
+    /// The port to listen on; 0 (the default) picks a free one.
+    pub port: u16,
+    /// Namespaces that exist from the start (default `["default"]`).
+    pub namespaces: Vec<String>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            namespaces: vec!["default".to_owned()],
+        }
+    }
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address asked for.
+        address: SocketAddr,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+}
+
+/// A running engine. Stops when dropped or on [`shutdown`](Self::shutdown).
+pub struct Engine {
+    address: SocketAddr,
+    store: Arc<store::Store>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+    timers: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Binds the address and serves on the current tokio runtime.
+    pub async fn start(options: EngineOptions) -> Result<Self, EngineError> {
+        let requested = SocketAddr::new(options.ip, options.port);
+        let listener = tokio::net::TcpListener::bind(requested)
+            .await
+            .map_err(|source| EngineError::Bind {
+                address: requested,
+                source,
+            })?;
+        let address = listener.local_addr().map_err(|source| EngineError::Bind {
+            address: requested,
+            source,
+        })?;
+        let store = Arc::new(store::Store::new(&options.namespaces));
+        let service = proto::WorkflowServiceServer::new(service::Service {
+            store: store.clone(),
+        })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(64 * 1024 * 1024)
+        .max_encoding_message_size(256 * 1024 * 1024);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let server = tokio::spawn(async move {
+            let result = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::error!("capstan-engine server stopped: {e}");
+            }
+        });
+        let timers = tokio::spawn(timers::service(store.clone()));
+        Ok(Self {
+            address,
+            store,
+            stop: Some(stop),
+            server: Some(server),
+            timers: Some(timers),
+        })
+    }
+
+    /// `host:port` to give `Client::connect` or a Temporal SDK.
+    pub fn address(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// The bound socket address.
+    pub fn socket_addr(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops accepting calls, answers held long polls, and waits for the server to stop.
+    pub async fn shutdown(mut self) {
+        self.signal_stop();
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        if let Some(timers) = self.timers.take() {
+            let _ = timers.await;
+        }
+    }
+
+    fn signal_stop(&mut self) {
+        self.store.transaction(|state| {
+            state.sched.closing = true;
+            state.sched.changed = true;
+            state.sched.timers_changed = true;
+        });
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.signal_stop();
+    }
 }

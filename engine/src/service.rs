@@ -1,6 +1,9 @@
 //! The gRPC `WorkflowService`: request validation, long polls, and one store transaction
 //! per state transition.
 
+// `TerminateIfRunning` is deprecated but still sent by older clients.
+#![allow(deprecated)]
+
 use std::{
     sync::Arc,
     time::{Duration, SystemTime},
@@ -17,10 +20,11 @@ use crate::{
         self,
         common::WorkflowExecution,
         enums::{
-            EventType, HistoryEventFilterType, TaskQueueKind, UpdateWorkflowExecutionLifecycleStage,
-            WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+            EventType, HistoryEventFilterType, TaskQueueKind,
+            UpdateWorkflowExecutionLifecycleStage, WorkflowExecutionStatus,
+            WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
         },
-        history::{history_event::Attributes, History, WorkflowExecutionStartedEventAttributes},
+        history::{History, WorkflowExecutionStartedEventAttributes},
         service::*,
         WorkflowService,
     },
@@ -100,6 +104,7 @@ fn already_started(workflow_id: &str, run_id: &str, request_id: &str) -> Status 
     let detail = proto::errordetails::WorkflowExecutionAlreadyStartedFailure {
         start_request_id: request_id.to_owned(),
         run_id: run_id.to_owned(),
+        ..Default::default()
     };
     let status = RpcStatus {
         code: tonic::Code::AlreadyExists as i32,
@@ -251,7 +256,7 @@ impl Service {
         match &update.state {
             UpdateState::Completed(outcome) => Some((
                 UpdateWorkflowExecutionLifecycleStage::Completed as i32,
-                Some(outcome.clone()),
+                Some((**outcome).clone()),
             )),
             UpdateState::Accepted(_)
                 if stage <= UpdateWorkflowExecutionLifecycleStage::Accepted =>
@@ -314,7 +319,9 @@ impl WorkflowService for Service {
             state
                 .namespaces
                 .values()
-                .find(|n| n.name == request.namespace || (!request.id.is_empty() && n.id == request.id))
+                .find(|n| {
+                    n.name == request.namespace || (!request.id.is_empty() && n.id == request.id)
+                })
                 .cloned()
         });
         let namespace = namespace.ok_or_else(|| {
@@ -329,9 +336,9 @@ impl WorkflowService for Service {
                 ..Default::default()
             }),
             config: Some(proto::namespace::NamespaceConfig {
-                workflow_execution_retention_ttl: Some(proto::proto_duration(
-                    Duration::from_secs(86400),
-                )),
+                workflow_execution_retention_ttl: Some(proto::proto_duration(Duration::from_secs(
+                    86400,
+                ))),
                 ..Default::default()
             }),
             ..Default::default()
@@ -458,7 +465,11 @@ impl WorkflowService for Service {
             // Everything goes to the normal queue with full history; a sticky poll is
             // held until its deadline or until its worker shuts down.
             self.wait_for(deadline, |state| {
-                Ok(state.sched.closed_sticky.contains(&queue.name).then_some(()))
+                Ok(state
+                    .sched
+                    .closed_sticky
+                    .contains(&queue.name)
+                    .then_some(()))
             })
             .await?;
             return Ok(Response::new(Default::default()));
@@ -748,13 +759,15 @@ impl WorkflowService for Service {
             let pending_children = run
                 .children
                 .iter()
-                .map(|(initiated, c)| proto::workflow::PendingChildExecutionInfo {
-                    workflow_id: c.execution.workflow_id.clone(),
-                    run_id: c.execution.run_id.clone(),
-                    workflow_type_name: c.workflow_type.clone(),
-                    initiated_id: *initiated,
-                    parent_close_policy: c.parent_close_policy,
-                })
+                .map(
+                    |(initiated, c)| proto::workflow::PendingChildExecutionInfo {
+                        workflow_id: c.execution.workflow_id.clone(),
+                        run_id: c.execution.run_id.clone(),
+                        workflow_type_name: c.workflow_type.clone(),
+                        initiated_id: *initiated,
+                        parent_close_policy: c.parent_close_policy,
+                    },
+                )
                 .collect();
             Ok::<_, Status>(DescribeWorkflowExecutionResponse {
                 execution_config: Some(proto::workflow::WorkflowExecutionConfig {
@@ -792,8 +805,7 @@ impl WorkflowService for Service {
         } else {
             PAGE_SIZE
         };
-        let close_only =
-            r.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
+        let close_only = r.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
         let run_id = self.store.transaction(|state| {
             check_namespace(state, &r.namespace)?;
             state.resolve_run_id(&r.namespace, r.execution.as_ref())
@@ -881,7 +893,8 @@ impl WorkflowService for Service {
             Ok::<_, Status>(())
         })?;
         let answer = tokio::time::timeout_at(deadline, rx).await;
-        self.store.transaction(|state| state.sched.queries.remove(&id));
+        self.store
+            .transaction(|state| state.sched.queries.remove(&id));
         match answer {
             Ok(Ok(Ok(result))) => Ok(Response::new(QueryWorkflowResponse {
                 query_result: result,
@@ -905,7 +918,13 @@ impl WorkflowService for Service {
         };
         let pending = self
             .store
-            .transaction(|state| state.sched.queries.get_mut(&id).and_then(|q| q.reply.take()))
+            .transaction(|state| {
+                state
+                    .sched
+                    .queries
+                    .get_mut(&id)
+                    .and_then(|q| q.reply.take())
+            })
             .ok_or_else(|| Status::not_found("query not found: it may have timed out"))?;
         let answer = if r.completed_type == proto::enums::QueryResultType::Answered as i32 {
             Ok(r.query_result)
@@ -1138,7 +1157,11 @@ fn dispatch_workflow_task(
             .cloned()?;
         match entry {
             WorkflowTaskRef::Run(run_id) => {
-                sched.queues.get_mut(namespace, queue).workflow.remove(index);
+                sched
+                    .queues
+                    .get_mut(namespace, queue)
+                    .workflow
+                    .remove(index);
                 if let Some(run) = runs.get_mut(&run_id) {
                     if let Some(task) = run.start_workflow_task(sched, identity) {
                         return Some(task);
@@ -1147,11 +1170,19 @@ fn dispatch_workflow_task(
             }
             WorkflowTaskRef::Query(id) => {
                 let Some(pending) = sched.queries.get(&id) else {
-                    sched.queues.get_mut(namespace, queue).workflow.remove(index);
+                    sched
+                        .queues
+                        .get_mut(namespace, queue)
+                        .workflow
+                        .remove(index);
                     continue;
                 };
                 let Some(run) = runs.get(&pending.run_id) else {
-                    sched.queues.get_mut(namespace, queue).workflow.remove(index);
+                    sched
+                        .queues
+                        .get_mut(namespace, queue)
+                        .workflow
+                        .remove(index);
                     continue;
                 };
                 // A query waits for the first workflow task and for any task in flight.
@@ -1161,7 +1192,11 @@ fn dispatch_workflow_task(
                     index += 1;
                     continue;
                 }
-                sched.queues.get_mut(namespace, queue).workflow.remove(index);
+                sched
+                    .queues
+                    .get_mut(namespace, queue)
+                    .workflow
+                    .remove(index);
                 return Some(PollWorkflowTaskQueueResponse {
                     task_token: Token::Query { id }.encode(),
                     workflow_execution: Some(run.execution()),
@@ -1180,7 +1215,98 @@ fn dispatch_workflow_task(
     }
 }
 
-#[allow(dead_code)]
-fn attributes_of(event: &proto::history::HistoryEvent) -> Option<&Attributes> {
-    event.attributes.as_ref()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service() -> Service {
+        Service {
+            store: Arc::new(Store::new(&["default".to_owned()])),
+        }
+    }
+
+    #[tokio::test]
+    async fn unimplemented_methods_name_themselves() {
+        let status = WorkflowService::list_schedules(&service(), Request::new(Default::default()))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unimplemented);
+        assert!(status.message().contains("ListSchedules"), "{status:?}");
+    }
+
+    #[tokio::test]
+    async fn unknown_namespaces_and_forged_tokens_are_refused() {
+        let svc = service();
+        let status = svc
+            .describe_namespace(Request::new(DescribeNamespaceRequest {
+                namespace: "nope".to_owned(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::NotFound);
+        let status = svc
+            .respond_activity_task_completed(Request::new(RespondActivityTaskCompletedRequest {
+                task_token: b"forged".to_vec(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::NotFound);
+    }
+
+    #[tokio::test]
+    async fn history_pages_follow_the_token() {
+        let svc = service();
+        let run_id = svc
+            .start(StartWorkflowExecutionRequest {
+                namespace: "default".to_owned(),
+                workflow_id: "paged".to_owned(),
+                workflow_type: Some(proto::common::WorkflowType {
+                    name: "W".to_owned(),
+                }),
+                task_queue: Some(proto::taskqueue::TaskQueue {
+                    name: "q".to_owned(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .unwrap()
+            .0;
+        let read = |token: Vec<u8>| GetWorkflowExecutionHistoryRequest {
+            namespace: "default".to_owned(),
+            execution: Some(WorkflowExecution {
+                workflow_id: "paged".to_owned(),
+                run_id: run_id.clone(),
+            }),
+            maximum_page_size: 1,
+            next_page_token: token,
+            ..Default::default()
+        };
+        let first = svc
+            .get_workflow_execution_history(Request::new(read(Vec::new())))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(first.history.unwrap().events[0].event_id, 1);
+        let second = svc
+            .get_workflow_execution_history(Request::new(read(first.next_page_token)))
+            .await
+            .unwrap()
+            .into_inner();
+        let events = second.history.unwrap().events;
+        assert_eq!(events[0].event_id, 2);
+        assert_eq!(events[0].event_type(), EventType::WorkflowTaskScheduled);
+        assert!(second.next_page_token.is_empty());
+    }
+
+    #[test]
+    fn grpc_timeouts_parse() {
+        assert_eq!(parse_grpc_timeout("70S"), Some(Duration::from_secs(70)));
+        assert_eq!(
+            parse_grpc_timeout("69999m"),
+            Some(Duration::from_millis(69999))
+        );
+        assert_eq!(parse_grpc_timeout("x"), None);
+    }
 }

@@ -30,22 +30,6 @@ pub const PATTERNS: &[Pattern] = &[
         summary: "run activities concurrently and gather them",
     },
     Pattern {
-        name: "child-workflow",
-        summary: "execute a child, and start one with a handle",
-    },
-    Pattern {
-        name: "exceptions",
-        summary: "retries, then the full cause chain at the client",
-    },
-    Pattern {
-        name: "local-activity",
-        summary: "short activities inside the worker",
-    },
-    Pattern {
-        name: "pydantic-converter",
-        summary: "typed, validated payloads",
-    },
-    Pattern {
         name: "cancellation",
         summary: "a heartbeating activity learns of the cancel; cleanup still runs",
     },
@@ -62,12 +46,36 @@ pub const PATTERNS: &[Pattern] = &[
         summary: "three recurring timers raced (durations scaled to seconds)",
     },
     Pattern {
+        name: "child-workflow",
+        summary: "execute a child, and start one with a handle",
+    },
+    Pattern {
+        name: "exceptions",
+        summary: "retries, then the full cause chain at the client",
+    },
+    Pattern {
+        name: "local-activity",
+        summary: "short activities inside the worker",
+    },
+    Pattern {
+        name: "custom-metrics",
+        summary: "a Prometheus endpoint, an activity interceptor and workflow-side metrics",
+    },
+    Pattern {
+        name: "encryption",
+        summary: "AES-GCM payloads: the server stores only ciphertext",
+    },
+    Pattern {
         name: "polling-frequent",
         summary: "poll in a heartbeating activity loop",
     },
     Pattern {
         name: "polling-infrequent",
         summary: "poll by retrying a failing activity at a fixed interval",
+    },
+    Pattern {
+        name: "pydantic-converter",
+        summary: "typed, validated payloads",
     },
 ];
 
@@ -379,6 +387,53 @@ async fn run_pattern(client: &Client, tq: &str, name: &str, run_id: &str) -> any
             );
             Ok(json!({ "service": status, "job": root.message() }))
         }
+        "custom-metrics" => {
+            use custom_metrics::*;
+            let queue = format!("{tq}-metrics");
+            let (result, scraped) = run_and_scrape(client, &queue, &id("metrics"), false).await?;
+            let completed = series_value(
+                &scraped,
+                "activity_executions_total",
+                &[("status", "completed")],
+            );
+            let latency = series_value(
+                &scraped,
+                "activity_schedule_to_start_latency_count",
+                &[("activity_type", "my_activity")],
+            );
+            anyhow::ensure!(
+                completed == Some(1.0) && latency == Some(1.0),
+                "unexpected metrics:\n{scraped}"
+            );
+            Ok(
+                json!({ "result": result, "activity_executions_total{status=completed}": completed,
+                       "activity_schedule_to_start_latency_count": latency }),
+            )
+        }
+        "encryption" => {
+            use encryption::*;
+            // A throwaway key in a file, as an operator would keep one.
+            let dir = std::env::temp_dir().join(format!("capstan-tour-{run_id}"));
+            std::fs::create_dir_all(&dir)?;
+            let key_file = dir.join("keys");
+            let key: [u8; 32] = std::array::from_fn(|i| (i as u8) ^ (run_id.len() as u8) ^ 0x5a);
+            std::fs::write(&key_file, format!("tour-key={}\n", base64_encode(&key)))?;
+            let codec = codec(Some(&key_file))?;
+            let (result, history) = run_encrypted(
+                client.address(),
+                codec,
+                &format!("{tq}-encrypted"),
+                &id("encrypted"),
+            )
+            .await?;
+            std::fs::remove_dir_all(&dir)?;
+            let stored = format!("{history:?}");
+            anyhow::ensure!(
+                !stored.contains("4111"),
+                "plaintext in the server's history"
+            );
+            Ok(json!({ "result": result, "plaintext_in_history": false }))
+        }
         other => anyhow::bail!(
             "unknown pattern `{other}`; patterns: {}",
             PATTERNS
@@ -388,6 +443,11 @@ async fn run_pattern(client: &Client, tq: &str, name: &str, run_id: &str) -> any
                 .join(", ")
         ),
     }
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// The names of the events of a history, in order.

@@ -12,7 +12,10 @@ use temporalio_common::protos::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::converter::{self, Args, PayloadError};
+use crate::{
+    converter::{self, Args, PayloadError},
+    metrics::MetricMeter,
+};
 
 /// Sends heartbeats to core; a trait so the context is independent of the worker type.
 pub(crate) trait HeartbeatSink: Send + Sync {
@@ -41,8 +44,12 @@ pub struct ActivityInfo {
     pub heartbeat_timeout: Option<Duration>,
     /// The start-to-close timeout, if set.
     pub start_to_close_timeout: Option<Duration>,
-    /// When this attempt was scheduled.
+    /// When the activity was first scheduled.
     pub scheduled_time: Option<SystemTime>,
+    /// When this attempt was scheduled.
+    pub current_attempt_scheduled_time: Option<SystemTime>,
+    /// When this attempt started on a worker.
+    pub started_time: Option<SystemTime>,
     /// Whether this is a local activity.
     pub is_local: bool,
     /// The opaque token naming this attempt to the server.
@@ -95,6 +102,7 @@ struct Inner {
     sink: Option<Arc<dyn HeartbeatSink>>,
     cancel: CancellationToken,
     cancel_reason: Mutex<Option<CancelReason>>,
+    metrics: MetricMeter,
 }
 
 impl std::fmt::Debug for ActivityContext {
@@ -111,7 +119,12 @@ impl ActivityContext {
         info: ActivityInfo,
         heartbeat_details: Vec<Payload>,
         sink: Option<Arc<dyn HeartbeatSink>>,
+        metrics: MetricMeter,
     ) -> Self {
+        let metrics = metrics.with_labels([
+            ("namespace", info.namespace.clone()),
+            ("activity_type", info.activity_type.clone()),
+        ]);
         Self {
             inner: Arc::new(Inner {
                 info,
@@ -119,14 +132,20 @@ impl ActivityContext {
                 sink,
                 cancel: CancellationToken::new(),
                 cancel_reason: Mutex::new(None),
+                metrics,
             }),
         }
+    }
+
+    /// The worker's metric meter, labelled with the namespace and activity type.
+    pub fn metrics(&self) -> &MetricMeter {
+        &self.inner.metrics
     }
 
     /// A context for calling an activity function directly in a unit test: heartbeats go
     /// nowhere, and [`cancel`](Self::cancel) simulates a cancellation.
     pub fn for_test(info: ActivityInfo) -> Self {
-        Self::new(info, Vec::new(), None)
+        Self::new(info, Vec::new(), None, MetricMeter::disabled())
     }
 
     /// This attempt's info.

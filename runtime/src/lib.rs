@@ -53,6 +53,8 @@ pub mod codec;
 pub mod converter;
 pub mod definition;
 pub mod failure;
+pub mod interceptor;
+pub mod metrics;
 pub mod options;
 #[cfg(feature = "testing")]
 pub mod testing;

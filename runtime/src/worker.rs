@@ -20,6 +20,7 @@ use temporalio_common::{
         },
         temporal::api::failure::v1::Failure as ProtoFailure,
     },
+    telemetry::TelemetryOptions,
     worker::WorkerTaskTypes,
 };
 use temporalio_sdk_core::{
@@ -34,7 +35,9 @@ use crate::{
     converter::{transcode, Codecs, Direction},
     definition::{ActivityDefinition, ActivityRegistry, ErasedActivity, WorkflowDefinition},
     failure::{ApplicationError, Error},
-    workflow::executor::{panic_message, Runs, WorkflowRegistration},
+    interceptor::{ActivityInterceptor, WorkflowInterceptor},
+    metrics::MetricMeter,
+    workflow::executor::{panic_message, RunEnvironment, Runs, WorkflowRegistration},
 };
 
 /// Why a worker could not run.
@@ -79,6 +82,9 @@ pub struct Worker {
     max_concurrent_workflow_tasks: usize,
     max_cached_workflows: usize,
     graceful_shutdown: Duration,
+    metrics: MetricMeter,
+    activity_interceptors: Vec<Arc<dyn ActivityInterceptor>>,
+    workflow_interceptors: Vec<Arc<dyn WorkflowInterceptor>>,
 }
 
 impl Worker {
@@ -93,7 +99,29 @@ impl Worker {
             max_concurrent_workflow_tasks: 100,
             max_cached_workflows: 1000,
             graceful_shutdown: Duration::from_secs(10),
+            metrics: MetricMeter::disabled(),
+            activity_interceptors: Vec::new(),
+            workflow_interceptors: Vec::new(),
         }
+    }
+
+    /// Records core's metrics and the contexts' metrics with `meter` (for example a
+    /// [`PrometheusExporter`](crate::metrics::PrometheusExporter)'s).
+    pub fn metrics(mut self, meter: MetricMeter) -> Self {
+        self.metrics = meter;
+        self
+    }
+
+    /// Runs `interceptor` around every activity attempt (the first added is outermost).
+    pub fn activity_interceptor(mut self, interceptor: impl ActivityInterceptor) -> Self {
+        self.activity_interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    /// Runs `interceptor` around every workflow run (the first added is outermost).
+    pub fn workflow_interceptor(mut self, interceptor: impl WorkflowInterceptor) -> Self {
+        self.workflow_interceptors.push(Arc::new(interceptor));
+        self
     }
 
     /// Registers a workflow type (a struct with `#[workflow]`).
@@ -179,8 +207,15 @@ impl Worker {
             task_queue: task_queue.clone(),
             message,
         };
-        let runtime = CoreRuntime::new_assume_tokio(RuntimeOptions::default())
+        let telemetry = TelemetryOptions::builder()
+            .maybe_metrics(self.metrics.core())
+            .build();
+        let runtime_options = RuntimeOptions::builder()
+            .telemetry_options(telemetry)
+            .build()
             .map_err(|e| start_err(e.to_string()))?;
+        let runtime =
+            CoreRuntime::new_assume_tokio(runtime_options).map_err(|e| start_err(e.to_string()))?;
         let has_workflows = !self.workflows.is_empty();
         let has_activities = !self.activities.is_empty();
         if !has_workflows && !has_activities {
@@ -221,15 +256,20 @@ impl Worker {
         let fatal: Arc<Mutex<Option<String>>> = Arc::default();
         let mut tasks = Vec::new();
         if has_workflows {
-            let (workflows, namespace, queue) = (
-                self.workflows.clone(),
-                self.client.namespace().to_owned(),
-                self.task_queue.clone(),
-            );
+            let environment = RunEnvironment {
+                namespace: self.client.namespace().to_owned(),
+                task_queue: self.task_queue.clone(),
+                metrics: self.metrics.with_labels([
+                    ("namespace", self.client.namespace().to_owned()),
+                    ("task_queue", self.task_queue.clone()),
+                ]),
+                interceptors: self.workflow_interceptors.clone(),
+            };
+            let workflows = self.workflows.clone();
             tasks.extend(spawn_workflow_loops(
                 core.clone(),
                 self.client.codecs().clone(),
-                move || Runs::new(&workflows, namespace, queue),
+                move || Runs::new(&workflows, environment),
                 failed.clone(),
                 fatal.clone(),
             ));
@@ -238,8 +278,14 @@ impl Worker {
             tasks.push(tokio::spawn(activity_loop(
                 core.clone(),
                 Arc::new(self.activities),
-                self.client.codecs().clone(),
-                self.client.namespace().to_owned(),
+                ActivityEnvironment {
+                    codecs: self.client.codecs().clone(),
+                    namespace: self.client.namespace().to_owned(),
+                    metrics: self
+                        .metrics
+                        .with_labels([("task_queue", self.task_queue.clone())]),
+                    interceptors: self.activity_interceptors.clone(),
+                },
                 failed.clone(),
                 fatal.clone(),
             )));
@@ -403,14 +449,28 @@ impl HeartbeatSink for CoreHeartbeats {
     }
 }
 
+/// What every activity of a worker shares.
+struct ActivityEnvironment {
+    codecs: Codecs,
+    namespace: String,
+    metrics: MetricMeter,
+    interceptors: Vec<Arc<dyn ActivityInterceptor>>,
+}
+
 async fn activity_loop(
     core: Arc<CoreWorker>,
     activities: Arc<ActivityRegistry>,
-    codecs: Codecs,
-    namespace: String,
+    environment: ActivityEnvironment,
     failed: Arc<tokio::sync::Notify>,
     fatal: Arc<Mutex<Option<String>>>,
 ) {
+    let ActivityEnvironment {
+        codecs,
+        namespace,
+        metrics,
+        interceptors,
+    } = environment;
+    let interceptors = Arc::new(interceptors);
     let running: Arc<Mutex<HashMap<Vec<u8>, ActivityContext>>> = Arc::default();
     let sink: Arc<dyn HeartbeatSink> = Arc::new(CoreHeartbeats {
         core: Arc::downgrade(&core),
@@ -440,6 +500,7 @@ async fn activity_loop(
                     activity_info(&start, &namespace, task_token.clone()),
                     start.heartbeat_details.clone(),
                     Some(sink.clone()),
+                    metrics.clone(),
                 );
                 running
                     .lock()
@@ -448,9 +509,10 @@ async fn activity_loop(
                 let activity = activities.get(&start.activity_type).cloned();
                 let known: Vec<String> = activities.keys().cloned().collect();
                 let (core, running, codecs) = (core.clone(), running.clone(), codecs.clone());
+                let interceptors = interceptors.clone();
                 in_flight.spawn(async move {
                     let mut result = match undecodable {
-                        None => run_activity(activity, ctx, start, known).await,
+                        None => run_activity(activity, ctx, start, known, &interceptors).await,
                         Some(e) => failed_result(ApplicationError::new("PayloadError", e).into()),
                     };
                     if let Err(e) = transcode(&codecs, &mut result, Direction::Encode).await {
@@ -501,6 +563,12 @@ fn activity_info(start: &Start, namespace: &str, task_token: Vec<u8>) -> Activit
         start_to_close_timeout: start
             .start_to_close_timeout
             .and_then(|d| Duration::try_from(d).ok()),
+        current_attempt_scheduled_time: start
+            .current_attempt_scheduled_time
+            .and_then(|t| std::time::SystemTime::try_from(t).ok()),
+        started_time: start
+            .started_time
+            .and_then(|t| std::time::SystemTime::try_from(t).ok()),
         scheduled_time: start
             .scheduled_time
             .and_then(|t| std::time::SystemTime::try_from(t).ok()),
@@ -514,6 +582,7 @@ async fn run_activity(
     ctx: ActivityContext,
     start: Start,
     known: Vec<String>,
+    interceptors: &[Arc<dyn ActivityInterceptor>],
 ) -> ActivityExecutionResult {
     let Some(activity) = activity else {
         let error: Error = ApplicationError::new(
@@ -527,9 +596,11 @@ async fn run_activity(
         .into();
         return failed_result(error);
     };
-    let outcome = std::panic::AssertUnwindSafe(activity.execute(ctx.clone(), start.input))
-        .catch_unwind()
-        .await;
+    let mut attempt = activity.execute(ctx.clone(), start.input);
+    for interceptor in interceptors.iter().rev() {
+        attempt = interceptor.execute_activity(ctx.clone(), attempt);
+    }
+    let outcome = std::panic::AssertUnwindSafe(attempt).catch_unwind().await;
     match outcome {
         Ok(Ok(result)) => ActivityExecutionResult {
             status: Some(activity_execution_result::Status::Completed(

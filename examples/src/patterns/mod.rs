@@ -5,6 +5,8 @@ pub mod cancellation;
 pub mod child_workflow;
 pub mod concurrent_timers;
 pub mod continue_as_new;
+pub mod custom_metrics;
+pub mod encryption;
 pub mod exceptions;
 pub mod local_activity;
 pub mod long_running_entity;

@@ -147,6 +147,12 @@ impl<W> WorkflowContext<W> {
         self.run.borrow().info.clone()
     }
 
+    /// The worker's metric meter, labelled with the workflow type; it records nothing
+    /// while the workflow replays, so nothing is counted twice.
+    pub fn metrics(&self) -> crate::metrics::MetricMeter {
+        self.run.borrow().metrics.clone()
+    }
+
     /// The workflow time: when the current workflow task started. Stable across replays.
     pub fn now(&self) -> SystemTime {
         self.run.borrow().now

@@ -47,14 +47,24 @@ use super::{
 use crate::{
     definition::{Definition, LocalBoxFuture, SignalFn, UpdateFn, WorkflowDefinition},
     failure::{ApplicationError, Error, ErrorOutcome, Failure, FAILURE_SOURCE},
+    interceptor::WorkflowInterceptor,
+    metrics::MetricMeter,
 };
 
 /// Where a worker's workflow runs live: one per workflow thread.
 pub(crate) struct Runs {
     factories: BTreeMap<String, Box<dyn RunFactory>>,
     runs: HashMap<String, Box<dyn Run>>,
-    namespace: String,
-    task_queue: String,
+    environment: RunEnvironment,
+}
+
+/// What every run of a worker shares.
+#[derive(Clone)]
+pub(crate) struct RunEnvironment {
+    pub(crate) namespace: String,
+    pub(crate) task_queue: String,
+    pub(crate) metrics: MetricMeter,
+    pub(crate) interceptors: Vec<Arc<dyn WorkflowInterceptor>>,
 }
 
 /// Registers a workflow type on a worker: a plain function, so it can cross threads; the
@@ -75,7 +85,12 @@ impl WorkflowRegistration {
 }
 
 pub(crate) trait RunFactory {
-    fn start(&self, init: &InitializeWorkflow, info: WorkflowInfo) -> Box<dyn Run>;
+    fn start(
+        &self,
+        init: &InitializeWorkflow,
+        info: WorkflowInfo,
+        environment: &RunEnvironment,
+    ) -> Box<dyn Run>;
 }
 
 pub(crate) trait Run {
@@ -83,11 +98,7 @@ pub(crate) trait Run {
 }
 
 impl Runs {
-    pub(crate) fn new(
-        registrations: &[WorkflowRegistration],
-        namespace: String,
-        task_queue: String,
-    ) -> Self {
+    pub(crate) fn new(registrations: &[WorkflowRegistration], environment: RunEnvironment) -> Self {
         let factories = registrations
             .iter()
             .map(|r| (r.name.to_owned(), (r.factory)()))
@@ -95,8 +106,7 @@ impl Runs {
         Self {
             factories,
             runs: HashMap::new(),
-            namespace,
-            task_queue,
+            environment,
         }
     }
 
@@ -126,7 +136,7 @@ impl Runs {
                     "workflow type `{}` is not registered on this worker (task queue `{}`); \
                      registered: {}. The task will be retried once a worker that has it polls.",
                     init.workflow_type,
-                    self.task_queue,
+                    self.environment.task_queue,
                     if known.is_empty() {
                         "none".to_owned()
                     } else {
@@ -144,8 +154,8 @@ impl Runs {
                 workflow_id: init.workflow_id.clone(),
                 run_id: run_id.clone(),
                 workflow_type: init.workflow_type.clone(),
-                task_queue: self.task_queue.clone(),
-                namespace: self.namespace.clone(),
+                task_queue: self.environment.task_queue.clone(),
+                namespace: self.environment.namespace.clone(),
                 attempt: init.attempt.max(1) as u32,
                 continued_from_run_id: Some(init.continued_from_execution_run_id.clone())
                     .filter(|s| !s.is_empty()),
@@ -162,7 +172,9 @@ impl Runs {
                     .workflow_execution_timeout
                     .and_then(|d| Duration::try_from(d).ok()),
             };
-            let run = catch_unwind(AssertUnwindSafe(|| factory.start(init, info)));
+            let run = catch_unwind(AssertUnwindSafe(|| {
+                factory.start(init, info, &self.environment)
+            }));
             match run {
                 Ok(run) => {
                     self.runs.insert(run_id.clone(), run);
@@ -234,8 +246,18 @@ impl<W: WorkflowDefinition> TypedFactory<W> {
 }
 
 impl<W: WorkflowDefinition> RunFactory for TypedFactory<W> {
-    fn start(&self, init: &InitializeWorkflow, info: WorkflowInfo) -> Box<dyn Run> {
-        Box::new(Instance::<W>::new(self.definition.clone(), init, info))
+    fn start(
+        &self,
+        init: &InitializeWorkflow,
+        info: WorkflowInfo,
+        environment: &RunEnvironment,
+    ) -> Box<dyn Run> {
+        Box::new(Instance::<W>::new(
+            self.definition.clone(),
+            init,
+            info,
+            environment,
+        ))
     }
 }
 
@@ -276,8 +298,23 @@ struct Instance<W: WorkflowDefinition> {
 }
 
 impl<W: WorkflowDefinition> Instance<W> {
-    fn new(definition: Rc<Definition<W>>, init: &InitializeWorkflow, info: WorkflowInfo) -> Self {
-        let run: SharedRun = Rc::new(RefCell::new(RunState::new(info, init.randomness_seed)));
+    fn new(
+        definition: Rc<Definition<W>>,
+        init: &InitializeWorkflow,
+        info: WorkflowInfo,
+        environment: &RunEnvironment,
+    ) -> Self {
+        let replaying = Arc::new(AtomicBool::new(false));
+        let metrics = environment
+            .metrics
+            .with_labels([("workflow_type", info.workflow_type.clone())])
+            .gated(replaying.clone());
+        let run: SharedRun = Rc::new(RefCell::new(RunState::new(
+            info,
+            init.randomness_seed,
+            metrics,
+            replaying,
+        )));
         let ctx = WorkflowContext {
             run,
             state: Rc::new(RefCell::new(W::default())),
@@ -292,7 +329,7 @@ impl<W: WorkflowDefinition> Instance<W> {
             checked_version: 0,
             poisoned: None,
         };
-        instance.start_main(init);
+        instance.start_main(init, &environment.interceptors);
         instance
     }
 
@@ -300,14 +337,25 @@ impl<W: WorkflowDefinition> Instance<W> {
         self.ctx.run.borrow_mut()
     }
 
-    fn start_main(&mut self, init: &InitializeWorkflow) {
+    fn start_main(
+        &mut self,
+        init: &InitializeWorkflow,
+        interceptors: &[Arc<dyn WorkflowInterceptor>],
+    ) {
         let run_fn = self
             .definition
             .run
             .as_ref()
             .expect("`#[workflow]` registers a run function");
         match run_fn(self.ctx.clone(), &init.arguments) {
-            Ok(future) => {
+            Ok(mut future) => {
+                let (info, metrics) = {
+                    let run = self.ctx.run.borrow();
+                    (run.info.clone(), run.metrics.clone())
+                };
+                for interceptor in interceptors.iter().rev() {
+                    future = interceptor.execute_workflow(info.clone(), metrics.clone(), future);
+                }
                 let outcome = self.outcome.clone();
                 let run = self.ctx.run.clone();
                 self.tasks.push(Task::new(Box::pin(async move {
@@ -334,6 +382,8 @@ impl<W: WorkflowDefinition> Instance<W> {
                 run.now = now;
             }
             run.is_replaying = activation.is_replaying;
+            run.replaying_flag
+                .store(activation.is_replaying, Ordering::Relaxed);
             run.history_length = activation.history_length;
             run.continue_as_new_suggested = activation.continue_as_new_suggested;
             run.version += 1;

@@ -18,6 +18,8 @@ use temporalio_common::protos::coresdk::{
 use temporalio_common::protos::temporal::api::failure::v1::Failure as ProtoFailure;
 
 use super::WorkflowInfo;
+use crate::metrics::MetricMeter;
+use std::sync::{atomic::AtomicBool, Arc};
 
 /// A pending operation, named by its command kind and the sequence number core echoes back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -72,6 +74,9 @@ pub(crate) struct RunState {
     /// Bumped by each cancellation request: waits started before it are cancelled.
     pub(crate) cancel_generation: u64,
     pub(crate) rng: SplitMix64,
+    /// The run's meter, silent while `replaying_flag` is set.
+    pub(crate) metrics: MetricMeter,
+    pub(crate) replaying_flag: Arc<AtomicBool>,
     commands: Vec<Command>,
     seqs: Seqs,
     slots: BTreeMap<OpKey, Slot>,
@@ -89,7 +94,12 @@ pub(crate) struct RunState {
 pub(crate) type SharedRun = Rc<RefCell<RunState>>;
 
 impl RunState {
-    pub(crate) fn new(info: WorkflowInfo, seed: u64) -> Self {
+    pub(crate) fn new(
+        info: WorkflowInfo,
+        seed: u64,
+        metrics: MetricMeter,
+        replaying_flag: Arc<AtomicBool>,
+    ) -> Self {
         Self {
             info,
             now: SystemTime::UNIX_EPOCH,
@@ -99,6 +109,8 @@ impl RunState {
             cancel_requested: None,
             cancel_generation: 0,
             rng: SplitMix64(seed),
+            metrics,
+            replaying_flag,
             commands: Vec::new(),
             seqs: Seqs::default(),
             slots: BTreeMap::new(),

@@ -1,0 +1,154 @@
+//! Signals, queries and updates on the embedded engine, and the client-facing RPCs
+//! (start conflicts, describe, list, terminate).
+
+use std::time::Duration;
+
+use capstan::{client::history::EventType, prelude::*, ApplicationError, ClientError, UpdateError};
+use capstan_engine::{Engine, EngineOptions};
+
+#[workflow]
+#[derive(Default)]
+pub struct Counter {
+    value: i64,
+    done: bool,
+}
+
+#[workflow]
+impl Counter {
+    #[run]
+    pub async fn run(ctx: WorkflowContext<Self>, start: i64) -> WorkflowResult<i64> {
+        ctx.state_mut(|s| s.value += start);
+        ctx.wait_condition(|s| s.done).await?;
+        Ok(ctx.state(|s| s.value))
+    }
+
+    #[signal]
+    pub fn add(&mut self, n: i64) {
+        self.value += n;
+    }
+
+    #[signal]
+    pub fn finish(&mut self) {
+        self.done = true;
+    }
+
+    #[query]
+    pub fn value(&self) -> i64 {
+        self.value
+    }
+
+    #[update(validator = check_set)]
+    pub fn set(&mut self, value: i64) -> Result<i64, UpdateError> {
+        let old = self.value;
+        self.value = value;
+        Ok(old)
+    }
+
+    pub fn check_set(&self, value: &i64) -> Result<(), UpdateError> {
+        if *value < 0 {
+            return Err(
+                ApplicationError::new("ValueError", "the counter cannot go below zero").into(),
+            );
+        }
+        Ok(())
+    }
+
+    #[update]
+    pub async fn add_later(ctx: WorkflowContext<Self>, n: i64) -> Result<i64, UpdateError> {
+        ctx.sleep(Duration::from_millis(50)).await?;
+        Ok(ctx.state_mut(|s| {
+            s.value += n;
+            s.value
+        }))
+    }
+}
+
+async fn setup() -> (Engine, Client) {
+    let engine = Engine::start(EngineOptions::default())
+        .await
+        .expect("the engine starts");
+    let client = Client::connect(engine.address())
+        .await
+        .expect("the client connects");
+    (engine, client)
+}
+
+#[tokio::test]
+async fn signals_queries_and_updates_reach_the_workflow() {
+    let (engine, client) = setup().await;
+    let tq = "counter";
+    let id = "counter-1";
+    let result = Worker::new(&client, tq)
+        .register_workflow::<Counter>()
+        .run_until(async {
+            let handle = Counter::start(&client, id, 10).task_queue(tq).await.unwrap();
+            handle.add(5).await.unwrap();
+            assert_eq!(handle.value().await.unwrap(), 15);
+            assert_eq!(handle.set(100).await.unwrap(), 15);
+            let rejected = handle.set(-1).await.unwrap_err();
+            assert!(
+                matches!(&rejected, ClientError::UpdateFailed { failure, .. } if failure.error_type() == Some("ValueError")),
+                "{rejected}"
+            );
+            assert_eq!(handle.add_later(7).await.unwrap(), 107);
+            let pending = handle.start_add_later(1).await.unwrap();
+            assert_eq!(pending.result().await.unwrap(), 108);
+            handle.finish().await.unwrap();
+            handle.result().await.unwrap()
+        })
+        .await
+        .unwrap();
+    assert_eq!(result, 108);
+    let history = client.workflow_handle(id).history().await.unwrap();
+    let accepted = history
+        .iter()
+        .filter(|e| e.event_type() == EventType::WorkflowExecutionUpdateAccepted)
+        .count();
+    assert_eq!(accepted, 3, "the rejected update left no trace");
+    let signals = history
+        .iter()
+        .filter(|e| e.event_type() == EventType::WorkflowExecutionSignaled)
+        .count();
+    assert_eq!(signals, 2);
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_second_start_with_the_same_id_conflicts() {
+    let (engine, client) = setup().await;
+    let first = client
+        .start_workflow_by_name("Counter", "dup", (1i64,))
+        .task_queue("nobody")
+        .await
+        .unwrap();
+    let second = client
+        .start_workflow_by_name("Counter", "dup", (1i64,))
+        .task_queue("nobody")
+        .await;
+    match second {
+        Err(ClientError::AlreadyStarted { run_id, .. }) => {
+            assert_eq!(Some(run_id.as_str()), first.run_id())
+        }
+        other => panic!("expected AlreadyStarted, got {other:?}"),
+    }
+    let description = first.describe().await.unwrap();
+    assert_eq!(description.workflow_type, "Counter");
+    let listed = client
+        .list_workflows("WorkflowType = 'Counter'")
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    first.terminate("done").await.unwrap();
+    let outcome = first.result_as::<i64>().await;
+    assert!(
+        matches!(
+            outcome,
+            Err(ClientError::WorkflowFailed {
+                how: "was terminated",
+                ..
+            })
+        ),
+        "{outcome:?}"
+    );
+    engine.shutdown().await;
+}

@@ -1,0 +1,48 @@
+//! Encryption: every payload the server stores is AES-GCM ciphertext; only clients and
+//! workers holding the key read it. The key comes from the environment or a file, never
+//! from source.
+
+use capstan::{
+    codec::{AesGcmCodec, KeyError},
+    Client, ClientError,
+};
+
+/// The variable holding the keys: `id=base64key[,id=base64key…]`, the first current.
+pub const KEYS_VARIABLE: &str = "CAPSTAN_ENCRYPTION_KEYS";
+
+/// The codec from [`KEYS_VARIABLE`], or from a key file when one is given.
+pub fn codec(key_file: Option<&std::path::Path>) -> Result<AesGcmCodec, KeyError> {
+    match key_file {
+        Some(path) => AesGcmCodec::from_file(path),
+        None => AesGcmCodec::from_env(KEYS_VARIABLE),
+    }
+}
+
+/// A client that encrypts what it sends and decrypts what it reads; give workers the same
+/// client (they take its codecs).
+pub async fn encrypted_client(address: &str, codec: AesGcmCodec) -> Result<Client, ClientError> {
+    Client::builder(address).codec(codec).connect().await
+}
+
+/// Runs the metrics pattern's `MyWorkflow` with an encrypting client and worker, and
+/// returns its result and the history as a client *without* the key sees it.
+pub async fn run_encrypted(
+    address: &str,
+    codec: AesGcmCodec,
+    task_queue: &str,
+    workflow_id: &str,
+) -> anyhow::Result<(String, Vec<capstan::client::history::HistoryEvent>)> {
+    use super::custom_metrics::{my_activity, MyWorkflow};
+    let client = encrypted_client(address, codec).await?;
+    let result = capstan::Worker::new(&client, task_queue)
+        .register_workflow::<MyWorkflow>()
+        .register_activity(my_activity)
+        .run_until(
+            MyWorkflow::execute(&client, workflow_id, "card 4111-1111".to_owned())
+                .task_queue(task_queue),
+        )
+        .await??;
+    let keyless = Client::connect(address).await?;
+    let history = keyless.workflow_handle(workflow_id).history().await?;
+    Ok((result, history))
+}

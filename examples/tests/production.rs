@@ -1,0 +1,117 @@
+//! The production patterns on a real Temporal dev server: custom metrics and encryption.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use capstan::{testing::DevServer, Client};
+use capstan_examples::patterns::{custom_metrics::*, encryption};
+
+static QUEUE: AtomicU32 = AtomicU32::new(0);
+
+fn queue(name: &str) -> String {
+    format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        QUEUE.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+#[tokio::test]
+async fn metrics_are_scraped_with_their_labels_and_replays_count_once() {
+    let server = DevServer::shared().await;
+    let client = Client::connect(server.address()).await.unwrap();
+    let tq = queue("metrics");
+    // No cache: every workflow task replays the run from its first event.
+    let (result, scraped) = run_and_scrape(&client, &tq, &format!("metrics-{tq}"), true)
+        .await
+        .unwrap();
+    assert_eq!(result, "processed order-1");
+    let value = |name, labels: &[(&str, &str)]| series_value(&scraped, name, labels);
+    // The interceptor's series, with the seed's labels.
+    assert_eq!(
+        value(
+            "activity_schedule_to_start_latency_count",
+            &[
+                ("workflow_type", "MyWorkflow"),
+                ("activity_type", "my_activity"),
+                ("task_queue", &tq)
+            ]
+        ),
+        Some(1.0),
+        "{scraped}"
+    );
+    assert_eq!(
+        value("activity_executions_total", &[("status", "started")]),
+        Some(1.0),
+        "{scraped}"
+    );
+    assert_eq!(
+        value("activity_executions_total", &[("status", "completed")]),
+        Some(1.0),
+        "{scraped}"
+    );
+    assert_eq!(
+        value("activity_executions_total", &[("status", "failed")]),
+        None,
+        "{scraped}"
+    );
+    // Workflow-side metrics: once, though the run was replayed at every task.
+    assert_eq!(
+        value(
+            "my_workflow_completions",
+            &[("workflow_type", "MyWorkflow"), ("namespace", "default")]
+        ),
+        Some(1.0),
+        "{scraped}"
+    );
+    assert_eq!(
+        value("my_workflow_duration_count", &[]),
+        Some(1.0),
+        "{scraped}"
+    );
+    assert_eq!(
+        value("my_workflow_starts", &[]),
+        Some(1.0),
+        "the run's first lines ran at every replay; they must be counted once:\n{scraped}"
+    );
+    // Core's own metrics are served too.
+    assert!(
+        scraped
+            .lines()
+            .any(|l| l.starts_with("temporal_workflow_completed")),
+        "core's metrics are missing:\n{scraped}"
+    );
+}
+
+#[tokio::test]
+async fn encrypted_payloads_never_reach_the_server_in_plaintext() {
+    let server = DevServer::shared().await;
+    let dir = std::env::temp_dir().join(format!("capstan-production-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("keys");
+    let key: [u8; 32] = std::array::from_fn(|i| i as u8 ^ 0xa5);
+    use base64::Engine;
+    std::fs::write(
+        &key_file,
+        format!(
+            "k1={}\n",
+            base64::engine::general_purpose::STANDARD.encode(key)
+        ),
+    )
+    .unwrap();
+    let codec = encryption::codec(Some(&key_file)).unwrap();
+    let tq = queue("encrypted");
+    let (result, history) =
+        encryption::run_encrypted(&server.address(), codec, &tq, &format!("encrypted-{tq}"))
+            .await
+            .unwrap();
+    assert_eq!(result, "processed card 4111-1111");
+    assert!(
+        !format!("{history:?}").contains("4111"),
+        "plaintext in the history"
+    );
+    let err = encryption::codec(None).err().map(|e| e.to_string());
+    if std::env::var(encryption::KEYS_VARIABLE).is_err() {
+        assert!(err.unwrap().contains(encryption::KEYS_VARIABLE));
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
