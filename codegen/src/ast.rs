@@ -476,8 +476,9 @@ pub(crate) fn activity(args: ItemArgs, item: TokenStream, errors: &mut Errors) -
         syn::Item::Impl(item) => {
             errors.error(
                 item.impl_token,
-                "`#[activity]` on impl blocks is not supported yet: write free functions and \
-                 share resources through a `static`/`OnceLock`",
+                "`#[activity]` goes on functions, not impl blocks: to share a connection pool or \
+                 client with activities, add it with `Worker::resource(value)` and read it with \
+                 `ctx.resource::<T>()` in an activity that takes `ctx: ActivityContext`",
             );
             None
         }

@@ -321,7 +321,7 @@ fn activity_rules() {
     );
     assert_one(
         activity(quote!(), quote!(impl A {})),
-        "`#[activity]` on impl blocks is not supported yet: write free functions and share resources through a `static`/`OnceLock`",
+        "`#[activity]` goes on functions, not impl blocks: to share a connection pool or client with activities, add it with `Worker::resource(value)` and read it with `ctx.resource::<T>()` in an activity that takes `ctx: ActivityContext`",
     );
     assert_one(
         activity(

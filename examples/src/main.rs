@@ -2,8 +2,9 @@
 //! patterns end to end; `capstan-examples worker --server HOST:PORT [--task-queue Q]` runs a
 //! worker with every example registered until Ctrl-C.
 //!
-//! Without `--server`, the tour starts a Temporal dev server of its own (installed on first
-//! use under `target/`) and stops it at the end.
+//! Without `--server`, the tour runs on the embedded engine, in this process: nothing to
+//! install. `--dev-server` starts a real Temporal dev server instead (installed on first use
+//! under `target/`).
 
 use std::process::ExitCode;
 
@@ -11,7 +12,7 @@ use capstan::Client;
 use capstan_examples::{tour, worker, TASK_QUEUE};
 
 const USAGE: &str = "usage:
-  capstan-examples tour [--only NAME[,NAME]] [--json] [--server HOST:PORT]
+  capstan-examples tour [--only NAME[,NAME]] [--json] [--server HOST:PORT | --dev-server]
   capstan-examples worker --server HOST:PORT [--task-queue QUEUE]";
 
 struct Args {
@@ -19,6 +20,7 @@ struct Args {
     only: Option<Vec<String>>,
     json: bool,
     server: Option<String>,
+    dev_server: bool,
     task_queue: String,
 }
 
@@ -30,6 +32,7 @@ fn parse_args() -> Result<Args, String> {
         only: None,
         json: false,
         server: None,
+        dev_server: false,
         task_queue: TASK_QUEUE.to_owned(),
     };
     while let Some(arg) = args.next() {
@@ -40,6 +43,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--json" => parsed.json = true,
             "--server" => parsed.server = Some(value("--server")?),
+            "--dev-server" => parsed.dev_server = true,
             "--task-queue" => parsed.task_queue = value("--task-queue")?,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument `{other}`")),
@@ -88,14 +92,25 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<bool> {
-    // Without --server, a dev server of our own (the embedded engine will take its place).
-    let (dev_server, address) = match &args.server {
-        Some(address) => (None, address.clone()),
-        None => {
-            eprintln!("starting a Temporal dev server (pass --server HOST:PORT to use yours)...");
+    // The backend: a server the user names, a Temporal dev server of our own, or (the
+    // default) the embedded engine in this process. Each stops when dropped.
+    let mut _dev_server = None;
+    let mut _engine = None;
+    let address = match (&args.server, args.dev_server) {
+        (Some(address), _) => address.clone(),
+        (None, true) => {
+            eprintln!("starting a Temporal dev server...");
             let server = capstan::testing::DevServer::start().await?;
             let address = server.address();
-            (Some(server), address)
+            _dev_server = Some(server);
+            address
+        }
+        (None, false) => {
+            let engine =
+                capstan_engine::Engine::start(capstan_engine::EngineOptions::default()).await?;
+            let address = engine.address();
+            _engine = Some(engine);
+            address
         }
     };
     let client = Client::connect(address).await?;
@@ -107,7 +122,6 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         "tour" => run_tour(&client, &args).await,
         other => anyhow::bail!("unknown command `{other}`\n{USAGE}"),
     };
-    drop(dev_server);
     result
 }
 

@@ -1,6 +1,8 @@
 //! Activity code: the context an activity receives (info, heartbeats, cancellation).
 
 use std::{
+    any::Any,
+    collections::BTreeMap,
     sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
@@ -103,6 +105,33 @@ struct Inner {
     cancel: CancellationToken,
     cancel_reason: Mutex<Option<CancelReason>>,
     metrics: MetricMeter,
+    resources: Resources,
+}
+
+/// Values a worker shares with all its activities (connection pools, clients, caches),
+/// looked up by type: [`Worker::resource`](crate::Worker::resource) adds one,
+/// [`ActivityContext::resource`] reads it.
+#[derive(Clone, Default)]
+pub(crate) struct Resources(
+    Arc<BTreeMap<std::any::TypeId, (&'static str, Arc<dyn Any + Send + Sync>)>>,
+);
+
+impl Resources {
+    pub(crate) fn insert<T: Any + Send + Sync>(&mut self, value: Arc<T>) {
+        Arc::make_mut(&mut self.0).insert(
+            std::any::TypeId::of::<T>(),
+            (std::any::type_name::<T>(), value),
+        );
+    }
+
+    fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let (_, value) = self.0.get(&std::any::TypeId::of::<T>())?;
+        value.clone().downcast().ok()
+    }
+
+    fn names(&self) -> Vec<&'static str> {
+        self.0.values().map(|(name, _)| *name).collect()
+    }
 }
 
 impl std::fmt::Debug for ActivityContext {
@@ -120,6 +149,7 @@ impl ActivityContext {
         heartbeat_details: Vec<Payload>,
         sink: Option<Arc<dyn HeartbeatSink>>,
         metrics: MetricMeter,
+        resources: Resources,
     ) -> Self {
         let metrics = metrics.with_labels([
             ("namespace", info.namespace.clone()),
@@ -133,8 +163,40 @@ impl ActivityContext {
                 cancel: CancellationToken::new(),
                 cancel_reason: Mutex::new(None),
                 metrics,
+                resources,
             }),
         }
+    }
+
+    /// A value the worker shares with its activities, by type: what an impl block's `self`
+    /// would hold in other SDKs (a connection pool, an HTTP client).
+    ///
+    /// ```
+    /// # use capstan::prelude::*;
+    /// struct Database { url: String }
+    ///
+    /// #[activity]
+    /// async fn get_user(ctx: ActivityContext, id: String) -> Result<String, ActivityError> {
+    ///     let db = ctx.resource::<Database>()?;
+    ///     Ok(format!("{id}@{}", db.url))
+    /// }
+    /// // Worker::new(&client, "q").resource(Database { url: "…".into() }).register_activity(get_user)
+    /// ```
+    pub fn resource<T: Any + Send + Sync>(&self) -> Result<Arc<T>, crate::Error> {
+        self.inner.resources.get::<T>().ok_or_else(|| {
+            crate::ApplicationError::new(
+                "MissingResource",
+                format!(
+                    "activity `{}` needs a `{}`, which this worker does not have: add it with \
+                     `Worker::resource(..)` (it has: {})",
+                    self.inner.info.activity_type,
+                    std::any::type_name::<T>(),
+                    self.inner.resources.names().join(", ")
+                ),
+            )
+            .non_retryable()
+            .into()
+        })
     }
 
     /// The worker's metric meter, labelled with the namespace and activity type.
@@ -145,7 +207,30 @@ impl ActivityContext {
     /// A context for calling an activity function directly in a unit test: heartbeats go
     /// nowhere, and [`cancel`](Self::cancel) simulates a cancellation.
     pub fn for_test(info: ActivityInfo) -> Self {
-        Self::new(info, Vec::new(), None, MetricMeter::disabled())
+        Self::new(
+            info,
+            Vec::new(),
+            None,
+            MetricMeter::disabled(),
+            Resources::default(),
+        )
+    }
+
+    /// Adds a resource to a test context (see [`resource`](Self::resource)).
+    pub fn with_resource<T: Any + Send + Sync>(self, value: T) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            info: shared.info.clone(),
+            heartbeat_details: shared.heartbeat_details.clone(),
+            sink: shared.sink.clone(),
+            cancel: CancellationToken::new(),
+            cancel_reason: Mutex::new(None),
+            metrics: shared.metrics.clone(),
+            resources: shared.resources.clone(),
+        });
+        inner.resources.insert(Arc::new(value));
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 
     /// This attempt's info.

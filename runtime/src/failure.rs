@@ -407,8 +407,12 @@ impl<E: StdError + Send + Sync + 'static> From<E> for Error {
         let mut message = err.to_string();
         let mut source = err.source();
         while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
+            let text = s.to_string();
+            // Many errors print their source already (`{source}` in the message).
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
             source = s.source();
         }
         let error_type = short_type_name(std::any::type_name::<E>());

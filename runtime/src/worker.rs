@@ -30,7 +30,7 @@ use temporalio_sdk_core::{
 use tokio::sync::mpsc;
 
 use crate::{
-    activity::{ActivityContext, ActivityInfo, CancelReason, HeartbeatSink},
+    activity::{ActivityContext, ActivityInfo, CancelReason, HeartbeatSink, Resources},
     client::Client,
     converter::{transcode, Codecs, Direction},
     definition::{ActivityDefinition, ActivityRegistry, ErasedActivity, WorkflowDefinition},
@@ -85,6 +85,7 @@ pub struct Worker {
     metrics: MetricMeter,
     activity_interceptors: Vec<Arc<dyn ActivityInterceptor>>,
     workflow_interceptors: Vec<Arc<dyn WorkflowInterceptor>>,
+    resources: Resources,
 }
 
 impl Worker {
@@ -102,7 +103,15 @@ impl Worker {
             metrics: MetricMeter::disabled(),
             activity_interceptors: Vec::new(),
             workflow_interceptors: Vec::new(),
+            resources: Resources::default(),
         }
+    }
+
+    /// Shares `value` with every activity of this worker, which reads it with
+    /// [`ActivityContext::resource`]: a connection pool, an HTTP client, a cache.
+    pub fn resource<T: std::any::Any + Send + Sync>(mut self, value: T) -> Self {
+        self.resources.insert(Arc::new(value));
+        self
     }
 
     /// Records core's metrics and the contexts' metrics with `meter` (for example a
@@ -285,6 +294,7 @@ impl Worker {
                         .metrics
                         .with_labels([("task_queue", self.task_queue.clone())]),
                     interceptors: self.activity_interceptors.clone(),
+                    resources: self.resources.clone(),
                 },
                 failed.clone(),
                 fatal.clone(),
@@ -455,6 +465,7 @@ struct ActivityEnvironment {
     namespace: String,
     metrics: MetricMeter,
     interceptors: Vec<Arc<dyn ActivityInterceptor>>,
+    resources: Resources,
 }
 
 async fn activity_loop(
@@ -469,6 +480,7 @@ async fn activity_loop(
         namespace,
         metrics,
         interceptors,
+        resources,
     } = environment;
     let interceptors = Arc::new(interceptors);
     let running: Arc<Mutex<HashMap<Vec<u8>, ActivityContext>>> = Arc::default();
@@ -501,6 +513,7 @@ async fn activity_loop(
                     start.heartbeat_details.clone(),
                     Some(sink.clone()),
                     metrics.clone(),
+                    resources.clone(),
                 );
                 running
                     .lock()
