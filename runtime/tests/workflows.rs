@@ -532,3 +532,72 @@ async fn patches_describe_list_and_terminate() {
         .iter()
         .any(|e| e.event_type() == EventType::WorkflowPropertiesModified));
 }
+
+/// A shared resource, as a connection pool would be.
+pub struct Greeter {
+    greeting: String,
+}
+
+#[activity]
+pub async fn greet_with_resource(
+    ctx: ActivityContext,
+    name: String,
+) -> Result<String, ActivityError> {
+    let greeter = ctx.resource::<Greeter>()?;
+    Ok(format!("{}, {name}!", greeter.greeting))
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct GreetWithResource;
+
+#[workflow]
+impl GreetWithResource {
+    #[run]
+    pub async fn run(ctx: WorkflowContext<Self>, name: String) -> WorkflowResult<String> {
+        Ok(ctx
+            .activity(greet_with_resource, name)
+            .start_to_close_timeout(Duration::from_secs(5))
+            .retry_policy(RetryPolicy::maximum_attempts(1))
+            .await?)
+    }
+}
+
+#[tokio::test]
+async fn activities_read_the_workers_resources() {
+    let client = client().await;
+    let tq = queue("resources");
+    let greeting = Worker::new(&client, &tq)
+        .resource(Greeter {
+            greeting: "Ahoy".to_owned(),
+        })
+        .register_workflow::<GreetWithResource>()
+        .register_activity(greet_with_resource)
+        .run_until(
+            GreetWithResource::execute(&client, format!("res-{tq}"), "crew".to_owned())
+                .task_queue(&tq),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(greeting, "Ahoy, crew!");
+    // Without the resource, the activity fails with a message that says how to fix it.
+    let tq = queue("no-resources");
+    let err = Worker::new(&client, &tq)
+        .register_workflow::<GreetWithResource>()
+        .register_activity(greet_with_resource)
+        .run_until(
+            GreetWithResource::execute(&client, format!("res-{tq}"), "crew".to_owned())
+                .task_queue(&tq),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    let root = err.failure().unwrap().root_cause();
+    assert_eq!(root.error_type(), Some("MissingResource"));
+    assert!(
+        root.message().contains("Worker::resource"),
+        "{}",
+        root.message()
+    );
+}
