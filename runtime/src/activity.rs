@@ -112,9 +112,10 @@ struct Inner {
 /// looked up by type: [`Worker::resource`](crate::Worker::resource) adds one,
 /// [`ActivityContext::resource`] reads it.
 #[derive(Clone, Default)]
-pub(crate) struct Resources(
-    Arc<BTreeMap<std::any::TypeId, (&'static str, Arc<dyn Any + Send + Sync>)>>,
-);
+pub(crate) struct Resources(Arc<BTreeMap<std::any::TypeId, Resource>>);
+
+/// A shared value and its type's name (for error messages).
+type Resource = (&'static str, Arc<dyn Any + Send + Sync>);
 
 impl Resources {
     pub(crate) fn insert<T: Any + Send + Sync>(&mut self, value: Arc<T>) {
