@@ -2,10 +2,7 @@
 //! polling) against a real Temporal dev server, with assertions on results and histories.
 
 use std::{
-    sync::{
-        atomic::{AtomicU32, Ordering},
-        OnceLock,
-    },
+    sync::OnceLock,
     time::{Duration, SystemTime},
 };
 
@@ -15,25 +12,18 @@ use capstan::{
         WorkflowExecutionStatus,
     },
     prelude::*,
-    testing::DevServer,
+    testing::{unique_task_queue, DevServer},
     workflow::{join, join_all},
     ClientError,
 };
 use capstan_examples::{patterns::*, tour, worker};
-
-static QUEUE: AtomicU32 = AtomicU32::new(0);
 
 /// A client of `server` and a fresh task queue, so tests run in parallel.
 async fn connect(server: &DevServer) -> (Client, String) {
     let client = Client::connect(server.address())
         .await
         .expect("the client connects");
-    let queue = format!(
-        "long-lived-{}-{}",
-        std::process::id(),
-        QUEUE.fetch_add(1, Ordering::SeqCst)
-    );
-    (client, queue)
+    (client, unique_task_queue("long-lived"))
 }
 
 async fn setup() -> (Client, String) {

@@ -1,12 +1,13 @@
 //! Every pattern of the tour, end to end against a real Temporal dev server, with
 //! assertions on results and histories.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
-use capstan::{client::history::Attributes, prelude::*, testing::DevServer, ClientError};
+use capstan::{
+    client::history::Attributes,
+    prelude::*,
+    testing::{unique_task_queue, DevServer},
+    ClientError,
+};
 use capstan_examples::{patterns::*, tour, worker};
-
-static QUEUE: AtomicU32 = AtomicU32::new(0);
 
 /// A client of the shared dev server and a fresh task queue, so tests run in parallel.
 async fn setup() -> (Client, String) {
@@ -14,12 +15,7 @@ async fn setup() -> (Client, String) {
     let client = Client::connect(server.address())
         .await
         .expect("the client connects");
-    let queue = format!(
-        "patterns-{}-{}",
-        std::process::id(),
-        QUEUE.fetch_add(1, Ordering::SeqCst)
-    );
-    (client, queue)
+    (client, unique_task_queue("patterns"))
 }
 
 async fn tour_pattern(name: &str) -> tour::Report {

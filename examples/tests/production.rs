@@ -1,19 +1,10 @@
 //! The production patterns on a real Temporal dev server: custom metrics and encryption.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
-use capstan::{testing::DevServer, Client};
+use capstan::{
+    testing::{unique_task_queue as queue, DevServer},
+    Client,
+};
 use capstan_examples::patterns::{custom_metrics::*, encryption};
-
-static QUEUE: AtomicU32 = AtomicU32::new(0);
-
-fn queue(name: &str) -> String {
-    format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        QUEUE.fetch_add(1, Ordering::SeqCst)
-    )
-}
 
 #[tokio::test]
 async fn metrics_are_scraped_with_their_labels_and_replays_count_once() {

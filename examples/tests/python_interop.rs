@@ -33,7 +33,7 @@ async fn a_python_client_runs_capstan_workflows_with_the_same_bytes() {
     let server = DevServer::shared().await;
     let python = Python::ensure().await.expect("the Python SDK installs");
     let client = Client::connect(server.address()).await.unwrap();
-    let queue = format!("interop-py-client-{}", std::process::id());
+    let queue = capstan::testing::unique_task_queue("interop-py-client");
     let output = worker(&client, &queue)
         .run_until(python.run_script(
             script("run_capstan_workflows.py"),
@@ -100,7 +100,7 @@ async fn a_capstan_client_runs_a_python_workflow() {
     let server = DevServer::shared().await;
     let python = Python::ensure().await.expect("the Python SDK installs");
     let client = Client::connect(server.address()).await.unwrap();
-    let queue = format!("interop-py-worker-{}", std::process::id());
+    let queue = capstan::testing::unique_task_queue("interop-py-worker");
     let python_worker = tokio::spawn({
         let (python, address, queue) = (python.clone(), server.address(), queue.clone());
         async move {

@@ -3,7 +3,7 @@
 #![cfg(feature = "testing")]
 
 use std::{
-    sync::atomic::{AtomicBool, AtomicU32, Ordering},
+    sync::atomic::{AtomicBool, Ordering},
     time::Duration,
 };
 
@@ -11,19 +11,9 @@ use capstan::{
     client::history::{Attributes, EventType},
     converter::{Payload, PayloadCodec, PayloadError, ENCODING_KEY},
     prelude::*,
-    testing::DevServer,
+    testing::{unique_task_queue as queue, DevServer},
     ClientError,
 };
-
-static QUEUE: AtomicU32 = AtomicU32::new(0);
-
-fn queue(name: &str) -> String {
-    format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        QUEUE.fetch_add(1, Ordering::SeqCst)
-    )
-}
 
 async fn client() -> Client {
     Client::connect(DevServer::shared().await.address())

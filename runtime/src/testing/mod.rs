@@ -33,6 +33,17 @@ mod python;
 pub use dev_server::{temporal_cli, DevServer};
 pub use python::{Python, Script, ScriptOutput};
 
+/// A task queue name no other test in this or a concurrent test process uses, so tests
+/// sharing one server run in parallel without taking each other's tasks.
+pub fn unique_task_queue(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
