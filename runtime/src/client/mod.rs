@@ -3,6 +3,7 @@
 
 mod error;
 mod handle;
+pub mod schedule;
 mod start;
 
 /// History events, as [`WorkflowHandle::history`] returns them.
