@@ -251,6 +251,22 @@ impl Run {
         !is_closed(self.status)
     }
 
+    /// Whether the run waits on nothing but its timers (and outside input): no workflow
+    /// task scheduled or started, no activity attempt queued or running, no update that
+    /// the workflow has not yet seen. A virtual clock may skip ahead only then.
+    pub(crate) fn waits_only_on_timers(&self) -> bool {
+        !self.is_open()
+            || (self.wft.is_none()
+                && self
+                    .activities
+                    .values()
+                    .all(|a| a.state == ActivityState::Backoff)
+                && self
+                    .updates
+                    .iter()
+                    .all(|u| !matches!(u.state, UpdateState::Admitted | UpdateState::Delivered(_))))
+    }
+
     fn next_event_id(&self) -> i64 {
         self.events.len() as i64 + 1
     }
@@ -283,7 +299,7 @@ impl Run {
         }
         self.events.push(HistoryEvent {
             event_id,
-            event_time: Some(proto::timestamp(SystemTime::now())),
+            event_time: Some(proto::timestamp(sched.now())),
             event_type: event_type(&attrs) as i32,
             task_id: sched.next_seq() as i64,
             attributes: Some(attrs),
@@ -345,7 +361,7 @@ impl Run {
             scheduled_event_id,
             started_event_id: None,
             attempt,
-            scheduled_time: SystemTime::now(),
+            scheduled_time: sched.now(),
         });
         sched
             .queues
@@ -373,7 +389,7 @@ impl Run {
                 ..Default::default()
             }),
         );
-        let now = SystemTime::now();
+        let now = sched.now();
         self.wft = Some(WorkflowTask {
             started_event_id: Some(started_event_id),
             ..task.clone()
@@ -496,7 +512,7 @@ impl Run {
     /// Closes the run after its close event was written.
     fn close(&mut self, sched: &mut Scheduler, status: WorkflowExecutionStatus) {
         self.status = status;
-        self.close_time = Some(SystemTime::now());
+        self.close_time = Some(sched.now());
         self.wft = None;
         self.activities.clear();
         self.timers.clear();
@@ -559,7 +575,7 @@ impl Run {
             sched,
             Attributes::ActivityTaskScheduledEventAttributes(attrs.clone()),
         );
-        let now = SystemTime::now();
+        let now = sched.now();
         if let Some(timeout) = schedule_to_close {
             sched.add_timer(
                 now + timeout,
@@ -613,7 +629,7 @@ impl Run {
         if activity.attempt != task.attempt || activity.state != ActivityState::Scheduled {
             return None;
         }
-        let now = SystemTime::now();
+        let now = sched.now();
         activity.state = ActivityState::Started {
             identity: identity.to_owned(),
             started_time: now,
@@ -793,7 +809,7 @@ impl Run {
         timeout: Option<TimeoutType>,
         identity: String,
     ) {
-        let now = SystemTime::now();
+        let now = sched.now();
         let run_id = self.run_id.clone();
         let namespace = self.namespace.clone();
         let Some(activity) = self.activities.get_mut(&scheduled) else {
@@ -891,7 +907,7 @@ impl Run {
         );
         self.timers.insert(a.timer_id.clone(), started_event_id);
         sched.add_timer(
-            SystemTime::now() + fire_in,
+            sched.now() + fire_in,
             TimerKind::UserTimer {
                 run_id: self.run_id.clone(),
                 timer_id: a.timer_id,
@@ -1511,7 +1527,7 @@ impl State {
             .map(|q| q.name.clone())
             .unwrap_or_default();
         attrs.task_queue = task_queue(&queue);
-        let now = SystemTime::now();
+        let now = self.sched.now();
         let run_timeout = proto::duration(attrs.workflow_run_timeout.as_ref())
             .or(proto::duration(attrs.workflow_execution_timeout.as_ref()));
         let mut run = Run {
@@ -2016,11 +2032,11 @@ impl State {
         scheduled: i64,
         attempt: Option<i32>,
         timeout: TimeoutType,
-        now: SystemTime,
     ) {
         let Some((run, sched)) = self.run_mut(run_id) else {
             return;
         };
+        let now = sched.now();
         if !run.is_open() {
             return;
         }

@@ -4,12 +4,14 @@ use std::net::IpAddr;
 
 use capstan_engine::{Engine, EngineOptions};
 
-const USAGE: &str = "usage: capstan-engine [--ip IP] [--port PORT] [--namespace NAME]...
+const USAGE: &str =
+    "usage: capstan-engine [--ip IP] [--port PORT] [--namespace NAME]... [--virtual-clock]
 
 Serves Temporal's WorkflowService (in memory) and prints its address when ready.
   --ip IP            address to listen on (default 127.0.0.1)
   --port PORT        port to listen on (default 7233; 0 picks a free one)
-  --namespace NAME   a namespace to create (repeatable; default `default`)";
+  --namespace NAME   a namespace to create (repeatable; default `default`)
+  --virtual-clock    skip time to the next timer whenever nothing else is pending (tests)";
 
 fn parse(args: Vec<String>) -> Result<EngineOptions, String> {
     let mut options = EngineOptions {
@@ -35,6 +37,7 @@ fn parse(args: Vec<String>) -> Result<EngineOptions, String> {
                 options.port = v.parse().map_err(|e| format!("bad `--port {v}`: {e}"))?;
             }
             "--namespace" => namespaces.push(value("--namespace")?),
+            "--virtual-clock" => options.virtual_clock = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
         }

@@ -4,10 +4,7 @@
 // `TerminateIfRunning` is deprecated but still sent by older clients.
 #![allow(deprecated)]
 
-use std::{
-    sync::Arc,
-    time::{Duration, SystemTime},
-};
+use std::{sync::Arc, time::Duration};
 
 use prost::Message as _;
 use tokio::time::Instant;
@@ -561,6 +558,7 @@ impl WorkflowService for Service {
         let request = request.into_inner();
         let (run, scheduled, attempt) = activity_token(&request.task_token)?;
         let cancel_requested = self.store.transaction(|state| {
+            let now = state.sched.now();
             let activity = state
                 .runs
                 .get_mut(&run)
@@ -569,7 +567,7 @@ impl WorkflowService for Service {
             if let crate::history::ActivityState::Started { last_heartbeat, .. } =
                 &mut activity.state
             {
-                *last_heartbeat = SystemTime::now();
+                *last_heartbeat = now;
             }
             if request.details.is_some() {
                 activity.heartbeat_details = request.details;
@@ -893,8 +891,11 @@ impl WorkflowService for Service {
             Ok::<_, Status>(())
         })?;
         let answer = tokio::time::timeout_at(deadline, rx).await;
-        self.store
-            .transaction(|state| state.sched.queries.remove(&id));
+        // A query ending may leave the engine idle: tell the waiters (a virtual clock).
+        self.store.transaction(|state| {
+            state.sched.queries.remove(&id);
+            state.sched.changed = true;
+        });
         match answer {
             Ok(Ok(Ok(result))) => Ok(Response::new(QueryWorkflowResponse {
                 query_result: result,
@@ -1221,7 +1222,10 @@ mod tests {
 
     fn service() -> Service {
         Service {
-            store: Arc::new(Store::new(&["default".to_owned()])),
+            store: Arc::new(Store::new(
+                &["default".to_owned()],
+                crate::clock::Clock::Real,
+            )),
         }
     }
 

@@ -12,7 +12,7 @@ use std::{
 
 use tokio::sync::{watch, Notify};
 
-use crate::{history::Run, matching::Queues, timers::TimerKind};
+use crate::{clock::Clock, history::Run, matching::Queues, timers::TimerKind};
 
 /// A namespace the engine serves.
 #[derive(Debug, Clone)]
@@ -35,8 +35,11 @@ pub(crate) struct State {
 }
 
 /// Task queues, timers and in-flight queries: what the runs hand work to.
-#[derive(Default)]
 pub(crate) struct Scheduler {
+    /// The engine's clock; read it through [`Scheduler::now`].
+    pub(crate) clock: Clock,
+    /// The instant of the current transaction, read from the clock when it began.
+    pub(crate) now: SystemTime,
     pub(crate) queues: Queues,
     pub(crate) timers: BTreeMap<(SystemTime, u64), TimerKind>,
     pub(crate) queries: HashMap<String, crate::matching::PendingQuery>,
@@ -51,7 +54,29 @@ pub(crate) struct Scheduler {
     pub(crate) closing: bool,
 }
 
+impl Default for Scheduler {
+    fn default() -> Self {
+        Self {
+            clock: Clock::Real,
+            now: SystemTime::UNIX_EPOCH,
+            queues: Queues::default(),
+            timers: BTreeMap::new(),
+            queries: HashMap::new(),
+            closed_sticky: HashSet::new(),
+            seq: 0,
+            changed: false,
+            timers_changed: false,
+            closing: false,
+        }
+    }
+}
+
 impl Scheduler {
+    /// The engine's time for this transaction: the same for every event it writes.
+    pub(crate) fn now(&self) -> SystemTime {
+        self.now
+    }
+
     /// A number unique within this engine.
     pub(crate) fn next_seq(&mut self) -> u64 {
         self.seq += 1;
@@ -74,8 +99,9 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    pub(crate) fn new(namespaces: &[String]) -> Self {
+    pub(crate) fn new(namespaces: &[String], clock: Clock) -> Self {
         let mut state = State::default();
+        state.sched.clock = clock;
         for name in namespaces {
             state.namespaces.insert(
                 name.clone(),
@@ -96,9 +122,13 @@ impl Store {
     pub(crate) fn transaction<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         let (out, changed, timers) = {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.sched.now = state.sched.clock.now();
             let out = f(&mut state);
             let sched = &mut state.sched;
             let flags = (sched.changed, sched.timers_changed);
+            if sched.changed {
+                sched.clock.progress();
+            }
             sched.changed = false;
             sched.timers_changed = false;
             (out, flags.0, flags.1)

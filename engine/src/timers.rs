@@ -2,10 +2,7 @@
 //! earlier one is added. Timers are never removed when what they guard changes; a fired
 //! timer checks that its subject is still in the state it was armed for.
 
-use std::{
-    sync::Arc,
-    time::{Duration, SystemTime},
-};
+use std::{sync::Arc, time::Duration};
 
 use crate::store::{State, Store};
 
@@ -50,35 +47,90 @@ pub(crate) enum TimerKind {
     RunTimeout { run_id: String },
 }
 
+impl TimerKind {
+    /// The run the timer belongs to.
+    fn run_id(&self) -> &str {
+        match self {
+            Self::UserTimer { run_id, .. }
+            | Self::WorkflowTaskTimeout { run_id, .. }
+            | Self::ActivityRetry { run_id, .. }
+            | Self::ActivityStartToClose { run_id, .. }
+            | Self::ActivityHeartbeat { run_id, .. }
+            | Self::ActivityScheduleToClose { run_id, .. }
+            | Self::RunTimeout { run_id } => run_id,
+        }
+    }
+}
+
 /// Runs until the engine closes.
+///
+/// With a virtual clock the service also wakes on every committed change, since any change
+/// may leave the engine idle; when it is, the clock jumps to the earliest deadline.
 pub(crate) async fn service(store: Arc<Store>) {
+    let mut changes = store.subscribe();
     loop {
         let next = store.transaction(|state| {
             if state.sched.closing {
                 return Err(());
             }
-            let now = SystemTime::now();
-            while let Some(entry) = state.sched.timers.first_entry() {
-                if entry.key().0 > now {
+            fire_due(state);
+            while state.sched.clock.is_virtual() && is_idle(state) {
+                // Timers of closed runs would only move the clock for nothing.
+                let Some(entry) = state.sched.timers.first_entry() else {
                     break;
+                };
+                let at = entry.key().0;
+                if !state
+                    .runs
+                    .get(entry.get().run_id())
+                    .is_some_and(|run| run.is_open())
+                {
+                    entry.remove();
+                    continue;
                 }
-                let kind = entry.remove();
-                fire(state, kind, now);
+                state.sched.clock.skip_to(at);
+                state.sched.now = state.sched.clock.now();
+                fire_due(state);
             }
-            Ok(state.sched.timers.keys().next().map(|(at, _)| *at))
+            let next = state.sched.timers.keys().next().map(|(at, _)| *at);
+            Ok((
+                next.map(|at| state.sched.clock.real_wait(at)),
+                state.sched.clock.is_virtual(),
+            ))
         });
-        let Ok(next) = next else { return };
-        let wait = next
-            .map(|at| at.duration_since(SystemTime::now()).unwrap_or_default())
-            .unwrap_or(Duration::from_secs(3600));
+        let Ok((wait, is_virtual)) = next else { return };
+        let wait = wait.unwrap_or(Duration::from_secs(3600));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = store.timer_wake().notified() => {}
+            changed = changes.changed(), if is_virtual => {
+                if changed.is_err() {
+                    return;
+                }
+            }
         }
     }
 }
 
-fn fire(state: &mut State, kind: TimerKind, now: SystemTime) {
+/// Fires, in deadline order, every timer due at the transaction's instant.
+fn fire_due(state: &mut State) {
+    let now = state.sched.now();
+    while let Some(entry) = state.sched.timers.first_entry() {
+        if entry.key().0 > now {
+            break;
+        }
+        let kind = entry.remove();
+        fire(state, kind);
+    }
+}
+
+/// Nothing but timers can make progress: no workflow or activity task is queued or held
+/// by a worker, and no query or update waits for one.
+fn is_idle(state: &State) -> bool {
+    state.sched.queries.is_empty() && state.runs.values().all(|r| r.waits_only_on_timers())
+}
+
+fn fire(state: &mut State, kind: TimerKind) {
     match kind {
         TimerKind::UserTimer {
             run_id,
@@ -103,7 +155,6 @@ fn fire(state: &mut State, kind: TimerKind, now: SystemTime) {
             scheduled_event_id,
             Some(attempt),
             crate::proto::enums::TimeoutType::StartToClose,
-            now,
         ),
         TimerKind::ActivityHeartbeat {
             run_id,
@@ -114,7 +165,6 @@ fn fire(state: &mut State, kind: TimerKind, now: SystemTime) {
             scheduled_event_id,
             Some(attempt),
             crate::proto::enums::TimeoutType::Heartbeat,
-            now,
         ),
         TimerKind::ActivityScheduleToClose {
             run_id,
@@ -124,7 +174,6 @@ fn fire(state: &mut State, kind: TimerKind, now: SystemTime) {
             scheduled_event_id,
             None,
             crate::proto::enums::TimeoutType::ScheduleToClose,
-            now,
         ),
         TimerKind::RunTimeout { run_id } => state.time_out_run(&run_id),
     }
