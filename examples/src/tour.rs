@@ -43,7 +43,8 @@ pub const PATTERNS: &[Pattern] = &[
     },
     Pattern {
         name: "concurrent-timers",
-        summary: "three recurring timers raced (durations scaled to seconds)",
+        summary: "three recurring timers raced (the seed's 3 months / 1 year / 2 years scaled \
+                  to 1 s / 2.5 s / 4 s)",
     },
     Pattern {
         name: "child-workflow",
