@@ -241,7 +241,7 @@ impl ActivityContext {
 
     /// Records a heartbeat with `details` (use `()` for none). Heartbeats are throttled by
     /// core; a cancellation requested by the workflow arrives in answer to one.
-    pub fn heartbeat<D: Serialize>(&self, details: D) {
+    pub fn heartbeat<D: Serialize + 'static>(&self, details: D) {
         let details = match converter::to_payload(&details) {
             Ok(p) if converter::encoding_of(&p) == converter::BINARY_NULL => Vec::new(),
             Ok(p) => vec![p],

@@ -36,15 +36,11 @@ pub const BINARY_PLAIN: &str = "binary/plain";
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Bytes(pub Vec<u8>);
 
-// `Bytes` serializes through a marker newtype name the converter recognises, so that a
-// `Bytes` nested in a struct still becomes JSON (base64 is what Python's JSON encoder
-// refuses too, so nested bytes are an array of numbers) while a top-level `Bytes` becomes
-// `binary/plain`.
-const BYTES_MARKER: &str = "__capstan_bytes";
-
+// A top-level `Bytes` becomes `binary/plain` (the converter recognises the type); nested in
+// a struct it is JSON, an array of numbers (Python's JSON encoder refuses bytes there too).
 impl Serialize for Bytes {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_newtype_struct(BYTES_MARKER, &self.0)
+        self.0.serialize(serializer)
     }
 }
 
@@ -99,13 +95,13 @@ pub enum PayloadError {
 }
 
 /// Converts one value to a payload.
-pub fn to_payload<T: Serialize + ?Sized>(value: &T) -> Result<Payload, PayloadError> {
+pub fn to_payload<T: Serialize + 'static>(value: &T) -> Result<Payload, PayloadError> {
     let err = |source| PayloadError::Serialize {
         type_name: std::any::type_name::<T>(),
         source,
     };
-    if let Some(bytes) = top_level_bytes(value) {
-        return Ok(payload(BINARY_PLAIN, bytes));
+    if let Some(Bytes(bytes)) = (value as &dyn std::any::Any).downcast_ref::<Bytes>() {
+        return Ok(payload(BINARY_PLAIN, bytes.clone()));
     }
     let json = serde_json::to_value(value).map_err(err)?;
     if json.is_null() {
@@ -176,165 +172,6 @@ pub fn display_payload(payload: &Payload) -> String {
         BINARY_NULL => "null".to_owned(),
         other => format!("<{} bytes of {other}>", payload.data.len()),
     }
-}
-
-/// Finds a top-level [`Bytes`] without serializing anything else.
-fn top_level_bytes<T: Serialize + ?Sized>(value: &T) -> Option<Vec<u8>> {
-    struct Probe(Option<Vec<u8>>);
-    #[derive(Debug)]
-    struct NotBytes;
-    impl fmt::Display for NotBytes {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("not bytes")
-        }
-    }
-    impl std::error::Error for NotBytes {}
-    impl serde::ser::Error for NotBytes {
-        fn custom<M: fmt::Display>(_: M) -> Self {
-            NotBytes
-        }
-    }
-    impl Serializer for &mut Probe {
-        type Ok = ();
-        type Error = NotBytes;
-        type SerializeSeq = serde::ser::Impossible<(), NotBytes>;
-        type SerializeTuple = serde::ser::Impossible<(), NotBytes>;
-        type SerializeTupleStruct = serde::ser::Impossible<(), NotBytes>;
-        type SerializeTupleVariant = serde::ser::Impossible<(), NotBytes>;
-        type SerializeMap = serde::ser::Impossible<(), NotBytes>;
-        type SerializeStruct = serde::ser::Impossible<(), NotBytes>;
-        type SerializeStructVariant = serde::ser::Impossible<(), NotBytes>;
-        fn serialize_newtype_struct<T: Serialize + ?Sized>(
-            self,
-            name: &'static str,
-            value: &T,
-        ) -> Result<(), NotBytes> {
-            if name != BYTES_MARKER {
-                return Err(NotBytes);
-            }
-            let bytes: Vec<u8> = serde_json::to_value(value)
-                .ok()
-                .and_then(|v| serde_json::from_value(v).ok())
-                .ok_or(NotBytes)?;
-            self.0 = Some(bytes);
-            Ok(())
-        }
-        fn serialize_bool(self, _: bool) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_i8(self, _: i8) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_i16(self, _: i16) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_i32(self, _: i32) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_i64(self, _: i64) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_u8(self, _: u8) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_u16(self, _: u16) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_u32(self, _: u32) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_u64(self, _: u64) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_f32(self, _: f32) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_f64(self, _: f64) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_char(self, _: char) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_str(self, _: &str) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_bytes(self, _: &[u8]) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_none(self) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_unit(self) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_unit_struct(self, _: &'static str) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_unit_variant(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-        ) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_newtype_variant<T: Serialize + ?Sized>(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: &T,
-        ) -> Result<(), NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_tuple_struct(
-            self,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeTupleStruct, NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_tuple_variant(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeTupleVariant, NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_struct(
-            self,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeStruct, NotBytes> {
-            Err(NotBytes)
-        }
-        fn serialize_struct_variant(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeStructVariant, NotBytes> {
-            Err(NotBytes)
-        }
-    }
-    let mut probe = Probe(None);
-    value.serialize(&mut probe).ok()?;
-    probe.0
 }
 
 /// Python's `json.dumps(separators=(",", ":"), sort_keys=True)`: compact, and every

@@ -143,7 +143,7 @@ impl<W: 'static> Default for Definition<W> {
     }
 }
 
-fn encode<O: Serialize>(value: Result<O, Error>) -> Result<Payload, Error> {
+fn encode<O: Serialize + 'static>(value: Result<O, Error>) -> Result<Payload, Error> {
     converter::to_payload(&value?).map_err(Error::from)
 }
 

@@ -258,7 +258,7 @@ impl ApplicationError {
     }
 
     /// Adds a detail value (readable with [`Failure::details`]).
-    pub fn with_detail<T: Serialize>(mut self, detail: &T) -> Self {
+    pub fn with_detail<T: Serialize + 'static>(mut self, detail: &T) -> Self {
         if let Ok(details) = &mut self.details {
             match converter::to_payload(detail) {
                 Ok(p) => details.payloads.push(p),

@@ -317,7 +317,7 @@ impl<W> WorkflowContext<W> {
 
     /// Adds or replaces search attributes (values as JSON; the attributes must be
     /// registered on the server).
-    pub fn upsert_search_attributes<V: Serialize>(
+    pub fn upsert_search_attributes<V: Serialize + 'static>(
         &self,
         attributes: impl IntoIterator<Item = (String, V)>,
     ) -> Result<(), Error> {
@@ -336,7 +336,7 @@ impl<W> WorkflowContext<W> {
     }
 
     /// Adds or replaces memo entries.
-    pub fn upsert_memo<V: Serialize>(
+    pub fn upsert_memo<V: Serialize + 'static>(
         &self,
         entries: impl IntoIterator<Item = (String, V)>,
     ) -> Result<(), Error> {
