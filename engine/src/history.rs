@@ -11,6 +11,7 @@ use std::{
 };
 
 use prost::Message as _;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     matching::{ActivityTaskRef, Token, WorkflowTaskRef},
@@ -28,7 +29,7 @@ use crate::{
         taskqueue::TaskQueue,
         update::{self, outcome, Outcome},
     },
-    store::{Scheduler, State},
+    store::{pb, Scheduler, State},
     timers::TimerKind,
 };
 
@@ -36,7 +37,7 @@ use crate::{
 const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A workflow task that is scheduled, and maybe started.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct WorkflowTask {
     pub(crate) scheduled_event_id: i64,
     pub(crate) started_event_id: Option<i64>,
@@ -45,7 +46,7 @@ pub(crate) struct WorkflowTask {
 }
 
 /// Where an activity attempt is.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum ActivityState {
     /// In the task queue.
     Scheduled,
@@ -60,21 +61,25 @@ pub(crate) enum ActivityState {
 }
 
 /// An activity the run scheduled and that has not closed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Activity {
+    #[serde(with = "pb::message")]
     pub(crate) attrs: ActivityTaskScheduledEventAttributes,
     pub(crate) scheduled_time: SystemTime,
     pub(crate) attempt_scheduled_time: SystemTime,
     pub(crate) attempt: i32,
     pub(crate) state: ActivityState,
+    #[serde(with = "pb::option")]
     pub(crate) heartbeat_details: Option<Payloads>,
+    #[serde(with = "pb::option")]
     pub(crate) last_failure: Option<Failure>,
     pub(crate) cancel_requested_event_id: Option<i64>,
 }
 
 /// A child the run started and that has not closed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Child {
+    #[serde(with = "pb::message")]
     pub(crate) execution: WorkflowExecution,
     pub(crate) workflow_type: String,
     pub(crate) namespace: String,
@@ -83,15 +88,16 @@ pub(crate) struct Child {
 }
 
 /// The run that started this one as a child.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ParentRef {
     pub(crate) namespace: String,
+    #[serde(with = "pb::message")]
     pub(crate) execution: WorkflowExecution,
     pub(crate) initiated_event_id: i64,
 }
 
 /// Where an update is.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum UpdateState {
     /// Received, not yet given to a worker.
     Admitted,
@@ -100,30 +106,36 @@ pub(crate) enum UpdateState {
     /// Accepted by the workflow at this event.
     Accepted(i64),
     /// Completed or rejected.
-    Completed(Box<Outcome>),
+    Completed(#[serde(with = "pb::message")] Box<Outcome>),
 }
 
 /// An update sent to the run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Update {
     pub(crate) id: String,
+    #[serde(with = "pb::message")]
     pub(crate) request: update::Request,
     pub(crate) state: UpdateState,
 }
 
-/// One workflow run.
-#[derive(Debug)]
+/// One workflow run. Serialized (without its events, which are stored one row each) by
+/// the durable store.
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Run {
     pub(crate) namespace: String,
     pub(crate) workflow_id: String,
     pub(crate) run_id: String,
     pub(crate) workflow_type: String,
     pub(crate) task_queue: String,
+    #[serde(with = "pb::message")]
     pub(crate) started: WorkflowExecutionStartedEventAttributes,
     pub(crate) request_id: String,
+    #[serde(with = "pb::status")]
     pub(crate) status: WorkflowExecutionStatus,
+    #[serde(skip)]
     pub(crate) events: Vec<HistoryEvent>,
     /// Events that arrived while a workflow task was started; written after it ends.
+    #[serde(with = "pb::attributes")]
     buffered: Vec<Attributes>,
     pub(crate) wft: Option<WorkflowTask>,
     /// The started event of the last completed workflow task.
@@ -132,7 +144,7 @@ pub(crate) struct Run {
     pub(crate) start_time: SystemTime,
     pub(crate) close_time: Option<SystemTime>,
     pub(crate) activities: BTreeMap<i64, Activity>,
-    timers: HashMap<String, i64>,
+    pub(crate) timers: HashMap<String, i64>,
     pub(crate) children: BTreeMap<i64, Child>,
     pub(crate) updates: Vec<Update>,
     pub(crate) parent: Option<ParentRef>,

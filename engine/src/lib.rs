@@ -22,10 +22,14 @@ mod proto;
 mod service;
 pub(crate) mod store;
 mod timers;
+mod tls;
 mod visibility;
+
+pub use tls::EngineTls;
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::PathBuf,
     sync::Arc,
     time::SystemTime,
 };
@@ -48,6 +52,13 @@ pub struct EngineOptions {
     /// is pending or held by a worker. A workflow that sleeps two years completes in
     /// milliseconds. For tests.
     pub virtual_clock: bool,
+    /// Serve TLS (default `None`: plaintext). With [`EngineTls::client_ca_pem`], only
+    /// clients presenting a certificate signed by that CA are served (mTLS).
+    pub tls: Option<EngineTls>,
+    /// A SQLite file that keeps the engine's state (default `None`: in memory). Created if
+    /// missing; an existing file's workflows resume where they were: timers, queued and
+    /// timed-out tasks, histories and results.
+    pub db: Option<PathBuf>,
 }
 
 impl Default for EngineOptions {
@@ -57,6 +68,8 @@ impl Default for EngineOptions {
             port: 0,
             namespaces: vec!["default".to_owned()],
             virtual_clock: false,
+            tls: None,
+            db: None,
         }
     }
 }
@@ -73,7 +86,33 @@ pub enum EngineError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// A TLS certificate, key or client CA file could not be read or holds no PEM.
+    #[error("cannot use the {what} file {}: {message}", path.display())]
+    TlsFile {
+        /// Which file: `TLS certificate`, `TLS private key` or `TLS client CA`.
+        what: &'static str,
+        /// The file's path.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The TLS certificate, key or client CA could not be used.
+    #[error("bad TLS configuration: {0}")]
+    Tls(String),
+    /// The database file could not be opened or read.
+    #[error("cannot use the database {}: {message}", path.display())]
+    Db {
+        /// The file's path.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }
+
+/// The accepted connections the server is given.
+type Incoming = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send>,
+>;
 
 /// A running engine. Stops when dropped or on [`shutdown`](Self::shutdown).
 pub struct Engine {
@@ -95,6 +134,13 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Binds the address and serves on the current tokio runtime.
     pub async fn start(options: EngineOptions) -> Result<Self, EngineError> {
+        // TLS material is checked before anything is bound.
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &options.tls {
+            builder = builder
+                .tls_config(tls.server_config())
+                .map_err(|e| EngineError::Tls(tls::describe(&e)))?;
+        }
         let requested = SocketAddr::new(options.ip, options.port);
         let listener = tokio::net::TcpListener::bind(requested)
             .await
@@ -111,7 +157,14 @@ impl Engine {
         } else {
             clock::Clock::Real
         };
-        let store = Arc::new(store::Store::new(&options.namespaces, clock));
+        let store =
+            store::Store::open(&options.namespaces, clock, options.db.as_deref()).map_err(|e| {
+                EngineError::Db {
+                    path: options.db.clone().unwrap_or_default(),
+                    message: e.to_string(),
+                }
+            })?;
+        let store = Arc::new(store);
         let service = proto::WorkflowServiceServer::new(service::Service {
             store: store.clone(),
         })
@@ -120,17 +173,25 @@ impl Engine {
         .max_decoding_message_size(64 * 1024 * 1024)
         .max_encoding_message_size(256 * 1024 * 1024);
         let (stop, stopped) = oneshot::channel::<()>();
-        // Without TCP_NODELAY a small answer can wait ~40 ms for the peer's delayed ack.
-        let incoming = tokio_stream::StreamExt::map(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            |stream| {
-                stream.inspect(|s| {
-                    let _ = s.set_nodelay(true);
-                })
-            },
-        );
+        let incoming: Incoming = if options.tls.is_some() {
+            // tonic runs each TLS handshake in its own task (bounded by a timeout) and
+            // drops connections whose handshake fails: a client without an acceptable
+            // certificate never reaches the service.
+            Box::pin(tls::incoming(listener))
+        } else {
+            // Without TCP_NODELAY a small answer can wait ~40 ms for the peer's delayed
+            // ack.
+            Box::pin(tokio_stream::StreamExt::map(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                |stream| {
+                    stream.inspect(|s| {
+                        let _ = s.set_nodelay(true);
+                    })
+                },
+            ))
+        };
         let server = tokio::spawn(async move {
-            let result = tonic::transport::Server::builder()
+            let result = builder
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = stopped.await;
@@ -150,7 +211,8 @@ impl Engine {
         })
     }
 
-    /// `host:port` to give `Client::connect` or a Temporal SDK.
+    /// `host:port` to give `Client::connect` or a Temporal SDK (with TLS options when
+    /// the engine serves TLS).
     pub fn address(&self) -> String {
         self.address.to_string()
     }
@@ -174,6 +236,7 @@ impl Engine {
         if let Some(timers) = self.timers.take() {
             let _ = timers.await;
         }
+        self.store.close_db();
     }
 
     fn signal_stop(&mut self) {

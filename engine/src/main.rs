@@ -1,17 +1,24 @@
 //! `capstan-engine`: a Temporal-compatible development server in one process.
 
-use std::net::IpAddr;
+use std::{net::IpAddr, path::PathBuf};
 
-use capstan_engine::{Engine, EngineOptions};
+use capstan_engine::{Engine, EngineOptions, EngineTls};
 
 const USAGE: &str =
-    "usage: capstan-engine [--ip IP] [--port PORT] [--namespace NAME]... [--virtual-clock]
+    "usage: capstan-engine [--ip IP] [--port PORT] [--namespace NAME]... [--virtual-clock] [--db PATH]
+                      [--tls-cert PATH --tls-key PATH [--tls-client-ca PATH]]
 
-Serves Temporal's WorkflowService (in memory) and prints its address when ready.
+Serves Temporal's WorkflowService (in memory, or durable with --db) and prints its address
+when ready.
   --ip IP            address to listen on (default 127.0.0.1)
   --port PORT        port to listen on (default 7233; 0 picks a free one)
   --namespace NAME   a namespace to create (repeatable; default `default`)
-  --virtual-clock    skip time to the next timer whenever nothing else is pending (tests)";
+  --virtual-clock    skip time to the next timer whenever nothing else is pending (tests)
+  --db PATH          keep the state in this SQLite file (created if missing; resumed if not)
+  --tls-cert PATH    serve TLS only, with this PEM certificate (chain)
+  --tls-key PATH     the PEM private key of `--tls-cert`
+  --tls-client-ca PATH
+                     require client certificates signed by this PEM CA (mTLS)";
 
 fn parse(args: Vec<String>) -> Result<EngineOptions, String> {
     let mut options = EngineOptions {
@@ -19,6 +26,7 @@ fn parse(args: Vec<String>) -> Result<EngineOptions, String> {
         ..EngineOptions::default()
     };
     let mut namespaces = Vec::new();
+    let (mut cert, mut key, mut client_ca) = (None, None, None);
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -38,6 +46,10 @@ fn parse(args: Vec<String>) -> Result<EngineOptions, String> {
             }
             "--namespace" => namespaces.push(value("--namespace")?),
             "--virtual-clock" => options.virtual_clock = true,
+            "--db" => options.db = Some(PathBuf::from(value("--db")?)),
+            "--tls-cert" => cert = Some(PathBuf::from(value("--tls-cert")?)),
+            "--tls-key" => key = Some(PathBuf::from(value("--tls-key")?)),
+            "--tls-client-ca" => client_ca = Some(PathBuf::from(value("--tls-client-ca")?)),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
         }
@@ -45,6 +57,22 @@ fn parse(args: Vec<String>) -> Result<EngineOptions, String> {
     if !namespaces.is_empty() {
         options.namespaces = namespaces;
     }
+    options.tls = match (cert, key) {
+        (Some(cert), Some(key)) => {
+            Some(EngineTls::from_files(cert, key, client_ca).map_err(|e| e.to_string())?)
+        }
+        (None, None) if client_ca.is_none() => None,
+        (None, None) => {
+            return Err(format!(
+                "`--tls-client-ca` needs `--tls-cert` and `--tls-key`\n\n{USAGE}"
+            ))
+        }
+        _ => {
+            return Err(format!(
+                "`--tls-cert` and `--tls-key` go together\n\n{USAGE}"
+            ))
+        }
+    };
     Ok(options)
 }
 

@@ -1,11 +1,17 @@
 //! The storage boundary: every state transition is one call of [`Store::transaction`].
 //!
-//! The state lives in memory for now. The boundary is the transaction: a durable store
-//! (SQLite in WAL mode) commits the rows a transaction touched before the transaction's
-//! effects (answers, wake-ups) are released, and loads the same [`State`] on start.
+//! The state lives in memory. With a database file, the store also commits the runs a
+//! transaction touched (see [`Runs`]) to SQLite, in one SQLite transaction, before the
+//! transaction's effects (answers, wake-ups) are released, and loads the same [`State`]
+//! on start ([`durable`]).
+
+pub(crate) mod durable;
 
 use std::{
+    borrow::Borrow,
     collections::{BTreeMap, HashMap, HashSet},
+    hash::Hash,
+    path::Path,
     sync::Mutex,
     time::SystemTime,
 };
@@ -13,6 +19,8 @@ use std::{
 use tokio::sync::{watch, Notify};
 
 use crate::{clock::Clock, history::Run, matching::Queues, timers::TimerKind};
+
+pub(crate) use durable::{pb, DbError};
 
 /// A namespace the engine serves.
 #[derive(Debug, Clone)]
@@ -26,12 +34,83 @@ pub(crate) struct Namespace {
 pub(crate) struct State {
     pub(crate) namespaces: BTreeMap<String, Namespace>,
     /// Runs by run id.
-    pub(crate) runs: HashMap<String, Run>,
+    pub(crate) runs: Runs,
     /// The current (latest) run of each `(namespace, workflow id)`.
     pub(crate) current: HashMap<(String, String), String>,
     /// Run ids in start order, for listing.
     pub(crate) started: Vec<String>,
     pub(crate) sched: Scheduler,
+}
+
+/// The runs by run id, noting which ones a transaction may have changed: every run
+/// reached through [`Runs::get_mut`] or [`Runs::insert`] is written at commit.
+#[derive(Default)]
+pub(crate) struct Runs {
+    map: HashMap<String, Run>,
+    /// Whether to note touched runs (only a durable store needs them).
+    track: bool,
+    /// Touched run ids in first-touch order, and the same as a set.
+    dirty: Vec<String>,
+    dirty_set: HashSet<String>,
+}
+
+impl Runs {
+    pub(crate) fn get<Q>(&self, run_id: &Q) -> Option<&Run>
+    where
+        String: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.map.get(run_id)
+    }
+
+    /// The run, noted as touched.
+    pub(crate) fn get_mut(&mut self, run_id: &str) -> Option<&mut Run> {
+        let run = self.map.get_mut(run_id)?;
+        if self.track && !self.dirty_set.contains(run_id) {
+            self.dirty_set.insert(run_id.to_owned());
+            self.dirty.push(run_id.to_owned());
+        }
+        Some(run)
+    }
+
+    pub(crate) fn insert(&mut self, run_id: String, run: Run) {
+        if self.track && !self.dirty_set.contains(&run_id) {
+            self.dirty_set.insert(run_id.clone());
+            self.dirty.push(run_id.clone());
+        }
+        self.map.insert(run_id, run);
+    }
+
+    /// Adds a run read from the database (not touched).
+    pub(crate) fn load(&mut self, run_id: String, run: Run) {
+        self.map.insert(run_id, run);
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Run> {
+        self.map.values()
+    }
+
+    /// The runs touched since the last commit, in first-touch order.
+    pub(crate) fn dirty(&self) -> &[String] {
+        &self.dirty
+    }
+
+    fn clear_dirty(&mut self) {
+        self.dirty.clear();
+        self.dirty_set.clear();
+    }
+}
+
+impl<Q> std::ops::Index<&Q> for Runs
+where
+    String: Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+{
+    type Output = Run;
+
+    fn index(&self, run_id: &Q) -> &Run {
+        &self.map[run_id]
+    }
 }
 
 /// Task queues, timers and in-flight queries: what the runs hand work to.
@@ -91,17 +170,38 @@ impl Scheduler {
     }
 }
 
-/// The state and the signals that wake long polls and the timer service.
+/// The state, its database if durable, and the signals that wake long polls and the
+/// timer service.
 pub(crate) struct Store {
-    state: Mutex<State>,
+    state: Mutex<Locked>,
     changes: watch::Sender<u64>,
     timer_wake: Notify,
 }
 
+/// What the store's lock guards.
+struct Locked {
+    state: State,
+    /// `None` in memory, and once the engine stopped.
+    db: Option<durable::Db>,
+}
+
 impl Store {
+    /// An in-memory store.
+    #[cfg(test)]
     pub(crate) fn new(namespaces: &[String], clock: Clock) -> Self {
+        Self::open(namespaces, clock, None).expect("an in-memory store always opens")
+    }
+
+    /// A store in memory (`db` is `None`) or in the SQLite file `db`, loading what the
+    /// file holds.
+    pub(crate) fn open(
+        namespaces: &[String],
+        clock: Clock,
+        db: Option<&Path>,
+    ) -> Result<Self, DbError> {
         let mut state = State::default();
         state.sched.clock = clock;
+        state.sched.now = state.sched.clock.now();
         for name in namespaces {
             state.namespaces.insert(
                 name.clone(),
@@ -111,19 +211,39 @@ impl Store {
                 },
             );
         }
-        Self {
-            state: Mutex::new(state),
+        let db = match db {
+            Some(path) => {
+                state.runs.track = true;
+                Some(durable::Db::open(path, &mut state)?)
+            }
+            None => None,
+        };
+        state.sched.changed = false;
+        state.sched.timers_changed = false;
+        Ok(Self {
+            state: Mutex::new(Locked { state, db }),
             changes: watch::channel(0).0,
             timer_wake: Notify::new(),
-        }
+        })
     }
 
-    /// Runs one state transition atomically, then wakes whoever waits on its effects.
+    /// Runs one state transition atomically, commits what it changed to the database (if
+    /// any), then wakes whoever waits on its effects.
+    ///
+    /// A commit that fails panics, so that the change is not acknowledged; the runs it
+    /// would have written stay noted, and the next commit writes them.
     pub(crate) fn transaction<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         let (out, changed, timers) = {
-            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut locked = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let Locked { state, db } = &mut *locked;
             state.sched.now = state.sched.clock.now();
-            let out = f(&mut state);
+            let out = f(state);
+            if let Some(db) = db {
+                if let Err(e) = db.commit(state) {
+                    panic!("capstan-engine: cannot write the database: {e}");
+                }
+            }
+            state.runs.clear_dirty();
             let sched = &mut state.sched;
             let flags = (sched.changed, sched.timers_changed);
             if sched.changed {
@@ -149,5 +269,13 @@ impl Store {
 
     pub(crate) fn timer_wake(&self) -> &Notify {
         &self.timer_wake
+    }
+
+    /// Closes the database (after the engine stopped): what changes later is not kept.
+    pub(crate) fn close_db(&self) {
+        let mut locked = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        locked.db = None;
+        locked.state.runs.track = false;
+        locked.state.runs.clear_dirty();
     }
 }

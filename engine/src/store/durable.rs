@@ -1,0 +1,542 @@
+//! The durable half of the store: a SQLite file in WAL mode.
+//!
+//! Schema (version 1, `PRAGMA user_version`):
+//!
+//! - `namespaces(name PRIMARY KEY, id)`
+//! - `runs(run_id PRIMARY KEY, namespace, workflow_id, start_order, status, state)`: `state`
+//!   is the run's mutable state (everything but its events) as JSON, protobuf fields in it
+//!   hex-encoded protobuf; `start_order` keeps the order runs were started in (listing
+//!   order and which run of a workflow id is current).
+//! - `events(run_id, event_id, event)`: one row per history event, the protobuf bytes of a
+//!   `HistoryEvent`. Events are append-only, so a commit inserts only the new ones.
+//!
+//! A store transaction that touched runs writes them, their new events and any new
+//! namespace in one SQLite transaction, before its effects are released.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    time::SystemTime,
+};
+
+use prost::Message as _;
+use rusqlite::{params, Connection};
+
+use super::{Namespace, State};
+use crate::{
+    history::{ActivityState, Run},
+    matching::{ActivityTaskRef, WorkflowTaskRef},
+    proto::{self, history::HistoryEvent},
+    timers::TimerKind,
+};
+
+const SCHEMA_VERSION: i64 = 1;
+
+/// Why the database could not be opened, read or written.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DbError {
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("run `{run_id}` cannot be decoded: {message}")]
+    Decode { run_id: String, message: String },
+    #[error("the database has schema version {0}; this engine reads version {SCHEMA_VERSION}")]
+    Version(i64),
+}
+
+/// An open database and what of the state it already holds.
+pub(crate) struct Db {
+    path: PathBuf,
+    conn: Connection,
+    /// Events already stored, by run id.
+    stored_events: HashMap<String, usize>,
+    next_order: i64,
+    stored_namespaces: usize,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("path", &self.path).finish()
+    }
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and loads its runs into `state`,
+    /// rebuilding the task queues and timers from them.
+    pub(crate) fn open(path: &Path, state: &mut State) -> Result<Self, DbError> {
+        let conn = Connection::open(path)?;
+        // WAL: readers never block the writer and a commit is one append to the log.
+        // synchronous=NORMAL: a commit is durable once written to the OS (it survives the
+        // process being killed at any instant); only an OS crash or power loss can lose
+        // the last commits before a checkpoint. FULL would fsync on every commit, which
+        // without group commit costs milliseconds per state transition.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version != 0 && version != SCHEMA_VERSION {
+            return Err(DbError::Version(version));
+        }
+        conn.execute_batch(
+            "BEGIN;
+             CREATE TABLE IF NOT EXISTS namespaces (
+                 name TEXT PRIMARY KEY,
+                 id TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS runs (
+                 run_id TEXT PRIMARY KEY,
+                 namespace TEXT NOT NULL,
+                 workflow_id TEXT NOT NULL,
+                 start_order INTEGER NOT NULL,
+                 status INTEGER NOT NULL,
+                 state TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (namespace, workflow_id);
+             CREATE TABLE IF NOT EXISTS events (
+                 run_id TEXT NOT NULL,
+                 event_id INTEGER NOT NULL,
+                 event BLOB NOT NULL,
+                 PRIMARY KEY (run_id, event_id)
+             ) WITHOUT ROWID;
+             PRAGMA user_version = 1;
+             COMMIT;",
+        )?;
+        let mut db = Self {
+            path: path.to_owned(),
+            conn,
+            stored_events: HashMap::new(),
+            next_order: 0,
+            stored_namespaces: 0,
+        };
+        db.load(state)?;
+        // The namespaces asked for that the file did not have yet.
+        db.commit(state)?;
+        Ok(db)
+    }
+
+    fn load(&mut self, state: &mut State) -> Result<(), DbError> {
+        let stored: Vec<(String, String)> = {
+            let mut stmt = self.conn.prepare("SELECT name, id FROM namespaces")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for (name, id) in stored {
+            // A namespace keeps the id it was created with.
+            state
+                .namespaces
+                .insert(name.clone(), Namespace { name, id });
+        }
+        self.stored_namespaces =
+            self.conn
+                .query_row("SELECT count(*) FROM namespaces", [], |r| {
+                    r.get::<_, i64>(0)
+                })? as usize;
+
+        let mut events: HashMap<String, Vec<HistoryEvent>> = HashMap::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT run_id, event FROM events ORDER BY run_id, event_id")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let run_id: String = row.get(0)?;
+                let bytes: Vec<u8> = row.get(1)?;
+                let event =
+                    HistoryEvent::decode(bytes.as_slice()).map_err(|e| DbError::Decode {
+                        run_id: run_id.clone(),
+                        message: e.to_string(),
+                    })?;
+                events.entry(run_id).or_default().push(event);
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT run_id, start_order, state FROM runs ORDER BY start_order")?;
+        let mut rows = stmt.query([])?;
+        let mut max_task_id = 0;
+        let mut latest_event = SystemTime::UNIX_EPOCH;
+        while let Some(row) = rows.next()? {
+            let run_id: String = row.get(0)?;
+            let order: i64 = row.get(1)?;
+            let json: String = row.get(2)?;
+            let mut run: Run = serde_json::from_str(&json).map_err(|e| DbError::Decode {
+                run_id: run_id.clone(),
+                message: e.to_string(),
+            })?;
+            run.events = events.remove(&run_id).unwrap_or_default();
+            for (i, e) in run.events.iter().enumerate() {
+                if e.event_id != i as i64 + 1 {
+                    return Err(DbError::Decode {
+                        run_id,
+                        message: format!("event {} is stored as event {}", i + 1, e.event_id),
+                    });
+                }
+                max_task_id = max_task_id.max(e.task_id);
+            }
+            if let Some(t) = run.events.last().and_then(event_time) {
+                latest_event = latest_event.max(t);
+            }
+            self.next_order = self.next_order.max(order + 1);
+            self.stored_events.insert(run_id.clone(), run.events.len());
+            state.current.insert(
+                (run.namespace.clone(), run.workflow_id.clone()),
+                run_id.clone(),
+            );
+            state.started.push(run_id.clone());
+            state.runs.load(run_id, run);
+        }
+        drop(rows);
+        drop(stmt);
+        let sched = &mut state.sched;
+        sched.seq = sched.seq.max(max_task_id.max(0) as u64);
+        // A virtual clock never runs behind the times already written.
+        sched.clock.skip_to(latest_event);
+        sched.now = sched.clock.now();
+        reschedule(state);
+        Ok(())
+    }
+
+    /// Writes the runs touched since the last commit and any new namespace, in one
+    /// transaction. On error nothing is marked written, so the next commit retries.
+    pub(crate) fn commit(&mut self, state: &State) -> Result<(), DbError> {
+        let dirty = state.runs.dirty();
+        if dirty.is_empty() && state.namespaces.len() == self.stored_namespaces {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        if state.namespaces.len() != self.stored_namespaces {
+            let mut stmt =
+                tx.prepare_cached("INSERT OR IGNORE INTO namespaces (name, id) VALUES (?1, ?2)")?;
+            for ns in state.namespaces.values() {
+                stmt.execute(params![ns.name, ns.id])?;
+            }
+        }
+        let mut written = Vec::new();
+        let mut next_order = self.next_order;
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO runs (run_id, namespace, workflow_id, start_order, status, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, state = excluded.state",
+            )?;
+            let mut insert_event = tx.prepare_cached(
+                "INSERT OR REPLACE INTO events (run_id, event_id, event) VALUES (?1, ?2, ?3)",
+            )?;
+            for run_id in dirty {
+                let Some(run) = state.runs.get(run_id) else {
+                    continue;
+                };
+                let json = serde_json::to_string(run).map_err(|e| DbError::Decode {
+                    run_id: run_id.clone(),
+                    message: e.to_string(),
+                })?;
+                let stored = self.stored_events.get(run_id).copied();
+                let order = if stored.is_none() {
+                    next_order += 1;
+                    next_order - 1
+                } else {
+                    0
+                };
+                upsert.execute(params![
+                    run_id,
+                    run.namespace,
+                    run.workflow_id,
+                    order,
+                    run.status as i32,
+                    json
+                ])?;
+                let from = stored.unwrap_or(0).min(run.events.len());
+                for event in &run.events[from..] {
+                    insert_event.execute(params![run_id, event.event_id, event.encode_to_vec()])?;
+                }
+                written.push((run_id.clone(), run.events.len()));
+            }
+        }
+        tx.commit()?;
+        self.next_order = next_order;
+        self.stored_namespaces = state.namespaces.len();
+        for (run_id, count) in written {
+            self.stored_events.insert(run_id, count);
+        }
+        Ok(())
+    }
+}
+
+fn event_time(e: &HistoryEvent) -> Option<SystemTime> {
+    let t = e.event_time.as_ref()?;
+    let secs = u64::try_from(t.seconds).ok()?;
+    Some(SystemTime::UNIX_EPOCH + std::time::Duration::new(secs, t.nanos.max(0) as u32))
+}
+
+/// Rebuilds the scheduler from the loaded runs: queued workflow and activity tasks, and
+/// the timers of user timers, retry backoffs and timeouts. A task that a worker held when
+/// the engine stopped stays started until its timeout fires (as on Temporal: that worker
+/// may still complete it), and is then retried.
+fn reschedule(state: &mut State) {
+    let State { runs, sched, .. } = state;
+    let mut workflow_tasks: Vec<(SystemTime, String, String, String)> = Vec::new();
+    let mut activity_tasks: Vec<(SystemTime, String, String, ActivityTaskRef)> = Vec::new();
+    let mut timers: Vec<(SystemTime, TimerKind)> = Vec::new();
+    for run in runs.values() {
+        if !run.is_open() {
+            continue;
+        }
+        let run_id = run.run_id.clone();
+        let at_event = |id: i64| {
+            usize::try_from(id - 1)
+                .ok()
+                .and_then(|i| run.events.get(i))
+                .and_then(event_time)
+        };
+        if let Some(task) = &run.wft {
+            match task.started_event_id {
+                None => workflow_tasks.push((
+                    task.scheduled_time,
+                    run.namespace.clone(),
+                    run.task_queue.clone(),
+                    run_id.clone(),
+                )),
+                Some(started) => timers.push((
+                    at_event(started).unwrap_or(task.scheduled_time) + run.task_timeout,
+                    TimerKind::WorkflowTaskTimeout {
+                        run_id: run_id.clone(),
+                        scheduled_event_id: task.scheduled_event_id,
+                    },
+                )),
+            }
+        }
+        for (timer_id, started) in &run.timers {
+            let fire_in = run
+                .events
+                .get((*started - 1).max(0) as usize)
+                .and_then(|e| match &e.attributes {
+                    Some(
+                        proto::history::history_event::Attributes::TimerStartedEventAttributes(a),
+                    ) => proto::duration(a.start_to_fire_timeout.as_ref()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            timers.push((
+                at_event(*started).unwrap_or(run.start_time) + fire_in,
+                TimerKind::UserTimer {
+                    run_id: run_id.clone(),
+                    timer_id: timer_id.clone(),
+                    started_event_id: *started,
+                },
+            ));
+        }
+        for (scheduled, activity) in &run.activities {
+            let attrs = &activity.attrs;
+            if let Some(t) = proto::duration(attrs.schedule_to_close_timeout.as_ref()) {
+                timers.push((
+                    activity.scheduled_time + t,
+                    TimerKind::ActivityScheduleToClose {
+                        run_id: run_id.clone(),
+                        scheduled_event_id: *scheduled,
+                    },
+                ));
+            }
+            let task = ActivityTaskRef {
+                run_id: run_id.clone(),
+                scheduled_event_id: *scheduled,
+                attempt: activity.attempt,
+            };
+            match &activity.state {
+                ActivityState::Scheduled => {
+                    let queue = attrs
+                        .task_queue
+                        .as_ref()
+                        .map(|q| q.name.clone())
+                        .unwrap_or_default();
+                    activity_tasks.push((
+                        activity.attempt_scheduled_time,
+                        run.namespace.clone(),
+                        queue,
+                        task,
+                    ));
+                }
+                ActivityState::Backoff => timers.push((
+                    activity.attempt_scheduled_time,
+                    TimerKind::ActivityRetry {
+                        run_id: run_id.clone(),
+                        scheduled_event_id: *scheduled,
+                        attempt: activity.attempt,
+                    },
+                )),
+                ActivityState::Started {
+                    started_time,
+                    last_heartbeat,
+                    ..
+                } => {
+                    if let Some(t) = proto::duration(attrs.start_to_close_timeout.as_ref()) {
+                        timers.push((
+                            *started_time + t,
+                            TimerKind::ActivityStartToClose {
+                                run_id: run_id.clone(),
+                                scheduled_event_id: *scheduled,
+                                attempt: activity.attempt,
+                            },
+                        ));
+                    }
+                    if let Some(t) = proto::duration(attrs.heartbeat_timeout.as_ref()) {
+                        timers.push((
+                            *last_heartbeat + t,
+                            TimerKind::ActivityHeartbeat {
+                                run_id: run_id.clone(),
+                                scheduled_event_id: *scheduled,
+                                attempt: activity.attempt,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        let run_timeout = proto::duration(run.started.workflow_run_timeout.as_ref()).or(
+            proto::duration(run.started.workflow_execution_timeout.as_ref()),
+        );
+        if let Some(t) = run_timeout {
+            timers.push((run.start_time + t, TimerKind::RunTimeout { run_id }));
+        }
+    }
+    workflow_tasks.sort_by_key(|t| t.0);
+    for (_, namespace, queue, run_id) in workflow_tasks {
+        sched
+            .queues
+            .get_mut(&namespace, &queue)
+            .workflow
+            .push_back(WorkflowTaskRef::Run(run_id));
+    }
+    activity_tasks.sort_by_key(|t| t.0);
+    for (_, namespace, queue, task) in activity_tasks {
+        sched
+            .queues
+            .get_mut(&namespace, &queue)
+            .activity
+            .push_back(task);
+    }
+    for (at, kind) in timers {
+        sched.add_timer(at, kind);
+    }
+    sched.changed = true;
+}
+
+/// Serde adapters that store protobuf messages as hex-encoded protobuf bytes inside the
+/// JSON of a run's state: exact, and independent of the messages' JSON mapping.
+pub(crate) mod pb {
+    use prost::Message;
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    fn hex(bytes: &[u8]) -> String {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut s = String::with_capacity(bytes.len() * 2);
+        for b in bytes {
+            s.push(DIGITS[(b >> 4) as usize] as char);
+            s.push(DIGITS[(b & 15) as usize] as char);
+        }
+        s
+    }
+
+    fn unhex(s: &str) -> Result<Vec<u8>, String> {
+        if !s.len().is_multiple_of(2) {
+            return Err("odd length".to_owned());
+        }
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    fn decode<'de, M: Message + Default, D: Deserializer<'de>>(s: &str) -> Result<M, D::Error> {
+        let bytes = unhex(s).map_err(D::Error::custom)?;
+        M::decode(bytes.as_slice()).map_err(D::Error::custom)
+    }
+
+    /// A message.
+    pub(crate) mod message {
+        use super::*;
+
+        pub(crate) fn serialize<M: Message, S: Serializer>(m: &M, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_str(&hex(&m.encode_to_vec()))
+        }
+
+        pub(crate) fn deserialize<'de, M: Message + Default, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<M, D::Error> {
+            let s = String::deserialize(d)?;
+            decode::<M, D>(&s)
+        }
+    }
+
+    /// An optional message.
+    pub(crate) mod option {
+        use super::*;
+
+        pub(crate) fn serialize<M: Message, S: Serializer>(
+            m: &Option<M>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match m {
+                Some(m) => s.serialize_some(&hex(&m.encode_to_vec())),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub(crate) fn deserialize<'de, M: Message + Default, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<M>, D::Error> {
+            match Option::<String>::deserialize(d)? {
+                Some(s) => decode::<M, D>(&s).map(Some),
+                None => Ok(None),
+            }
+        }
+    }
+
+    /// History event attributes (a oneof), stored as an event that carries them.
+    pub(crate) mod attributes {
+        use super::*;
+        use crate::proto::history::{history_event::Attributes, HistoryEvent};
+
+        pub(crate) fn serialize<S: Serializer>(v: &[Attributes], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(v.iter().map(|a| {
+                hex(&HistoryEvent {
+                    attributes: Some(a.clone()),
+                    ..Default::default()
+                }
+                .encode_to_vec())
+            }))
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Vec<Attributes>, D::Error> {
+            Vec::<String>::deserialize(d)?
+                .iter()
+                .map(|s| {
+                    decode::<HistoryEvent, D>(s)?
+                        .attributes
+                        .ok_or_else(|| D::Error::custom("an event without attributes"))
+                })
+                .collect()
+        }
+    }
+
+    /// A workflow execution status, as its number.
+    pub(crate) mod status {
+        use super::*;
+        use crate::proto::enums::WorkflowExecutionStatus;
+
+        pub(crate) fn serialize<S: Serializer>(
+            v: &WorkflowExecutionStatus,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            s.serialize_i32(*v as i32)
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<WorkflowExecutionStatus, D::Error> {
+            let n = i32::deserialize(d)?;
+            WorkflowExecutionStatus::try_from(n).map_err(D::Error::custom)
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! The engine on a SQLite file: stopped mid-run and started again on the same file, its
+//! workflows resume where they were (pending timers fire, scheduled activities are
+//! dispatched, timed-out attempts are retried), nothing is lost or written twice, and
+//! closed workflows keep their history, description and result.
+
+use std::{
+    future::Future,
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicBool, AtomicU32, Ordering},
+    time::{Duration, Instant},
+};
+
+use capstan::{
+    client::{
+        history::{EventType, HistoryEvent},
+        WorkflowExecutionStatus,
+    },
+    prelude::*,
+};
+use capstan_engine::{Engine, EngineOptions};
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh database path (and its WAL files), removed when dropped.
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "capstan-durability-{}-{name}-{}.db",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let db = Self(path);
+        db.remove();
+        db
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = self.0.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+async fn engine_on(path: &Path) -> (Engine, Client) {
+    let engine = Engine::start(EngineOptions {
+        db: Some(path.to_owned()),
+        ..EngineOptions::default()
+    })
+    .await
+    .expect("the engine starts on the file");
+    let client = Client::connect(engine.address())
+        .await
+        .expect("the client connects");
+    (engine, client)
+}
+
+#[activity]
+pub async fn shout(text: String) -> Result<String, ActivityError> {
+    Ok(text.to_uppercase())
+}
+
+/// Shouts on its own queue, sleeps, then shouts on a second queue.
+#[workflow]
+#[derive(Default)]
+pub struct Napper;
+
+#[workflow]
+impl Napper {
+    #[run]
+    pub async fn run(
+        ctx: WorkflowContext<Self>,
+        text: String,
+        late_queue: String,
+    ) -> WorkflowResult<String> {
+        let first: String = ctx
+            .activity(shout, text)
+            .start_to_close_timeout(Duration::from_secs(10))
+            .await?;
+        ctx.sleep(Duration::from_secs(3)).await?;
+        let second: String = ctx
+            .activity(shout, format!("{first} and later"))
+            .task_queue(late_queue)
+            .start_to_close_timeout(Duration::from_secs(10))
+            .await?;
+        Ok(second)
+    }
+}
+
+/// Waits until the workflow's history satisfies `done`.
+async fn history_until(
+    client: &Client,
+    id: &str,
+    done: impl Fn(&[HistoryEvent]) -> bool,
+) -> Vec<HistoryEvent> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let history = client.workflow_handle(id).history().await.unwrap();
+        if done(&history) {
+            return history;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out; history: {history:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn count(history: &[HistoryEvent], t: EventType) -> usize {
+    history.iter().filter(|e| e.event_type() == t).count()
+}
+
+fn assert_contiguous(history: &[HistoryEvent]) {
+    for (i, e) in history.iter().enumerate() {
+        assert_eq!(
+            e.event_id,
+            i as i64 + 1,
+            "event ids are contiguous: {history:#?}"
+        );
+    }
+}
+
+/// Runs `until` with a worker for the workflow queue and, if given, one for the late
+/// activity queue.
+async fn with_workers<F: Future>(
+    client: &Client,
+    queue: &str,
+    late_queue: Option<&str>,
+    until: F,
+) -> F::Output {
+    let workflows = Worker::new(client, queue)
+        .register_workflow::<Napper>()
+        .register_activity(shout);
+    match late_queue {
+        Some(late) => {
+            let late = Worker::new(client, late).register_activity(shout);
+            workflows
+                .run_until(late.run_until(until))
+                .await
+                .expect("the worker runs")
+                .expect("the worker runs")
+        }
+        None => workflows.run_until(until).await.expect("the worker runs"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_resumes_across_restarts_with_nothing_lost_or_repeated() {
+    let db = TempDb::new("napper");
+    let queue = format!("napper-{}", std::process::id());
+    let late_queue = format!("{queue}-late");
+    let id = format!("napper-{queue}");
+
+    // 1. Started, first activity done, stopped while its 3-second timer is pending.
+    let (engine, client) = engine_on(&db.0).await;
+    let started_at = Instant::now();
+    with_workers(&client, &queue, None, async {
+        Napper::start(&client, &id, "hello".to_owned(), late_queue.clone())
+            .task_queue(&queue)
+            .await
+            .unwrap();
+        history_until(&client, &id, |h| count(h, EventType::TimerStarted) == 1).await
+    })
+    .await;
+    engine.shutdown().await;
+
+    // 2. A new engine on the file fires the timer; the workflow schedules the second
+    // activity on a queue no one polls yet, and the engine stops again.
+    let (engine, client) = engine_on(&db.0).await;
+    let history = with_workers(&client, &queue, None, async {
+        history_until(&client, &id, |h| {
+            count(h, EventType::ActivityTaskScheduled) == 2
+        })
+        .await
+    })
+    .await;
+    assert!(
+        started_at.elapsed() >= Duration::from_secs(3),
+        "the timer fired at its deadline, not before"
+    );
+    assert_eq!(count(&history, EventType::TimerFired), 1);
+    engine.shutdown().await;
+
+    // 3. A third engine dispatches the scheduled activity to the late queue's worker.
+    let (engine, client) = engine_on(&db.0).await;
+    let handle = client.workflow_handle(&id);
+    let result: String = with_workers(&client, &queue, Some(&late_queue), async {
+        handle.result_as::<String>().await
+    })
+    .await
+    .expect("the workflow completes");
+    assert_eq!(result, "HELLO AND LATER");
+    let history = client.workflow_handle(&id).history().await.unwrap();
+    assert_contiguous(&history);
+    for (t, n) in [
+        (EventType::WorkflowExecutionStarted, 1),
+        (EventType::ActivityTaskScheduled, 2),
+        (EventType::ActivityTaskStarted, 2),
+        (EventType::ActivityTaskCompleted, 2),
+        (EventType::TimerStarted, 1),
+        (EventType::TimerFired, 1),
+        (EventType::WorkflowExecutionCompleted, 1),
+    ] {
+        assert_eq!(count(&history, t), n, "{t:?} in {history:#?}");
+    }
+    assert_eq!(
+        count(&history, EventType::WorkflowTaskScheduled),
+        count(&history, EventType::WorkflowTaskCompleted),
+        "every workflow task completed once: {history:#?}"
+    );
+    let task_ids: std::collections::HashSet<i64> = history.iter().map(|e| e.task_id).collect();
+    assert_eq!(
+        task_ids.len(),
+        history.len(),
+        "task ids stay unique across restarts"
+    );
+    engine.shutdown().await;
+
+    // 4. The closed workflow survives a restart: history, description and result.
+    let (engine, client) = engine_on(&db.0).await;
+    let handle = client.workflow_handle(&id);
+    let again = handle.history().await.unwrap();
+    assert_eq!(again, history);
+    let description = handle.describe().await.unwrap();
+    assert_eq!(description.status, WorkflowExecutionStatus::Completed);
+    assert_eq!(description.history_length, history.len() as i64);
+    assert!(description.close_time.is_some());
+    assert_eq!(
+        handle.result_as::<String>().await.unwrap(),
+        "HELLO AND LATER"
+    );
+    engine.shutdown().await;
+}
+
+static HANG: AtomicBool = AtomicBool::new(true);
+static ATTEMPTS: AtomicU32 = AtomicU32::new(0);
+
+/// Hangs on its first attempts while `HANG` is set.
+#[activity]
+pub async fn slow_echo(text: String) -> Result<String, ActivityError> {
+    ATTEMPTS.fetch_add(1, Ordering::SeqCst);
+    if HANG.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    Ok(text)
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct Patient;
+
+#[workflow]
+impl Patient {
+    #[run]
+    pub async fn run(ctx: WorkflowContext<Self>, text: String) -> WorkflowResult<String> {
+        Ok(ctx
+            .activity(slow_echo, text)
+            .start_to_close_timeout(Duration::from_secs(2))
+            .retry_policy(RetryPolicy::fixed_interval(Duration::from_millis(100)))
+            .await?)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_started_when_the_engine_stopped_is_retried_after_its_timeout() {
+    let db = TempDb::new("patient");
+    let queue = format!("patient-{}", std::process::id());
+    let id = format!("patient-{queue}");
+
+    // The engine stops while a worker holds the activity's first attempt.
+    let (engine, client) = engine_on(&db.0).await;
+    let worker = Worker::new(&client, &queue)
+        .register_workflow::<Patient>()
+        .register_activity(slow_echo);
+    let _ = tokio::time::timeout(
+        Duration::from_secs(20),
+        worker.run_until(async {
+            Patient::start(&client, &id, "patience".to_owned())
+                .task_queue(&queue)
+                .await
+                .unwrap();
+            while ATTEMPTS.load(Ordering::SeqCst) == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            drop(engine);
+        }),
+    )
+    .await;
+
+    // On the new engine the attempt times out (start-to-close, 2 s after it started) and
+    // the retry reaches the new worker.
+    HANG.store(false, Ordering::SeqCst);
+    let (engine, client) = engine_on(&db.0).await;
+    let result = Worker::new(&client, &queue)
+        .register_workflow::<Patient>()
+        .register_activity(slow_echo)
+        .run_until(client.workflow_handle(&id).result_as::<String>())
+        .await
+        .expect("the worker runs")
+        .expect("the workflow completes");
+    assert_eq!(result, "patience");
+    let history = client.workflow_handle(&id).history().await.unwrap();
+    assert_contiguous(&history);
+    assert_eq!(count(&history, EventType::ActivityTaskScheduled), 1);
+    assert_eq!(count(&history, EventType::ActivityTaskCompleted), 1);
+    let started = history
+        .iter()
+        .find_map(|e| match &e.attributes {
+            Some(capstan::client::history::Attributes::ActivityTaskStartedEventAttributes(a)) => {
+                Some(a.attempt)
+            }
+            _ => None,
+        })
+        .expect("a started event");
+    assert!(started >= 2, "the completed attempt is a retry: {started}");
+    assert_eq!(count(&history, EventType::WorkflowExecutionCompleted), 1);
+    engine.shutdown().await;
+}
