@@ -59,6 +59,10 @@ pub const PATTERNS: &[Pattern] = &[
         summary: "short activities inside the worker",
     },
     Pattern {
+        name: "mtls",
+        summary: "client and worker authenticate with certificates; others are refused",
+    },
+    Pattern {
         name: "custom-metrics",
         summary: "a Prometheus endpoint, an activity interceptor and workflow-side metrics",
     },
@@ -387,6 +391,58 @@ async fn run_pattern(client: &Client, tq: &str, name: &str, run_id: &str) -> any
                 "unexpected {status:?}, {root}"
             );
             Ok(json!({ "service": status, "job": root.message() }))
+        }
+        "mtls" => {
+            use mtls::*;
+            // A server of its own that requires client certificates (the embedded engine
+            // with TLS), with throwaway certificates in files.
+            let dir = std::env::temp_dir().join(format!("capstan-tour-mtls-{run_id}"));
+            let certs = Certificates::generate(&dir)?;
+            let tls = capstan_engine::EngineTls::from_files(
+                &certs.server.0,
+                &certs.server.1,
+                Some(&certs.ca),
+            )?;
+            let engine = capstan_engine::Engine::start(capstan_engine::EngineOptions {
+                tls: Some(tls),
+                ..Default::default()
+            })
+            .await?;
+            let secure = create_secure_client(
+                &engine.address(),
+                Some(certs.ca.clone()),
+                certs.client.0.clone(),
+                certs.client.1.clone(),
+            )
+            .await?;
+            let queue = format!("{tq}-secure");
+            let result = capstan::Worker::new(&secure, &queue)
+                .register_workflow::<SecureWorkflow>()
+                .run_until(
+                    SecureWorkflow::execute(&secure, id("secure"), "payload".to_owned())
+                        .task_queue(&queue),
+                )
+                .await??;
+            let refused = Client::builder(engine.address())
+                .tls(capstan::TlsConfig {
+                    server_root_ca_cert: Some(certs.ca.clone()),
+                    domain: Some("localhost".to_owned()),
+                    ..Default::default()
+                })
+                .connect()
+                .await
+                .err()
+                .map(|e| e.to_string());
+            std::fs::remove_dir_all(&dir)?;
+            anyhow::ensure!(
+                result == "Securely processed: payload",
+                "unexpected {result:?}"
+            );
+            anyhow::ensure!(
+                refused.is_some(),
+                "a client without a certificate was let in"
+            );
+            Ok(json!({ "result": result, "without_certificate": refused }))
         }
         "custom-metrics" => {
             use custom_metrics::*;
