@@ -495,7 +495,17 @@ fn stack_trace() -> String {
             break;
         }
     }
-    frames.join("\n")
+    let mut trace = frames.join("\n");
+    // A failure must stay small: the server refuses oversized ones.
+    if trace.len() > 4096 {
+        let cut = (0..=4096)
+            .rev()
+            .find(|i| trace.is_char_boundary(*i))
+            .unwrap_or(0);
+        trace.truncate(cut);
+        trace.push_str("\n…");
+    }
+    trace
 }
 
 #[cfg(test)]
