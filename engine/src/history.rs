@@ -1880,6 +1880,7 @@ impl State {
                 }
             }
         }
+        self.schedule_run_closed(run_id);
         if status == WorkflowExecutionStatus::ContinuedAsNew {
             return;
         }

@@ -19,6 +19,7 @@ mod clock;
 mod history;
 mod matching;
 mod proto;
+mod schedules;
 mod service;
 pub(crate) mod store;
 mod timers;

@@ -19,8 +19,8 @@ pub(crate) use temporalio_protos::temporal::api::{
     command::v1 as command, common::v1 as common, enums::v1 as enums,
     errordetails::v1 as errordetails, failure::v1 as failure, history::v1 as history,
     namespace::v1 as namespace, protocol::v1 as protocol, query::v1 as query,
-    taskqueue::v1 as taskqueue, update::v1 as update, workflow::v1 as workflow,
-    workflowservice::v1 as service,
+    schedule::v1 as schedule, taskqueue::v1 as taskqueue, update::v1 as update,
+    workflow::v1 as workflow, workflowservice::v1 as service,
 };
 
 /// A protobuf timestamp of a system time.
@@ -30,6 +30,12 @@ pub(crate) fn timestamp(t: SystemTime) -> prost_wkt_types::Timestamp {
         seconds: d.as_secs() as i64,
         nanos: d.subsec_nanos() as i32,
     }
+}
+
+/// The system time of an optional protobuf timestamp; `None` when absent or before 1970.
+pub(crate) fn system_time(t: Option<&prost_wkt_types::Timestamp>) -> Option<SystemTime> {
+    let t = t?;
+    Some(UNIX_EPOCH + Duration::new(u64::try_from(t.seconds).ok()?, t.nanos.max(0) as u32))
 }
 
 /// A std duration of an optional protobuf duration; `None` when absent, zero or negative.

@@ -25,6 +25,7 @@ use crate::{
         service::*,
         WorkflowService,
     },
+    schedules::NewSchedule,
     store::{State, Store},
     visibility::Filter,
 };
@@ -76,6 +77,18 @@ fn check_namespace(state: &State, namespace: &str) -> Result<(), Status> {
     } else {
         Err(Status::not_found(format!(
             "namespace `{namespace}` is not found"
+        )))
+    }
+}
+
+/// Schedule listing takes no filter yet.
+fn check_schedule_query(query: &str) -> Result<(), Status> {
+    if query.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(Status::invalid_argument(format!(
+            "unsupported schedule query `{query}`: the engine lists all of a namespace's \
+             schedules (send an empty query)"
         )))
     }
 }
@@ -1127,6 +1140,142 @@ impl WorkflowService for Service {
         }
         Ok(Response::new(Default::default()))
     }
+
+    async fn create_schedule(
+        &self,
+        request: Request<CreateScheduleRequest>,
+    ) -> Rpc<CreateScheduleResponse> {
+        let r = request.into_inner();
+        let conflict_token = self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            state.create_schedule(NewSchedule {
+                namespace: r.namespace,
+                id: r.schedule_id,
+                schedule: r.schedule.unwrap_or_default(),
+                initial_patch: r.initial_patch,
+                memo: r.memo,
+                search_attributes: r.search_attributes,
+            })
+        })?;
+        Ok(Response::new(CreateScheduleResponse { conflict_token }))
+    }
+
+    async fn describe_schedule(
+        &self,
+        request: Request<DescribeScheduleRequest>,
+    ) -> Rpc<DescribeScheduleResponse> {
+        let r = request.into_inner();
+        let described = self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            state.describe_schedule(&(r.namespace, r.schedule_id))
+        })?;
+        Ok(Response::new(described))
+    }
+
+    async fn update_schedule(
+        &self,
+        request: Request<UpdateScheduleRequest>,
+    ) -> Rpc<UpdateScheduleResponse> {
+        let r = request.into_inner();
+        self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            state.update_schedule(
+                &(r.namespace, r.schedule_id),
+                r.schedule.unwrap_or_default(),
+                &r.conflict_token,
+                r.memo,
+                r.search_attributes,
+            )
+        })?;
+        Ok(Response::new(UpdateScheduleResponse {}))
+    }
+
+    async fn patch_schedule(
+        &self,
+        request: Request<PatchScheduleRequest>,
+    ) -> Rpc<PatchScheduleResponse> {
+        let r = request.into_inner();
+        self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            state.patch_schedule(
+                &(r.namespace, r.schedule_id),
+                r.patch.unwrap_or_default(),
+                &r.request_id,
+            )
+        })?;
+        Ok(Response::new(PatchScheduleResponse {}))
+    }
+
+    async fn list_schedule_matching_times(
+        &self,
+        request: Request<ListScheduleMatchingTimesRequest>,
+    ) -> Rpc<ListScheduleMatchingTimesResponse> {
+        let r = request.into_inner();
+        let (Some(start), Some(end)) = (
+            proto::system_time(r.start_time.as_ref()),
+            proto::system_time(r.end_time.as_ref()),
+        ) else {
+            return Err(Status::invalid_argument(
+                "matching times need a start time and an end time",
+            ));
+        };
+        let times = self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            state.schedule_matching_times(&(r.namespace, r.schedule_id), start, end)
+        })?;
+        Ok(Response::new(ListScheduleMatchingTimesResponse {
+            start_time: times.into_iter().map(proto::timestamp).collect(),
+        }))
+    }
+
+    async fn delete_schedule(
+        &self,
+        request: Request<DeleteScheduleRequest>,
+    ) -> Rpc<DeleteScheduleResponse> {
+        let r = request.into_inner();
+        self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            state.delete_schedule(&(r.namespace, r.schedule_id))
+        })?;
+        Ok(Response::new(DeleteScheduleResponse {}))
+    }
+
+    async fn count_schedules(
+        &self,
+        request: Request<CountSchedulesRequest>,
+    ) -> Rpc<CountSchedulesResponse> {
+        let r = request.into_inner();
+        check_schedule_query(&r.query)?;
+        let count = self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            Ok::<_, Status>(state.list_schedules(&r.namespace, "", usize::MAX).0.len())
+        })?;
+        Ok(Response::new(CountSchedulesResponse {
+            count: count as i64,
+            ..Default::default()
+        }))
+    }
+
+    async fn list_schedules(
+        &self,
+        request: Request<ListSchedulesRequest>,
+    ) -> Rpc<ListSchedulesResponse> {
+        let r = request.into_inner();
+        check_schedule_query(&r.query)?;
+        let after = String::from_utf8(r.next_page_token).unwrap_or_default();
+        let page = usize::try_from(r.maximum_page_size)
+            .ok()
+            .filter(|n| *n > 0)
+            .unwrap_or(1000);
+        let (schedules, next) = self.store.transaction(|state| {
+            check_namespace(state, &r.namespace)?;
+            Ok::<_, Status>(state.list_schedules(&r.namespace, &after, page))
+        })?;
+        Ok(Response::new(ListSchedulesResponse {
+            schedules,
+            next_page_token: next.map(String::into_bytes).unwrap_or_default(),
+        }))
+    }
 }
 
 fn activity_token(token: &[u8]) -> Result<(String, i64, i32), Status> {
@@ -1231,11 +1380,15 @@ mod tests {
 
     #[tokio::test]
     async fn unimplemented_methods_name_themselves() {
-        let status = WorkflowService::list_schedules(&service(), Request::new(Default::default()))
-            .await
-            .unwrap_err();
+        let status =
+            WorkflowService::list_batch_operations(&service(), Request::new(Default::default()))
+                .await
+                .unwrap_err();
         assert_eq!(status.code(), tonic::Code::Unimplemented);
-        assert!(status.message().contains("ListSchedules"), "{status:?}");
+        assert!(
+            status.message().contains("ListBatchOperations"),
+            "{status:?}"
+        );
     }
 
     #[tokio::test]

@@ -39,6 +39,8 @@ pub(crate) struct State {
     pub(crate) current: HashMap<(String, String), String>,
     /// Run ids in start order, for listing.
     pub(crate) started: Vec<String>,
+    /// Schedules by `(namespace, schedule id)`.
+    pub(crate) schedules: crate::schedules::Schedules,
     pub(crate) sched: Scheduler,
 }
 
@@ -244,6 +246,7 @@ impl Store {
                 }
             }
             state.runs.clear_dirty();
+            state.schedules.clear_dirty();
             let sched = &mut state.sched;
             let flags = (sched.changed, sched.timers_changed);
             if sched.changed {
@@ -277,5 +280,6 @@ impl Store {
         locked.db = None;
         locked.state.runs.track = false;
         locked.state.runs.clear_dirty();
+        locked.state.schedules.clear_dirty();
     }
 }

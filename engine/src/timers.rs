@@ -45,12 +45,18 @@ pub(crate) enum TimerKind {
     },
     /// The run's run timeout.
     RunTimeout { run_id: String },
+    /// A schedule's next action.
+    Schedule {
+        namespace: String,
+        schedule_id: String,
+    },
 }
 
 impl TimerKind {
-    /// The run the timer belongs to.
-    fn run_id(&self) -> &str {
-        match self {
+    /// Whether firing the timer armed for `at` could still change anything: its run is
+    /// open, or its schedule still waits for it.
+    fn is_live(&self, state: &State, at: std::time::SystemTime) -> bool {
+        let run_id = match self {
             Self::UserTimer { run_id, .. }
             | Self::WorkflowTaskTimeout { run_id, .. }
             | Self::ActivityRetry { run_id, .. }
@@ -58,7 +64,14 @@ impl TimerKind {
             | Self::ActivityHeartbeat { run_id, .. }
             | Self::ActivityScheduleToClose { run_id, .. }
             | Self::RunTimeout { run_id } => run_id,
-        }
+            Self::Schedule {
+                namespace,
+                schedule_id,
+            } => {
+                return state.schedule_timer_is_live(&(namespace.clone(), schedule_id.clone()), at)
+            }
+        };
+        state.runs.get(run_id).is_some_and(|run| run.is_open())
     }
 }
 
@@ -76,16 +89,11 @@ pub(crate) async fn service(store: Arc<Store>) {
             fire_due(state);
             while state.sched.clock.is_virtual() && is_idle(state) {
                 // Timers of closed runs would only move the clock for nothing.
-                let Some(entry) = state.sched.timers.first_entry() else {
+                let Some((&(at, seq), kind)) = state.sched.timers.first_key_value() else {
                     break;
                 };
-                let at = entry.key().0;
-                if !state
-                    .runs
-                    .get(entry.get().run_id())
-                    .is_some_and(|run| run.is_open())
-                {
-                    entry.remove();
+                if !kind.is_live(state, at) {
+                    state.sched.timers.remove(&(at, seq));
                     continue;
                 }
                 state.sched.clock.skip_to(at);
@@ -119,8 +127,9 @@ fn fire_due(state: &mut State) {
         if entry.key().0 > now {
             break;
         }
+        let at = entry.key().0;
         let kind = entry.remove();
-        fire(state, kind);
+        fire(state, kind, at);
     }
 }
 
@@ -130,7 +139,7 @@ fn is_idle(state: &State) -> bool {
     state.sched.queries.is_empty() && state.runs.values().all(|r| r.waits_only_on_timers())
 }
 
-fn fire(state: &mut State, kind: TimerKind) {
+fn fire(state: &mut State, kind: TimerKind, at: std::time::SystemTime) {
     match kind {
         TimerKind::UserTimer {
             run_id,
@@ -176,5 +185,9 @@ fn fire(state: &mut State, kind: TimerKind) {
             crate::proto::enums::TimeoutType::ScheduleToClose,
         ),
         TimerKind::RunTimeout { run_id } => state.time_out_run(&run_id),
+        TimerKind::Schedule {
+            namespace,
+            schedule_id,
+        } => state.fire_schedule(&(namespace, schedule_id), at),
     }
 }

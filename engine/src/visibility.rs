@@ -1,6 +1,7 @@
 //! Visibility queries: the common filters of Temporal's list query language
-//! (`WorkflowType`, `WorkflowId`, `ExecutionStatus`, `TaskQueue` compared with `=` or `!=`,
-//! joined by `AND`). An empty query matches every execution.
+//! (`WorkflowType`, `WorkflowId`, `ExecutionStatus`, `TaskQueue`, or any keyword search
+//! attribute such as `TemporalScheduledById`, compared with `=` or `!=`, joined by `AND`).
+//! An empty query matches every execution.
 
 use tonic::Status;
 
@@ -19,12 +20,14 @@ struct Clause {
     value: String,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Field {
     WorkflowType,
     WorkflowId,
     ExecutionStatus,
     TaskQueue,
+    /// A search attribute the run was started with, compared as a string.
+    SearchAttribute(String),
 }
 
 impl Filter {
@@ -52,6 +55,7 @@ impl Filter {
                 "WorkflowId" => Field::WorkflowId,
                 "ExecutionStatus" => Field::ExecutionStatus,
                 "TaskQueue" => Field::TaskQueue,
+                name if is_identifier(name) => Field::SearchAttribute(name.to_owned()),
                 _ => return Err(unsupported(query)),
             };
             let value = value.trim();
@@ -71,14 +75,34 @@ impl Filter {
 
     pub(crate) fn matches(&self, run: &Run) -> bool {
         self.clauses.iter().all(|c| {
-            let actual = match c.field {
-                Field::WorkflowType => run.workflow_type.clone(),
-                Field::WorkflowId => run.workflow_id.clone(),
-                Field::TaskQueue => run.task_queue.clone(),
-                Field::ExecutionStatus => status_name(run.status).to_owned(),
+            let actual = match &c.field {
+                Field::WorkflowType => Some(run.workflow_type.clone()),
+                Field::WorkflowId => Some(run.workflow_id.clone()),
+                Field::TaskQueue => Some(run.task_queue.clone()),
+                Field::ExecutionStatus => Some(status_name(run.status).to_owned()),
+                Field::SearchAttribute(name) => search_attribute(run, name),
             };
-            (actual == c.value) == c.equal
+            (actual.as_deref() == Some(c.value.as_str())) == c.equal
         })
+    }
+}
+
+fn is_identifier(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The run's search attribute `name` as text (a JSON string payload's string).
+fn search_attribute(run: &Run, name: &str) -> Option<String> {
+    let payload = run
+        .started
+        .search_attributes
+        .as_ref()?
+        .indexed_fields
+        .get(name)?;
+    match serde_json::from_slice(&payload.data).ok()? {
+        serde_json::Value::String(s) => Some(s),
+        other => Some(other.to_string()),
     }
 }
 
@@ -109,7 +133,7 @@ fn status_name(status: WorkflowExecutionStatus) -> &'static str {
 fn unsupported(query: &str) -> Status {
     Status::invalid_argument(format!(
         "unsupported list query `{query}`: the engine understands `Field = 'value'` and \
-         `Field != 'value'` clauses on WorkflowType, WorkflowId, ExecutionStatus and \
-         TaskQueue, joined by AND"
+         `Field != 'value'` clauses on WorkflowType, WorkflowId, ExecutionStatus, TaskQueue \
+         and search attributes, joined by AND"
     ))
 }

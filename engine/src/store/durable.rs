@@ -1,6 +1,6 @@
 //! The durable half of the store: a SQLite file in WAL mode.
 //!
-//! Schema (version 1, `PRAGMA user_version`):
+//! Schema (version 2, `PRAGMA user_version`; a version-1 file gains the `schedules` table):
 //!
 //! - `namespaces(name PRIMARY KEY, id)`
 //! - `runs(run_id PRIMARY KEY, namespace, workflow_id, start_order, status, state)`: `state`
@@ -9,9 +9,10 @@
 //!   order and which run of a workflow id is current).
 //! - `events(run_id, event_id, event)`: one row per history event, the protobuf bytes of a
 //!   `HistoryEvent`. Events are append-only, so a commit inserts only the new ones.
+//! - `schedules(namespace, schedule_id, state)`: each schedule as JSON, like runs.
 //!
-//! A store transaction that touched runs writes them, their new events and any new
-//! namespace in one SQLite transaction, before its effects are released.
+//! A store transaction that touched runs or schedules writes them, their new events and
+//! any new namespace in one SQLite transaction, before its effects are released.
 
 use std::{
     collections::HashMap,
@@ -30,13 +31,18 @@ use crate::{
     timers::TimerKind,
 };
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Why the database could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DbError {
     #[error("{0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("schedule `{schedule_id}` cannot be decoded: {message}")]
+    DecodeSchedule {
+        schedule_id: String,
+        message: String,
+    },
     #[error("run `{run_id}` cannot be decoded: {message}")]
     Decode { run_id: String, message: String },
     #[error("the database has schema version {0}; this engine reads version {SCHEMA_VERSION}")]
@@ -74,7 +80,7 @@ impl Db {
         conn.pragma_update(None, "foreign_keys", "OFF")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version != 0 && version != SCHEMA_VERSION {
+        if version > SCHEMA_VERSION {
             return Err(DbError::Version(version));
         }
         conn.execute_batch(
@@ -98,7 +104,13 @@ impl Db {
                  event BLOB NOT NULL,
                  PRIMARY KEY (run_id, event_id)
              ) WITHOUT ROWID;
-             PRAGMA user_version = 1;
+             CREATE TABLE IF NOT EXISTS schedules (
+                 namespace TEXT NOT NULL,
+                 schedule_id TEXT NOT NULL,
+                 state TEXT NOT NULL,
+                 PRIMARY KEY (namespace, schedule_id)
+             ) WITHOUT ROWID;
+             PRAGMA user_version = 2;
              COMMIT;",
         )?;
         let mut db = Self {
@@ -187,12 +199,30 @@ impl Db {
         }
         drop(rows);
         drop(stmt);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT schedule_id, state FROM schedules")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let schedule_id: String = row.get(0)?;
+            let json: String = row.get(1)?;
+            let schedule = serde_json::from_str(&json).map_err(|e| DbError::DecodeSchedule {
+                schedule_id,
+                message: e.to_string(),
+            })?;
+            state.schedules.load(schedule);
+        }
+        drop(rows);
+        drop(stmt);
         let sched = &mut state.sched;
         sched.seq = sched.seq.max(max_task_id.max(0) as u64);
         // A virtual clock never runs behind the times already written.
         sched.clock.skip_to(latest_event);
         sched.now = sched.clock.now();
         reschedule(state);
+        // Actions missed while the engine was down are taken now, within each schedule's
+        // catch-up window.
+        state.arm_schedules();
         Ok(())
     }
 
@@ -200,7 +230,10 @@ impl Db {
     /// transaction. On error nothing is marked written, so the next commit retries.
     pub(crate) fn commit(&mut self, state: &State) -> Result<(), DbError> {
         let dirty = state.runs.dirty();
-        if dirty.is_empty() && state.namespaces.len() == self.stored_namespaces {
+        if dirty.is_empty()
+            && state.schedules.dirty().is_empty()
+            && state.namespaces.len() == self.stored_namespaces
+        {
             return Ok(());
         }
         let tx = self.conn.transaction()?;
@@ -250,6 +283,30 @@ impl Db {
                     insert_event.execute(params![run_id, event.event_id, event.encode_to_vec()])?;
                 }
                 written.push((run_id.clone(), run.events.len()));
+            }
+        }
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO schedules (namespace, schedule_id, state) VALUES (?1, ?2, ?3)",
+            )?;
+            let mut delete = tx.prepare_cached(
+                "DELETE FROM schedules WHERE namespace = ?1 AND schedule_id = ?2",
+            )?;
+            for key in state.schedules.dirty() {
+                match state.schedules.get(key) {
+                    Some(schedule) => {
+                        let json = serde_json::to_string(schedule).map_err(|e| {
+                            DbError::DecodeSchedule {
+                                schedule_id: key.1.clone(),
+                                message: e.to_string(),
+                            }
+                        })?;
+                        upsert.execute(params![key.0, key.1, json])?;
+                    }
+                    None => {
+                        delete.execute(params![key.0, key.1])?;
+                    }
+                }
             }
         }
         tx.commit()?;
