@@ -247,6 +247,8 @@ pub struct ScheduleOptions {
     pub pause_on_failure: bool,
     /// Create it paused, with this note.
     pub paused: Option<String>,
+    /// A note on an active schedule (ignored when `paused` is set).
+    pub note: Option<String>,
     /// Run the action once right away.
     pub trigger_immediately: bool,
 }
@@ -283,6 +285,16 @@ pub struct ScheduleDescription {
     pub next_action_times: Vec<SystemTime>,
     /// The overlap policy.
     pub overlap: i32,
+    /// The workflows it started that are still running (their workflow ids).
+    pub running_workflows: Vec<String>,
+    /// Actions skipped because an earlier run was still open.
+    pub overlap_skipped: i64,
+    /// Actions waiting for the running workflows to close.
+    pub buffer_size: i64,
+    /// Actions dropped because the buffer was full (`BufferOne`).
+    pub buffer_dropped: i64,
+    /// Actions missed because they were older than the catch-up window.
+    pub missed_catchup_window: i64,
     schedule: proto::Schedule,
     conflict_token: Vec<u8>,
 }
@@ -344,7 +356,11 @@ impl Client {
                 keep_original_workflow_id: false,
             }),
             state: Some(ScheduleState {
-                notes: options.paused.clone().unwrap_or_default(),
+                notes: options
+                    .paused
+                    .clone()
+                    .or_else(|| options.note.clone())
+                    .unwrap_or_default(),
                 paused: options.paused.is_some(),
                 ..Default::default()
             }),
@@ -471,6 +487,15 @@ impl ScheduleHandle {
                 .as_ref()
                 .map(|p| p.overlap_policy)
                 .unwrap_or_default(),
+            running_workflows: info
+                .running_workflows
+                .into_iter()
+                .map(|w| w.workflow_id)
+                .collect(),
+            overlap_skipped: info.overlap_skipped,
+            buffer_size: info.buffer_size,
+            buffer_dropped: info.buffer_dropped,
+            missed_catchup_window: info.missed_catchup_window,
             schedule,
             conflict_token: response.conflict_token,
         })
