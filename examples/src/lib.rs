@@ -27,6 +27,7 @@ pub fn worker(client: &Client, task_queue: &str) -> Worker {
         .register_activity(local_activity::compose_greeting)
         .register_activity(local_activity::validate_input)
         .register_workflow::<pydantic_converter::PydanticWorkflow>()
+        .register_workflow::<schedule::ScheduledWorkflow>()
         .register_activity(pydantic_converter::process_users)
         .register_workflow::<cancellation::CancellationWorkflow>()
         .register_activity(cancellation::never_complete_activity)

@@ -79,6 +79,11 @@ pub const PATTERNS: &[Pattern] = &[
         summary: "poll by retrying a failing activity at a fixed interval",
     },
     Pattern {
+        name: "schedule",
+        summary: "the server starts workflows every 2 minutes, on weekday mornings, on \
+                  trigger and for a backfilled range",
+    },
+    Pattern {
         name: "pydantic-converter",
         summary: "typed, validated payloads",
     },
@@ -363,6 +368,84 @@ async fn run_pattern(client: &Client, tq: &str, name: &str, run_id: &str) -> any
             );
             Ok(json!(data))
         }
+        "schedule" => {
+            use schedule::*;
+            let interval = create_interval_schedule(
+                client,
+                &id("interval-schedule"),
+                &id("scheduled-workflow"),
+                tq,
+            )
+            .await?;
+            trigger_schedule_manually(&interval).await?;
+            let triggered = eventually("the triggered run", async || {
+                let described = interval.describe().await.ok()?;
+                described.recent_actions.first().cloned()
+            })
+            .await?;
+            let result: String = client
+                .workflow_handle(&triggered.workflow_id)
+                .result_as()
+                .await?;
+            let now = std::time::SystemTime::now();
+            backfill_schedule(&interval, now).await?;
+            // One action per 2-minute mark in [now - 2 h, now - 5 min].
+            let mark = |t: std::time::SystemTime| {
+                t.duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs()
+            };
+            let (from, to) = (mark(now) - 2 * 3600, mark(now) - 5 * 60);
+            let backfilled = (from.div_ceil(120)..=to / 120).count() as i64;
+            let described = eventually("the backfilled runs", async || {
+                let d = interval.describe().await.ok()?;
+                (d.action_count > backfilled).then_some(d)
+            })
+            .await?;
+
+            let cron = create_cron_schedule(
+                client,
+                &id("cron-schedule"),
+                &id("daily-report-workflow"),
+                tq,
+            )
+            .await?;
+            let mornings = cron.describe().await?.next_action_times;
+            let weekday_nine = |t: &std::time::SystemTime| {
+                let secs = mark(*t);
+                let weekday = (secs / 86_400 + 4) % 7; // 1970-01-01 was a Thursday
+                (1..=5).contains(&weekday) && secs % 86_400 == 9 * 3600
+            };
+            anyhow::ensure!(
+                !mornings.is_empty() && mornings.iter().all(weekday_nine),
+                "the cron schedule should act at 09:00 UTC on weekdays: {mornings:?}"
+            );
+
+            let managed =
+                manage_schedule(client, &id("complex-schedule"), &id("complex-workflow"), tq)
+                    .await?;
+            let managed_state = managed.describe().await?;
+            for handle in [&interval, &cron, &managed] {
+                handle.delete().await?;
+            }
+            anyhow::ensure!(
+                result == "Processed: scheduled data",
+                "unexpected {result:?}"
+            );
+            anyhow::ensure!(
+                managed_state.notes == "Maintenance complete"
+                    && managed_state.spec.intervals()
+                        == [(Duration::from_secs(3600), Duration::ZERO)],
+                "unexpected managed schedule {managed_state:?}"
+            );
+            Ok(json!({
+                "triggered": result,
+                "backfilled_runs": backfilled,
+                "actions": described.action_count,
+                "weekday_mornings_ahead": mornings.len(),
+                "managed": { "notes": managed_state.notes, "every_secs": 3600 },
+            }))
+        }
         "polling-infrequent" => {
             use polling_infrequent::*;
             let every = Some(Duration::from_millis(500));
@@ -500,6 +583,17 @@ async fn run_pattern(client: &Client, tq: &str, name: &str, run_id: &str) -> any
                 .join(", ")
         ),
     }
+}
+
+/// Polls `check` every 100 ms for up to 30 s.
+async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> anyhow::Result<T> {
+    for _ in 0..300 {
+        if let Some(value) = check().await {
+            return Ok(value);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("not reached in 30 s: {what}")
 }
 
 fn base64_encode(bytes: &[u8]) -> String {

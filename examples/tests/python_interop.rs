@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use capstan::{
-    client::history::Attributes,
+    client::{history::Attributes, WorkflowExecutionStatus},
     converter,
     prelude::*,
     testing::{DevServer, Python},
@@ -136,4 +136,83 @@ async fn a_capstan_client_runs_a_python_workflow() {
     .unwrap()
     .data;
     assert_eq!(stored_input(&client, &id).await, sent);
+}
+
+/// The seed's Schedule pattern as Python code, through the real Python SDK, against the
+/// embedded engine's scheduler, with a Capstan worker running the scheduled workflows.
+#[tokio::test]
+async fn the_seeds_python_schedules_run_on_the_embedded_engine() {
+    let engine = capstan_engine::Engine::start(Default::default())
+        .await
+        .expect("the engine starts");
+    let python = Python::ensure().await.expect("the Python SDK installs");
+    let client = Client::connect(engine.address()).await.unwrap();
+    let queue = capstan::testing::unique_task_queue("interop-py-schedules");
+    let (output, runs) = worker(&client, &queue)
+        .run_until(async {
+            let output = python
+                .run_script(
+                    script("seed_schedules.py"),
+                    [engine.address(), queue.clone(), "seed".to_owned()],
+                )
+                .await
+                .expect("the Python script succeeds");
+            // The triggered and backfilled runs, once the Capstan worker finished them.
+            for _ in 0..100 {
+                let runs = client
+                    .list_workflows("TemporalScheduledById = 'seed-interval'")
+                    .await
+                    .unwrap();
+                if runs
+                    .iter()
+                    .all(|r| r.status == WorkflowExecutionStatus::Completed)
+                {
+                    return (output, runs);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("the scheduled runs did not complete in 10 s");
+        })
+        .await
+        .expect("the worker runs");
+    let seen: serde_json::Value =
+        serde_json::from_str(output.stdout.trim()).expect("JSON on stdout");
+    assert_eq!(seen["interval_note"], "Runs every 2 minutes");
+    assert_eq!(seen["interval_every"], 120.0);
+    // The trigger, then one action per 2-minute mark of [now - 2 h, now - 5 min].
+    let now = seen["now"].as_f64().unwrap();
+    let (from, to) = ((now - 7200.0).ceil() as u64, (now - 300.0).floor() as u64);
+    let backfilled = (from.div_ceil(120)..=to / 120).count() as u64;
+    assert_eq!(seen["interval_actions"], 1 + backfilled, "{seen}");
+    assert_eq!(runs.len() as u64, 1 + backfilled);
+    let recent = seen["recent_workflow_ids"].as_array().unwrap();
+    assert_eq!(recent.len(), 10, "{seen}");
+    assert!(recent
+        .iter()
+        .all(|id| id.as_str().unwrap().starts_with("seed-scheduled-workflow-")));
+    let next = seen["cron_next"].as_array().unwrap();
+    assert!(!next.is_empty());
+    for t in next {
+        let secs = t.as_f64().unwrap() as u64;
+        assert_eq!(secs % 86_400, 9 * 3600, "{t} is not 09:00 UTC");
+        assert!(
+            (1..=5).contains(&((secs / 86_400 + 4) % 7)),
+            "{t} is not a weekday"
+        );
+    }
+    assert_eq!(seen["cron_calendars"], 1, "the cron string, as a calendar");
+    assert_eq!(seen["mixed_paused_by_pause"], true);
+    assert_eq!(seen["mixed_paused"], false);
+    assert_eq!(seen["mixed_note"], "Updated schedule");
+    assert_eq!(
+        seen["listed"],
+        serde_json::json!(["seed-complex", "seed-cron", "seed-interval"])
+    );
+    let result: String = client
+        .workflow_handle(&runs[0].workflow_id)
+        .result_as()
+        .await
+        .unwrap();
+    assert_eq!(result, "Processed: scheduled data");
+    engine.shutdown().await;
 }

@@ -15,3 +15,4 @@ pub mod parallel_activity;
 pub mod polling_frequent;
 pub mod polling_infrequent;
 pub mod pydantic_converter;
+pub mod schedule;
