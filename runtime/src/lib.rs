@@ -91,12 +91,24 @@ pub use capstan_macros::signal;
 /// Marks an update handler of a `#[workflow]` impl block.
 pub use capstan_macros::update;
 
+/// Marks a helper function as workflow code, so that its body gets the determinism checks
+/// of a handler's (see [the checks](macro@workflow#compile-time-checks)). On a free
+/// function or a method; inside a `#[workflow]` impl block it marks a plain method.
+pub use capstan_macros::workflow_fn;
+
+/// Exempts a statement, expression or function of workflow code from the determinism
+/// checks, with a required reason: `#[allow_nondeterministic(reason = "...")]` (see
+/// [the checks](macro@workflow#compile-time-checks)). `#[workflow]` and `#[workflow_fn]`
+/// remove it before the compiler sees it, so it works on stable Rust on statements and
+/// expressions; anywhere else it is an error.
+pub use capstan_macros::allow_nondeterministic;
+
 /// Everything a workflow module needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        activity, query, run, signal, update, workflow, ActivityContext, ActivityError,
-        ApplicationError, Client, Failure, RetryPolicy, UpdateError, Worker, WorkflowContext,
-        WorkflowError, WorkflowResult,
+        activity, allow_nondeterministic, query, run, signal, update, workflow, workflow_fn,
+        ActivityContext, ActivityError, ApplicationError, Client, Failure, RetryPolicy,
+        UpdateError, Worker, WorkflowContext, WorkflowError, WorkflowResult,
     };
     pub use serde::{Deserialize, Serialize};
 }
