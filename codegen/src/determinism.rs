@@ -1,6 +1,16 @@
 //! Compile-time determinism checks: workflow code is replayed from history, so it must
-//! not read clocks, randomness, threads or files directly, and its state must iterate in
-//! a stable order. These are syntactic checks over paths; replay catches the rest.
+//! not read clocks, randomness, the environment, threads, files, the network or
+//! processes directly, and its state must iterate in a stable order. Queries and update
+//! validators are also checked for `.await` and for context methods that schedule
+//! commands or change the run.
+//!
+//! Every rule, its message and its fix are documented for users on the `workflow` macro
+//! in the `capstan` crate ("Compile-time checks"); the unit tests in `tests/errors.rs`
+//! pin the exact messages. The checks are syntactic: they match paths as written (last
+//! segments, so `SystemTime::now` and `std::time::SystemTime::now` both match), do not
+//! follow `use` renames, method calls on values or called functions (unless those are
+//! `#[workflow_fn]`), and skip code under `#[allow_nondeterministic(reason = "...")]`,
+//! which `ast` strips from the emitted code. Replay catches the rest at run time.
 
 use syn::{
     punctuated::Punctuated,
@@ -140,7 +150,7 @@ const RULES: &[Rule] = &[
     },
     Rule {
         matches: |s| in_module(s, "thread"),
-        why: TASKS,
+        why: "uses the worker's threads, outside the workflow's deterministic executor",
         fix: CONCURRENCY,
     },
     Rule {

@@ -659,13 +659,6 @@ pub(crate) fn misplaced_opt_out(item: &proc_macro2::TokenStream, errors: &mut Er
             .any(|attr| crate::ast::attribute_is(attr, WORKFLOW_FN)),
         _ => false,
     };
-    let at = match &parsed {
-        Some(syn::Item::Fn(function)) => {
-            let (fn_token, ident) = (&function.sig.fn_token, &function.sig.ident);
-            quote::quote!(#fn_token #ident)
-        }
-        _ => item.clone(),
-    };
     let message = if under_workflow_fn {
         format!(
             "`#[{OPT_OUT}]` above `#[{WORKFLOW_FN}]` runs first and exempts nothing — put it \
@@ -678,7 +671,8 @@ pub(crate) fn misplaced_opt_out(item: &proc_macro2::TokenStream, errors: &mut Er
              `#[workflow]` impl block or a `#[{WORKFLOW_FN}]` function, or remove it"
         )
     };
-    errors.error(at, message);
+    // The call site of an attribute macro is the attribute itself.
+    errors.push(syn::Error::new(proc_macro2::Span::call_site(), message));
 }
 
 pub(crate) fn activity(input: &Activity, errors: &mut Errors) {

@@ -314,7 +314,7 @@ fn in_run(found: &str, why_and_fix: &str) -> String {
 #[test]
 fn determinism_rules_for_ids_timers_threads_environment_and_io() {
     const UUID: &str = "it draws a new UUID on every replay — use `ctx.uuid4()`";
-    const THREAD: &str = "it runs code outside the workflow's deterministic executor — run concurrent work as futures of the context with `capstan::workflow::join` or `select`";
+    const THREAD: &str = "it uses the worker's threads, outside the workflow's deterministic executor — run concurrent work as futures of the context with `capstan::workflow::join` or `select`";
     const ENV: &str = "it reads the worker's environment, which may differ when the workflow is replayed on another worker — read configuration in an `#[activity]`, or pass it in the workflow's input";
     const FILES: &str = "it touches files, which may differ when the workflow is replayed — do it in an `#[activity]` and pass the result to the workflow";
     const NET: &str = "it does network I/O, whose results may differ when the workflow is replayed — do it in an `#[activity]` and pass the result to the workflow";
