@@ -114,7 +114,7 @@ pub use workflow::{WorkflowContext, WorkflowInfo};
 /// |---|---|
 /// | no `WorkflowContext` parameter | "`#[query]` handlers take `&self`, not a `WorkflowContext`; found `ctx: WorkflowContext<Self>` — a query only reads the state and may not schedule activities, timers or other commands: remove the parameter and read the state through `&self`" |
 /// | no `.await` | "`#[query]` `q` cannot `.await`: a query answers at once from the workflow's state — compute the answer from `&self` without waiting, or use an async `#[update]`" (validators: "do the waiting in the update handler, which runs once the update is accepted") |
-/// | no context commands: `activity`, `local_activity`, `activity_by_name`, `child_workflow`, `child_workflow_by_name`, `external_workflow`, `external_workflow_of`, `continue_as_new`, `continue_as_new_with`, `upsert_search_attributes`, `upsert_memo`, `sleep`, `wait_condition`, `wait_condition_timeout`, `wait_all_handlers_finished`, `state_mut`, `random`, `random_u64`, `uuid4`, `patched`, `deprecate_patch` | "`#[query]` `q` cannot call `.sleep(..)`: it starts a durable timer, and a query only reads the workflow's state — do it in a `#[signal]` or `#[update]` handler" (validators: "do it in the update handler, which runs once the update is accepted") |
+/// | no context commands (matched by method name, whatever the receiver): `activity`, `local_activity`, `activity_by_name`, `child_workflow`, `child_workflow_by_name`, `external_workflow`, `external_workflow_of`, `continue_as_new`, `continue_as_new_with`, `upsert_search_attributes`, `upsert_memo`, `sleep`, `wait_condition`, `wait_condition_timeout`, `wait_all_handlers_finished`, `state_mut`, `random`, `random_u64`, `uuid4`, `patched`, `deprecate_patch` | "`#[query]` `q` cannot call `.sleep(..)`: it starts a durable timer, and a query only reads the workflow's state — do it in a `#[signal]` or `#[update]` handler" (validators: "do it in the update handler, which runs once the update is accepted") |
 ///
 /// Queries must also take `&self` and not be `async`; validators must take `&self`, not be
 /// `async`, take a reference to each of the update's arguments and return
@@ -128,7 +128,9 @@ pub use workflow::{WorkflowContext, WorkflowInfo};
 /// The checks read paths as written. They do not follow imports (`use std::time::SystemTime
 /// as Clock; Clock::now()` passes, and so does `Command::new` after `use
 /// std::process::Command`), method calls on values (`socket.send(..)`), or functions that
-/// workflow code calls unless those are marked `#[workflow_fn]`. They look inside the
+/// workflow code calls unless those are marked `#[workflow_fn]`; in queries and
+/// validators a method of your own named like a context command is flagged too (opt out
+/// as below, or rename it). They look inside the
 /// arguments of macros that take expressions (`println!`, `format!`, `assert!`). Replay
 /// still catches what they miss, at run time, as a non-determinism error.
 ///
