@@ -8,8 +8,8 @@ use darling::{ast::NestedMeta, FromMeta};
 use proc_macro2::{Span, TokenStream};
 use quote::format_ident;
 use syn::{
-    visit_mut::VisitMut, Attribute, FnArg, Ident, ImplItem, ImplItemFn, ItemFn, ItemImpl,
-    ItemStruct, LitStr, Meta, Pat, PatType, Path, ReturnType, Signature, Type,
+    visit_mut::VisitMut, Attribute, Block, Expr, FnArg, Ident, ImplItem, ImplItemFn, ItemFn,
+    ItemImpl, ItemStruct, LitStr, Meta, Pat, PatType, Path, ReturnType, Signature, Type,
 };
 
 use crate::diagnostics::{did_you_mean, one_of, Errors};
@@ -31,6 +31,186 @@ pub(crate) struct HandlerArgs {
     pub(crate) name: Option<LitStr>,
     /// The method that validates an update's arguments before it is accepted.
     pub(crate) validator: Option<Path>,
+}
+
+/// Arguments of `#[allow_nondeterministic(...)]`.
+#[derive(Clone, Debug, Default, FromMeta)]
+pub(crate) struct OptOutArgs {
+    /// Why the flagged code is safe to replay.
+    pub(crate) reason: Option<LitStr>,
+}
+
+/// The attribute that exempts a function, statement or expression from the determinism
+/// checks.
+pub(crate) const OPT_OUT: &str = "allow_nondeterministic";
+
+/// The attribute that marks a helper function as workflow code, to be checked like a
+/// handler.
+pub(crate) const WORKFLOW_FN: &str = "workflow_fn";
+
+/// One `#[allow_nondeterministic(reason = "...")]`.
+#[derive(Clone)]
+pub(crate) struct OptOut {
+    /// The attribute, for error spans.
+    pub(crate) attr: Attribute,
+    pub(crate) args: OptOutArgs,
+}
+
+/// The body of a function that is workflow code, as the determinism checks see it.
+pub(crate) struct Body {
+    /// The block as written: opt-out attributes still mark the code the checks skip.
+    /// The item that is emitted has them removed.
+    pub(crate) block: Block,
+    /// `#[allow_nondeterministic]` on the function itself: nothing in it is checked.
+    pub(crate) allowed: Option<OptOut>,
+    /// Every opt-out of the function (its own and those inside), to check their reasons.
+    pub(crate) opt_outs: Vec<OptOut>,
+}
+
+/// Whether an attribute is `#[name]`, `#[capstan::name]` or `#[krate::name]`.
+pub(crate) fn attribute_is(attr: &Attribute, name: &str) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|segment| segment.ident == name)
+}
+
+/// The attributes of an expression (syn has no accessor for them).
+macro_rules! expr_attrs {
+    ($expr:expr, $($mutability:ident)?) => {
+        match $expr {
+            Expr::Array(e) => Some(&$($mutability)? e.attrs),
+            Expr::Assign(e) => Some(&$($mutability)? e.attrs),
+            Expr::Async(e) => Some(&$($mutability)? e.attrs),
+            Expr::Await(e) => Some(&$($mutability)? e.attrs),
+            Expr::Binary(e) => Some(&$($mutability)? e.attrs),
+            Expr::Block(e) => Some(&$($mutability)? e.attrs),
+            Expr::Break(e) => Some(&$($mutability)? e.attrs),
+            Expr::Call(e) => Some(&$($mutability)? e.attrs),
+            Expr::Cast(e) => Some(&$($mutability)? e.attrs),
+            Expr::Closure(e) => Some(&$($mutability)? e.attrs),
+            Expr::Const(e) => Some(&$($mutability)? e.attrs),
+            Expr::Continue(e) => Some(&$($mutability)? e.attrs),
+            Expr::Field(e) => Some(&$($mutability)? e.attrs),
+            Expr::ForLoop(e) => Some(&$($mutability)? e.attrs),
+            Expr::Group(e) => Some(&$($mutability)? e.attrs),
+            Expr::If(e) => Some(&$($mutability)? e.attrs),
+            Expr::Index(e) => Some(&$($mutability)? e.attrs),
+            Expr::Infer(e) => Some(&$($mutability)? e.attrs),
+            Expr::Let(e) => Some(&$($mutability)? e.attrs),
+            Expr::Lit(e) => Some(&$($mutability)? e.attrs),
+            Expr::Loop(e) => Some(&$($mutability)? e.attrs),
+            Expr::Macro(e) => Some(&$($mutability)? e.attrs),
+            Expr::Match(e) => Some(&$($mutability)? e.attrs),
+            Expr::MethodCall(e) => Some(&$($mutability)? e.attrs),
+            Expr::Paren(e) => Some(&$($mutability)? e.attrs),
+            Expr::Path(e) => Some(&$($mutability)? e.attrs),
+            Expr::Range(e) => Some(&$($mutability)? e.attrs),
+            Expr::RawAddr(e) => Some(&$($mutability)? e.attrs),
+            Expr::Reference(e) => Some(&$($mutability)? e.attrs),
+            Expr::Repeat(e) => Some(&$($mutability)? e.attrs),
+            Expr::Return(e) => Some(&$($mutability)? e.attrs),
+            Expr::Struct(e) => Some(&$($mutability)? e.attrs),
+            Expr::Try(e) => Some(&$($mutability)? e.attrs),
+            Expr::TryBlock(e) => Some(&$($mutability)? e.attrs),
+            Expr::Tuple(e) => Some(&$($mutability)? e.attrs),
+            Expr::Unary(e) => Some(&$($mutability)? e.attrs),
+            Expr::Unsafe(e) => Some(&$($mutability)? e.attrs),
+            Expr::While(e) => Some(&$($mutability)? e.attrs),
+            Expr::Yield(e) => Some(&$($mutability)? e.attrs),
+            _ => None,
+        }
+    };
+}
+
+/// The outer attributes of an expression.
+pub(crate) fn expr_attributes(expr: &Expr) -> &[Attribute] {
+    expr_attrs!(expr,).map_or(&[], Vec::as_slice)
+}
+
+/// Removes the opt-out attributes from a body (the compiler would reject attributes on
+/// expressions, and knows no `allow_nondeterministic`) and returns them, parsed.
+fn strip_opt_outs(block: &mut Block, errors: &mut Errors) -> Vec<OptOut> {
+    struct Strip<'a> {
+        found: Vec<OptOut>,
+        errors: &'a mut Errors,
+    }
+    impl Strip<'_> {
+        fn strip(&mut self, attrs: &mut Vec<Attribute>) {
+            take_opt_outs(attrs, &mut self.found, self.errors);
+        }
+    }
+    impl VisitMut for Strip<'_> {
+        fn visit_expr_mut(&mut self, expr: &mut Expr) {
+            if let Some(attrs) = expr_attrs!(expr, mut) {
+                self.strip(attrs);
+            }
+            syn::visit_mut::visit_expr_mut(self, expr);
+        }
+        fn visit_local_mut(&mut self, local: &mut syn::Local) {
+            self.strip(&mut local.attrs);
+            syn::visit_mut::visit_local_mut(self, local);
+        }
+        fn visit_stmt_macro_mut(&mut self, mac: &mut syn::StmtMacro) {
+            self.strip(&mut mac.attrs);
+            syn::visit_mut::visit_stmt_macro_mut(self, mac);
+        }
+        fn visit_item_fn_mut(&mut self, item: &mut ItemFn) {
+            self.strip(&mut item.attrs);
+            syn::visit_mut::visit_item_fn_mut(self, item);
+        }
+    }
+    let mut strip = Strip {
+        found: Vec::new(),
+        errors,
+    };
+    strip.visit_block_mut(block);
+    strip.found
+}
+
+/// Moves the opt-out attributes out of `attrs` into `found`, parsing their arguments.
+fn take_opt_outs(attrs: &mut Vec<Attribute>, found: &mut Vec<OptOut>, errors: &mut Errors) {
+    let (opt_outs, kept): (Vec<Attribute>, Vec<Attribute>) = attrs
+        .drain(..)
+        .partition(|attr| attribute_is(attr, OPT_OUT));
+    *attrs = kept;
+    found.extend(opt_outs.into_iter().map(|attr| opt_out(attr, errors)));
+}
+
+/// Parses `#[allow_nondeterministic(reason = "...")]`; `validate` requires the reason.
+pub(crate) fn opt_out(attr: Attribute, errors: &mut Errors) -> OptOut {
+    let args = match &attr.meta {
+        Meta::List(list) => parse_args(OPT_OUT, list.tokens.clone(), &["reason"], errors),
+        Meta::Path(_) => OptOutArgs::default(),
+        Meta::NameValue(name_value) => {
+            errors.error(
+                name_value,
+                format!(
+                    "`#[{OPT_OUT} = ...]` is not supported; write \
+                     `#[{OPT_OUT}(reason = \"...\")]`"
+                ),
+            );
+            OptOutArgs::default()
+        }
+    };
+    OptOut { attr, args }
+}
+
+/// Splits a function's body into what the checks see and what is emitted: removes the
+/// opt-outs from `attrs` (the function's own) and from `block`, and returns the body as
+/// written.
+pub(crate) fn body(attrs: &mut Vec<Attribute>, block: &mut Block, errors: &mut Errors) -> Body {
+    let written = block.clone();
+    let mut own = Vec::new();
+    take_opt_outs(attrs, &mut own, errors);
+    let mut opt_outs = strip_opt_outs(block, errors);
+    let allowed = own.first().cloned();
+    opt_outs.splice(0..0, own);
+    Body {
+        block: written,
+        allowed,
+        opt_outs,
+    }
 }
 
 /// The kinds of handler methods in a `#[workflow]` impl block.
@@ -90,9 +270,26 @@ pub(crate) struct WorkflowImpl {
     /// The last segment of the self type: `PurchaseFruitsWorkflow`.
     pub(crate) self_ident: Option<Ident>,
     pub(crate) handlers: Vec<Handler>,
+    /// The body of every method, as the determinism checks see it.
+    pub(crate) bodies: Vec<MethodBody>,
+}
+
+/// A method's body and whether it is marked `#[workflow_fn]`.
+pub(crate) struct MethodBody {
+    pub(crate) ident: Ident,
+    pub(crate) body: Body,
+    pub(crate) workflow_fn: bool,
 }
 
 impl WorkflowImpl {
+    /// The body of the method `ident`.
+    pub(crate) fn body(&self, ident: &Ident) -> Option<&Body> {
+        self.bodies
+            .iter()
+            .find(|method| method.ident == *ident)
+            .map(|method| &method.body)
+    }
+
     /// The methods of the impl block.
     pub(crate) fn methods(&self) -> impl Iterator<Item = &ImplItemFn> {
         self.item.items.iter().filter_map(|item| match item {
@@ -349,27 +546,15 @@ pub(crate) fn workflow(
     item: TokenStream,
     errors: &mut Errors,
 ) -> Option<WorkflowInput> {
-    let item: syn::Item = match syn::parse2(item) {
-        Ok(item) => item,
-        Err(error) => {
-            errors.push(error);
-            return None;
-        }
-    };
+    let item = parse_item(item, errors)?;
     match item {
         syn::Item::Struct(item) => Some(WorkflowInput::Struct(WorkflowStruct { args, item })),
         syn::Item::Impl(item) => Some(WorkflowInput::Impl(workflow_impl(args, item, errors))),
-        other => {
-            errors.error(
-                item_keyword(&other),
-                format!(
-                    "`#[workflow]` goes on a workflow's state struct or on its `impl` block; \
-                     found {}",
-                    item_kind(&other)
-                ),
-            );
-            None
-        }
+        other => wrong_item(
+            &other,
+            "`#[workflow]` goes on a workflow's state struct or on its `impl` block",
+            errors,
+        ),
     }
 }
 
@@ -377,6 +562,7 @@ fn workflow_impl(args: ItemArgs, mut item: ItemImpl, errors: &mut Errors) -> Wor
     let self_ident = last_segment(&item.self_ty).map(|segment| segment.ident.clone());
     let self_ty = (*item.self_ty).clone();
     let mut handlers = Vec::new();
+    let mut bodies = Vec::new();
     for impl_item in &mut item.items {
         let ImplItem::Fn(method) = impl_item else {
             continue;
@@ -402,7 +588,13 @@ fn workflow_impl(args: ItemArgs, mut item: ItemImpl, errors: &mut Errors) -> Wor
             }
             found = Some((kind, attr));
         }
+        let workflow_fn = take_workflow_fn(&mut kept_attrs, errors);
         method.attrs = kept_attrs;
+        bodies.push(MethodBody {
+            ident: method.sig.ident.clone(),
+            body: body(&mut method.attrs, &mut method.block, errors),
+            workflow_fn,
+        });
         let Some((kind, attr)) = found else { continue };
         let args = handler_args(kind, &attr, errors);
         // Sync handlers take no context either; `validate` reports one found there.
@@ -420,6 +612,59 @@ fn workflow_impl(args: ItemArgs, mut item: ItemImpl, errors: &mut Errors) -> Wor
         item,
         self_ident,
         handlers,
+        bodies,
+    }
+}
+
+/// Removes `#[workflow_fn]` from a method's attributes; whether it was there.
+fn take_workflow_fn(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> bool {
+    let before = attrs.len();
+    attrs.retain(|attr| {
+        if !attribute_is(attr, WORKFLOW_FN) {
+            return true;
+        }
+        if !matches!(attr.meta, Meta::Path(_)) {
+            errors.error(
+                &attr.meta,
+                format!("`#[{WORKFLOW_FN}]` takes no arguments; write `#[{WORKFLOW_FN}]`"),
+            );
+        }
+        false
+    });
+    attrs.len() != before
+}
+
+/// A free function (or a method outside a `#[workflow]` impl block) marked
+/// `#[workflow_fn]`.
+pub(crate) struct WorkflowFn {
+    /// The function with the opt-out attributes removed.
+    pub(crate) item: ItemFn,
+    pub(crate) body: Body,
+}
+
+/// Parses the item under `#[workflow_fn]`.
+pub(crate) fn workflow_fn(
+    args: TokenStream,
+    item: TokenStream,
+    errors: &mut Errors,
+) -> Option<WorkflowFn> {
+    if !args.is_empty() {
+        errors.error(
+            &args,
+            format!("`#[{WORKFLOW_FN}]` takes no arguments; write `#[{WORKFLOW_FN}]`"),
+        );
+    }
+    let item = parse_item(item, errors)?;
+    match item {
+        syn::Item::Fn(mut item) => {
+            let body = body(&mut item.attrs, &mut item.block, errors);
+            Some(WorkflowFn { item, body })
+        }
+        other => wrong_item(
+            &other,
+            &format!("`#[{WORKFLOW_FN}]` goes on a function that workflow code calls"),
+            errors,
+        ),
     }
 }
 
@@ -461,13 +706,7 @@ pub(crate) struct Activity {
 
 /// Parses the item under `#[activity]`.
 pub(crate) fn activity(args: ItemArgs, item: TokenStream, errors: &mut Errors) -> Option<Activity> {
-    let item: syn::Item = match syn::parse2(item) {
-        Ok(item) => item,
-        Err(error) => {
-            errors.push(error);
-            return None;
-        }
-    };
+    let item = parse_item(item, errors)?;
     match item {
         syn::Item::Fn(item) => {
             let inputs = Inputs::parse(&item.sig, "ActivityContext", None);
@@ -482,17 +721,22 @@ pub(crate) fn activity(args: ItemArgs, item: TokenStream, errors: &mut Errors) -
             );
             None
         }
-        other => {
-            errors.error(
-                item_keyword(&other),
-                format!(
-                    "`#[activity]` goes on a free function; found {}",
-                    item_kind(&other)
-                ),
-            );
-            None
-        }
+        other => wrong_item(&other, "`#[activity]` goes on a free function", errors),
     }
+}
+
+/// The item under an attribute; a syntax error is reported.
+fn parse_item(item: TokenStream, errors: &mut Errors) -> Option<syn::Item> {
+    syn::parse2(item).map_err(|error| errors.push(error)).ok()
+}
+
+/// Reports an attribute on the wrong kind of item: "{expected}; found an enum".
+fn wrong_item<T>(item: &syn::Item, expected: &str, errors: &mut Errors) -> Option<T> {
+    errors.error(
+        item_keyword(item),
+        format!("{expected}; found {}", item_kind(item)),
+    );
+    None
 }
 
 /// "a struct", "an enum", … for messages.

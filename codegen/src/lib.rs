@@ -48,6 +48,29 @@ pub fn activity(attr: TokenStream, item: TokenStream) -> TokenStream {
     with_errors(expansion, errors)
 }
 
+/// `#[workflow_fn]` on a helper function that workflow code calls: its body gets the
+/// determinism checks of a handler's.
+pub fn workflow_fn(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let expansion = match ast::workflow_fn(attr, item.clone(), &mut errors) {
+        Some(input) => {
+            validate::workflow_fn(&input, &mut errors);
+            let item = &input.item;
+            quote!(#item)
+        }
+        None => item,
+    };
+    with_errors(expansion, errors)
+}
+
+/// `#[allow_nondeterministic]` where no `#[workflow]` or `#[workflow_fn]` consumed it:
+/// it would exempt nothing, so say where it belongs.
+pub fn allow_nondeterministic_outside_workflow(item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    validate::misplaced_opt_out(&item, &mut errors);
+    with_errors(item, errors)
+}
+
 /// `#[run]`, `#[signal]`, `#[query]` or `#[update]` outside a `#[workflow]` impl block
 /// (inside one, `#[workflow]` consumes them before they expand).
 pub fn handler_outside_workflow(attribute: &str, item: TokenStream) -> TokenStream {

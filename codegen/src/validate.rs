@@ -1,7 +1,7 @@
 //! The rules of `#[workflow]` and `#[activity]`, each reported at the offending token.
 //! Every rule runs even after another failed, so one compile shows every mistake.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use quote::ToTokens;
 use syn::{FnArg, Ident, ImplItemFn, ReturnType, Type};
@@ -9,7 +9,7 @@ use syn::{FnArg, Ident, ImplItemFn, ReturnType, Type};
 use crate::{
     ast::{
         is_named, last_segment, ok_type, type_arguments, Activity, Handler, HandlerKind, Inputs,
-        ItemArgs, WorkflowImpl, WorkflowStruct,
+        ItemArgs, WorkflowFn, WorkflowImpl, WorkflowStruct, OPT_OUT, WORKFLOW_FN,
     },
     determinism,
     diagnostics::{did_you_mean, source, Errors},
@@ -121,14 +121,46 @@ pub(crate) fn workflow_impl(input: &WorkflowImpl, errors: &mut Errors) {
         }
     }
 
+    // Each method's body is checked once, in the first role found for it.
+    let mut checked = BTreeSet::new();
+    let mut check = |ident: &Ident, what: String, read_only, errors: &mut Errors| {
+        if let Some(body) = input
+            .body(ident)
+            .filter(|_| checked.insert(ident.to_string()))
+        {
+            let code = determinism::Code {
+                what: &what,
+                body,
+                read_only,
+            };
+            determinism::check(&code, errors);
+        }
+    };
     for handler in &input.handlers {
         handler_signature(input, handler, errors);
-        let context = format!("`#[{}]` `{}`", handler.kind.attribute(), handler.ident());
-        determinism::check_body(&handler.method.block, &context, errors);
+        let what = format!("`#[{}]` `{}`", handler.kind.attribute(), handler.ident());
+        let read_only = (handler.kind == HandlerKind::Query).then_some(&determinism::QUERY);
+        check(handler.ident(), what, read_only, errors);
         if let Some(validator) = validator(input, handler, errors) {
-            let context = format!("validator `{}`", validator.sig.ident);
-            determinism::check_body(&validator.block, &context, errors);
+            let what = format!(
+                "validator `{}` of `#[update]` `{}`",
+                validator.sig.ident,
+                handler.ident()
+            );
+            check(
+                &validator.sig.ident,
+                what,
+                Some(&determinism::VALIDATOR),
+                errors,
+            );
         }
+    }
+    for method in &input.bodies {
+        if method.workflow_fn {
+            let what = format!("`#[{WORKFLOW_FN}]` `{}`", method.ident);
+            check(&method.ident, what, None, errors);
+        }
+        determinism::check_opt_outs(&method.body, errors);
     }
 
     duplicate_names(input, errors);
@@ -305,16 +337,19 @@ fn sync_receiver(handler: &Handler, expected: &str, errors: &mut Errors) {
         _ => "",
     };
     if let Some(context) = &handler.inputs.context {
-        let hint = match handler.kind {
-            HandlerKind::Query => String::new(),
-            _ => ", or make the handler `async` to take `ctx: WorkflowContext<Self>`".to_owned(),
-        };
-        errors.error(
-            context,
-            format!(
-                "sync `#[{attribute}]` handlers take `{expected}`, not a `WorkflowContext`{hint}"
+        let message = match handler.kind {
+            HandlerKind::Query => format!(
+                "`#[query]` handlers take `&self`, not a `WorkflowContext`; found `{}` — a query \
+                 only reads the state and may not schedule activities, timers or other \
+                 commands: remove the parameter and read the state through `&self`",
+                source(context)
             ),
-        );
+            _ => format!(
+                "sync `#[{attribute}]` handlers take `{expected}`, not a `WorkflowContext`, or \
+                 make the handler `async` to take `ctx: WorkflowContext<Self>`"
+            ),
+        };
+        errors.error(context, message);
         return;
     }
     let found = match &handler.inputs.receiver {
@@ -468,7 +503,20 @@ fn validator<'a>(
             FnArg::Receiver(_) => None,
         })
         .collect();
-    if params.len() != expected.len() {
+    let context = params
+        .iter()
+        .find(|param| is_named(&param.ty, "WorkflowContext"));
+    if let Some(context) = context {
+        errors.error(
+            context,
+            format!(
+                "validator `{ident}` of `#[update]` `{update}` cannot take a `WorkflowContext`; \
+                 found `{}` — a validator only reads the state: remove the parameter and read \
+                 the state through `&self`",
+                source(*context)
+            ),
+        );
+    } else if params.len() != expected.len() {
         errors.error(
             &sig.inputs,
             format!(
@@ -587,6 +635,44 @@ fn reserved_names(input: &WorkflowImpl, errors: &mut Errors) {
             }
         }
     }
+}
+
+/// A free `#[workflow_fn]` function: checked like a handler's body.
+pub(crate) fn workflow_fn(input: &WorkflowFn, errors: &mut Errors) {
+    let what = format!("`#[{WORKFLOW_FN}]` `{}`", input.item.sig.ident);
+    let code = determinism::Code {
+        what: &what,
+        body: &input.body,
+        read_only: None,
+    };
+    determinism::check(&code, errors);
+    determinism::check_opt_outs(&input.body, errors);
+}
+
+/// `#[allow_nondeterministic]` that expanded on its own, outside workflow code.
+pub(crate) fn misplaced_opt_out(item: &proc_macro2::TokenStream, errors: &mut Errors) {
+    let parsed = syn::parse2::<syn::Item>(item.clone()).ok();
+    let under_workflow_fn = match &parsed {
+        Some(syn::Item::Fn(function)) => function
+            .attrs
+            .iter()
+            .any(|attr| crate::ast::attribute_is(attr, WORKFLOW_FN)),
+        _ => false,
+    };
+    let message = if under_workflow_fn {
+        format!(
+            "`#[{OPT_OUT}]` above `#[{WORKFLOW_FN}]` runs first and exempts nothing — put it \
+             below: `#[{WORKFLOW_FN}] #[{OPT_OUT}(reason = \"...\")] fn …`"
+        )
+    } else {
+        format!(
+            "`#[{OPT_OUT}]` exempts workflow code from the determinism checks; found it outside \
+             workflow code — put it on a statement, expression or method inside a \
+             `#[workflow]` impl block or a `#[{WORKFLOW_FN}]` function, or remove it"
+        )
+    };
+    // The call site of an attribute macro is the attribute itself.
+    errors.push(syn::Error::new(proc_macro2::Span::call_site(), message));
 }
 
 pub(crate) fn activity(input: &Activity, errors: &mut Errors) {

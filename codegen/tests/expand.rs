@@ -204,3 +204,44 @@ fn activity_with_context_and_renamed_crate() {
         },
     ));
 }
+
+#[test]
+fn workflow_fn_without_its_opt_outs() {
+    // `#[workflow_fn]` emits the function as written, minus the opt-out attributes the
+    // compiler would reject on statements and expressions.
+    snapshot!(pretty(capstan_codegen::workflow_fn(
+        quote!(),
+        quote! {
+            /// When the offer expires.
+            pub fn expires_at(ctx: &WorkflowContext<Offer>, after: Duration) -> SystemTime {
+                #[allow_nondeterministic(reason = "only logged")]
+                let wall = SystemTime::now();
+                let logged = #[capstan::allow_nondeterministic(reason = "only logged")] Instant::now();
+                ctx.now() + after
+            }
+        },
+    )));
+}
+
+#[test]
+fn workflow_impl_with_workflow_fn_and_opt_outs() {
+    snapshot!(workflow(
+        quote!(),
+        quote! {
+            impl Offer {
+                #[run]
+                #[allow_nondeterministic(reason = "a test hook")]
+                async fn run(ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
+                    Ok(())
+                }
+
+                #[workflow_fn]
+                fn pick(&self) -> u64 {
+                    #[allow_nondeterministic(reason = "logged only")]
+                    println!("{:?}", SystemTime::now());
+                    1
+                }
+            }
+        },
+    ));
+}

@@ -40,3 +40,18 @@ pub fn query(_attr: TokenStream, item: TokenStream) -> TokenStream {
 pub fn update(_attr: TokenStream, item: TokenStream) -> TokenStream {
     capstan_codegen::handler_outside_workflow("update", item.into()).into()
 }
+
+/// Marks a helper function as workflow code: its body gets the same determinism checks as
+/// a handler's.
+#[proc_macro_attribute]
+pub fn workflow_fn(attr: TokenStream, item: TokenStream) -> TokenStream {
+    capstan_codegen::workflow_fn(attr.into(), item.into()).into()
+}
+
+/// Exempts a statement, expression or function of workflow code from the determinism
+/// checks; `#[workflow]` and `#[workflow_fn]` consume it. Expanding on its own means it is
+/// outside workflow code, which is an error.
+#[proc_macro_attribute]
+pub fn allow_nondeterministic(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    capstan_codegen::allow_nondeterministic_outside_workflow(item.into()).into()
+}
