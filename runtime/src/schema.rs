@@ -32,7 +32,7 @@ pub const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
 
 /// What a worker runs: its workflows and activities with the JSON Schema of every argument
 /// and result. Schemas refer to shared definitions as `#/$defs/Name`, so the manifest
-/// itself is the root document a `$ref` resolves against (see [`Manifest::schema_at`]).
+/// itself is the root document a `$ref` resolves against (see [`Manifest::standalone`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Manifest {
