@@ -1,5 +1,5 @@
-//! `capstan stubs --lang python MANIFEST [--out FILE]`: a typed client for another
-//! language's Temporal SDK, generated from a worker's schema manifest.
+//! `capstan stubs --lang python|typescript MANIFEST [--out FILE]`: a typed client for
+//! another language's Temporal SDK, generated from a worker's schema manifest.
 //!
 //! The manifest comes from the worker's own program, which alone knows what it registers:
 //! `capstan::schema::Manifest::from_worker(&worker)` (the examples' binary does it as
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use capstan_codegen::stubs::{self, Language};
 
 const USAGE: &str = "usage:
-  capstan stubs --lang python MANIFEST.json [--out FILE]
+  capstan stubs --lang python|typescript MANIFEST.json [--out FILE]
 
 MANIFEST.json is a worker's schema manifest: write it from the worker's program with
 `capstan::schema::Manifest::from_worker(&worker).to_json_pretty()`.";

@@ -6,6 +6,7 @@
 //! `capstan` CLI, a build script) can generate stubs without the worker's code.
 
 mod python;
+mod typescript;
 
 use std::fmt;
 
@@ -17,6 +18,8 @@ use serde_json::{Map, Value};
 pub enum Language {
     /// Pydantic v2 models and async functions over `temporalio`.
     Python,
+    /// Types and async functions over `@temporalio/client`.
+    TypeScript,
 }
 
 impl std::str::FromStr for Language {
@@ -25,8 +28,9 @@ impl std::str::FromStr for Language {
     fn from_str(name: &str) -> Result<Self, StubError> {
         match name {
             "python" | "py" => Ok(Language::Python),
+            "typescript" | "ts" => Ok(Language::TypeScript),
             other => Err(StubError(format!(
-                "unknown language `{other}`; expected `python`"
+                "unknown language `{other}`; expected `python` or `typescript`"
             ))),
         }
     }
@@ -52,6 +56,7 @@ pub fn generate(language: Language, manifest: &Value) -> Result<String, StubErro
     let manifest = Manifest::read(manifest)?;
     Ok(match language {
         Language::Python => python::generate(&manifest),
+        Language::TypeScript => typescript::generate(&manifest),
     })
 }
 
@@ -167,7 +172,116 @@ impl<'a> Handler<'a> {
     }
 }
 
-/// The definition name a `$ref` points at: `#/$defs/ShoppingList` → `ShoppingList`.
-fn ref_name(schema: &Value) -> Option<&str> {
-    schema.get("$ref")?.as_str()?.strip_prefix("#/$defs/")
+/// What a handler of a workflow is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Signal,
+    Query,
+    Update,
+}
+
+impl<'a> Workflow<'a> {
+    /// The signals, queries and updates, in that order.
+    fn handlers(&self) -> impl Iterator<Item = (Kind, &Handler<'a>)> {
+        let signals = self.signals.iter().map(|h| (Kind::Signal, h));
+        let queries = self.queries.iter().map(|h| (Kind::Query, h));
+        let updates = self.updates.iter().map(|h| (Kind::Update, h));
+        signals.chain(queries).chain(updates)
+    }
+}
+
+impl Handler<'_> {
+    /// The client method's documentation: the handler's own, then what the method does.
+    fn doc(&self, kind: Kind) -> String {
+        let mut text = self.description.unwrap_or_default().to_owned();
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        let name = self.name;
+        text.push_str(&match kind {
+            Kind::Signal => format!("Sends the `{name}` signal."),
+            Kind::Query => format!("Runs the `{name}` query."),
+            Kind::Update if self.validator => format!(
+                "Runs the `{name}` update and waits for its result; a validator may reject it."
+            ),
+            Kind::Update => format!("Runs the `{name}` update and waits for its result."),
+        });
+        text
+    }
+}
+
+/// A schema as the generators see it: each language writes each shape its own way.
+enum Shape<'a> {
+    /// `{"$ref": "#/$defs/Name"}`.
+    Ref(&'a str),
+    /// `{"enum": [...]}` or `{"const": ...}`.
+    Literals(Vec<&'a Value>),
+    /// `{"anyOf": [...]}` or `{"oneOf": [...]}`.
+    Union(&'a [Value]),
+    /// `{"type": "..."}` or `{"type": ["...", "null"]}`: the names, and the whole schema
+    /// for `items`, `properties`, bounds.
+    Types(Vec<&'a str>, &'a Value),
+    /// Anything else, `true` included.
+    Any,
+}
+
+fn shape(schema: &Value) -> Shape<'_> {
+    let Value::Object(object) = schema else {
+        return Shape::Any;
+    };
+    if let Some(name) = object
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+    {
+        return Shape::Ref(name);
+    }
+    if let Some(Value::Array(values)) = object.get("enum") {
+        return Shape::Literals(values.iter().collect());
+    }
+    if let Some(value) = object.get("const") {
+        return Shape::Literals(vec![value]);
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(Value::Array(variants)) = object.get(key) {
+            return Shape::Union(variants);
+        }
+    }
+    match object.get("type") {
+        Some(Value::String(ty)) => Shape::Types(vec![ty.as_str()], schema),
+        Some(Value::Array(types)) => {
+            Shape::Types(types.iter().filter_map(Value::as_str).collect(), schema)
+        }
+        _ => Shape::Any,
+    }
+}
+
+/// Whether a definition is an object with named properties (a class or interface).
+fn has_properties(schema: &Value) -> bool {
+    schema.get("type").and_then(Value::as_str) == Some("object")
+        && schema.get("properties").is_some()
+}
+
+/// An object schema's properties: name, schema, and whether it is required.
+fn properties(schema: &Value) -> impl Iterator<Item = (&String, &Value, bool)> {
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(move |(name, property)| (name, property, required.contains(&name.as_str())))
+}
+
+fn description(schema: &Value) -> Option<&str> {
+    schema.get("description").and_then(Value::as_str)
+}
+
+/// A string literal, in Python and TypeScript alike (JSON's escapes are theirs).
+fn string_literal(text: &str) -> String {
+    Value::String(text.to_owned()).to_string()
 }

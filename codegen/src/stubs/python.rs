@@ -5,9 +5,12 @@
 
 use std::fmt::Write;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::{ref_name, Handler, Manifest, Workflow};
+use super::{
+    description, has_properties, properties, shape, string_literal as literal, Handler, Kind,
+    Manifest, Shape, Workflow,
+};
 
 const KEYWORDS: &[&str] = &[
     "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
@@ -62,7 +65,7 @@ pub(super) fn generate(manifest: &Manifest<'_>) -> String {
     let (classes, aliases): (Vec<_>, Vec<_>) = manifest
         .defs
         .iter()
-        .partition(|(_, schema)| is_model(schema));
+        .partition(|(_, schema)| has_properties(schema));
     for (name, schema) in &classes {
         model(&mut out, name, schema);
     }
@@ -81,13 +84,6 @@ pub(super) fn generate(manifest: &Manifest<'_>) -> String {
         workflow_stub(&mut out, workflow);
     }
     out
-}
-
-/// Whether a definition becomes a `BaseModel` (an object with properties) rather than an
-/// alias.
-fn is_model(schema: &Value) -> bool {
-    schema.get("type").and_then(Value::as_str) == Some("object")
-        && schema.get("properties").is_some()
 }
 
 /// Aliases that refer to other aliases come after them.
@@ -116,10 +112,6 @@ fn alias_order<'a>(aliases: &[(&'a String, &'a Value)]) -> Vec<(&'a String, &'a 
     done
 }
 
-fn description(schema: &Value) -> Option<&str> {
-    schema.get("description").and_then(Value::as_str)
-}
-
 fn model(out: &mut String, name: &str, schema: &Value) {
     let _ = write!(out, "\n\nclass {}(BaseModel):\n", ident(name));
     if description(schema).is_some() {
@@ -132,24 +124,16 @@ fn model(out: &mut String, name: &str, schema: &Value) {
         "    model_config = ConfigDict(\n        populate_by_name=True, revalidate_instances=\"always\"{}\n    )\n",
         if forbid { ", extra=\"forbid\"" } else { "" }
     );
-    let required: Vec<&str> = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let empty = Map::new();
-    let properties = schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    for (field, field_schema) in properties {
+    let mut empty = true;
+    for (field, field_schema, required) in properties(schema) {
+        empty = false;
         let py_field = ident(field);
         let mut ty = py_type(field_schema);
         let mut field_args = Vec::new();
         if py_field != *field {
             field_args.push(format!("alias={}", literal(field)));
         }
-        if !required.contains(&field.as_str()) {
+        if !required {
             // Absent means the default (serde's `default`), or `None` for an `Option`.
             let default = match field_schema.get("default") {
                 Some(default) => python_value(default),
@@ -170,46 +154,31 @@ fn model(out: &mut String, name: &str, schema: &Value) {
         let _ = writeln!(out, "    {py_field}: {ty}{value}");
         doc_string(out, "    ", description(field_schema));
     }
-    if properties.is_empty() {
+    if empty {
         out.push_str("    pass\n");
     }
 }
 
 /// A Python type expression for a schema.
 fn py_type(schema: &Value) -> String {
-    let object = match schema {
-        Value::Object(object) => object,
-        _ => return "Any".to_owned(),
-    };
-    if let Some(name) = ref_name(schema) {
-        return ident(name);
-    }
-    if let Some(Value::Array(values)) = object.get("enum") {
-        let values: Vec<String> = values.iter().map(python_value).collect();
-        return format!("Literal[{}]", values.join(", "));
-    }
-    if let Some(value) = object.get("const") {
-        return format!("Literal[{}]", python_value(value));
-    }
-    for key in ["anyOf", "oneOf"] {
-        if let Some(Value::Array(variants)) = object.get(key) {
-            return union(variants.iter().map(py_type).collect());
+    match shape(schema) {
+        Shape::Ref(name) => ident(name),
+        Shape::Literals(values) => {
+            let values: Vec<String> = values.into_iter().map(python_value).collect();
+            format!("Literal[{}]", values.join(", "))
         }
-    }
-    match object.get("type") {
-        Some(Value::String(ty)) => simple_type(ty, object),
-        Some(Value::Array(types)) => union(
+        Shape::Union(variants) => union(variants.iter().map(py_type).collect()),
+        Shape::Types(types, schema) => union(
             types
-                .iter()
-                .filter_map(Value::as_str)
-                .map(|ty| simple_type(ty, object))
+                .into_iter()
+                .map(|ty| simple_type(ty, schema))
                 .collect(),
         ),
-        _ => "Any".to_owned(),
+        Shape::Any => "Any".to_owned(),
     }
 }
 
-fn simple_type(ty: &str, object: &Map<String, Value>) -> String {
+fn simple_type(ty: &str, object: &Value) -> String {
     match ty {
         "string" => "StrictStr".to_owned(),
         "boolean" => "StrictBool".to_owned(),
@@ -286,11 +255,6 @@ fn python_value(value: &Value) -> String {
             format!("{{{}}}", items.join(", "))
         }
     }
-}
-
-/// A Python string literal (JSON's escapes are Python's).
-fn literal(text: &str) -> String {
-    Value::String(text.to_owned()).to_string()
 }
 
 /// A Python identifier for a name: other characters become `_`, keywords get a `_`.
@@ -445,8 +409,8 @@ class {handle}:
 "#,
         name = workflow.name,
     );
-    if let Some(run) = &workflow.run {
-        let result = output(run);
+    // The typed result, for workflows whose run function the manifest describes.
+    if let Some(result) = workflow.run.as_ref().map(output) {
         let _ = write!(
             out,
             r#"
@@ -456,59 +420,38 @@ class {handle}:
 "#
         );
     }
-    let handler_method = |out: &mut String, handler: &Handler<'_>, kind: &str| {
-        let mut method = ident(handler.name);
-        if ["result", "id", "handle", "get_handle"].contains(&method.as_str()) {
-            method.push('_');
-        }
-        let (declared, dumped) = params(handler, ", ");
-        let wire = literal(handler.name);
-        let result = output(handler);
-        let (returns, call) = match kind {
-            "signal" => ("None".to_owned(), "signal"),
-            "query" => (result.clone(), "query"),
-            _ => (result.clone(), "execute_update"),
-        };
-        let _ = write!(
-            out,
-            "\n    async def {method}(self{declared}) -> {returns}:\n"
-        );
-        let mut doc = handler.description.unwrap_or_default().to_owned();
-        if !doc.is_empty() {
-            doc.push_str("\n\n");
-        }
-        doc.push_str(&match kind {
-            "signal" => format!("Sends the `{}` signal.", handler.name),
-            "query" => format!("Runs the `{}` query.", handler.name),
-            _ if handler.validator => format!(
-                "Runs the `{}` update and waits for its result; a validator may reject it.",
-                handler.name
-            ),
-            _ => format!(
-                "Runs the `{}` update and waits for its result.",
-                handler.name
-            ),
-        });
-        doc_string(out, "        ", Some(&doc));
-        let _ = if kind == "signal" {
-            writeln!(
-                out,
-                "        await self.handle.signal({wire}, args={dumped})"
-            )
-        } else {
-            writeln!(
-                out,
-                "        return _load({result}, await self.handle.{call}({wire}, args={dumped}))"
-            )
-        };
+    for (kind, handler) in workflow.handlers() {
+        handler_method(out, handler, kind);
+    }
+}
+
+fn handler_method(out: &mut String, handler: &Handler<'_>, kind: Kind) {
+    let mut method = ident(handler.name);
+    if ["result", "id", "handle", "get_handle"].contains(&method.as_str()) {
+        method.push('_');
+    }
+    let (declared, dumped) = params(handler, ", ");
+    let wire = literal(handler.name);
+    let result = output(handler);
+    let (returns, call) = match kind {
+        Kind::Signal => ("None".to_owned(), "signal"),
+        Kind::Query => (result.clone(), "query"),
+        Kind::Update => (result.clone(), "execute_update"),
     };
-    for signal in &workflow.signals {
-        handler_method(out, signal, "signal");
-    }
-    for query in &workflow.queries {
-        handler_method(out, query, "query");
-    }
-    for update in &workflow.updates {
-        handler_method(out, update, "update");
-    }
+    let _ = writeln!(
+        out,
+        "\n    async def {method}(self{declared}) -> {returns}:"
+    );
+    doc_string(out, "        ", Some(&handler.doc(kind)));
+    let _ = if kind == Kind::Signal {
+        writeln!(
+            out,
+            "        await self.handle.signal({wire}, args={dumped})"
+        )
+    } else {
+        writeln!(
+            out,
+            "        return _load({result}, await self.handle.{call}({wire}, args={dumped}))"
+        )
+    };
 }
