@@ -107,6 +107,18 @@ pub struct ArgSchema {
 /// Emits the schema of `T` (a `$ref` for named types) into a generator.
 pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 
+/// A type the manifest can describe: every [`JsonSchema`] type. It exists for its compile
+/// error, which says what a payload type lacks and what to derive.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no JSON Schema: workflow and activity payloads derive `JsonSchema`",
+    label = "add `JsonSchema` to this type's derives (it is in `capstan::prelude`)",
+    note = "the worker's manifest (`capstan::schema`) carries the JSON Schema of every argument \
+            and result"
+)]
+pub trait PayloadSchema: JsonSchema {}
+
+impl<T: JsonSchema + ?Sized> PayloadSchema for T {}
+
 /// An argument as the macros describe it: its name and how to emit its schema.
 #[derive(Clone, Copy, Debug)]
 pub struct Arg {
@@ -115,7 +127,7 @@ pub struct Arg {
 }
 
 /// The argument `name` of type `T`.
-pub fn arg<T: JsonSchema + ?Sized>(name: &'static str) -> Arg {
+pub fn arg<T: PayloadSchema + ?Sized>(name: &'static str) -> Arg {
     Arg {
         name,
         schema: SchemaGenerator::subschema_for::<T>,
@@ -123,7 +135,7 @@ pub fn arg<T: JsonSchema + ?Sized>(name: &'static str) -> Arg {
 }
 
 /// How to emit the schema of a result of type `T`.
-pub fn output<T: JsonSchema + ?Sized>() -> SchemaFn {
+pub fn output<T: PayloadSchema + ?Sized>() -> SchemaFn {
     SchemaGenerator::subschema_for::<T>
 }
 
