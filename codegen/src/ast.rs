@@ -480,6 +480,34 @@ pub(crate) fn ok_type(output: &ReturnType) -> Option<&Type> {
     type_arguments(ty).into_iter().next()
 }
 
+/// The text of an item's doc comments (`///` lines and `#[doc = "..."]`), one leading
+/// space stripped from each line, or `None` when it has none.
+pub(crate) fn doc_text(attrs: &[Attribute]) -> Option<String> {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("doc"))
+        .filter_map(|attr| match &attr.meta {
+            Meta::NameValue(syn::MetaNameValue {
+                value:
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(text),
+                        ..
+                    }),
+                ..
+            }) => Some(text.value()),
+            _ => None,
+        })
+        .map(|line| {
+            line.strip_prefix(' ')
+                .unwrap_or(&line)
+                .trim_end()
+                .to_owned()
+        })
+        .collect();
+    let text = lines.join("\n").trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
 /// Parses the arguments of `#[workflow(...)]` or `#[activity(...)]`.
 pub(crate) fn item_args(attribute: &str, args: TokenStream, errors: &mut Errors) -> ItemArgs {
     parse_args(attribute, args, &["name", "crate"], errors)

@@ -67,6 +67,35 @@ fn assertions(checks: Vec<TokenStream>) -> TokenStream {
     }
 }
 
+/// `Some("…")` with an item's doc comment, or `None`: its description in the manifest.
+fn description(attrs: &[Attribute]) -> TokenStream {
+    match crate::ast::doc_text(attrs) {
+        Some(text) => quote!(::core::option::Option::Some(#text)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// `&[arg::<A>("a"), …]`: the arguments' names and schemas, each at its type's span so a
+/// type without `JsonSchema` is reported where the user wrote it.
+fn schema_args(private: &TokenStream, params: &[Param]) -> TokenStream {
+    let args = params.iter().enumerate().map(|(i, p)| {
+        let ty = &p.ty;
+        let binding = p.binding.to_string();
+        let name = if binding.starts_with("__capstan_") {
+            format!("arg{i}")
+        } else {
+            binding
+        };
+        quote_spanned! {ty.span()=> #private::arg::<#ty>(#name)}
+    });
+    quote!(&[#(#args),*])
+}
+
+/// `output::<T>()`: how to emit a result's schema, at `T`'s span.
+fn schema_output(private: &TokenStream, ty: &Type) -> TokenStream {
+    quote_spanned! {ty.span()=> #private::output::<#ty>()}
+}
+
 /// `PurchaseFruitsWorkflowHandle`.
 fn handle_ident(ident: &Ident) -> Ident {
     format_ident!("{}Handle", ident)
@@ -87,6 +116,7 @@ pub(crate) fn workflow_struct(input: &WorkflowStruct, valid: bool) -> TokenStrea
         .unwrap_or_else(|| LitStr::new(&ident.to_string(), ident.span()));
     let handle = handle_ident(ident);
     let handle_name = handle.to_string();
+    let description = description(&item.attrs);
     let doc = format!(
         " Handle of a running `{ident}`: typed signals, queries and updates; derefs to \
          `WorkflowHandle` for result, cancel, terminate and describe. Inside a workflow, \
@@ -98,6 +128,7 @@ pub(crate) fn workflow_struct(input: &WorkflowStruct, valid: bool) -> TokenStrea
         #[automatically_derived]
         impl #private::WorkflowType for #ident {
             const NAME: &'static str = #name;
+            const DESCRIPTION: ::core::option::Option<&'static str> = #description;
         }
 
         #[doc = #doc]
@@ -188,9 +219,11 @@ pub(crate) fn workflow_impl(input: &WorkflowImpl, valid: bool) -> TokenStream {
 
     let mut checks = Vec::new();
     let mut registrations = Vec::new();
+    let mut descriptions = Vec::new();
     if valid {
         for handler in &input.handlers {
             registrations.push(register(handler));
+            descriptions.push(describe(handler, &private));
             checks.extend(
                 handler
                     .inputs
@@ -209,6 +242,15 @@ pub(crate) fn workflow_impl(input: &WorkflowImpl, valid: bool) -> TokenStream {
         quote!(_)
     };
 
+    let describe = if valid {
+        quote! {
+            fn describe(__capstan_describer: &mut #private::Describer<'_>) {
+                #(#descriptions)*
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
     let checks = assertions(checks);
     let client_fns = client_functions(input, run, &private, &handle);
     let (signal_methods, handle_methods) = handle_methods(input, &private);
@@ -231,6 +273,8 @@ pub(crate) fn workflow_impl(input: &WorkflowImpl, valid: bool) -> TokenStream {
             fn define(#define_param: &mut #private::Definition<Self>) {
                 #(#registrations)*
             }
+
+            #describe
         }
 
         #client_fns
@@ -304,6 +348,34 @@ fn register(handler: &Handler) -> TokenStream {
                 }
             });
             quote!(#update #validator)
+        }
+    }
+}
+
+/// One `__capstan_describer.<kind>(…)` call: the handler's name, doc, argument and result
+/// schemas for the manifest.
+fn describe(handler: &Handler, private: &TokenStream) -> TokenStream {
+    let name = name_literal(handler);
+    let doc = description(&handler.method.attrs);
+    let args = schema_args(private, &handler.inputs.params);
+    let unit: Type = parse_quote!(());
+    let output = client_output(handler).unwrap_or(unit);
+    let output = schema_output(private, &output);
+    match handler.kind {
+        HandlerKind::Run => quote! {
+            __capstan_describer.run(#doc, #args, #output);
+        },
+        HandlerKind::Signal => quote! {
+            __capstan_describer.signal(#name, #doc, #args);
+        },
+        HandlerKind::Query => quote! {
+            __capstan_describer.query(#name, #doc, #args, #output);
+        },
+        HandlerKind::Update => {
+            let validator = handler.args.validator.is_some();
+            quote! {
+                __capstan_describer.update(#name, #doc, #args, #output, #validator);
+            }
         }
     }
 }
@@ -558,6 +630,26 @@ pub(crate) fn activity(input: &Activity, valid: bool) -> TokenStream {
         } else {
             quote!(::core::unimplemented!())
         };
+        let describe = if valid {
+            let doc = description(&item.attrs);
+            let args = schema_args(&private, params);
+            let output = schema_output(&private, &output);
+            quote! {
+                fn describe(
+                    __capstan_generator: &mut #private::SchemaGenerator,
+                ) -> ::core::option::Option<#private::HandlerSchema> {
+                    ::core::option::Option::Some(#private::HandlerSchema::describe(
+                        __capstan_generator,
+                        <Self as #private::ActivityDefinition>::NAME,
+                        #doc,
+                        #args,
+                        ::core::option::Option::Some(#output),
+                    ))
+                }
+            }
+        } else {
+            TokenStream::new()
+        };
         quote! {
             #[automatically_derived]
             impl #private::ActivityDefinition for #ident {
@@ -577,6 +669,8 @@ pub(crate) fn activity(input: &Activity, valid: bool) -> TokenStream {
                 ) -> #private::BoxFuture<::core::result::Result<Self::Output, #private::Error>> {
                     #execute
                 }
+
+                #describe
             }
         }
     } else {

@@ -1,4 +1,5 @@
-//! Code generation behind Capstan's macros: `#[workflow]` and `#[activity]`.
+//! Code generation behind Capstan's macros: `#[workflow]` and `#[activity]`; and the
+//! foreign client stubs generated from a schema manifest ([`stubs`]).
 //!
 //! Semver-exempt: use the macros through the `capstan` crate. Each entry point runs one
 //! pipeline, `ast` (parse) → `validate` (every rule, errors collected) → `expand`
@@ -9,6 +10,7 @@ mod ast;
 mod determinism;
 mod diagnostics;
 mod expand;
+pub mod stubs;
 mod validate;
 
 use proc_macro2::TokenStream;

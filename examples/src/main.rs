@@ -1,6 +1,7 @@
 //! `capstan-examples tour [--only a,b] [--json] [--server HOST:PORT]` runs the seed's
 //! patterns end to end; `capstan-examples worker --server HOST:PORT [--task-queue Q]` runs a
-//! worker with every example registered until Ctrl-C.
+//! worker with every example registered until Ctrl-C; `capstan-examples schema [--out
+//! FILE]` writes that worker's JSON Schema manifest (for `capstan stubs`).
 //!
 //! Without `--server`, the tour runs on the embedded engine, in this process: nothing to
 //! install. `--dev-server` starts a real Temporal dev server instead (installed on first use
@@ -13,7 +14,8 @@ use capstan_examples::{tour, worker, TASK_QUEUE};
 
 const USAGE: &str = "usage:
   capstan-examples tour [--only NAME[,NAME]] [--json] [--server HOST:PORT | --dev-server]
-  capstan-examples worker --server HOST:PORT [--task-queue QUEUE]";
+  capstan-examples worker --server HOST:PORT [--task-queue QUEUE]
+  capstan-examples schema [--out FILE] [--task-queue QUEUE]";
 
 struct Args {
     command: String,
@@ -22,6 +24,7 @@ struct Args {
     server: Option<String>,
     dev_server: bool,
     task_queue: String,
+    out: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -34,6 +37,7 @@ fn parse_args() -> Result<Args, String> {
         server: None,
         dev_server: false,
         task_queue: TASK_QUEUE.to_owned(),
+        out: None,
     };
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| args.next().ok_or_else(|| format!("`{flag}` needs a value"));
@@ -45,6 +49,7 @@ fn parse_args() -> Result<Args, String> {
             "--server" => parsed.server = Some(value("--server")?),
             "--dev-server" => parsed.dev_server = true,
             "--task-queue" => parsed.task_queue = value("--task-queue")?,
+            "--out" => parsed.out = Some(value("--out")?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -120,6 +125,16 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             Ok(true)
         }
         "tour" => run_tour(&client, &args).await,
+        "schema" => {
+            let manifest = worker(&client, &args.task_queue)
+                .manifest()
+                .to_json_pretty();
+            match &args.out {
+                Some(path) => std::fs::write(path, manifest + "\n")?,
+                None => println!("{manifest}"),
+            }
+            Ok(true)
+        }
         other => anyhow::bail!("unknown command `{other}`\n{USAGE}"),
     };
     result

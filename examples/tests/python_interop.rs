@@ -75,13 +75,13 @@ async fn a_python_client_runs_capstan_workflows_with_the_same_bytes() {
 #[derive(Default)]
 struct PyComposeGreeting;
 
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 struct Greeting {
     text: String,
     from: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 struct GreetingInput {
     greeting: String,
     name: String,

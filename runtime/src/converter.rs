@@ -36,6 +36,22 @@ pub const BINARY_PLAIN: &str = "binary/plain";
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Bytes(pub Vec<u8>);
 
+/// Described as what it is inside a JSON payload, an array of bytes; a top-level `Bytes`
+/// travels as `binary/plain` instead, which JSON Schema has no word for.
+impl schemars::JsonSchema for Bytes {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Bytes".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <Vec<u8>>::json_schema(generator)
+    }
+}
+
 // A top-level `Bytes` becomes `binary/plain` (the converter recognises the type); nested in
 // a struct it is JSON, an array of numbers (Python's JSON encoder refuses bytes there too).
 impl Serialize for Bytes {

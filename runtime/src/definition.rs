@@ -14,6 +14,7 @@ use crate::{
     activity::ActivityContext,
     converter::{self, Args, PayloadError},
     failure::Error,
+    schema::{Describer, HandlerSchema, SchemaGenerator},
     workflow::WorkflowContext,
 };
 
@@ -26,6 +27,8 @@ pub type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T> + 'static>>;
 pub trait WorkflowType: 'static {
     /// The workflow type name (the struct's name unless `name = "..."` overrides it).
     const NAME: &'static str;
+    /// The struct's doc comment, for the schema manifest.
+    const DESCRIPTION: Option<&'static str> = None;
 }
 
 /// A workflow: its state, its run function and its handlers. Implemented by `#[workflow]`
@@ -48,6 +51,13 @@ pub trait WorkflowDefinition: WorkflowType + Default + Sized {
 
     /// Registers the run function and handlers.
     fn define(definition: &mut Definition<Self>);
+
+    /// Describes the run function and handlers for the [schema manifest](crate::schema).
+    /// `#[workflow]` implements it; a hand-written definition that keeps the default is
+    /// listed by name alone.
+    fn describe(describer: &mut Describer<'_>) {
+        let _ = describer;
+    }
 }
 
 /// Something a signal can be sent to: a client's [`WorkflowHandle`](crate::WorkflowHandle),
@@ -85,6 +95,14 @@ pub trait ActivityDefinition: Send + Sync + 'static {
         ctx: ActivityContext,
         args: Self::Args,
     ) -> BoxFuture<Result<Self::Output, Error>>;
+
+    /// Describes the arguments and result for the [schema manifest](crate::schema).
+    /// `#[activity]` implements it; a hand-written definition that keeps the default is
+    /// listed by name alone.
+    fn describe(generator: &mut SchemaGenerator) -> Option<HandlerSchema> {
+        let _ = generator;
+        None
+    }
 }
 
 /// The run function and handlers of a workflow type, as registered by
@@ -312,6 +330,8 @@ pub(crate) trait ErasedActivity: Send + Sync {
         ctx: ActivityContext,
         payloads: Vec<Payload>,
     ) -> BoxFuture<Result<Payload, Error>>;
+
+    fn describe(&self, generator: &mut SchemaGenerator) -> HandlerSchema;
 }
 
 impl<A: ActivityDefinition> ErasedActivity for A {
@@ -330,6 +350,10 @@ impl<A: ActivityDefinition> ErasedActivity for A {
                 Box::pin(async move { Err(Error::application("PayloadError", message)) })
             }
         }
+    }
+
+    fn describe(&self, generator: &mut SchemaGenerator) -> HandlerSchema {
+        crate::schema::activity_schema::<A>(generator)
     }
 }
 

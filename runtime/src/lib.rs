@@ -56,6 +56,7 @@ pub mod failure;
 pub mod interceptor;
 pub mod metrics;
 pub mod options;
+pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod worker;
@@ -215,6 +216,9 @@ pub mod prelude {
         ActivityContext, ActivityError, ApplicationError, Client, Failure, RetryPolicy,
         UpdateError, Worker, WorkflowContext, WorkflowError, WorkflowResult,
     };
+    // `schemars` too: `#[derive(JsonSchema)]` expands to `schemars::…` paths, which this
+    // glob import resolves without a `schemars` dependency in the user's crate.
+    pub use schemars::{self, JsonSchema};
     pub use serde::{Deserialize, Serialize};
 }
 
@@ -232,9 +236,11 @@ pub mod __private {
             WorkflowType,
         },
         failure::Error,
+        schema::{arg, output, Describer, HandlerSchema, SchemaGenerator},
         workflow::ExternalWorkflowHandle,
         workflow::WorkflowContext,
     };
+    pub use schemars;
     pub use serde;
 
     /// Runs synchronous activity code on the blocking pool.

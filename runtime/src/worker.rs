@@ -177,6 +177,23 @@ impl Worker {
         &self.task_queue
     }
 
+    /// The [schema manifest](crate::schema) of everything registered so far: names, the
+    /// task queue, and the JSON Schema of every argument and result.
+    pub fn manifest(&self) -> crate::schema::Manifest {
+        let mut generator = crate::schema::generator();
+        let workflows = self
+            .workflows
+            .iter()
+            .map(|registration| (registration.describe)(&mut generator))
+            .collect();
+        let activities = self
+            .activities
+            .values()
+            .map(|activity| activity.describe(&mut generator))
+            .collect();
+        crate::schema::Manifest::assemble(&self.task_queue, workflows, activities, generator)
+    }
+
     /// Runs until Ctrl-C, then shuts down gracefully.
     pub async fn run(self) -> Result<(), WorkerError> {
         self.run_until(async {

@@ -16,6 +16,21 @@ pub enum Fruit {
     Cherry,
 }
 
+// On the wire a fruit is its number (the seed's `IntEnum`); the schema says which numbers.
+impl JsonSchema for Fruit {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Fruit".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "The fruits the shop sells: 1 (apple), 2 (banana) or 3 (cherry).",
+            "type": "integer",
+            "enum": [1, 2, 3],
+        })
+    }
+}
+
 impl From<Fruit> for u8 {
     fn from(fruit: Fruit) -> u8 {
         match fruit {
@@ -41,7 +56,7 @@ impl TryFrom<u8> for Fruit {
 }
 
 /// One line of a shopping list.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ShoppingItem {
     /// What to buy.
     pub fruit: Fruit,
@@ -50,7 +65,7 @@ pub struct ShoppingItem {
 }
 
 /// A shopping list.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ShoppingList {
     /// The lines.
     pub items: Vec<ShoppingItem>,

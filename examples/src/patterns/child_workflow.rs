@@ -3,7 +3,7 @@
 use capstan::{prelude::*, workflow::ParentClosePolicy};
 
 /// The child's input.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ComposeGreetingInput {
     /// The greeting word.
     pub greeting: String,

@@ -12,7 +12,7 @@ const MONTH: Duration = Duration::from_secs(365 * 24 * 3600 / 12);
 
 /// How often each maintenance is due. The seed's periods are the default; tests and the
 /// tour pass seconds instead, since a real server's clock cannot be sped up.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MaintenanceSchedule {
     /// Every 3 months.
     pub oil_change: Duration,

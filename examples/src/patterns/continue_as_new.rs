@@ -6,7 +6,7 @@ use std::time::Duration;
 use capstan::prelude::*;
 
 /// What a run hands to the next one.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct WorkflowState {
     /// Batches processed so far.
     #[serde(default)]
@@ -17,7 +17,7 @@ pub struct WorkflowState {
 }
 
 /// The workflow's input: `state` is `None` on the first run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct WorkflowInput {
     /// The state carried over from the previous run.
     #[serde(default)]

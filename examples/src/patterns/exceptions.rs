@@ -6,7 +6,7 @@ use std::time::Duration;
 use capstan::prelude::*;
 
 /// The activity's input.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ProcessingInput {
     /// The data.
     pub data: String,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use capstan::prelude::*;
 
 /// The greeting's parts.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ProcessingInput {
     /// The greeting word.
     pub greeting: String,

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use capstan::prelude::*;
 
 /// The account's level, from its points.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum CustomerRewardLevel {
     /// Under 500 points.
@@ -31,7 +31,7 @@ impl CustomerRewardLevel {
 }
 
 /// Starts an account, or continues one in a new run.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CustomerRewardAccountInput {
     /// The customer.
     pub user_id: String,
@@ -44,7 +44,7 @@ pub struct CustomerRewardAccountInput {
 }
 
 /// The account as callers see it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CustomerRewardAccountStatus {
     /// The level.
     pub level: CustomerRewardLevel,
@@ -56,14 +56,14 @@ pub struct CustomerRewardAccountStatus {
 
 /// The `add_points` argument. `points` is an integer: `1.5` or `"ten"` is rejected
 /// before the update is accepted, the seed's "Points must be an integer.".
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AddPointInput {
     /// Points to add; negative to take some away.
     pub points: i64,
 }
 
 /// What `get_user` returns.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UserInfo {
     /// The user id.
     pub id: String,
@@ -148,6 +148,16 @@ impl CustomerRewardAccount {
     #[query]
     pub fn query_reward_status(&self) -> CustomerRewardAccountStatus {
         self.status()
+    }
+
+    /// Adds bonus points without waiting for an answer (a signal cannot be rejected, so a
+    /// closed account ignores it); the total never goes below 0.
+    #[signal]
+    pub fn award_bonus(&mut self, inp: AddPointInput) {
+        if self.is_active {
+            self.points = self.points.saturating_add(inp.points).max(0);
+            self.level = CustomerRewardLevel::for_points(self.points);
+        }
     }
 
     /// Closes the account: the update `cancel` (the client's `cancel_account`, since

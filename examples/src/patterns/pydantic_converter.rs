@@ -7,7 +7,7 @@ use std::{net::Ipv4Addr, num::NonZeroU64, time::Duration};
 use capstan::prelude::*;
 
 /// A user, validated on deserialization like the seed's Pydantic model.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UserData {
     /// Positive: `0` and negative numbers are rejected.
     pub user_id: NonZeroU64,

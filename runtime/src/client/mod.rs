@@ -9,6 +9,7 @@ mod start;
 /// History events, as [`WorkflowHandle::history`] returns them.
 pub mod history {
     pub use temporalio_common::protos::temporal::api::{
+        common::v1::{Payload, Payloads},
         enums::v1::EventType,
         history::v1::{history_event::Attributes, HistoryEvent},
     };

@@ -28,9 +28,13 @@
 //! | `CAPSTAN_DEV_SERVER_TIMEOUT_SECS` | how long to wait for the dev server to be ready (default 60) |
 
 mod dev_server;
+mod node;
 mod python;
 
 pub use dev_server::{temporal_cli, DevServer};
+pub use node::{
+    Node, NODEJS_VERSION, TEMPORALIO_CLIENT_VERSION, TYPESCRIPT_VERSION, TYPES_NODE_VERSION,
+};
 pub use python::{Python, Script, ScriptOutput};
 
 /// A task queue name no other test in this or a concurrent test process uses, so tests

@@ -73,6 +73,7 @@ pub(crate) struct RunEnvironment {
 pub(crate) struct WorkflowRegistration {
     pub(crate) name: &'static str,
     pub(crate) factory: fn() -> Box<dyn RunFactory>,
+    pub(crate) describe: fn(&mut crate::schema::SchemaGenerator) -> crate::schema::WorkflowSchema,
 }
 
 impl WorkflowRegistration {
@@ -80,6 +81,7 @@ impl WorkflowRegistration {
         Self {
             name: W::NAME,
             factory: || Box::new(TypedFactory::<W>::new()),
+            describe: crate::schema::workflow_schema::<W>,
         }
     }
 }

@@ -4,13 +4,13 @@ use std::collections::BTreeMap;
 
 use capstan::prelude::*;
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ShoppingItem {
     pub name: String,
     pub amount: u32,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ShoppingList {
     pub items: Vec<ShoppingItem>,
 }
