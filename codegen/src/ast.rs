@@ -489,7 +489,7 @@ pub(crate) fn doc_text(attrs: &[Attribute]) -> Option<String> {
         .filter_map(|attr| match &attr.meta {
             Meta::NameValue(syn::MetaNameValue {
                 value:
-                    syn::Expr::Lit(syn::ExprLit {
+                    Expr::Lit(syn::ExprLit {
                         lit: syn::Lit::Str(text),
                         ..
                     }),
