@@ -71,7 +71,7 @@ fn the_schema_command_exports_the_registry_manifest() {
         exported.dialect,
         "https://json-schema.org/draft/2020-12/schema"
     );
-    assert_eq!(exported.workflows.len(), 15);
+    assert_eq!(exported.workflows.len(), 16);
     assert_eq!(exported.activities.len(), 14);
 
     let account = exported.workflow("CustomerRewardAccount").unwrap();
