@@ -1,5 +1,7 @@
-//! Interop with the real Python SDK (`temporalio`): a Python client runs Capstan workflows,
-//! a Capstan client runs a Python workflow, and both write the same payload bytes.
+//! Interop with the real Python SDK (`temporalio`), on the real dev server and on the
+//! embedded engine: a Python client runs Capstan workflows, a Capstan client runs a
+//! workflow of a Python worker, both write the same payload bytes, and the seed's Python
+//! schedules run on the engine's scheduler.
 
 use std::path::PathBuf;
 
@@ -28,16 +30,29 @@ async fn stored_input(client: &Client, workflow_id: &str) -> Vec<u8> {
     }
 }
 
+/// Runs `test` with the address of the real dev server, then of a fresh embedded engine.
+async fn on_both_backends<F: std::future::Future<Output = ()>>(test: impl Fn(String) -> F) {
+    test(DevServer::shared().await.address()).await;
+    let engine = capstan_engine::Engine::start(Default::default())
+        .await
+        .expect("the engine starts");
+    test(engine.address()).await;
+    engine.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_python_client_runs_capstan_workflows_with_the_same_bytes() {
-    let server = DevServer::shared().await;
+    on_both_backends(a_python_client_runs_capstan_workflows_on).await;
+}
+
+async fn a_python_client_runs_capstan_workflows_on(address: String) {
     let python = Python::ensure().await.expect("the Python SDK installs");
-    let client = Client::connect(server.address()).await.unwrap();
+    let client = Client::connect(&address).await.unwrap();
     let queue = capstan::testing::unique_task_queue("interop-py-client");
     let output = worker(&client, &queue)
         .run_until(python.run_script(
             script("run_capstan_workflows.py"),
-            [server.address(), queue.clone(), queue.clone()],
+            [address.clone(), queue.clone(), queue.clone()],
         ))
         .await
         .expect("the worker runs")
@@ -97,12 +112,15 @@ impl PyComposeGreeting {
 
 #[tokio::test]
 async fn a_capstan_client_runs_a_python_workflow() {
-    let server = DevServer::shared().await;
+    on_both_backends(a_capstan_client_runs_a_python_workflow_on).await;
+}
+
+async fn a_capstan_client_runs_a_python_workflow_on(address: String) {
     let python = Python::ensure().await.expect("the Python SDK installs");
-    let client = Client::connect(server.address()).await.unwrap();
+    let client = Client::connect(&address).await.unwrap();
     let queue = capstan::testing::unique_task_queue("interop-py-worker");
     let python_worker = tokio::spawn({
-        let (python, address, queue) = (python.clone(), server.address(), queue.clone());
+        let (python, address, queue) = (python.clone(), address.clone(), queue.clone());
         async move {
             python
                 .run_script(script("python_worker.py"), [address, queue])
