@@ -1,0 +1,248 @@
+//! The `temporal` CLI, a client no one here wrote, against the embedded engine: workflow
+//! start, signal, query, describe, list, show, cancel and terminate, and schedules.
+
+use std::{process::Output, time::Duration};
+
+use capstan::prelude::*;
+use capstan_engine::{Engine, EngineOptions};
+use serde_json::Value;
+
+/// Adds signalled numbers to its start value until cancelled.
+#[workflow]
+#[derive(Default)]
+pub struct Tally {
+    total: i64,
+}
+
+#[workflow]
+impl Tally {
+    #[run]
+    pub async fn run(ctx: WorkflowContext<Self>, start: i64) -> WorkflowResult<i64> {
+        ctx.state_mut(|s| s.total = start);
+        ctx.wait_condition(|_| false).await?;
+        Ok(ctx.state(|s| s.total))
+    }
+
+    #[signal]
+    pub fn add(&mut self, n: i64) {
+        self.total += n;
+    }
+
+    #[query]
+    pub fn total(&self) -> i64 {
+        self.total
+    }
+}
+
+/// Runs `temporal ARGS --address ADDRESS` and returns its output; panics with its stderr
+/// when it fails.
+async fn temporal(address: &str, args: &[&str]) -> Output {
+    let cli = capstan::testing::temporal_cli().expect("the temporal CLI installs");
+    let output = tokio::process::Command::new(cli)
+        .args(args)
+        .args(["--address", address, "--namespace", "default"])
+        .env_remove("TEMPORAL_ADDRESS")
+        .env_remove("TEMPORAL_NAMESPACE")
+        .output()
+        .await
+        .expect("the CLI runs");
+    assert!(
+        output.status.success(),
+        "temporal {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+async fn temporal_json(address: &str, args: &[&str]) -> Value {
+    let output = temporal(address, &[args, &["--output", "json"]].concat()).await;
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "temporal {args:?}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+fn status(described: &Value) -> &str {
+    described["workflowExecutionInfo"]["status"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_temporal_cli_drives_workflows_and_schedules_on_the_engine() {
+    let engine = Engine::start(EngineOptions::default())
+        .await
+        .expect("the engine starts");
+    let address = engine.address();
+    let client = Client::connect(&address).await.unwrap();
+    let tq = "cli";
+    Worker::new(&client, tq)
+        .register_workflow::<Tally>()
+        .run_until(async {
+            let a = &address;
+            temporal(
+                a,
+                &[
+                    "workflow",
+                    "start",
+                    "--type",
+                    "Tally",
+                    "--task-queue",
+                    tq,
+                    "--workflow-id",
+                    "tally",
+                    "--input",
+                    "5",
+                ],
+            )
+            .await;
+            temporal(
+                a,
+                &[
+                    "workflow",
+                    "signal",
+                    "--workflow-id",
+                    "tally",
+                    "--name",
+                    "add",
+                    "--input",
+                    "3",
+                ],
+            )
+            .await;
+            let queried = temporal_json(
+                a,
+                &[
+                    "workflow",
+                    "query",
+                    "--workflow-id",
+                    "tally",
+                    "--type",
+                    "total",
+                ],
+            )
+            .await;
+            assert_eq!(queried["queryResult"], serde_json::json!([8]), "{queried}");
+
+            let described =
+                temporal_json(a, &["workflow", "describe", "--workflow-id", "tally"]).await;
+            assert_eq!(
+                status(&described),
+                "WORKFLOW_EXECUTION_STATUS_RUNNING",
+                "{described}"
+            );
+            let listed = temporal_json(a, &["workflow", "list"]).await;
+            assert!(listed.to_string().contains("\"tally\""), "{listed}");
+            let shown = temporal_json(a, &["workflow", "show", "--workflow-id", "tally"]).await;
+            let types: Vec<&str> = shown["events"]
+                .as_array()
+                .expect("events")
+                .iter()
+                .filter_map(|e| e["eventType"].as_str())
+                .collect();
+            assert_eq!(
+                types.first(),
+                Some(&"EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"),
+                "{types:?}"
+            );
+            assert!(
+                types.contains(&"EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED"),
+                "{types:?}"
+            );
+
+            temporal(a, &["workflow", "cancel", "--workflow-id", "tally"]).await;
+            let outcome = client.workflow_handle("tally").result_as::<i64>().await;
+            assert!(
+                outcome.is_err(),
+                "a cancelled run has no result: {outcome:?}"
+            );
+            let described =
+                temporal_json(a, &["workflow", "describe", "--workflow-id", "tally"]).await;
+            assert_eq!(
+                status(&described),
+                "WORKFLOW_EXECUTION_STATUS_CANCELED",
+                "{described}"
+            );
+
+            temporal(
+                a,
+                &[
+                    "workflow",
+                    "start",
+                    "--type",
+                    "Tally",
+                    "--task-queue",
+                    tq,
+                    "--workflow-id",
+                    "doomed",
+                    "--input",
+                    "1",
+                ],
+            )
+            .await;
+            temporal(
+                a,
+                &[
+                    "workflow",
+                    "terminate",
+                    "--workflow-id",
+                    "doomed",
+                    "--reason",
+                    "done with it",
+                ],
+            )
+            .await;
+            let described =
+                temporal_json(a, &["workflow", "describe", "--workflow-id", "doomed"]).await;
+            assert_eq!(
+                status(&described),
+                "WORKFLOW_EXECUTION_STATUS_TERMINATED",
+                "{described}"
+            );
+
+            temporal(
+                a,
+                &[
+                    "schedule",
+                    "create",
+                    "--schedule-id",
+                    "hourly",
+                    "--interval",
+                    "1h",
+                    "--workflow-id",
+                    "hourly-tally",
+                    "--task-queue",
+                    tq,
+                    "--type",
+                    "Tally",
+                    "--input",
+                    "0",
+                    "--overlap-policy",
+                    "AllowAll",
+                ],
+            )
+            .await;
+            temporal(a, &["schedule", "trigger", "--schedule-id", "hourly"]).await;
+            let mut described = Value::Null;
+            for _ in 0..100 {
+                described =
+                    temporal_json(a, &["schedule", "describe", "--schedule-id", "hourly"]).await;
+                if described.to_string().contains("hourly-tally-") {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert!(
+                described.to_string().contains("hourly-tally-"),
+                "the triggered run: {described}"
+            );
+            let schedules = temporal(a, &["schedule", "list"]).await;
+            assert!(String::from_utf8_lossy(&schedules.stdout).contains("hourly"));
+            temporal(a, &["schedule", "delete", "--schedule-id", "hourly"]).await;
+        })
+        .await
+        .unwrap();
+    engine.shutdown().await;
+}
