@@ -43,6 +43,13 @@ pub(crate) struct WorkflowTask {
     pub(crate) started_event_id: Option<i64>,
     pub(crate) attempt: i32,
     pub(crate) scheduled_time: SystemTime,
+    /// When a worker started it.
+    #[serde(default)]
+    pub(crate) started_time: Option<SystemTime>,
+    /// Scheduled only to deliver updates: if the worker rejects them all and does nothing
+    /// else, the task leaves no events (Temporal's speculative workflow task).
+    #[serde(default)]
+    pub(crate) speculative: bool,
 }
 
 /// Where an activity attempt is.
@@ -374,6 +381,8 @@ impl Run {
             started_event_id: None,
             attempt,
             scheduled_time: sched.now(),
+            started_time: None,
+            speculative: false,
         });
         sched
             .queues
@@ -404,6 +413,7 @@ impl Run {
         let now = sched.now();
         self.wft = Some(WorkflowTask {
             started_event_id: Some(started_event_id),
+            started_time: Some(now),
             ..task.clone()
         });
         sched.add_timer(
@@ -511,6 +521,11 @@ impl Run {
         let Ok((scheduled_event_id, started_event_id)) = self.started_task(scheduled) else {
             return;
         };
+        // A discarded speculative task's timer may find a later task with the same ids.
+        let started_time = self.wft.as_ref().and_then(|t| t.started_time);
+        if started_time.is_some_and(|t| sched.now() < t + self.task_timeout) {
+            return;
+        }
         self.end_task_unsuccessfully(
             sched,
             Attributes::WorkflowTaskTimedOutEventAttributes(WorkflowTaskTimedOutEventAttributes {
@@ -1011,18 +1026,7 @@ impl Run {
                 self.apply_message(sched, message, completed_id);
             }
         }
-        // Updates given to this task that the worker did not answer are rejected.
-        for update in &mut self.updates {
-            if update.state == UpdateState::Delivered(scheduled_event_id) {
-                update.state = UpdateState::Completed(Box::new(Outcome {
-                    value: Some(outcome::Value::Failure(Failure {
-                        message: "the workflow did not process the update".to_owned(),
-                        ..Default::default()
-                    })),
-                }));
-                sched.changed = true;
-            }
-        }
+        self.reject_unanswered_updates(sched, scheduled_event_id);
         let flushed = self.flush_buffered(sched);
         self.in_completion = false;
         let admitted = self
@@ -1035,6 +1039,22 @@ impl Run {
             self.schedule_workflow_task(sched);
         }
         Ok(effects)
+    }
+
+    /// Updates given to the task scheduled at `scheduled` that the worker did not answer
+    /// are rejected.
+    fn reject_unanswered_updates(&mut self, sched: &mut Scheduler, scheduled: i64) {
+        for update in &mut self.updates {
+            if update.state == UpdateState::Delivered(scheduled) {
+                update.state = UpdateState::Completed(Box::new(Outcome {
+                    value: Some(outcome::Value::Failure(Failure {
+                        message: "the workflow did not process the update".to_owned(),
+                        ..Default::default()
+                    })),
+                }));
+                sched.changed = true;
+            }
+        }
     }
 
     fn apply_message(&mut self, sched: &mut Scheduler, message: &Message, completed_id: i64) {
@@ -1464,7 +1484,57 @@ impl Run {
             state: UpdateState::Admitted,
         });
         sched.changed = true;
+        let idle = self.wft.is_none() && self.buffered.is_empty();
         self.schedule_workflow_task(sched);
+        if idle {
+            if let Some(task) = &mut self.wft {
+                task.speculative = true;
+            }
+        }
+    }
+
+    /// Completes a speculative workflow task whose worker rejected every update and did
+    /// nothing else by dropping its two events, as Temporal does; answers the started event
+    /// id the worker must reset to. `None` (nothing done) for any other completion.
+    fn discard_speculative_task(
+        &mut self,
+        sched: &mut Scheduler,
+        request: &proto::service::RespondWorkflowTaskCompletedRequest,
+        scheduled: i64,
+    ) -> Option<i64> {
+        let task = self.wft.as_ref()?;
+        let started = task.started_event_id?;
+        let only_its_events = task.scheduled_event_id == scheduled
+            && started == scheduled + 1
+            && self.events.len() as i64 == started;
+        let only_rejections = !request.messages.is_empty()
+            && request.messages.iter().all(|m| {
+                m.body
+                    .as_ref()
+                    .is_some_and(|b| b.type_url.ends_with("temporal.api.update.v1.Rejection"))
+            });
+        let waiting = self
+            .updates
+            .iter()
+            .any(|u| u.state == UpdateState::Admitted);
+        if !task.speculative
+            || !only_its_events
+            || !only_rejections
+            || waiting
+            || !self.buffered.is_empty()
+            || !request.commands.is_empty()
+            || request.force_create_new_workflow_task
+        {
+            return None;
+        }
+        for message in &request.messages {
+            self.apply_message(sched, message, 0);
+        }
+        self.reject_unanswered_updates(sched, scheduled);
+        self.events.truncate((scheduled - 1) as usize);
+        self.wft = None;
+        sched.changed = true;
+        Some(self.previous_started_event_id)
     }
 }
 
@@ -1633,10 +1703,14 @@ impl State {
         run_id: &str,
         scheduled: i64,
         request: proto::service::RespondWorkflowTaskCompletedRequest,
-    ) -> Result<(), tonic::Status> {
+    ) -> Result<Option<i64>, tonic::Status> {
         let (run, sched) = self
             .run_mut(run_id)
             .ok_or_else(|| tonic::Status::not_found("workflow run not found"))?;
+        run.started_task(scheduled)?;
+        if let Some(reset) = run.discard_speculative_task(sched, &request, scheduled) {
+            return Ok(Some(reset));
+        }
         let effects = run.complete_workflow_task(sched, request, scheduled)?;
         let closed = !run.is_open();
         for effect in effects {
@@ -1645,7 +1719,7 @@ impl State {
         if closed {
             self.after_close(run_id);
         }
-        Ok(())
+        Ok(None)
     }
 
     fn apply_side_effect(&mut self, run_id: &str, effect: SideEffect) {

@@ -505,9 +505,13 @@ impl WorkflowService for Service {
         let Token::Workflow { run, scheduled, .. } = Token::decode(&request.task_token)? else {
             return Err(Status::invalid_argument("not a workflow task token"));
         };
-        self.store
+        let reset = self
+            .store
             .transaction(|state| state.complete_workflow_task(&run, scheduled, request))?;
-        Ok(Response::new(Default::default()))
+        Ok(Response::new(RespondWorkflowTaskCompletedResponse {
+            reset_history_event_id: reset.unwrap_or_default(),
+            ..Default::default()
+        }))
     }
 
     async fn respond_workflow_task_failed(

@@ -152,3 +152,82 @@ async fn a_second_start_with_the_same_id_conflicts() {
     );
     engine.shutdown().await;
 }
+
+/// A rejected update leaves no workflow task in history (Temporal's speculative task): the
+/// worker is told to reset, later events reuse the ids, and the durable file agrees after
+/// a restart.
+#[tokio::test]
+async fn a_rejected_update_leaves_no_workflow_task_in_history() {
+    let dir = std::env::temp_dir().join(format!("capstan-speculative-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("engine.db");
+    let options = || EngineOptions {
+        db: Some(db.clone()),
+        ..EngineOptions::default()
+    };
+    let engine = Engine::start(options()).await.unwrap();
+    let client = Client::connect(engine.address()).await.unwrap();
+    let (tq, id) = ("speculative", "counter-speculative");
+    let before = Worker::new(&client, tq)
+        .register_workflow::<Counter>()
+        .run_until(async {
+            let handle = Counter::start(&client, id, 10)
+                .task_queue(tq)
+                .await
+                .unwrap();
+            // A query waits for the first workflow task to be done.
+            assert_eq!(handle.value().await.unwrap(), 10);
+            let before = client.workflow_handle(id).history().await.unwrap();
+            let rejected = handle.set(-1).await.unwrap_err();
+            assert!(
+                matches!(rejected, ClientError::UpdateFailed { .. }),
+                "{rejected}"
+            );
+            let after = client.workflow_handle(id).history().await.unwrap();
+            assert_eq!(
+                after.len(),
+                before.len(),
+                "the rejected update's task is gone"
+            );
+            // The worker carries on from the reset point.
+            handle.add(5).await.unwrap();
+            assert_eq!(handle.value().await.unwrap(), 15);
+            assert_eq!(handle.set(20).await.unwrap(), 15);
+            before.len()
+        })
+        .await
+        .unwrap();
+    engine.shutdown().await;
+
+    let engine = Engine::start(options()).await.unwrap();
+    let client = Client::connect(engine.address()).await.unwrap();
+    let result = Worker::new(&client, tq)
+        .register_workflow::<Counter>()
+        .run_until(async {
+            let handle = client.workflow_handle(id);
+            handle.signal_with("finish", ()).await.unwrap();
+            handle.result_as::<i64>().await.unwrap()
+        })
+        .await
+        .unwrap();
+    assert_eq!(result, 20);
+    let history = client.workflow_handle(id).history().await.unwrap();
+    for (i, e) in history.iter().enumerate() {
+        assert_eq!(e.event_id, i as i64 + 1, "contiguous after the restart");
+    }
+    let types: Vec<EventType> = history.iter().map(|e| e.event_type()).collect();
+    assert_eq!(
+        types[before],
+        EventType::WorkflowExecutionSignaled,
+        "the next event took the discarded task's ids: {types:?}"
+    );
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| **t == EventType::WorkflowExecutionUpdateAccepted)
+            .count(),
+        1
+    );
+    engine.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -8,9 +8,10 @@
 //! the cancel, timer or heartbeat lands, and how parallel completions interleave with
 //! workflow tasks, depend on the clock), `schedule` (ids carry the time), and `mtls`,
 //! `custom-metrics` and `encryption` (they bring their own server or codec; their
-//! histories are those of `activity-choice`'s kind). `long-running-entity` shows the one
-//! known divergence: after an update the workflow rejects, Temporal drops the
-//! speculative workflow task from history, while the engine keeps its three events.
+//! histories are those of `activity-choice`'s kind), and `long-running-entity`: whether
+//! its first update rides the first workflow task depends on timing; the engine's tests
+//! check its one subtle point, that a rejected update leaves no workflow task in history
+//! (Temporal's speculative task).
 
 use capstan::{
     client::history::{Attributes, HistoryEvent},

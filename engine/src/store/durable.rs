@@ -255,6 +255,9 @@ impl Db {
             let mut insert_event = tx.prepare_cached(
                 "INSERT OR REPLACE INTO events (run_id, event_id, event) VALUES (?1, ?2, ?3)",
             )?;
+            // A discarded speculative workflow task shortens a history.
+            let mut drop_events =
+                tx.prepare_cached("DELETE FROM events WHERE run_id = ?1 AND event_id > ?2")?;
             for run_id in dirty {
                 let Some(run) = state.runs.get(run_id) else {
                     continue;
@@ -278,6 +281,9 @@ impl Db {
                     run.status as i32,
                     json
                 ])?;
+                if stored.is_some_and(|n| n > run.events.len()) {
+                    drop_events.execute(params![run_id, run.events.len() as i64])?;
+                }
                 let from = stored.unwrap_or(0).min(run.events.len());
                 for event in &run.events[from..] {
                     insert_event.execute(params![run_id, event.event_id, event.encode_to_vec()])?;
