@@ -6,7 +6,9 @@ use std::{path::PathBuf, time::Duration};
 
 use capstan::{
     prelude::*,
-    testing::{unique_task_queue, DevServer, ReplayError, Replayer},
+    testing::{
+        history_from_json, unique_task_queue, CapturedHistory, DevServer, ReplayError, Replayer,
+    },
 };
 use capstan_examples::{
     patterns::activity_choice::{order_apples, order_bananas, Fruit, ShoppingList},
@@ -136,9 +138,7 @@ async fn a_patched_change_replays() {
             path.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with("purchase-fruits"))
         })
-        .map(|path| {
-            capstan::testing::CapturedHistory::from_file(path).expect("the history decodes")
-        })
+        .map(|path| CapturedHistory::from_file(path).expect("the history decodes"))
         .collect();
     assert!(!histories.is_empty());
     Replayer::new(&changed)
@@ -146,6 +146,20 @@ async fn a_patched_change_replays() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("replayed in {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_history_that_starts_no_workflow_is_refused() {
+    let client = client().await;
+    let error = Replayer::new(&worker(&client, "replay"))
+        .replay(vec![CapturedHistory {
+            workflow_id: "empty".to_owned(),
+            source: "empty.json".to_owned(),
+            history: history_from_json(r#"{"events": []}"#).expect("an empty history decodes"),
+        }])
+        .await
+        .expect_err("core cannot replay a history without its start");
+    assert!(matches!(error, ReplayError::History { .. }), "{error}");
 }
 
 /// Captures the histories in `examples/histories/`: runs the workflows on the dev server

@@ -174,6 +174,18 @@ impl Replayer {
 
     /// Replays `histories` one after another and returns the first failure.
     pub async fn replay(&self, histories: Vec<CapturedHistory>) -> Result<(), ReplayError> {
+        // Core's replay worker panics on a history that does not start a workflow.
+        if let Some((history, e)) = histories.iter().find_map(|h| {
+            h.history
+                .extract_run_id_from_start()
+                .err()
+                .map(|e| (h.source.clone(), e))
+        }) {
+            return Err(ReplayError::History {
+                path: history.into(),
+                message: format!("does not start with a workflow execution: {e}"),
+            });
+        }
         let sources: HashMap<String, String> = histories
             .iter()
             .map(|h| (h.workflow_id.clone(), h.source.clone()))
@@ -224,7 +236,19 @@ impl Replayer {
         }
         let watcher = std::mem::take(&mut *watcher.lock().expect("watcher lock"));
         match watcher.failures.into_iter().next() {
-            None => Ok(()),
+            // A history the worker never started would otherwise pass unnoticed.
+            None => match sources.iter().find(|(workflow_id, _)| {
+                !watcher
+                    .runs
+                    .values()
+                    .any(|(started, _)| started == *workflow_id)
+            }) {
+                None => Ok(()),
+                Some((_, history)) => Err(ReplayError::History {
+                    path: history.into(),
+                    message: "the replay worker never started its workflow".to_owned(),
+                }),
+            },
             Some((run, reason, message)) => {
                 let history = sources.get(&run.0).cloned().unwrap_or_default();
                 let (workflow_id, workflow_type) = run;
