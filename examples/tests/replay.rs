@@ -7,7 +7,8 @@ use std::{path::PathBuf, time::Duration};
 use capstan::{
     prelude::*,
     testing::{
-        history_from_json, unique_task_queue, CapturedHistory, DevServer, ReplayError, Replayer,
+        history_from_json, save_history, unique_task_queue, CapturedHistory, DevServer,
+        ReplayError, Replayer,
     },
 };
 use capstan_examples::{
@@ -160,6 +161,32 @@ async fn a_history_that_starts_no_workflow_is_refused() {
         .await
         .expect_err("core cannot replay a history without its start");
     assert!(matches!(error, ReplayError::History { .. }), "{error}");
+}
+
+#[tokio::test]
+async fn histories_saved_by_save_history_replay() {
+    let client = client().await;
+    let queue = unique_task_queue("save-history");
+    let id = format!("say-hello-{queue}");
+    worker(&client, &queue)
+        .run_until(
+            capstan_examples::patterns::parallel_activity::SayHelloWorkflow::execute(&client, &id)
+                .task_queue(&queue),
+        )
+        .await
+        .expect("the worker runs")
+        .expect("the greetings run");
+    let dir = std::env::temp_dir().join(&queue);
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    save_history(&client, &id, dir.join(format!("{id}.json")))
+        .await
+        .expect("the history is saved");
+    let replayed = Replayer::new(&worker(&client, &queue))
+        .replay_dir(&dir)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(replayed, 1);
+    std::fs::remove_dir_all(dir).expect("the temporary directory is removed");
 }
 
 /// Captures the histories in `examples/histories/`: runs the workflows on the dev server
