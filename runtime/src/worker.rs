@@ -177,6 +177,29 @@ impl Worker {
         &self.task_queue
     }
 
+    /// What a replay of this worker's workflows needs: the client (for its namespace and
+    /// codecs), the registered workflows, and how they run.
+    #[cfg(feature = "testing")]
+    pub(crate) fn replay_parts(&self) -> (Client, Vec<WorkflowRegistration>, RunEnvironment) {
+        (
+            self.client.clone(),
+            self.workflows.clone(),
+            self.run_environment(),
+        )
+    }
+
+    fn run_environment(&self) -> RunEnvironment {
+        RunEnvironment {
+            namespace: self.client.namespace().to_owned(),
+            task_queue: self.task_queue.clone(),
+            metrics: self.metrics.with_labels([
+                ("namespace", self.client.namespace().to_owned()),
+                ("task_queue", self.task_queue.clone()),
+            ]),
+            interceptors: self.workflow_interceptors.clone(),
+        }
+    }
+
     /// The [schema manifest](crate::schema) of everything registered so far: names, the
     /// task queue, and the JSON Schema of every argument and result.
     pub fn manifest(&self) -> crate::schema::Manifest {
@@ -282,20 +305,13 @@ impl Worker {
         let fatal: Arc<Mutex<Option<String>>> = Arc::default();
         let mut tasks = Vec::new();
         if has_workflows {
-            let environment = RunEnvironment {
-                namespace: self.client.namespace().to_owned(),
-                task_queue: self.task_queue.clone(),
-                metrics: self.metrics.with_labels([
-                    ("namespace", self.client.namespace().to_owned()),
-                    ("task_queue", self.task_queue.clone()),
-                ]),
-                interceptors: self.workflow_interceptors.clone(),
-            };
+            let environment = self.run_environment();
             let workflows = self.workflows.clone();
             tasks.extend(spawn_workflow_loops(
                 core.clone(),
                 self.client.codecs().clone(),
                 move || Runs::new(&workflows, environment),
+                |_: &WorkflowActivation| {},
                 failed.clone(),
                 fatal.clone(),
             ));
@@ -377,10 +393,13 @@ fn report_fatal(fatal: &Mutex<Option<String>>, failed: &tokio::sync::Notify, mes
     failed.notify_one();
 }
 
-fn spawn_workflow_loops(
+/// Starts the workflow poller, the workflow thread and the completer; `inspect` sees each
+/// decoded activation before the workflow thread does (the replayer watches for evictions).
+pub(crate) fn spawn_workflow_loops(
     core: Arc<CoreWorker>,
     codecs: Codecs,
     make_runs: impl FnOnce() -> Runs + Send + 'static,
+    inspect: impl Fn(&WorkflowActivation) + Send + 'static,
     failed: Arc<tokio::sync::Notify>,
     fatal: Arc<Mutex<Option<String>>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
@@ -413,6 +432,7 @@ fn spawn_workflow_loops(
                             }
                             continue;
                         }
+                        inspect(&activation);
                         if activation_tx.send(activation).is_err() {
                             break;
                         }

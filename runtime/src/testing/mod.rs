@@ -30,12 +30,16 @@
 mod dev_server;
 mod node;
 mod python;
+mod replay;
 
 pub use dev_server::{temporal_cli, DevServer};
 pub use node::{
     Node, NODEJS_VERSION, TEMPORALIO_CLIENT_VERSION, TYPESCRIPT_VERSION, TYPES_NODE_VERSION,
 };
 pub use python::{Python, Script, ScriptOutput};
+pub use replay::{
+    history_from_json, history_to_json, save_history, CapturedHistory, ReplayError, Replayer,
+};
 
 /// A task queue name no other test in this or a concurrent test process uses, so tests
 /// sharing one server run in parallel without taking each other's tasks.
