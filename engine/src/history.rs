@@ -407,6 +407,8 @@ impl Run {
                 scheduled_event_id: task.scheduled_event_id,
                 identity: identity.to_owned(),
                 request_id: uuid::Uuid::new_v4().to_string(),
+                suggest_continue_as_new: self.events.len() + 1
+                    >= sched.suggest_continue_as_new_after,
                 ..Default::default()
             }),
         );

@@ -56,6 +56,10 @@ pub struct EngineOptions {
     /// Serve TLS (default `None`: plaintext). With [`EngineTls::client_ca_pem`], only
     /// clients presenting a certificate signed by that CA are served (mTLS).
     pub tls: Option<EngineTls>,
+    /// History length (in events) from which workflow tasks carry Temporal's
+    /// `suggest_continue_as_new` (default 4096, the server's default). Workflows read it as
+    /// `ctx.is_continue_as_new_suggested()`.
+    pub suggest_continue_as_new_after: usize,
     /// A SQLite file that keeps the engine's state (default `None`: in memory). Created if
     /// missing; an existing file's workflows resume where they were: timers, queued and
     /// timed-out tasks, histories and results.
@@ -71,6 +75,7 @@ impl Default for EngineOptions {
             virtual_clock: false,
             tls: None,
             db: None,
+            suggest_continue_as_new_after: 4096,
         }
     }
 }
@@ -165,6 +170,9 @@ impl Engine {
                     message: e.to_string(),
                 }
             })?;
+        store.transaction(|state| {
+            state.sched.suggest_continue_as_new_after = options.suggest_continue_as_new_after;
+        });
         let store = Arc::new(store);
         let service = proto::WorkflowServiceServer::new(service::Service {
             store: store.clone(),

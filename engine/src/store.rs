@@ -133,6 +133,8 @@ pub(crate) struct Scheduler {
     pub(crate) timers_changed: bool,
     /// The engine is stopping: waiters answer at once.
     pub(crate) closing: bool,
+    /// History length from which workflow tasks suggest continue-as-new.
+    pub(crate) suggest_continue_as_new_after: usize,
 }
 
 impl Default for Scheduler {
@@ -148,6 +150,7 @@ impl Default for Scheduler {
             changed: false,
             timers_changed: false,
             closing: false,
+            suggest_continue_as_new_after: 4096,
         }
     }
 }
