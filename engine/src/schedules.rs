@@ -203,10 +203,13 @@ fn validate(schedule: &mut proto::schedule::Schedule) -> Result<(), Status> {
 }
 
 impl Schedule {
-    fn spec(&self) -> Spec {
-        // Validated when created or updated.
-        Spec::compile(&self.schedule.spec.clone().unwrap_or_default())
-            .expect("a stored spec compiles")
+    /// The compiled spec; `None` (the schedule takes no action) if a spec stored by
+    /// another engine version no longer compiles: bad data in the file never panics.
+    fn spec(&self) -> Option<Spec> {
+        let spec = self.schedule.spec.clone().unwrap_or_default();
+        Spec::compile(&spec)
+            .inspect_err(|e| tracing::warn!(schedule = %self.id, "stored spec is invalid: {e}"))
+            .ok()
     }
 
     fn state(&self) -> ScheduleState {
@@ -256,7 +259,9 @@ impl Schedule {
         } else {
             n
         };
-        let spec = self.spec();
+        let Some(spec) = self.spec() else {
+            return Vec::new();
+        };
         let mut times = Vec::new();
         let mut t = after;
         while times.len() < n {
@@ -473,21 +478,10 @@ impl State {
             ) else {
                 continue;
             };
-            let Some(s) = self.schedules.get(key) else {
+            let Some(spec) = self.schedules.get(key).and_then(Schedule::spec) else {
                 return;
             };
-            let spec = s.spec();
-            // Both ends are inclusive.
-            let mut t = start.checked_sub(Duration::from_nanos(1)).unwrap_or(start);
-            let mut nominals = Vec::new();
-            while let Some(nominal) = spec.next_after(t).filter(|n| *n <= end) {
-                nominals.push(nominal);
-                t = nominal;
-                if nominals.len() == MAX_BACKFILL {
-                    break;
-                }
-            }
-            for nominal in nominals {
+            for nominal in spec.times_between(start, end, MAX_BACKFILL) {
                 self.take_action(key, nominal, now, overlap_policy, true);
             }
         }
@@ -548,17 +542,14 @@ impl State {
         end: SystemTime,
     ) -> Result<Vec<SystemTime>, Status> {
         let s = self.schedules.get(key).ok_or_else(|| not_found(&key.1))?;
-        let spec = s.spec();
-        let mut t = start.checked_sub(Duration::from_nanos(1)).unwrap_or(start);
-        let mut times = Vec::new();
-        while let Some(nominal) = spec.next_after(t).filter(|n| *n <= end) {
-            times.push(nominal + spec.jitter(&s.id, nominal));
-            t = nominal;
-            if times.len() == MAX_BACKFILL {
-                break;
-            }
-        }
-        Ok(times)
+        let Some(spec) = s.spec() else {
+            return Ok(Vec::new());
+        };
+        Ok(spec
+            .times_between(start, end, MAX_BACKFILL)
+            .into_iter()
+            .map(|nominal| nominal + spec.jitter(&s.id, nominal))
+            .collect())
     }
 
     /// The schedule's timer fired at `at`.
@@ -592,6 +583,10 @@ impl State {
     /// arms the timer for the next one.
     fn tick_schedule(&mut self, key: &Key) {
         let now = self.sched.now();
+        // Actions do not change the spec: compile it once.
+        let Some(spec) = self.schedules.get(key).and_then(Schedule::spec) else {
+            return;
+        };
         loop {
             let Some(s) = self.schedules.get_mut(key) else {
                 return;
@@ -601,7 +596,6 @@ impl State {
                 s.armed = None;
                 return;
             }
-            let spec = s.spec();
             let Some(nominal) = spec.next_after(s.processed_until) else {
                 s.armed = None;
                 return;

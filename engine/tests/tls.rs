@@ -6,74 +6,19 @@ use std::{
     io::{BufRead, BufReader},
     path::PathBuf,
     process::{Command, Stdio},
-    sync::atomic::{AtomicU32, Ordering},
 };
 
-use capstan::{Client, ClientError, TlsConfig};
+use capstan::{
+    testing::{TempFiles, TestCa},
+    Client, ClientError, TlsConfig,
+};
 use capstan_engine::{Engine, EngineError, EngineOptions, EngineTls};
 use capstan_examples::{tour, worker};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
-}
-
-fn ca(name: &str) -> Ca {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    let cert = params.self_signed(&key).unwrap();
-    Ca {
-        pem: cert.pem(),
-        issuer: Issuer::new(params, key),
-    }
-}
-
-/// A certificate for `name` signed by `ca`: (certificate PEM, key PEM).
-fn leaf(ca: &Ca, name: &str) -> (String, String) {
-    let key = KeyPair::generate().unwrap();
-    let params = CertificateParams::new(vec![name.to_owned()]).unwrap();
-    let cert = params.signed_by(&key, &ca.issuer).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
-
-static DIR: AtomicU32 = AtomicU32::new(0);
-
-/// A scratch directory for PEM files, removed when dropped.
-struct Files(PathBuf);
-
-impl Files {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "capstan-engine-tls-{}-{}",
-            std::process::id(),
-            DIR.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, contents).unwrap();
-        path
-    }
-}
-
-impl Drop for Files {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Certificates for one test: a server CA and a server certificate for `localhost`, a
 /// client CA with a client certificate, and a stranger's certificate from another CA.
 struct Pki {
-    files: Files,
+    files: TempFiles,
     server_ca: PathBuf,
     server_cert: PathBuf,
     server_key: PathBuf,
@@ -84,23 +29,27 @@ struct Pki {
 
 impl Pki {
     fn new() -> Self {
-        let files = Files::new();
-        let (server_ca, client_ca, other_ca) = (ca("server CA"), ca("client CA"), ca("other CA"));
-        let (server_cert, server_key) = leaf(&server_ca, "localhost");
-        let (client_cert, client_key) = leaf(&client_ca, "capstan-worker");
-        let (stranger_cert, stranger_key) = leaf(&other_ca, "stranger");
+        let files = TempFiles::new("capstan-engine-tls");
+        let (server_ca, client_ca, other_ca) = (
+            TestCa::new("server CA"),
+            TestCa::new("client CA"),
+            TestCa::new("other CA"),
+        );
+        let server = server_ca.issue("localhost");
+        let client = client_ca.issue("capstan-worker");
+        let stranger = other_ca.issue("stranger");
         Self {
-            server_ca: files.write("server-ca.pem", &server_ca.pem),
-            server_cert: files.write("server.pem", &server_cert),
-            server_key: files.write("server.key", &server_key),
-            client_ca: files.write("client-ca.pem", &client_ca.pem),
+            server_ca: files.write("server-ca.pem", server_ca.pem()),
+            server_cert: files.write("server.pem", &server.cert_pem),
+            server_key: files.write("server.key", &server.key_pem),
+            client_ca: files.write("client-ca.pem", client_ca.pem()),
             client: (
-                files.write("client.pem", &client_cert),
-                files.write("client.key", &client_key),
+                files.write("client.pem", &client.cert_pem),
+                files.write("client.key", &client.key_pem),
             ),
             stranger: (
-                files.write("stranger.pem", &stranger_cert),
-                files.write("stranger.key", &stranger_key),
+                files.write("stranger.pem", &stranger.cert_pem),
+                files.write("stranger.key", &stranger.key_pem),
             ),
             files,
         }
@@ -241,7 +190,7 @@ async fn a_plaintext_client_fails_clearly_against_tls() {
 #[tokio::test]
 async fn pem_file_errors_name_the_file() {
     let pki = Pki::new();
-    let missing = pki.files.0.join("missing.key");
+    let missing = pki.files.dir().join("missing.key");
     let err = EngineTls::from_files(&pki.server_cert, &missing, None::<PathBuf>).unwrap_err();
     assert!(matches!(err, EngineError::TlsFile { .. }), "{err:?}");
     assert!(err.to_string().contains("missing.key"), "{err}");

@@ -395,6 +395,22 @@ pub(crate) enum ErrorOutcome {
     ContinueAsNew(crate::workflow::ContinueAsNew),
 }
 
+/// An error and its sources as one line, `outer: inner: …`, skipping a source whose text
+/// the message already holds (many errors print their source, `{source}`).
+pub(crate) fn error_chain(err: &dyn StdError) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    message
+}
+
 impl<E: StdError + Send + Sync + 'static> From<E> for Error {
     fn from(err: E) -> Self {
         let any: &dyn std::any::Any = &err;
@@ -404,17 +420,7 @@ impl<E: StdError + Send + Sync + 'static> From<E> for Error {
         if let Some(failure) = any.downcast_ref::<Failure>() {
             return Self::from_failure_proto((*failure.0).clone());
         }
-        let mut message = err.to_string();
-        let mut source = err.source();
-        while let Some(s) = source {
-            let text = s.to_string();
-            // Many errors print their source already (`{source}` in the message).
-            if !message.contains(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            source = s.source();
-        }
+        let message = error_chain(&err);
         let error_type = short_type_name(std::any::type_name::<E>());
         ApplicationError::new(error_type, message).into_error()
     }

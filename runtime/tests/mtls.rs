@@ -4,47 +4,23 @@
 //! one from another CA. Certificates are generated at run time, never stored in source.
 #![cfg(feature = "testing")]
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use capstan::{prelude::*, testing::DevServer, ClientError, TlsConfig};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use capstan::{
+    prelude::*,
+    testing::{DevServer, TempFiles, TestCa, TestCert},
+    ClientError, TlsConfig,
+};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
-}
-
-fn ca(name: &str) -> Ca {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    let cert = params.self_signed(&key).unwrap();
-    Ca {
-        pem: cert.pem(),
-        issuer: Issuer::new(params, key),
-    }
-}
-
-/// A certificate for `name` signed by `ca`: (certificate PEM, certificate DER, key).
-fn leaf(ca: &Ca, name: &str) -> (String, CertificateDer<'static>, KeyPair) {
-    let key = KeyPair::generate().unwrap();
-    let params = CertificateParams::new(vec![name.to_owned()]).unwrap();
-    let cert = params.signed_by(&key, &ca.issuer).unwrap();
-    (cert.pem(), cert.der().clone(), key)
-}
 
 /// Terminates TLS, requiring a client certificate signed by `client_ca`, and forwards the
 /// bytes to `upstream`. Returns its address.
-async fn mtls_terminator(server_ca: &Ca, client_ca: &Ca, upstream: String) -> String {
-    let (_, server_der, server_key) = leaf(server_ca, "localhost");
+async fn mtls_terminator(server_ca: &TestCa, client_ca: &TestCa, upstream: String) -> String {
+    let server = server_ca.issue("localhost");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     let client_ca_der =
-        rustls::pki_types::pem::PemObject::from_pem_slice(client_ca.pem.as_bytes()).unwrap();
+        rustls::pki_types::pem::PemObject::from_pem_slice(client_ca.pem().as_bytes()).unwrap();
     roots.add(client_ca_der).unwrap();
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots),
@@ -57,8 +33,8 @@ async fn mtls_terminator(server_ca: &Ca, client_ca: &Ca, upstream: String) -> St
         .unwrap()
         .with_client_cert_verifier(verifier)
         .with_single_cert(
-            vec![server_der],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
+            vec![CertificateDer::from(server.cert_der)],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server.key_der)),
         )
         .unwrap();
     config.alpn_protocols = vec![b"h2".to_vec()];
@@ -81,28 +57,6 @@ async fn mtls_terminator(server_ca: &Ca, client_ca: &Ca, upstream: String) -> St
         }
     });
     format!("127.0.0.1:{}", address.port())
-}
-
-struct Files(PathBuf);
-
-impl Files {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("capstan-mtls-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, contents).unwrap();
-        path
-    }
-}
-
-impl Drop for Files {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[activity]
@@ -128,23 +82,28 @@ impl SecureWorkflow {
 #[tokio::test]
 async fn mtls_admits_the_right_certificate_only() {
     let server = DevServer::shared().await;
-    let (server_ca, client_ca, other_ca) = (ca("server CA"), ca("client CA"), ca("another CA"));
+    let (server_ca, client_ca, other_ca) = (
+        TestCa::new("server CA"),
+        TestCa::new("client CA"),
+        TestCa::new("another CA"),
+    );
     let address = mtls_terminator(&server_ca, &client_ca, server.address()).await;
-    let files = Files::new();
-    let server_ca_file = files.write("server-ca.pem", &server_ca.pem);
-    let (client_pem, _, client_key) = leaf(&client_ca, "capstan-worker");
-    let (stranger_pem, _, stranger_key) = leaf(&other_ca, "stranger");
-    let tls = |cert: Option<(&str, &KeyPair)>, tag: &str| TlsConfig {
+    let files = TempFiles::new("capstan-mtls");
+    let server_ca_file = files.write("server-ca.pem", server_ca.pem());
+    let (client_cert, stranger_cert) = (
+        client_ca.issue("capstan-worker"),
+        other_ca.issue("stranger"),
+    );
+    let tls = |cert: Option<&TestCert>, tag: &str| TlsConfig {
         server_root_ca_cert: Some(server_ca_file.clone()),
         domain: Some("localhost".to_owned()),
-        client_cert: cert.map(|(pem, _)| files.write(&format!("{tag}.pem"), pem)),
-        client_private_key: cert
-            .map(|(_, key)| files.write(&format!("{tag}.key"), &key.serialize_pem())),
+        client_cert: cert.map(|c| files.write(&format!("{tag}.pem"), &c.cert_pem)),
+        client_private_key: cert.map(|c| files.write(&format!("{tag}.key"), &c.key_pem)),
     };
 
     // The right certificate: client and worker run a workflow through the mTLS endpoint.
     let client = Client::builder(&address)
-        .tls(tls(Some((&client_pem, &client_key)), "client"))
+        .tls(tls(Some(&client_cert), "client"))
         .connect()
         .await
         .expect("the client certificate is accepted");
@@ -166,7 +125,7 @@ async fn mtls_admits_the_right_certificate_only() {
         ("without a certificate", tls(None, "none")),
         (
             "with another CA's certificate",
-            tls(Some((&stranger_pem, &stranger_key)), "stranger"),
+            tls(Some(&stranger_cert), "stranger"),
         ),
     ] {
         let err = Client::builder(&address)
@@ -183,8 +142,8 @@ async fn mtls_admits_the_right_certificate_only() {
 
     // A missing file is named.
     let missing = TlsConfig {
-        client_cert: Some(files.0.join("nope.pem")),
-        client_private_key: Some(files.0.join("nope.key")),
+        client_cert: Some(files.dir().join("nope.pem")),
+        client_private_key: Some(files.dir().join("nope.key")),
         ..TlsConfig::default()
     };
     let err = Client::builder(&address)

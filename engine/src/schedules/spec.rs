@@ -143,7 +143,7 @@ fn value(text: &str, field: &Field, item: &str) -> Result<i32, String> {
     let named = (lower.len() >= 3)
         .then(|| field.names.iter().position(|n| n.starts_with(&lower)))
         .flatten()
-        .map(|i| i as i32 + if field.names.len() == 12 { 1 } else { 0 });
+        .map(|i| i as i32 + field.min);
     let n = match named {
         Some(n) => n,
         None => text.parse().map_err(|_| {
@@ -409,6 +409,25 @@ impl Spec {
             return Some(next);
         }
         None
+    }
+
+    /// The nominal action times in `[start, end]` (both inclusive), at most `limit`.
+    pub(crate) fn times_between(
+        &self,
+        start: SystemTime,
+        end: SystemTime,
+        limit: usize,
+    ) -> Vec<SystemTime> {
+        let mut times = Vec::new();
+        let mut t = start.checked_sub(Duration::from_nanos(1)).unwrap_or(start);
+        while let Some(nominal) = self.next_after(t).filter(|n| *n <= end) {
+            times.push(nominal);
+            t = nominal;
+            if times.len() == limit {
+                break;
+            }
+        }
+        times
     }
 
     /// The delay after the nominal time `nominal` at which the action happens: a fixed

@@ -50,32 +50,26 @@ pub struct Certificates {
 }
 
 impl Certificates {
-    /// Generates them (with `rcgen`) into `dir`.
+    /// Generates them (with [`capstan::testing::TestCa`]) into `dir`.
     pub fn generate(dir: &Path) -> anyhow::Result<Self> {
-        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
         std::fs::create_dir_all(dir)?;
-        let write = |name: &str, text: String| -> anyhow::Result<PathBuf> {
+        let write = |name: &str, text: &str| -> anyhow::Result<PathBuf> {
             let path = dir.join(name);
             std::fs::write(&path, text)?;
             Ok(path)
         };
-        let ca_key = KeyPair::generate()?;
-        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = write("ca.pem", ca_params.self_signed(&ca_key)?.pem())?;
-        let issuer = Issuer::new(ca_params, ca_key);
+        let ca = capstan::testing::TestCa::new("Capstan tour CA");
         let leaf = |name: &str, host: &str| -> anyhow::Result<(PathBuf, PathBuf)> {
-            let key = KeyPair::generate()?;
-            let cert = CertificateParams::new(vec![host.to_owned()])?.signed_by(&key, &issuer)?;
+            let cert = ca.issue(host);
             Ok((
-                write(&format!("{name}.pem"), cert.pem())?,
-                write(&format!("{name}.key"), key.serialize_pem())?,
+                write(&format!("{name}.pem"), &cert.cert_pem)?,
+                write(&format!("{name}.key"), &cert.key_pem)?,
             ))
         };
         Ok(Self {
+            ca: write("ca.pem", ca.pem())?,
             server: leaf("server", "localhost")?,
             client: leaf("client", "capstan-worker")?,
-            ca,
         })
     }
 }

@@ -221,7 +221,7 @@ impl ClientOptions {
             .build();
         let connection = Connection::connect(options)
             .await
-            .map_err(|e| connect_err(error_chain(&e)))?;
+            .map_err(|e| connect_err(crate::failure::error_chain(&e)))?;
         let mut service = connection.workflow_service();
         service
             .describe_namespace(tonic::Request::new(DescribeNamespaceRequest {
@@ -243,20 +243,6 @@ impl ClientOptions {
             }),
         })
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = s.source();
-    }
-    message
 }
 
 fn read_tls(config: &TlsConfig) -> Result<TlsOptions, ClientError> {

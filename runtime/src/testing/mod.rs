@@ -27,11 +27,13 @@
 //! | `CAPSTAN_PYTHON` | base interpreter used for pip and venv (default `python3`) |
 //! | `CAPSTAN_DEV_SERVER_TIMEOUT_SECS` | how long to wait for the dev server to be ready (default 60) |
 
+mod certs;
 mod dev_server;
 mod node;
 mod python;
 mod replay;
 
+pub use certs::{TempFiles, TestCa, TestCert};
 pub use dev_server::{temporal_cli, DevServer};
 pub use node::{
     Node, NODEJS_VERSION, TEMPORALIO_CLIENT_VERSION, TYPESCRIPT_VERSION, TYPES_NODE_VERSION,
