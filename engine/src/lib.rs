@@ -170,9 +170,11 @@ impl Engine {
                     message: e.to_string(),
                 }
             })?;
-        store.transaction(|state| {
-            state.sched.suggest_continue_as_new_after = options.suggest_continue_as_new_after;
-        });
+        store
+            .transaction(|state| {
+                state.sched.suggest_continue_as_new_after = options.suggest_continue_as_new_after;
+            })
+            .await;
         let store = Arc::new(store);
         let service = proto::WorkflowServiceServer::new(service::Service {
             store: store.clone(),
@@ -228,7 +230,7 @@ impl Engine {
 
     /// The engine's current time: the system time, or the virtual clock's reading.
     pub fn now(&self) -> SystemTime {
-        self.store.transaction(|state| state.sched.now())
+        self.store.apply(|state| state.sched.now()).0
     }
 
     /// The bound socket address.
@@ -249,7 +251,8 @@ impl Engine {
     }
 
     fn signal_stop(&mut self) {
-        self.store.transaction(|state| {
+        // Nothing durable changes: no write to wait for.
+        let _ = self.store.apply(|state| {
             state.sched.closing = true;
             state.sched.changed = true;
             state.sched.timers_changed = true;

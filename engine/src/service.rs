@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    history::{StartRun, UpdateState},
+    history::{ActivityState, Run, StartRun, UpdateState},
     matching::{PendingQuery, Token, WorkflowTaskRef},
     proto::{
         self,
@@ -26,7 +26,7 @@ use crate::{
         WorkflowService,
     },
     schedules::NewSchedule,
-    store::{State, Store},
+    store::{Scheduler, State, Store},
     visibility::Filter,
 };
 
@@ -141,12 +141,15 @@ impl Service {
     ) -> Result<Option<T>, Status> {
         let mut changes = self.store.subscribe();
         loop {
-            let found = self.store.transaction(|state| {
-                if state.sched.closing {
-                    return Ok(Some(None));
-                }
-                check(state).map(|o| o.map(Some))
-            })?;
+            let found = self
+                .store
+                .transaction(|state| {
+                    if state.sched.closing {
+                        return Ok(Some(None));
+                    }
+                    check(state).map(|o| o.map(Some))
+                })
+                .await?;
             if let Some(found) = found {
                 return Ok(found);
             }
@@ -157,7 +160,95 @@ impl Service {
         }
     }
 
-    fn start(&self, request: StartWorkflowExecutionRequest) -> Result<(String, bool), Status> {
+    /// Runs `f` on the running activity attempt `target` names, in one transaction.
+    async fn on_activity<R>(
+        &self,
+        target: ActivityTarget,
+        f: impl FnOnce(&mut Run, &mut Scheduler, i64) -> R,
+    ) -> Result<R, Status> {
+        self.store
+            .transaction(|state| {
+                let (run_id, scheduled, attempt) = target.resolve(state)?;
+                let (runs, sched) = (&mut state.runs, &mut state.sched);
+                let run = runs
+                    .get_mut(&run_id)
+                    .ok_or_else(|| Status::not_found("workflow run not found"))?;
+                run.started_activity(scheduled, attempt)?;
+                Ok(f(run, sched, scheduled))
+            })
+            .await
+    }
+
+    /// Records a heartbeat; answers whether cancellation was requested.
+    async fn heartbeat(
+        &self,
+        target: ActivityTarget,
+        details: Option<proto::common::Payloads>,
+    ) -> Result<bool, Status> {
+        self.on_activity(target, |run, sched, scheduled| {
+            let activity = run.activities.get_mut(&scheduled).expect("checked");
+            if let ActivityState::Started { last_heartbeat, .. } = &mut activity.state {
+                *last_heartbeat = sched.now();
+            }
+            if details.is_some() {
+                activity.heartbeat_details = details;
+            }
+            activity.cancel_requested_event_id.is_some()
+        })
+        .await
+    }
+
+    async fn complete_activity(
+        &self,
+        target: ActivityTarget,
+        result: Option<proto::common::Payloads>,
+        identity: String,
+    ) -> Result<(), Status> {
+        self.on_activity(target, |run, sched, scheduled| {
+            run.complete_activity(sched, scheduled, result, identity)
+        })
+        .await
+    }
+
+    async fn fail_activity(
+        &self,
+        target: ActivityTarget,
+        failure: Option<proto::failure::Failure>,
+        last_heartbeat_details: Option<proto::common::Payloads>,
+        identity: String,
+    ) -> Result<(), Status> {
+        self.on_activity(target, |run, sched, scheduled| {
+            if last_heartbeat_details.is_some() {
+                let activity = run.activities.get_mut(&scheduled).expect("checked");
+                activity.heartbeat_details = last_heartbeat_details;
+            }
+            run.fail_activity_attempt(
+                sched,
+                scheduled,
+                failure.unwrap_or_default(),
+                None,
+                identity,
+            );
+        })
+        .await
+    }
+
+    async fn cancel_activity(
+        &self,
+        target: ActivityTarget,
+        details: Option<proto::common::Payloads>,
+        identity: String,
+    ) -> Result<(), Status> {
+        self.on_activity(target, |run, sched, scheduled| {
+            run.cancel_activity(sched, scheduled, details, identity)
+        })
+        .await
+    }
+
+    async fn start(
+        &self,
+        request: StartWorkflowExecutionRequest,
+    ) -> Result<(String, bool), Status> {
         if request.workflow_id.is_empty() {
             return Err(Status::invalid_argument("workflow id is not set"));
         }
@@ -177,82 +268,84 @@ impl Service {
         if queue.is_empty() {
             return Err(Status::invalid_argument("task queue is not set"));
         }
-        self.store.transaction(|state| {
-            check_namespace(state, &request.namespace)?;
-            let key = (request.namespace.clone(), request.workflow_id.clone());
-            if let Some(existing) = state.current.get(&key).cloned() {
-                let run = &state.runs[&existing];
-                if !request.request_id.is_empty() && run.request_id == request.request_id {
-                    return Ok((existing, true));
-                }
-                let reuse = WorkflowIdReusePolicy::try_from(request.workflow_id_reuse_policy)
-                    .unwrap_or_default();
-                if run.is_open() {
-                    let conflict =
-                        WorkflowIdConflictPolicy::try_from(request.workflow_id_conflict_policy)
-                            .unwrap_or_default();
-                    match (conflict, reuse) {
-                        (WorkflowIdConflictPolicy::UseExisting, _) => {
-                            return Ok((existing, false));
+        self.store
+            .transaction(|state| {
+                check_namespace(state, &request.namespace)?;
+                let key = (request.namespace.clone(), request.workflow_id.clone());
+                if let Some(existing) = state.current.get(&key).cloned() {
+                    let run = &state.runs[&existing];
+                    if !request.request_id.is_empty() && run.request_id == request.request_id {
+                        return Ok((existing, true));
+                    }
+                    let reuse = WorkflowIdReusePolicy::try_from(request.workflow_id_reuse_policy)
+                        .unwrap_or_default();
+                    if run.is_open() {
+                        let conflict =
+                            WorkflowIdConflictPolicy::try_from(request.workflow_id_conflict_policy)
+                                .unwrap_or_default();
+                        match (conflict, reuse) {
+                            (WorkflowIdConflictPolicy::UseExisting, _) => {
+                                return Ok((existing, false));
+                            }
+                            (WorkflowIdConflictPolicy::TerminateExisting, _)
+                            | (_, WorkflowIdReusePolicy::TerminateIfRunning) => {
+                                state.terminate(
+                                    &existing,
+                                    "terminated by a new start with the same workflow id",
+                                    &request.identity,
+                                );
+                            }
+                            _ => {
+                                return Err(already_started(
+                                    &request.workflow_id,
+                                    &existing,
+                                    &run.request_id,
+                                ))
+                            }
                         }
-                        (WorkflowIdConflictPolicy::TerminateExisting, _)
-                        | (_, WorkflowIdReusePolicy::TerminateIfRunning) => {
-                            state.terminate(
-                                &existing,
-                                "terminated by a new start with the same workflow id",
-                                &request.identity,
-                            );
-                        }
-                        _ => {
+                    } else {
+                        let reject = match reuse {
+                            WorkflowIdReusePolicy::RejectDuplicate => true,
+                            WorkflowIdReusePolicy::AllowDuplicateFailedOnly => {
+                                run.status == WorkflowExecutionStatus::Completed
+                            }
+                            _ => false,
+                        };
+                        if reject {
                             return Err(already_started(
                                 &request.workflow_id,
                                 &existing,
                                 &run.request_id,
-                            ))
+                            ));
                         }
-                    }
-                } else {
-                    let reject = match reuse {
-                        WorkflowIdReusePolicy::RejectDuplicate => true,
-                        WorkflowIdReusePolicy::AllowDuplicateFailedOnly => {
-                            run.status == WorkflowExecutionStatus::Completed
-                        }
-                        _ => false,
-                    };
-                    if reject {
-                        return Err(already_started(
-                            &request.workflow_id,
-                            &existing,
-                            &run.request_id,
-                        ));
                     }
                 }
-            }
-            let run_id = state.start_run(StartRun {
-                namespace: request.namespace.clone(),
-                workflow_id: request.workflow_id.clone(),
-                request_id: request.request_id.clone(),
-                attrs: WorkflowExecutionStartedEventAttributes {
-                    workflow_type: request.workflow_type.clone(),
-                    task_queue: request.task_queue.clone(),
-                    input: request.input.clone(),
-                    workflow_execution_timeout: request.workflow_execution_timeout,
-                    workflow_run_timeout: request.workflow_run_timeout,
-                    workflow_task_timeout: request.workflow_task_timeout,
-                    identity: request.identity.clone(),
-                    retry_policy: request.retry_policy.clone(),
-                    memo: request.memo.clone(),
-                    search_attributes: request.search_attributes.clone(),
-                    header: request.header.clone(),
-                    last_completion_result: request.last_completion_result.clone(),
-                    continued_failure: request.continued_failure.clone(),
-                    cron_schedule: request.cron_schedule.clone(),
-                    ..Default::default()
-                },
-                parent: None,
-            });
-            Ok((run_id, true))
-        })
+                let run_id = state.start_run(StartRun {
+                    namespace: request.namespace.clone(),
+                    workflow_id: request.workflow_id.clone(),
+                    request_id: request.request_id.clone(),
+                    attrs: WorkflowExecutionStartedEventAttributes {
+                        workflow_type: request.workflow_type.clone(),
+                        task_queue: request.task_queue.clone(),
+                        input: request.input.clone(),
+                        workflow_execution_timeout: request.workflow_execution_timeout,
+                        workflow_run_timeout: request.workflow_run_timeout,
+                        workflow_task_timeout: request.workflow_task_timeout,
+                        identity: request.identity.clone(),
+                        retry_policy: request.retry_policy.clone(),
+                        memo: request.memo.clone(),
+                        search_attributes: request.search_attributes.clone(),
+                        header: request.header.clone(),
+                        last_completion_result: request.last_completion_result.clone(),
+                        continued_failure: request.continued_failure.clone(),
+                        cron_schedule: request.cron_schedule.clone(),
+                        ..Default::default()
+                    },
+                    parent: None,
+                });
+                Ok((run_id, true))
+            })
+            .await
     }
 
     fn update_response(
@@ -325,15 +418,19 @@ impl WorkflowService for Service {
         request: Request<DescribeNamespaceRequest>,
     ) -> Rpc<DescribeNamespaceResponse> {
         let request = request.into_inner();
-        let namespace = self.store.transaction(|state| {
-            state
-                .namespaces
-                .values()
-                .find(|n| {
-                    n.name == request.namespace || (!request.id.is_empty() && n.id == request.id)
-                })
-                .cloned()
-        });
+        let namespace = self
+            .store
+            .transaction(|state| {
+                state
+                    .namespaces
+                    .values()
+                    .find(|n| {
+                        n.name == request.namespace
+                            || (!request.id.is_empty() && n.id == request.id)
+                    })
+                    .cloned()
+            })
+            .await;
         let namespace = namespace.ok_or_else(|| {
             Status::not_found(format!("namespace `{}` is not found", request.namespace))
         })?;
@@ -363,22 +460,24 @@ impl WorkflowService for Service {
         if request.namespace.is_empty() {
             return Err(Status::invalid_argument("namespace name is not set"));
         }
-        self.store.transaction(|state| {
-            if state.namespaces.contains_key(&request.namespace) {
-                return Err(Status::already_exists(format!(
-                    "namespace `{}` already exists",
-                    request.namespace
-                )));
-            }
-            state.namespaces.insert(
-                request.namespace.clone(),
-                crate::store::Namespace {
-                    name: request.namespace.clone(),
-                    id: uuid::Uuid::new_v4().to_string(),
-                },
-            );
-            Ok(())
-        })?;
+        self.store
+            .transaction(|state| {
+                if state.namespaces.contains_key(&request.namespace) {
+                    return Err(Status::already_exists(format!(
+                        "namespace `{}` already exists",
+                        request.namespace
+                    )));
+                }
+                state.namespaces.insert(
+                    request.namespace.clone(),
+                    crate::store::Namespace {
+                        name: request.namespace.clone(),
+                        id: uuid::Uuid::new_v4().to_string(),
+                    },
+                );
+                Ok(())
+            })
+            .await?;
         Ok(Response::new(RegisterNamespaceResponse {}))
     }
 
@@ -386,7 +485,7 @@ impl WorkflowService for Service {
         &self,
         request: Request<StartWorkflowExecutionRequest>,
     ) -> Rpc<StartWorkflowExecutionResponse> {
-        let (run_id, started) = self.start(request.into_inner())?;
+        let (run_id, started) = self.start(request.into_inner()).await?;
         Ok(Response::new(StartWorkflowExecutionResponse {
             run_id,
             started,
@@ -407,22 +506,25 @@ impl WorkflowService for Service {
             header: r.header.clone(),
             ..Default::default()
         };
-        let existing = self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            let key = (r.namespace.clone(), r.workflow_id.clone());
-            let open = state
-                .current
-                .get(&key)
-                .filter(|id| state.runs[*id].is_open())
-                .cloned();
-            if let Some(run_id) = &open {
-                let (runs, sched) = (&mut state.runs, &mut state.sched);
-                runs.get_mut(run_id)
-                    .expect("the current run exists")
-                    .signal(sched, signal.clone());
-            }
-            Ok::<_, Status>(open)
-        })?;
+        let existing = self
+            .store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                let key = (r.namespace.clone(), r.workflow_id.clone());
+                let open = state
+                    .current
+                    .get(&key)
+                    .filter(|id| state.runs[*id].is_open())
+                    .cloned();
+                if let Some(run_id) = &open {
+                    let (runs, sched) = (&mut state.runs, &mut state.sched);
+                    runs.get_mut(run_id)
+                        .expect("the current run exists")
+                        .signal(sched, signal.clone());
+                }
+                Ok::<_, Status>(open)
+            })
+            .await?;
         if let Some(run_id) = existing {
             return Ok(Response::new(SignalWithStartWorkflowExecutionResponse {
                 run_id,
@@ -430,31 +532,35 @@ impl WorkflowService for Service {
                 ..Default::default()
             }));
         }
-        let (run_id, started) = self.start(StartWorkflowExecutionRequest {
-            namespace: r.namespace,
-            workflow_id: r.workflow_id,
-            workflow_type: r.workflow_type,
-            task_queue: r.task_queue,
-            input: r.input,
-            workflow_execution_timeout: r.workflow_execution_timeout,
-            workflow_run_timeout: r.workflow_run_timeout,
-            workflow_task_timeout: r.workflow_task_timeout,
-            identity: r.identity,
-            request_id: r.request_id,
-            workflow_id_reuse_policy: r.workflow_id_reuse_policy,
-            workflow_id_conflict_policy: r.workflow_id_conflict_policy,
-            retry_policy: r.retry_policy,
-            memo: r.memo,
-            search_attributes: r.search_attributes,
-            header: r.header,
-            ..Default::default()
-        })?;
-        self.store.transaction(|state| {
-            let (runs, sched) = (&mut state.runs, &mut state.sched);
-            if let Some(run) = runs.get_mut(&run_id) {
-                run.signal(sched, signal);
-            }
-        });
+        let (run_id, started) = self
+            .start(StartWorkflowExecutionRequest {
+                namespace: r.namespace,
+                workflow_id: r.workflow_id,
+                workflow_type: r.workflow_type,
+                task_queue: r.task_queue,
+                input: r.input,
+                workflow_execution_timeout: r.workflow_execution_timeout,
+                workflow_run_timeout: r.workflow_run_timeout,
+                workflow_task_timeout: r.workflow_task_timeout,
+                identity: r.identity,
+                request_id: r.request_id,
+                workflow_id_reuse_policy: r.workflow_id_reuse_policy,
+                workflow_id_conflict_policy: r.workflow_id_conflict_policy,
+                retry_policy: r.retry_policy,
+                memo: r.memo,
+                search_attributes: r.search_attributes,
+                header: r.header,
+                ..Default::default()
+            })
+            .await?;
+        self.store
+            .transaction(|state| {
+                let (runs, sched) = (&mut state.runs, &mut state.sched);
+                if let Some(run) = runs.get_mut(&run_id) {
+                    run.signal(sched, signal);
+                }
+            })
+            .await;
         Ok(Response::new(SignalWithStartWorkflowExecutionResponse {
             run_id,
             started,
@@ -470,7 +576,8 @@ impl WorkflowService for Service {
         let request = request.into_inner();
         let queue = request.task_queue.clone().unwrap_or_default();
         self.store
-            .transaction(|state| check_namespace(state, &request.namespace))?;
+            .transaction(|state| check_namespace(state, &request.namespace))
+            .await?;
         if queue.kind == TaskQueueKind::Sticky as i32 {
             // Everything goes to the normal queue with full history; a sticky poll is
             // held until its deadline or until its worker shuts down.
@@ -507,7 +614,8 @@ impl WorkflowService for Service {
         };
         let reset = self
             .store
-            .transaction(|state| state.complete_workflow_task(&run, scheduled, request))?;
+            .transaction(|state| state.complete_workflow_task(&run, scheduled, request))
+            .await?;
         Ok(Response::new(RespondWorkflowTaskCompletedResponse {
             reset_history_event_id: reset.unwrap_or_default(),
             ..Default::default()
@@ -522,13 +630,15 @@ impl WorkflowService for Service {
         let Token::Workflow { run, scheduled, .. } = Token::decode(&request.task_token)? else {
             return Err(Status::invalid_argument("not a workflow task token"));
         };
-        self.store.transaction(|state| {
-            let (runs, sched) = (&mut state.runs, &mut state.sched);
-            let run = runs
-                .get_mut(&run)
-                .ok_or_else(|| Status::not_found("workflow run not found"))?;
-            run.fail_workflow_task(sched, request, scheduled)
-        })?;
+        self.store
+            .transaction(|state| {
+                let (runs, sched) = (&mut state.runs, &mut state.sched);
+                let run = runs
+                    .get_mut(&run)
+                    .ok_or_else(|| Status::not_found("workflow run not found"))?;
+                run.fail_workflow_task(sched, request, scheduled)
+            })
+            .await?;
         Ok(Response::new(Default::default()))
     }
 
@@ -540,7 +650,8 @@ impl WorkflowService for Service {
         let request = request.into_inner();
         let queue = request.task_queue.clone().unwrap_or_default().name;
         self.store
-            .transaction(|state| check_namespace(state, &request.namespace))?;
+            .transaction(|state| check_namespace(state, &request.namespace))
+            .await?;
         let task = self
             .wait_for(deadline, |state| {
                 let State { runs, sched, .. } = state;
@@ -572,26 +683,23 @@ impl WorkflowService for Service {
         &self,
         request: Request<RecordActivityTaskHeartbeatRequest>,
     ) -> Rpc<RecordActivityTaskHeartbeatResponse> {
-        let request = request.into_inner();
-        let (run, scheduled, attempt) = activity_token(&request.task_token)?;
-        let cancel_requested = self.store.transaction(|state| {
-            let now = state.sched.now();
-            let activity = state
-                .runs
-                .get_mut(&run)
-                .ok_or_else(|| Status::not_found("workflow run not found"))?
-                .started_activity(scheduled, attempt)?;
-            if let crate::history::ActivityState::Started { last_heartbeat, .. } =
-                &mut activity.state
-            {
-                *last_heartbeat = now;
-            }
-            if request.details.is_some() {
-                activity.heartbeat_details = request.details;
-            }
-            Ok::<_, Status>(activity.cancel_requested_event_id.is_some())
-        })?;
+        let r = request.into_inner();
+        let target = ActivityTarget::token(&r.task_token)?;
+        let cancel_requested = self.heartbeat(target, r.details).await?;
         Ok(Response::new(RecordActivityTaskHeartbeatResponse {
+            cancel_requested,
+            ..Default::default()
+        }))
+    }
+
+    async fn record_activity_task_heartbeat_by_id(
+        &self,
+        request: Request<RecordActivityTaskHeartbeatByIdRequest>,
+    ) -> Rpc<RecordActivityTaskHeartbeatByIdResponse> {
+        let r = request.into_inner();
+        let target = ActivityTarget::by_id(r.namespace, r.workflow_id, r.run_id, r.activity_id);
+        let cancel_requested = self.heartbeat(target, r.details).await?;
+        Ok(Response::new(RecordActivityTaskHeartbeatByIdResponse {
             cancel_requested,
             ..Default::default()
         }))
@@ -601,17 +709,19 @@ impl WorkflowService for Service {
         &self,
         request: Request<RespondActivityTaskCompletedRequest>,
     ) -> Rpc<RespondActivityTaskCompletedResponse> {
-        let request = request.into_inner();
-        let (run, scheduled, attempt) = activity_token(&request.task_token)?;
-        self.store.transaction(|state| {
-            let (runs, sched) = (&mut state.runs, &mut state.sched);
-            let run = runs
-                .get_mut(&run)
-                .ok_or_else(|| Status::not_found("workflow run not found"))?;
-            run.started_activity(scheduled, attempt)?;
-            run.complete_activity(sched, scheduled, request.result, request.identity);
-            Ok::<_, Status>(())
-        })?;
+        let r = request.into_inner();
+        let target = ActivityTarget::token(&r.task_token)?;
+        self.complete_activity(target, r.result, r.identity).await?;
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn respond_activity_task_completed_by_id(
+        &self,
+        request: Request<RespondActivityTaskCompletedByIdRequest>,
+    ) -> Rpc<RespondActivityTaskCompletedByIdResponse> {
+        let r = request.into_inner();
+        let target = ActivityTarget::by_id(r.namespace, r.workflow_id, r.run_id, r.activity_id);
+        self.complete_activity(target, r.result, r.identity).await?;
         Ok(Response::new(Default::default()))
     }
 
@@ -619,26 +729,21 @@ impl WorkflowService for Service {
         &self,
         request: Request<RespondActivityTaskFailedRequest>,
     ) -> Rpc<RespondActivityTaskFailedResponse> {
-        let request = request.into_inner();
-        let (run, scheduled, attempt) = activity_token(&request.task_token)?;
-        self.store.transaction(|state| {
-            let (runs, sched) = (&mut state.runs, &mut state.sched);
-            let run = runs
-                .get_mut(&run)
-                .ok_or_else(|| Status::not_found("workflow run not found"))?;
-            let activity = run.started_activity(scheduled, attempt)?;
-            if request.last_heartbeat_details.is_some() {
-                activity.heartbeat_details = request.last_heartbeat_details;
-            }
-            run.fail_activity_attempt(
-                sched,
-                scheduled,
-                request.failure.unwrap_or_default(),
-                None,
-                request.identity,
-            );
-            Ok::<_, Status>(())
-        })?;
+        let r = request.into_inner();
+        let target = ActivityTarget::token(&r.task_token)?;
+        self.fail_activity(target, r.failure, r.last_heartbeat_details, r.identity)
+            .await?;
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn respond_activity_task_failed_by_id(
+        &self,
+        request: Request<RespondActivityTaskFailedByIdRequest>,
+    ) -> Rpc<RespondActivityTaskFailedByIdResponse> {
+        let r = request.into_inner();
+        let target = ActivityTarget::by_id(r.namespace, r.workflow_id, r.run_id, r.activity_id);
+        self.fail_activity(target, r.failure, r.last_heartbeat_details, r.identity)
+            .await?;
         Ok(Response::new(Default::default()))
     }
 
@@ -646,17 +751,19 @@ impl WorkflowService for Service {
         &self,
         request: Request<RespondActivityTaskCanceledRequest>,
     ) -> Rpc<RespondActivityTaskCanceledResponse> {
-        let request = request.into_inner();
-        let (run, scheduled, attempt) = activity_token(&request.task_token)?;
-        self.store.transaction(|state| {
-            let (runs, sched) = (&mut state.runs, &mut state.sched);
-            let run = runs
-                .get_mut(&run)
-                .ok_or_else(|| Status::not_found("workflow run not found"))?;
-            run.started_activity(scheduled, attempt)?;
-            run.cancel_activity(sched, scheduled, request.details, request.identity);
-            Ok::<_, Status>(())
-        })?;
+        let r = request.into_inner();
+        let target = ActivityTarget::token(&r.task_token)?;
+        self.cancel_activity(target, r.details, r.identity).await?;
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn respond_activity_task_canceled_by_id(
+        &self,
+        request: Request<RespondActivityTaskCanceledByIdRequest>,
+    ) -> Rpc<RespondActivityTaskCanceledByIdResponse> {
+        let r = request.into_inner();
+        let target = ActivityTarget::by_id(r.namespace, r.workflow_id, r.run_id, r.activity_id);
+        self.cancel_activity(target, r.details, r.identity).await?;
         Ok(Response::new(Default::default()))
     }
 
@@ -665,26 +772,28 @@ impl WorkflowService for Service {
         request: Request<SignalWorkflowExecutionRequest>,
     ) -> Rpc<SignalWorkflowExecutionResponse> {
         let r = request.into_inner();
-        self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            let run_id = state.resolve_run_id(&r.namespace, r.workflow_execution.as_ref())?;
-            let (runs, sched) = (&mut state.runs, &mut state.sched);
-            let run = runs.get_mut(&run_id).expect("resolved");
-            if !run.is_open() {
-                return Err(closed_error(&run.workflow_id));
-            }
-            run.signal(
-                sched,
-                proto::history::WorkflowExecutionSignaledEventAttributes {
-                    signal_name: r.signal_name,
-                    input: r.input,
-                    identity: r.identity,
-                    header: r.header,
-                    ..Default::default()
-                },
-            );
-            Ok(())
-        })?;
+        self.store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                let run_id = state.resolve_run_id(&r.namespace, r.workflow_execution.as_ref())?;
+                let (runs, sched) = (&mut state.runs, &mut state.sched);
+                let run = runs.get_mut(&run_id).expect("resolved");
+                if !run.is_open() {
+                    return Err(closed_error(&run.workflow_id));
+                }
+                run.signal(
+                    sched,
+                    proto::history::WorkflowExecutionSignaledEventAttributes {
+                        signal_name: r.signal_name,
+                        input: r.input,
+                        identity: r.identity,
+                        header: r.header,
+                        ..Default::default()
+                    },
+                );
+                Ok(())
+            })
+            .await?;
         Ok(Response::new(Default::default()))
     }
 
@@ -693,30 +802,32 @@ impl WorkflowService for Service {
         request: Request<RequestCancelWorkflowExecutionRequest>,
     ) -> Rpc<RequestCancelWorkflowExecutionResponse> {
         let r = request.into_inner();
-        self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            let run_id = state.resolve_run_id(&r.namespace, r.workflow_execution.as_ref())?;
-            let (runs, sched) = (&mut state.runs, &mut state.sched);
-            let run = runs.get_mut(&run_id).expect("resolved");
-            if !run.is_open() {
-                return Err(closed_error(&run.workflow_id));
-            }
-            let already = run
-                .events
-                .iter()
-                .any(|e| e.event_type == EventType::WorkflowExecutionCancelRequested as i32);
-            if !already {
-                run.request_cancel(
-                    sched,
-                    proto::history::WorkflowExecutionCancelRequestedEventAttributes {
-                        cause: r.reason,
-                        identity: r.identity,
-                        ..Default::default()
-                    },
-                );
-            }
-            Ok(())
-        })?;
+        self.store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                let run_id = state.resolve_run_id(&r.namespace, r.workflow_execution.as_ref())?;
+                let (runs, sched) = (&mut state.runs, &mut state.sched);
+                let run = runs.get_mut(&run_id).expect("resolved");
+                if !run.is_open() {
+                    return Err(closed_error(&run.workflow_id));
+                }
+                let already = run
+                    .events
+                    .iter()
+                    .any(|e| e.event_type == EventType::WorkflowExecutionCancelRequested as i32);
+                if !already {
+                    run.request_cancel(
+                        sched,
+                        proto::history::WorkflowExecutionCancelRequestedEventAttributes {
+                            cause: r.reason,
+                            identity: r.identity,
+                            ..Default::default()
+                        },
+                    );
+                }
+                Ok(())
+            })
+            .await?;
         Ok(Response::new(Default::default()))
     }
 
@@ -725,16 +836,18 @@ impl WorkflowService for Service {
         request: Request<TerminateWorkflowExecutionRequest>,
     ) -> Rpc<TerminateWorkflowExecutionResponse> {
         let r = request.into_inner();
-        self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            let run_id = state.resolve_run_id(&r.namespace, r.workflow_execution.as_ref())?;
-            let run = &state.runs[&run_id];
-            if !run.is_open() {
-                return Err(closed_error(&run.workflow_id));
-            }
-            state.terminate(&run_id, &r.reason, &r.identity);
-            Ok(())
-        })?;
+        self.store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                let run_id = state.resolve_run_id(&r.namespace, r.workflow_execution.as_ref())?;
+                let run = &state.runs[&run_id];
+                if !run.is_open() {
+                    return Err(closed_error(&run.workflow_id));
+                }
+                state.terminate(&run_id, &r.reason, &r.identity);
+                Ok(())
+            })
+            .await?;
         Ok(Response::new(Default::default()))
     }
 
@@ -743,61 +856,64 @@ impl WorkflowService for Service {
         request: Request<DescribeWorkflowExecutionRequest>,
     ) -> Rpc<DescribeWorkflowExecutionResponse> {
         let r = request.into_inner();
-        let response = self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            let run_id = state.resolve_run_id(&r.namespace, r.execution.as_ref())?;
-            let run = &state.runs[&run_id];
-            let pending_activities = run
-                .activities
-                .values()
-                .map(|a| proto::workflow::PendingActivityInfo {
-                    activity_id: a.attrs.activity_id.clone(),
-                    activity_type: a.attrs.activity_type.clone(),
-                    state: match a.state {
-                        crate::history::ActivityState::Started { .. } => {
-                            proto::enums::PendingActivityState::Started as i32
-                        }
-                        _ => proto::enums::PendingActivityState::Scheduled as i32,
-                    },
-                    heartbeat_details: a.heartbeat_details.clone(),
-                    attempt: a.attempt,
-                    maximum_attempts: a
-                        .attrs
-                        .retry_policy
-                        .as_ref()
-                        .map_or(0, |p| p.maximum_attempts),
-                    scheduled_time: Some(proto::timestamp(a.attempt_scheduled_time)),
-                    last_failure: a.last_failure.clone(),
+        let response = self
+            .store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                let run_id = state.resolve_run_id(&r.namespace, r.execution.as_ref())?;
+                let run = &state.runs[&run_id];
+                let pending_activities = run
+                    .activities
+                    .values()
+                    .map(|a| proto::workflow::PendingActivityInfo {
+                        activity_id: a.attrs.activity_id.clone(),
+                        activity_type: a.attrs.activity_type.clone(),
+                        state: match a.state {
+                            ActivityState::Started { .. } => {
+                                proto::enums::PendingActivityState::Started as i32
+                            }
+                            _ => proto::enums::PendingActivityState::Scheduled as i32,
+                        },
+                        heartbeat_details: a.heartbeat_details.clone(),
+                        attempt: a.attempt,
+                        maximum_attempts: a
+                            .attrs
+                            .retry_policy
+                            .as_ref()
+                            .map_or(0, |p| p.maximum_attempts),
+                        scheduled_time: Some(proto::timestamp(a.attempt_scheduled_time)),
+                        last_failure: a.last_failure.clone(),
+                        ..Default::default()
+                    })
+                    .collect();
+                let pending_children = run
+                    .children
+                    .iter()
+                    .map(
+                        |(initiated, c)| proto::workflow::PendingChildExecutionInfo {
+                            workflow_id: c.execution.workflow_id.clone(),
+                            run_id: c.execution.run_id.clone(),
+                            workflow_type_name: c.workflow_type.clone(),
+                            initiated_id: *initiated,
+                            parent_close_policy: c.parent_close_policy,
+                        },
+                    )
+                    .collect();
+                Ok::<_, Status>(DescribeWorkflowExecutionResponse {
+                    execution_config: Some(proto::workflow::WorkflowExecutionConfig {
+                        task_queue: run.started.task_queue.clone(),
+                        workflow_execution_timeout: run.started.workflow_execution_timeout,
+                        workflow_run_timeout: run.started.workflow_run_timeout,
+                        default_workflow_task_timeout: run.started.workflow_task_timeout,
+                        ..Default::default()
+                    }),
+                    workflow_execution_info: Some(Self::describe(state, &run_id)),
+                    pending_activities,
+                    pending_children,
                     ..Default::default()
                 })
-                .collect();
-            let pending_children = run
-                .children
-                .iter()
-                .map(
-                    |(initiated, c)| proto::workflow::PendingChildExecutionInfo {
-                        workflow_id: c.execution.workflow_id.clone(),
-                        run_id: c.execution.run_id.clone(),
-                        workflow_type_name: c.workflow_type.clone(),
-                        initiated_id: *initiated,
-                        parent_close_policy: c.parent_close_policy,
-                    },
-                )
-                .collect();
-            Ok::<_, Status>(DescribeWorkflowExecutionResponse {
-                execution_config: Some(proto::workflow::WorkflowExecutionConfig {
-                    task_queue: run.started.task_queue.clone(),
-                    workflow_execution_timeout: run.started.workflow_execution_timeout,
-                    workflow_run_timeout: run.started.workflow_run_timeout,
-                    default_workflow_task_timeout: run.started.workflow_task_timeout,
-                    ..Default::default()
-                }),
-                workflow_execution_info: Some(Self::describe(state, &run_id)),
-                pending_activities,
-                pending_children,
-                ..Default::default()
             })
-        })?;
+            .await?;
         Ok(Response::new(response))
     }
 
@@ -821,10 +937,13 @@ impl WorkflowService for Service {
             PAGE_SIZE
         };
         let close_only = r.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
-        let run_id = self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            state.resolve_run_id(&r.namespace, r.execution.as_ref())
-        })?;
+        let run_id = self
+            .store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                state.resolve_run_id(&r.namespace, r.execution.as_ref())
+            })
+            .await?;
         let read = |state: &mut State| -> Option<GetWorkflowExecutionHistoryResponse> {
             let run = &state.runs[&run_id];
             if close_only {
@@ -857,7 +976,7 @@ impl WorkflowService for Service {
         let response = if r.wait_new_event {
             self.wait_for(deadline, |state| Ok(read(state))).await?
         } else {
-            self.store.transaction(|state| read(state))
+            self.store.transaction(|state| read(state)).await
         };
         Ok(Response::new(response.unwrap_or_else(|| {
             GetWorkflowExecutionHistoryResponse {
@@ -883,36 +1002,40 @@ impl WorkflowService for Service {
             .ok_or_else(|| Status::invalid_argument("query is not set"))?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let id = uuid::Uuid::new_v4().to_string();
-        self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            let run_id = state.resolve_run_id(&r.namespace, r.execution.as_ref())?;
-            let (namespace, queue) = {
-                let run = &state.runs[&run_id];
-                (run.namespace.clone(), run.task_queue.clone())
-            };
-            state.sched.queries.insert(
-                id.clone(),
-                PendingQuery {
-                    run_id,
-                    query,
-                    reply: Some(tx),
-                },
-            );
-            state
-                .sched
-                .queues
-                .get_mut(&namespace, &queue)
-                .workflow
-                .push_back(WorkflowTaskRef::Query(id.clone()));
-            state.sched.changed = true;
-            Ok::<_, Status>(())
-        })?;
+        self.store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                let run_id = state.resolve_run_id(&r.namespace, r.execution.as_ref())?;
+                let (namespace, queue) = {
+                    let run = &state.runs[&run_id];
+                    (run.namespace.clone(), run.task_queue.clone())
+                };
+                state.sched.queries.insert(
+                    id.clone(),
+                    PendingQuery {
+                        run_id,
+                        query,
+                        reply: Some(tx),
+                    },
+                );
+                state
+                    .sched
+                    .queues
+                    .get_mut(&namespace, &queue)
+                    .workflow
+                    .push_back(WorkflowTaskRef::Query(id.clone()));
+                state.sched.changed = true;
+                Ok::<_, Status>(())
+            })
+            .await?;
         let answer = tokio::time::timeout_at(deadline, rx).await;
         // A query ending may leave the engine idle: tell the waiters (a virtual clock).
-        self.store.transaction(|state| {
-            state.sched.queries.remove(&id);
-            state.sched.changed = true;
-        });
+        self.store
+            .transaction(|state| {
+                state.sched.queries.remove(&id);
+                state.sched.changed = true;
+            })
+            .await;
         match answer {
             Ok(Ok(Ok(result))) => Ok(Response::new(QueryWorkflowResponse {
                 query_result: result,
@@ -943,6 +1066,7 @@ impl WorkflowService for Service {
                     .get_mut(&id)
                     .and_then(|q| q.reply.take())
             })
+            .await
             .ok_or_else(|| Status::not_found("query not found: it may have timed out"))?;
         let answer = if r.completed_type == proto::enums::QueryResultType::Answered as i32 {
             Ok(r.query_result)
@@ -976,18 +1100,21 @@ impl WorkflowService for Service {
             .map(|p| p.lifecycle_stage())
             .filter(|s| *s != UpdateWorkflowExecutionLifecycleStage::Unspecified)
             .unwrap_or(UpdateWorkflowExecutionLifecycleStage::Accepted);
-        let run_id = self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            let run_id = state.resolve_run_id(&r.namespace, r.workflow_execution.as_ref())?;
-            let (runs, sched) = (&mut state.runs, &mut state.sched);
-            let run = runs.get_mut(&run_id).expect("resolved");
-            let known = run.updates.iter().any(|u| u.id == update_id);
-            if !run.is_open() && !known {
-                return Err(closed_error(&run.workflow_id));
-            }
-            run.admit_update(sched, update_request);
-            Ok(run_id)
-        })?;
+        let run_id = self
+            .store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                let run_id = state.resolve_run_id(&r.namespace, r.workflow_execution.as_ref())?;
+                let (runs, sched) = (&mut state.runs, &mut state.sched);
+                let run = runs.get_mut(&run_id).expect("resolved");
+                let known = run.updates.iter().any(|u| u.id == update_id);
+                if !run.is_open() && !known {
+                    return Err(closed_error(&run.workflow_id));
+                }
+                run.admit_update(sched, update_request);
+                Ok(run_id)
+            })
+            .await?;
         let reached = self
             .wait_for(deadline, |state| {
                 Ok(Self::update_response(state, &run_id, &update_id, stage))
@@ -1028,22 +1155,25 @@ impl WorkflowService for Service {
             .map(|p| p.lifecycle_stage())
             .filter(|s| *s != UpdateWorkflowExecutionLifecycleStage::Unspecified)
             .unwrap_or(UpdateWorkflowExecutionLifecycleStage::Accepted);
-        let run_id = self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            let run_id =
-                state.resolve_run_id(&r.namespace, update_ref.workflow_execution.as_ref())?;
-            if !state.runs[&run_id]
-                .updates
-                .iter()
-                .any(|u| u.id == update_ref.update_id)
-            {
-                return Err(Status::not_found(format!(
-                    "update `{}` not found",
-                    update_ref.update_id
-                )));
-            }
-            Ok(run_id)
-        })?;
+        let run_id = self
+            .store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                let run_id =
+                    state.resolve_run_id(&r.namespace, update_ref.workflow_execution.as_ref())?;
+                if !state.runs[&run_id]
+                    .updates
+                    .iter()
+                    .any(|u| u.id == update_ref.update_id)
+                {
+                    return Err(Status::not_found(format!(
+                        "update `{}` not found",
+                        update_ref.update_id
+                    )));
+                }
+                Ok(run_id)
+            })
+            .await?;
         let reached = self
             .wait_for(deadline, |state| {
                 Ok(Self::update_response(
@@ -1078,27 +1208,30 @@ impl WorkflowService for Service {
         } else {
             1000
         };
-        let (executions, more) = self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            let matching: Vec<String> = state
-                .started
-                .iter()
-                .rev()
-                .filter(|id| {
-                    let run = &state.runs[*id];
-                    run.namespace == r.namespace && filter.matches(run)
-                })
-                .cloned()
-                .collect();
-            let more = matching.len() > skip + page;
-            let executions = matching
-                .iter()
-                .skip(skip)
-                .take(page)
-                .map(|id| Self::describe(state, id))
-                .collect::<Vec<_>>();
-            Ok::<_, Status>((executions, more))
-        })?;
+        let (executions, more) = self
+            .store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                let matching: Vec<String> = state
+                    .started
+                    .iter()
+                    .rev()
+                    .filter(|id| {
+                        let run = &state.runs[*id];
+                        run.namespace == r.namespace && filter.matches(run)
+                    })
+                    .cloned()
+                    .collect();
+                let more = matching.len() > skip + page;
+                let executions = matching
+                    .iter()
+                    .skip(skip)
+                    .take(page)
+                    .map(|id| Self::describe(state, id))
+                    .collect::<Vec<_>>();
+                Ok::<_, Status>((executions, more))
+            })
+            .await?;
         Ok(Response::new(ListWorkflowExecutionsResponse {
             executions,
             next_page_token: if more {
@@ -1115,16 +1248,19 @@ impl WorkflowService for Service {
     ) -> Rpc<CountWorkflowExecutionsResponse> {
         let r = request.into_inner();
         let filter = Filter::parse(&r.query)?;
-        let count = self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            Ok::<_, Status>(
-                state
-                    .runs
-                    .values()
-                    .filter(|run| run.namespace == r.namespace && filter.matches(run))
-                    .count(),
-            )
-        })?;
+        let count = self
+            .store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                Ok::<_, Status>(
+                    state
+                        .runs
+                        .values()
+                        .filter(|run| run.namespace == r.namespace && filter.matches(run))
+                        .count(),
+                )
+            })
+            .await?;
         Ok(Response::new(CountWorkflowExecutionsResponse {
             count: count as i64,
             ..Default::default()
@@ -1137,10 +1273,12 @@ impl WorkflowService for Service {
     ) -> Rpc<ShutdownWorkerResponse> {
         let r = request.into_inner();
         if !r.sticky_task_queue.is_empty() {
-            self.store.transaction(|state| {
-                state.sched.closed_sticky.insert(r.sticky_task_queue);
-                state.sched.changed = true;
-            });
+            self.store
+                .transaction(|state| {
+                    state.sched.closed_sticky.insert(r.sticky_task_queue);
+                    state.sched.changed = true;
+                })
+                .await;
         }
         Ok(Response::new(Default::default()))
     }
@@ -1150,17 +1288,20 @@ impl WorkflowService for Service {
         request: Request<CreateScheduleRequest>,
     ) -> Rpc<CreateScheduleResponse> {
         let r = request.into_inner();
-        let conflict_token = self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            state.create_schedule(NewSchedule {
-                namespace: r.namespace,
-                id: r.schedule_id,
-                schedule: r.schedule.unwrap_or_default(),
-                initial_patch: r.initial_patch,
-                memo: r.memo,
-                search_attributes: r.search_attributes,
+        let conflict_token = self
+            .store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                state.create_schedule(NewSchedule {
+                    namespace: r.namespace,
+                    id: r.schedule_id,
+                    schedule: r.schedule.unwrap_or_default(),
+                    initial_patch: r.initial_patch,
+                    memo: r.memo,
+                    search_attributes: r.search_attributes,
+                })
             })
-        })?;
+            .await?;
         Ok(Response::new(CreateScheduleResponse { conflict_token }))
     }
 
@@ -1169,10 +1310,13 @@ impl WorkflowService for Service {
         request: Request<DescribeScheduleRequest>,
     ) -> Rpc<DescribeScheduleResponse> {
         let r = request.into_inner();
-        let described = self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            state.describe_schedule(&(r.namespace, r.schedule_id))
-        })?;
+        let described = self
+            .store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                state.describe_schedule(&(r.namespace, r.schedule_id))
+            })
+            .await?;
         Ok(Response::new(described))
     }
 
@@ -1181,16 +1325,18 @@ impl WorkflowService for Service {
         request: Request<UpdateScheduleRequest>,
     ) -> Rpc<UpdateScheduleResponse> {
         let r = request.into_inner();
-        self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            state.update_schedule(
-                &(r.namespace, r.schedule_id),
-                r.schedule.unwrap_or_default(),
-                &r.conflict_token,
-                r.memo,
-                r.search_attributes,
-            )
-        })?;
+        self.store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                state.update_schedule(
+                    &(r.namespace, r.schedule_id),
+                    r.schedule.unwrap_or_default(),
+                    &r.conflict_token,
+                    r.memo,
+                    r.search_attributes,
+                )
+            })
+            .await?;
         Ok(Response::new(UpdateScheduleResponse {}))
     }
 
@@ -1199,14 +1345,16 @@ impl WorkflowService for Service {
         request: Request<PatchScheduleRequest>,
     ) -> Rpc<PatchScheduleResponse> {
         let r = request.into_inner();
-        self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            state.patch_schedule(
-                &(r.namespace, r.schedule_id),
-                r.patch.unwrap_or_default(),
-                &r.request_id,
-            )
-        })?;
+        self.store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                state.patch_schedule(
+                    &(r.namespace, r.schedule_id),
+                    r.patch.unwrap_or_default(),
+                    &r.request_id,
+                )
+            })
+            .await?;
         Ok(Response::new(PatchScheduleResponse {}))
     }
 
@@ -1223,10 +1371,13 @@ impl WorkflowService for Service {
                 "matching times need a start time and an end time",
             ));
         };
-        let times = self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            state.schedule_matching_times(&(r.namespace, r.schedule_id), start, end)
-        })?;
+        let times = self
+            .store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                state.schedule_matching_times(&(r.namespace, r.schedule_id), start, end)
+            })
+            .await?;
         Ok(Response::new(ListScheduleMatchingTimesResponse {
             start_time: times.into_iter().map(proto::timestamp).collect(),
         }))
@@ -1237,10 +1388,12 @@ impl WorkflowService for Service {
         request: Request<DeleteScheduleRequest>,
     ) -> Rpc<DeleteScheduleResponse> {
         let r = request.into_inner();
-        self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            state.delete_schedule(&(r.namespace, r.schedule_id))
-        })?;
+        self.store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                state.delete_schedule(&(r.namespace, r.schedule_id))
+            })
+            .await?;
         Ok(Response::new(DeleteScheduleResponse {}))
     }
 
@@ -1250,10 +1403,13 @@ impl WorkflowService for Service {
     ) -> Rpc<CountSchedulesResponse> {
         let r = request.into_inner();
         check_schedule_query(&r.query)?;
-        let count = self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            Ok::<_, Status>(state.list_schedules(&r.namespace, "", usize::MAX).0.len())
-        })?;
+        let count = self
+            .store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                Ok::<_, Status>(state.list_schedules(&r.namespace, "", usize::MAX).0.len())
+            })
+            .await?;
         Ok(Response::new(CountSchedulesResponse {
             count: count as i64,
             ..Default::default()
@@ -1271,10 +1427,13 @@ impl WorkflowService for Service {
             .ok()
             .filter(|n| *n > 0)
             .unwrap_or(1000);
-        let (schedules, next) = self.store.transaction(|state| {
-            check_namespace(state, &r.namespace)?;
-            Ok::<_, Status>(state.list_schedules(&r.namespace, &after, page))
-        })?;
+        let (schedules, next) = self
+            .store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                Ok::<_, Status>(state.list_schedules(&r.namespace, &after, page))
+            })
+            .await?;
         Ok(Response::new(ListSchedulesResponse {
             schedules,
             next_page_token: next.map(String::into_bytes).unwrap_or_default(),
@@ -1282,14 +1441,82 @@ impl WorkflowService for Service {
     }
 }
 
-fn activity_token(token: &[u8]) -> Result<(String, i64, i32), Status> {
-    match Token::decode(token)? {
-        Token::Activity {
-            run,
-            scheduled,
-            attempt,
-        } => Ok((run, scheduled, attempt)),
-        _ => Err(Status::invalid_argument("not an activity task token")),
+/// The activity attempt a worker answers for: named by its task token, or (the `ById`
+/// methods) by its workflow and activity id, meaning the current attempt.
+enum ActivityTarget {
+    Token {
+        run_id: String,
+        scheduled: i64,
+        attempt: i32,
+    },
+    ById {
+        namespace: String,
+        execution: WorkflowExecution,
+        activity_id: String,
+    },
+}
+
+impl ActivityTarget {
+    fn token(token: &[u8]) -> Result<Self, Status> {
+        match Token::decode(token)? {
+            Token::Activity {
+                run,
+                scheduled,
+                attempt,
+            } => Ok(Self::Token {
+                run_id: run,
+                scheduled,
+                attempt,
+            }),
+            _ => Err(Status::invalid_argument("not an activity task token")),
+        }
+    }
+
+    fn by_id(namespace: String, workflow_id: String, run_id: String, activity_id: String) -> Self {
+        Self::ById {
+            namespace,
+            execution: WorkflowExecution {
+                workflow_id,
+                run_id,
+            },
+            activity_id,
+        }
+    }
+
+    /// `(run id, scheduled event id, attempt)`.
+    fn resolve(self, state: &State) -> Result<(String, i64, i32), Status> {
+        match self {
+            Self::Token {
+                run_id,
+                scheduled,
+                attempt,
+            } => Ok((run_id, scheduled, attempt)),
+            Self::ById {
+                namespace,
+                execution,
+                activity_id,
+            } => {
+                check_namespace(state, &namespace)?;
+                if execution.workflow_id.is_empty() || activity_id.is_empty() {
+                    return Err(Status::invalid_argument(
+                        "the workflow id and the activity id are both required",
+                    ));
+                }
+                let run_id = state.resolve_run_id(&namespace, Some(&execution))?;
+                let run = &state.runs[&run_id];
+                let (scheduled, activity) = run
+                    .activities
+                    .iter()
+                    .find(|(_, a)| a.attrs.activity_id == activity_id)
+                    .ok_or_else(|| {
+                        Status::not_found(format!(
+                            "workflow `{}` has no pending activity `{activity_id}`",
+                            execution.workflow_id
+                        ))
+                    })?;
+                Ok((run_id, *scheduled, activity.attempt))
+            }
+        }
     }
 }
 
@@ -1432,6 +1659,7 @@ mod tests {
                 }),
                 ..Default::default()
             })
+            .await
             .unwrap()
             .0;
         let read = |token: Vec<u8>| GetWorkflowExecutionHistoryRequest {

@@ -1,11 +1,12 @@
 //! The storage boundary: every state transition is one call of [`Store::transaction`].
 //!
-//! The state lives in memory. With a database file, the store also commits the runs a
-//! transaction touched (see [`Runs`]) to SQLite, in one SQLite transaction, before the
-//! transaction's effects (answers, wake-ups) are released, and loads the same [`State`]
-//! on start ([`durable`]).
+//! The state lives in memory. With a database file, the store also stages the runs a
+//! transaction touched (see [`Runs`]) for SQLite, and the transaction's answer is released
+//! once they are on disk ([`group_commit`]); on start it loads the same [`State`] from the
+//! file ([`durable`]).
 
 pub(crate) mod durable;
+pub(crate) mod group_commit;
 
 use std::{
     borrow::Borrow,
@@ -187,7 +188,7 @@ pub(crate) struct Store {
 struct Locked {
     state: State,
     /// `None` in memory, and once the engine stopped.
-    db: Option<durable::Db>,
+    db: Option<(durable::Db, group_commit::GroupCommit)>,
 }
 
 impl Store {
@@ -219,7 +220,8 @@ impl Store {
         let db = match db {
             Some(path) => {
                 state.runs.track = true;
-                Some(durable::Db::open(path, &mut state)?)
+                let (db, conn) = durable::Db::open(path, &mut state)?;
+                Some((db, group_commit::GroupCommit::start(conn, path.to_owned())))
             }
             None => None,
         };
@@ -232,22 +234,39 @@ impl Store {
         })
     }
 
-    /// Runs one state transition atomically, commits what it changed to the database (if
-    /// any), then wakes whoever waits on its effects.
+    /// Runs one state transition atomically and returns once what it changed is on disk
+    /// (when durable), so that its answer acknowledges only what a crash cannot take back.
+    pub(crate) async fn transaction<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let (out, ticket) = self.apply(f);
+        ticket.written().await;
+        out
+    }
+
+    /// Runs one state transition atomically, stages what it changed for the database (if
+    /// any), then wakes whoever waits on its effects. The ticket says when everything this
+    /// transaction may have seen or written is on disk.
     ///
-    /// A commit that fails panics, so that the change is not acknowledged; the runs it
-    /// would have written stay noted, and the next commit writes them.
-    pub(crate) fn transaction<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let (out, changed, timers) = {
+    /// Waking waiters before the write is safe: they read in transactions of their own,
+    /// whose tickets cover this one.
+    pub(crate) fn apply<R>(&self, f: impl FnOnce(&mut State) -> R) -> (R, group_commit::Ticket) {
+        let (out, ticket, changed, timers) = {
             let mut locked = self.state.lock().unwrap_or_else(|e| e.into_inner());
             let Locked { state, db } = &mut *locked;
             state.sched.now = state.sched.clock.now();
             let out = f(state);
-            if let Some(db) = db {
-                if let Err(e) = db.commit(state) {
-                    panic!("capstan-engine: cannot write the database: {e}");
+            let ticket = match db {
+                Some((db, writer)) => {
+                    match db.stage(state) {
+                        Ok(Some(batch)) => writer.submit(batch),
+                        Ok(None) => {}
+                        Err(e) => {
+                            panic!("capstan-engine: cannot stage a change for the database: {e}")
+                        }
+                    }
+                    writer.ticket()
                 }
-            }
+                None => group_commit::Ticket::default(),
+            };
             state.runs.clear_dirty();
             state.schedules.clear_dirty();
             let sched = &mut state.sched;
@@ -257,7 +276,7 @@ impl Store {
             }
             sched.changed = false;
             sched.timers_changed = false;
-            (out, flags.0, flags.1)
+            (out, ticket, flags.0, flags.1)
         };
         if changed {
             self.changes.send_modify(|v| *v = v.wrapping_add(1));
@@ -265,7 +284,7 @@ impl Store {
         if timers {
             self.timer_wake.notify_one();
         }
-        out
+        (out, ticket)
     }
 
     /// A receiver that sees every change committed after this call.
@@ -277,10 +296,13 @@ impl Store {
         &self.timer_wake
     }
 
-    /// Closes the database (after the engine stopped): what changes later is not kept.
+    /// Writes what is staged and closes the database (after the engine stopped): what
+    /// changes later is not kept.
     pub(crate) fn close_db(&self) {
         let mut locked = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        locked.db = None;
+        if let Some((_, mut writer)) = locked.db.take() {
+            writer.close();
+        }
         locked.state.runs.track = false;
         locked.state.runs.clear_dirty();
         locked.state.schedules.clear_dirty();

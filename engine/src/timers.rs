@@ -82,30 +82,32 @@ impl TimerKind {
 pub(crate) async fn service(store: Arc<Store>) {
     let mut changes = store.subscribe();
     loop {
-        let next = store.transaction(|state| {
-            if state.sched.closing {
-                return Err(());
-            }
-            fire_due(state);
-            while state.sched.clock.is_virtual() && is_idle(state) {
-                // Timers of closed runs would only move the clock for nothing.
-                let Some((&(at, seq), kind)) = state.sched.timers.first_key_value() else {
-                    break;
-                };
-                if !kind.is_live(state, at) {
-                    state.sched.timers.remove(&(at, seq));
-                    continue;
+        let next = store
+            .transaction(|state| {
+                if state.sched.closing {
+                    return Err(());
                 }
-                state.sched.clock.skip_to(at);
-                state.sched.now = state.sched.clock.now();
                 fire_due(state);
-            }
-            let next = state.sched.timers.keys().next().map(|(at, _)| *at);
-            Ok((
-                next.map(|at| state.sched.clock.real_wait(at)),
-                state.sched.clock.is_virtual(),
-            ))
-        });
+                while state.sched.clock.is_virtual() && is_idle(state) {
+                    // Timers of closed runs would only move the clock for nothing.
+                    let Some((&(at, seq), kind)) = state.sched.timers.first_key_value() else {
+                        break;
+                    };
+                    if !kind.is_live(state, at) {
+                        state.sched.timers.remove(&(at, seq));
+                        continue;
+                    }
+                    state.sched.clock.skip_to(at);
+                    state.sched.now = state.sched.clock.now();
+                    fire_due(state);
+                }
+                let next = state.sched.timers.keys().next().map(|(at, _)| *at);
+                Ok((
+                    next.map(|at| state.sched.clock.real_wait(at)),
+                    state.sched.clock.is_virtual(),
+                ))
+            })
+            .await;
         let Ok((wait, is_virtual)) = next else { return };
         let wait = wait.unwrap_or(Duration::from_secs(3600));
         tokio::select! {

@@ -234,3 +234,30 @@ async fn the_seeds_python_schedules_run_on_the_embedded_engine() {
     assert_eq!(result, "Processed: scheduled data");
     engine.shutdown().await;
 }
+
+/// A Python worker's activities are completed and failed from outside, by workflow and
+/// activity id (the `ById` methods), on both backends alike.
+#[tokio::test]
+async fn python_activities_complete_by_id() {
+    on_both_backends(python_activities_complete_by_id_on).await;
+}
+
+async fn python_activities_complete_by_id_on(address: String) {
+    let python = Python::ensure().await.expect("the Python SDK installs");
+    let prefix = capstan::testing::unique_task_queue("interop-by-id");
+    let output = python
+        .run_script(
+            script("async_activity_completion.py"),
+            [address.clone(), prefix.clone(), prefix],
+        )
+        .await
+        .expect("the Python script succeeds");
+    let seen: serde_json::Value =
+        serde_json::from_str(output.stdout.trim()).expect("JSON on stdout");
+    assert_eq!(seen["result"]["approved"], "approved by finance", "{seen}");
+    assert_eq!(
+        seen["result"]["refused"], "Refused: over the limit",
+        "{seen}"
+    );
+    assert_eq!(seen["unknown_activity"]["status"], "NOT_FOUND", "{seen}");
+}

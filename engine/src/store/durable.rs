@@ -11,8 +11,10 @@
 //!   `HistoryEvent`. Events are append-only, so a commit inserts only the new ones.
 //! - `schedules(namespace, schedule_id, state)`: each schedule as JSON, like runs.
 //!
-//! A store transaction that touched runs or schedules writes them, their new events and
-//! any new namespace in one SQLite transaction, before its effects are released.
+//! A store transaction that touched runs or schedules stages them, their new events and any
+//! new namespace as one [`Batch`] ([`Db::stage`]); the group commit writer writes every
+//! batch staged meanwhile in one SQLite transaction ([`write`]), and the store transaction's
+//! effects are released once its batch is on disk.
 
 use std::{
     collections::HashMap,
@@ -49,10 +51,10 @@ pub(crate) enum DbError {
     Version(i64),
 }
 
-/// An open database and what of the state it already holds.
+/// What of the state the database file holds (or will hold once the batches staged so far
+/// are written): what the next [`Db::stage`] must add.
 pub(crate) struct Db {
     path: PathBuf,
-    conn: Connection,
     /// Events already stored, by run id.
     stored_events: HashMap<String, usize>,
     next_order: i64,
@@ -67,16 +69,17 @@ impl std::fmt::Debug for Db {
 
 impl Db {
     /// Opens (creating if needed) the database at `path` and loads its runs into `state`,
-    /// rebuilding the task queues and timers from them.
-    pub(crate) fn open(path: &Path, state: &mut State) -> Result<Self, DbError> {
-        let conn = Connection::open(path)?;
+    /// rebuilding the task queues and timers from them. Returns the connection for the
+    /// writer.
+    pub(crate) fn open(path: &Path, state: &mut State) -> Result<(Self, Connection), DbError> {
+        let mut conn = Connection::open(path)?;
         // WAL: readers never block the writer and a commit is one append to the log.
-        // synchronous=NORMAL: a commit is durable once written to the OS (it survives the
-        // process being killed at any instant); only an OS crash or power loss can lose
-        // the last commits before a checkpoint. FULL would fsync on every commit, which
-        // without group commit costs milliseconds per state transition.
+        // synchronous=FULL: a commit is on disk (fsync of the log) before it returns, so an
+        // acknowledged change survives an OS crash or power loss too. The fsync costs
+        // milliseconds; the group commit writer spreads it over every transaction that
+        // arrived meanwhile.
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "OFF")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -115,20 +118,21 @@ impl Db {
         )?;
         let mut db = Self {
             path: path.to_owned(),
-            conn,
             stored_events: HashMap::new(),
             next_order: 0,
             stored_namespaces: 0,
         };
-        db.load(state)?;
+        db.load(&conn, state)?;
         // The namespaces asked for that the file did not have yet.
-        db.commit(state)?;
-        Ok(db)
+        if let Some(batch) = db.stage(state)? {
+            write(&mut conn, [&batch])?;
+        }
+        Ok((db, conn))
     }
 
-    fn load(&mut self, state: &mut State) -> Result<(), DbError> {
+    fn load(&mut self, conn: &Connection, state: &mut State) -> Result<(), DbError> {
         let stored: Vec<(String, String)> = {
-            let mut stmt = self.conn.prepare("SELECT name, id FROM namespaces")?;
+            let mut stmt = conn.prepare("SELECT name, id FROM namespaces")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect::<Result<_, _>>()?
         };
@@ -138,17 +142,14 @@ impl Db {
                 .namespaces
                 .insert(name.clone(), Namespace { name, id });
         }
-        self.stored_namespaces =
-            self.conn
-                .query_row("SELECT count(*) FROM namespaces", [], |r| {
-                    r.get::<_, i64>(0)
-                })? as usize;
+        self.stored_namespaces = conn.query_row("SELECT count(*) FROM namespaces", [], |r| {
+            r.get::<_, i64>(0)
+        })? as usize;
 
         let mut events: HashMap<String, Vec<HistoryEvent>> = HashMap::new();
         {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT run_id, event FROM events ORDER BY run_id, event_id")?;
+            let mut stmt =
+                conn.prepare("SELECT run_id, event FROM events ORDER BY run_id, event_id")?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
                 let run_id: String = row.get(0)?;
@@ -161,9 +162,8 @@ impl Db {
                 events.entry(run_id).or_default().push(event);
             }
         }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT run_id, start_order, state FROM runs ORDER BY start_order")?;
+        let mut stmt =
+            conn.prepare("SELECT run_id, start_order, state FROM runs ORDER BY start_order")?;
         let mut rows = stmt.query([])?;
         let mut max_task_id = 0;
         let mut latest_event = SystemTime::UNIX_EPOCH;
@@ -199,9 +199,7 @@ impl Db {
         }
         drop(rows);
         drop(stmt);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT schedule_id, state FROM schedules")?;
+        let mut stmt = conn.prepare("SELECT schedule_id, state FROM schedules")?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             let schedule_id: String = row.get(0)?;
@@ -226,103 +224,169 @@ impl Db {
         Ok(())
     }
 
-    /// Writes the runs touched since the last commit and any new namespace, in one
-    /// transaction. On error nothing is marked written, so the next commit retries.
-    pub(crate) fn commit(&mut self, state: &State) -> Result<(), DbError> {
+    /// What the store transaction that just ran changed, as rows to write: the runs and
+    /// schedules it touched, their new events and any new namespace. `None` when it
+    /// changed nothing durable. From here on the rows count as written: they reach the
+    /// file in order, through the [`GroupCommit`](super::group_commit::GroupCommit) writer.
+    pub(crate) fn stage(&mut self, state: &State) -> Result<Option<Batch>, DbError> {
         let dirty = state.runs.dirty();
         if dirty.is_empty()
             && state.schedules.dirty().is_empty()
             && state.namespaces.len() == self.stored_namespaces
         {
-            return Ok(());
+            return Ok(None);
         }
-        let tx = self.conn.transaction()?;
+        let mut batch = Batch::default();
         if state.namespaces.len() != self.stored_namespaces {
-            let mut stmt =
-                tx.prepare_cached("INSERT OR IGNORE INTO namespaces (name, id) VALUES (?1, ?2)")?;
-            for ns in state.namespaces.values() {
-                stmt.execute(params![ns.name, ns.id])?;
-            }
+            batch.namespaces = state
+                .namespaces
+                .values()
+                .map(|ns| (ns.name.clone(), ns.id.clone()))
+                .collect();
+            self.stored_namespaces = state.namespaces.len();
         }
-        let mut written = Vec::new();
-        let mut next_order = self.next_order;
-        {
-            let mut upsert = tx.prepare_cached(
-                "INSERT INTO runs (run_id, namespace, workflow_id, start_order, status, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, state = excluded.state",
-            )?;
-            let mut insert_event = tx.prepare_cached(
-                "INSERT OR REPLACE INTO events (run_id, event_id, event) VALUES (?1, ?2, ?3)",
-            )?;
-            // A discarded speculative workflow task shortens a history.
-            let mut drop_events =
-                tx.prepare_cached("DELETE FROM events WHERE run_id = ?1 AND event_id > ?2")?;
-            for run_id in dirty {
-                let Some(run) = state.runs.get(run_id) else {
-                    continue;
+        for run_id in dirty {
+            let Some(run) = state.runs.get(run_id) else {
+                continue;
+            };
+            let state_json = serde_json::to_string(run).map_err(|e| DbError::Decode {
+                run_id: run_id.clone(),
+                message: e.to_string(),
+            })?;
+            let stored = self.stored_events.insert(run_id.clone(), run.events.len());
+            let start_order = if stored.is_none() {
+                self.next_order += 1;
+                self.next_order - 1
+            } else {
+                0
+            };
+            let from = stored.unwrap_or(0).min(run.events.len());
+            batch.runs.push(RunRow {
+                run_id: run_id.clone(),
+                namespace: run.namespace.clone(),
+                workflow_id: run.workflow_id.clone(),
+                start_order,
+                status: run.status as i32,
+                state: state_json,
+                // A discarded speculative workflow task shortens a history.
+                truncate_after: stored
+                    .filter(|&n| n > run.events.len())
+                    .map(|_| run.events.len() as i64),
+                events: run.events[from..]
+                    .iter()
+                    .map(|e| (e.event_id, e.encode_to_vec()))
+                    .collect(),
+            });
+        }
+        for key in state.schedules.dirty() {
+            let state_json =
+                match state.schedules.get(key) {
+                    Some(schedule) => Some(serde_json::to_string(schedule).map_err(|e| {
+                        DbError::DecodeSchedule {
+                            schedule_id: key.1.clone(),
+                            message: e.to_string(),
+                        }
+                    })?),
+                    None => None,
                 };
-                let json = serde_json::to_string(run).map_err(|e| DbError::Decode {
-                    run_id: run_id.clone(),
-                    message: e.to_string(),
-                })?;
-                let stored = self.stored_events.get(run_id).copied();
-                let order = if stored.is_none() {
-                    next_order += 1;
-                    next_order - 1
-                } else {
-                    0
-                };
-                upsert.execute(params![
-                    run_id,
+            batch
+                .schedules
+                .push((key.0.clone(), key.1.clone(), state_json));
+        }
+        Ok(Some(batch))
+    }
+}
+
+/// The rows one store transaction changed (see [`Db::stage`]).
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// Every namespace, `(name, id)`, when one was added.
+    namespaces: Vec<(String, String)>,
+    runs: Vec<RunRow>,
+    /// `(namespace, schedule id, state)`; no state: the schedule was deleted.
+    schedules: Vec<(String, String, Option<String>)>,
+}
+
+#[cfg(test)]
+impl Batch {
+    /// A batch adding one namespace.
+    pub(crate) fn namespace(name: &str, id: &str) -> Self {
+        Self {
+            namespaces: vec![(name.to_owned(), id.to_owned())],
+            ..Self::default()
+        }
+    }
+}
+
+/// A run's row and its new events.
+#[derive(Debug)]
+struct RunRow {
+    run_id: String,
+    namespace: String,
+    workflow_id: String,
+    /// Meaningful for a new run only (an update keeps the stored order).
+    start_order: i64,
+    status: i32,
+    state: String,
+    /// Events after this id are deleted first.
+    truncate_after: Option<i64>,
+    events: Vec<(i64, Vec<u8>)>,
+}
+
+/// Writes `batches`, in order, in one SQLite transaction: one commit (and, with
+/// `synchronous=FULL`, one fsync) for all of them.
+pub(crate) fn write<'a>(
+    conn: &mut Connection,
+    batches: impl IntoIterator<Item = &'a Batch>,
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut namespace =
+            tx.prepare_cached("INSERT OR IGNORE INTO namespaces (name, id) VALUES (?1, ?2)")?;
+        let mut upsert_run = tx.prepare_cached(
+            "INSERT INTO runs (run_id, namespace, workflow_id, start_order, status, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, state = excluded.state",
+        )?;
+        let mut insert_event = tx.prepare_cached(
+            "INSERT OR REPLACE INTO events (run_id, event_id, event) VALUES (?1, ?2, ?3)",
+        )?;
+        let mut drop_events =
+            tx.prepare_cached("DELETE FROM events WHERE run_id = ?1 AND event_id > ?2")?;
+        let mut upsert_schedule = tx.prepare_cached(
+            "INSERT OR REPLACE INTO schedules (namespace, schedule_id, state) VALUES (?1, ?2, ?3)",
+        )?;
+        let mut delete_schedule =
+            tx.prepare_cached("DELETE FROM schedules WHERE namespace = ?1 AND schedule_id = ?2")?;
+        for batch in batches {
+            for (name, id) in &batch.namespaces {
+                namespace.execute(params![name, id])?;
+            }
+            for run in &batch.runs {
+                upsert_run.execute(params![
+                    run.run_id,
                     run.namespace,
                     run.workflow_id,
-                    order,
-                    run.status as i32,
-                    json
+                    run.start_order,
+                    run.status,
+                    run.state
                 ])?;
-                if stored.is_some_and(|n| n > run.events.len()) {
-                    drop_events.execute(params![run_id, run.events.len() as i64])?;
+                if let Some(last) = run.truncate_after {
+                    drop_events.execute(params![run.run_id, last])?;
                 }
-                let from = stored.unwrap_or(0).min(run.events.len());
-                for event in &run.events[from..] {
-                    insert_event.execute(params![run_id, event.event_id, event.encode_to_vec()])?;
-                }
-                written.push((run_id.clone(), run.events.len()));
-            }
-        }
-        {
-            let mut upsert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO schedules (namespace, schedule_id, state) VALUES (?1, ?2, ?3)",
-            )?;
-            let mut delete = tx.prepare_cached(
-                "DELETE FROM schedules WHERE namespace = ?1 AND schedule_id = ?2",
-            )?;
-            for key in state.schedules.dirty() {
-                match state.schedules.get(key) {
-                    Some(schedule) => {
-                        let json = serde_json::to_string(schedule).map_err(|e| {
-                            DbError::DecodeSchedule {
-                                schedule_id: key.1.clone(),
-                                message: e.to_string(),
-                            }
-                        })?;
-                        upsert.execute(params![key.0, key.1, json])?;
-                    }
-                    None => {
-                        delete.execute(params![key.0, key.1])?;
-                    }
+                for (event_id, event) in &run.events {
+                    insert_event.execute(params![run.run_id, event_id, event])?;
                 }
             }
+            for (namespace, schedule_id, state) in &batch.schedules {
+                match state {
+                    Some(json) => upsert_schedule.execute(params![namespace, schedule_id, json])?,
+                    None => delete_schedule.execute(params![namespace, schedule_id])?,
+                };
+            }
         }
-        tx.commit()?;
-        self.next_order = next_order;
-        self.stored_namespaces = state.namespaces.len();
-        for (run_id, count) in written {
-            self.stored_events.insert(run_id, count);
-        }
-        Ok(())
     }
+    tx.commit()
 }
 
 fn event_time(e: &HistoryEvent) -> Option<SystemTime> {
