@@ -1,7 +1,19 @@
-//! Visibility queries: the common filters of Temporal's list query language
-//! (`WorkflowType`, `WorkflowId`, `ExecutionStatus`, `TaskQueue`, or any keyword search
-//! attribute such as `TemporalScheduledById`, compared with `=` or `!=`, joined by `AND`).
-//! An empty query matches every execution.
+//! Visibility queries: the common part of Temporal's list query language.
+//!
+//! - Fields: `WorkflowType`, `WorkflowId`, `RunId`, `ExecutionStatus`, `TaskQueue`,
+//!   `StartTime`, `CloseTime`, `ExecutionTime`, `HistoryLength`, and any search attribute
+//!   the run was started with (such as `TemporalScheduledById`); a name may be quoted with
+//!   backticks.
+//! - Comparisons: `=`, `!=` (or `<>`), `<`, `<=`, `>`, `>=`; `[NOT] IN (v, …)`;
+//!   `[NOT] BETWEEN a AND b`; `IS [NOT] NULL`; `STARTS_WITH 'prefix'`.
+//! - Joined by `AND` and `OR` (`AND` binds tighter), grouped with parentheses.
+//! - Times are RFC 3339 strings (`StartTime > '2026-01-01T00:00:00Z'`); a keyword-list
+//!   search attribute equals a value when any of its items does.
+//!
+//! An empty query matches every execution. `ORDER BY` is refused: listings are newest
+//! first.
+
+use std::{cmp::Ordering, time::SystemTime};
 
 use tonic::Status;
 
@@ -10,111 +22,249 @@ use crate::{history::Run, proto::enums::WorkflowExecutionStatus};
 /// A parsed list query.
 #[derive(Debug, Default)]
 pub(crate) struct Filter {
-    clauses: Vec<Clause>,
+    /// `None`: the empty query.
+    expr: Option<Expr>,
 }
 
 #[derive(Debug)]
-struct Clause {
-    field: Field,
-    equal: bool,
-    value: String,
+enum Expr {
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    Compare(Field, Op, Literal),
+    In(Field, Vec<Literal>, bool),
+    Between(Field, Literal, Literal, bool),
+    IsNull(Field, bool),
+    StartsWith(Field, String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
 }
 
 #[derive(Debug, Clone)]
 enum Field {
     WorkflowType,
     WorkflowId,
+    RunId,
     ExecutionStatus,
     TaskQueue,
-    /// A search attribute the run was started with, compared as a string.
+    StartTime,
+    CloseTime,
+    ExecutionTime,
+    HistoryLength,
+    /// A search attribute the run was started with.
     SearchAttribute(String),
+}
+
+/// A value written in the query.
+#[derive(Debug, Clone)]
+enum Literal {
+    Text(String),
+    Number(f64),
+    Time(SystemTime),
+}
+
+/// A run's value of a field.
+#[derive(Debug)]
+enum Actual {
+    Text(String),
+    Number(f64),
+    Time(SystemTime),
+    List(Vec<Actual>),
+    Null,
 }
 
 impl Filter {
     pub(crate) fn parse(query: &str) -> Result<Self, Status> {
-        let mut clauses = Vec::new();
-        let query = query.trim();
-        if query.is_empty() {
+        let tokens = tokenize(query).map_err(|m| invalid(query, &m))?;
+        if tokens.is_empty() {
             return Ok(Self::default());
         }
-        for part in split_and(query) {
-            let part = part
-                .trim()
-                .trim_start_matches('(')
-                .trim_end_matches(')')
-                .trim();
-            let (field, equal, value) = if let Some((f, v)) = part.split_once("!=") {
-                (f, false, v)
-            } else if let Some((f, v)) = part.split_once('=') {
-                (f, true, v)
+        let mut parser = Parser { tokens, at: 0 };
+        let expr = parser.or().map_err(|m| invalid(query, &m))?;
+        if let Some(token) = parser.peek() {
+            let message = if token.is_keyword("ORDER") {
+                "ORDER BY is not supported: executions are listed newest first".to_owned()
             } else {
-                return Err(unsupported(query));
+                format!("unexpected {token} after a complete condition")
             };
-            let field = match field.trim() {
-                "WorkflowType" => Field::WorkflowType,
-                "WorkflowId" => Field::WorkflowId,
-                "ExecutionStatus" => Field::ExecutionStatus,
-                "TaskQueue" => Field::TaskQueue,
-                name if is_identifier(name) => Field::SearchAttribute(name.to_owned()),
-                _ => return Err(unsupported(query)),
-            };
-            let value = value.trim();
-            let value = value
-                .strip_prefix(['\'', '"'])
-                .and_then(|v| v.strip_suffix(['\'', '"']))
-                .unwrap_or(value)
-                .to_owned();
-            clauses.push(Clause {
-                field,
-                equal,
-                value,
-            });
+            return Err(invalid(query, &message));
         }
-        Ok(Self { clauses })
+        Ok(Self { expr: Some(expr) })
     }
 
     pub(crate) fn matches(&self, run: &Run) -> bool {
-        self.clauses.iter().all(|c| {
-            let actual = match &c.field {
-                Field::WorkflowType => Some(run.workflow_type.clone()),
-                Field::WorkflowId => Some(run.workflow_id.clone()),
-                Field::TaskQueue => Some(run.task_queue.clone()),
-                Field::ExecutionStatus => Some(status_name(run.status).to_owned()),
-                Field::SearchAttribute(name) => search_attribute(run, name),
-            };
-            (actual.as_deref() == Some(c.value.as_str())) == c.equal
-        })
+        self.expr.as_ref().is_none_or(|e| e.matches(run))
     }
 }
 
-fn is_identifier(name: &str) -> bool {
-    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+impl Expr {
+    fn matches(&self, run: &Run) -> bool {
+        match self {
+            Self::And(a, b) => a.matches(run) && b.matches(run),
+            Self::Or(a, b) => a.matches(run) || b.matches(run),
+            Self::Compare(field, op, literal) => {
+                let actual = field.of(run);
+                match op {
+                    Op::Eq => actual.any(|a| compare(a, literal) == Some(Ordering::Equal)),
+                    // SQL: a missing value is neither equal nor different.
+                    Op::Ne => {
+                        !matches!(actual, Actual::Null)
+                            && !actual.any(|a| compare(a, literal) == Some(Ordering::Equal))
+                    }
+                    Op::Lt => actual.any(|a| compare(a, literal) == Some(Ordering::Less)),
+                    Op::Le => actual.any(|a| compare(a, literal).is_some_and(Ordering::is_le)),
+                    Op::Gt => actual.any(|a| compare(a, literal) == Some(Ordering::Greater)),
+                    Op::Ge => actual.any(|a| compare(a, literal).is_some_and(Ordering::is_ge)),
+                }
+            }
+            Self::In(field, values, negated) => {
+                let actual = field.of(run);
+                if matches!(actual, Actual::Null) {
+                    return false;
+                }
+                let found = values
+                    .iter()
+                    .any(|v| actual.any(|a| compare(a, v) == Some(Ordering::Equal)));
+                found != *negated
+            }
+            Self::Between(field, low, high, negated) => {
+                let actual = field.of(run);
+                if matches!(actual, Actual::Null) {
+                    return false;
+                }
+                let within = actual.any(|a| {
+                    compare(a, low).is_some_and(Ordering::is_ge)
+                        && compare(a, high).is_some_and(Ordering::is_le)
+                });
+                within != *negated
+            }
+            Self::IsNull(field, negated) => matches!(field.of(run), Actual::Null) != *negated,
+            Self::StartsWith(field, prefix) => field.of(run).any(|a| match a {
+                Actual::Text(text) => text.starts_with(prefix.as_str()),
+                _ => false,
+            }),
+        }
+    }
 }
 
-/// The run's search attribute `name` as text (a JSON string payload's string).
-fn search_attribute(run: &Run, name: &str) -> Option<String> {
-    let payload = run
+impl Actual {
+    /// Whether the value, or for a list any of its items, satisfies `test`.
+    fn any(&self, mut test: impl FnMut(&Actual) -> bool) -> bool {
+        match self {
+            Self::List(items) => items.iter().any(test),
+            Self::Null => false,
+            single => test(single),
+        }
+    }
+}
+
+/// Orders a run's value against a literal; `None` when they cannot be compared.
+fn compare(actual: &Actual, literal: &Literal) -> Option<Ordering> {
+    match (actual, literal) {
+        (Actual::Time(a), Literal::Time(b)) => Some(a.cmp(b)),
+        (Actual::Time(a), Literal::Text(b)) => Some(a.cmp(&parse_time(b)?)),
+        (Actual::Number(a), Literal::Number(b)) => a.partial_cmp(b),
+        (Actual::Number(a), Literal::Text(b)) => a.partial_cmp(&b.parse().ok()?),
+        (Actual::Text(a), Literal::Text(b)) => match (parse_time(a), parse_time(b)) {
+            (Some(a), Some(b)) => Some(a.cmp(&b)),
+            _ => Some(a.as_str().cmp(b.as_str())),
+        },
+        (Actual::Text(a), Literal::Number(b)) => a.parse::<f64>().ok()?.partial_cmp(b),
+        (Actual::Text(a), Literal::Time(b)) => Some(parse_time(a)?.cmp(b)),
+        _ => None,
+    }
+}
+
+fn parse_time(text: &str) -> Option<SystemTime> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(SystemTime::from)
+}
+
+impl Field {
+    fn named(name: &str) -> Self {
+        match name {
+            "WorkflowType" => Self::WorkflowType,
+            "WorkflowId" => Self::WorkflowId,
+            "RunId" => Self::RunId,
+            "ExecutionStatus" => Self::ExecutionStatus,
+            "TaskQueue" => Self::TaskQueue,
+            "StartTime" => Self::StartTime,
+            "CloseTime" => Self::CloseTime,
+            "ExecutionTime" => Self::ExecutionTime,
+            "HistoryLength" => Self::HistoryLength,
+            other => Self::SearchAttribute(other.to_owned()),
+        }
+    }
+
+    fn is_time(&self) -> bool {
+        matches!(
+            self,
+            Self::StartTime | Self::CloseTime | Self::ExecutionTime
+        )
+    }
+
+    fn of(&self, run: &Run) -> Actual {
+        match self {
+            Self::WorkflowType => Actual::Text(run.workflow_type.clone()),
+            Self::WorkflowId => Actual::Text(run.workflow_id.clone()),
+            Self::RunId => Actual::Text(run.run_id.clone()),
+            Self::TaskQueue => Actual::Text(run.task_queue.clone()),
+            Self::ExecutionStatus => Actual::Text(status_name(run.status).to_owned()),
+            Self::StartTime => Actual::Time(run.start_time),
+            // No start delays: a run executes from its start.
+            Self::ExecutionTime => Actual::Time(run.start_time),
+            Self::CloseTime => run.close_time.map_or(Actual::Null, Actual::Time),
+            Self::HistoryLength => Actual::Number(run.events.len() as f64),
+            Self::SearchAttribute(name) => search_attribute(run, name),
+        }
+    }
+
+    /// The literal as this field compares it: times parsed, so that a bad one is refused.
+    fn literal(&self, literal: Literal) -> Result<Literal, String> {
+        match (self, literal) {
+            (field, Literal::Text(text)) if field.is_time() => {
+                parse_time(&text).map(Literal::Time).ok_or_else(|| {
+                    format!("`{text}` is not an RFC 3339 time (such as `2026-01-02T03:04:05Z`)")
+                })
+            }
+            (field, Literal::Number(_)) if field.is_time() => Err(
+                "times are written as RFC 3339 strings, such as '2026-01-02T03:04:05Z'".to_owned(),
+            ),
+            (_, literal) => Ok(literal),
+        }
+    }
+}
+
+/// The run's search attribute `name` (a JSON payload): text, number, or list of them.
+fn search_attribute(run: &Run, name: &str) -> Actual {
+    let Some(payload) = run
         .started
         .search_attributes
-        .as_ref()?
-        .indexed_fields
-        .get(name)?;
-    match serde_json::from_slice(&payload.data).ok()? {
-        serde_json::Value::String(s) => Some(s),
-        other => Some(other.to_string()),
+        .as_ref()
+        .and_then(|s| s.indexed_fields.get(name))
+    else {
+        return Actual::Null;
+    };
+    fn from_json(value: serde_json::Value) -> Actual {
+        match value {
+            serde_json::Value::Null => Actual::Null,
+            serde_json::Value::String(s) => Actual::Text(s),
+            serde_json::Value::Number(n) => n.as_f64().map_or(Actual::Null, Actual::Number),
+            serde_json::Value::Array(items) => {
+                Actual::List(items.into_iter().map(from_json).collect())
+            }
+            other => Actual::Text(other.to_string()),
+        }
     }
-}
-
-fn split_and(query: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let mut rest = query;
-    while let Some(i) = rest.to_ascii_uppercase().find(" AND ") {
-        parts.push(&rest[..i]);
-        rest = &rest[i + 5..];
-    }
-    parts.push(rest);
-    parts
+    serde_json::from_slice(&payload.data).map_or(Actual::Null, from_json)
 }
 
 fn status_name(status: WorkflowExecutionStatus) -> &'static str {
@@ -130,10 +280,343 @@ fn status_name(status: WorkflowExecutionStatus) -> &'static str {
     }
 }
 
-fn unsupported(query: &str) -> Status {
-    Status::invalid_argument(format!(
-        "unsupported list query `{query}`: the engine understands `Field = 'value'` and \
-         `Field != 'value'` clauses on WorkflowType, WorkflowId, ExecutionStatus, TaskQueue \
-         and search attributes, joined by AND"
-    ))
+fn invalid(query: &str, problem: &str) -> Status {
+    Status::invalid_argument(format!("invalid list query `{query}`: {problem}"))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    /// A bare word: a field name or a keyword.
+    Word(String),
+    /// A backtick-quoted field name.
+    Name(String),
+    Text(String),
+    Number(f64),
+    Op(&'static str),
+    Open,
+    Close,
+    Comma,
+}
+
+impl Token {
+    fn is_keyword(&self, keyword: &str) -> bool {
+        matches!(self, Self::Word(w) if w.eq_ignore_ascii_case(keyword))
+    }
+}
+
+impl std::fmt::Display for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Word(w) => write!(f, "`{w}`"),
+            Self::Name(n) => write!(f, "`` `{n}` ``"),
+            Self::Text(t) => write!(f, "'{t}'"),
+            Self::Number(n) => write!(f, "{n}"),
+            Self::Op(op) => write!(f, "`{op}`"),
+            Self::Open => f.write_str("`(`"),
+            Self::Close => f.write_str("`)`"),
+            Self::Comma => f.write_str("`,`"),
+        }
+    }
+}
+
+fn tokenize(query: &str) -> Result<Vec<Token>, String> {
+    let mut tokens = Vec::new();
+    let mut chars = query.char_indices().peekable();
+    while let Some(&(start, c)) = chars.peek() {
+        match c {
+            c if c.is_whitespace() => {
+                chars.next();
+            }
+            '(' | ')' | ',' => {
+                chars.next();
+                tokens.push(match c {
+                    '(' => Token::Open,
+                    ')' => Token::Close,
+                    _ => Token::Comma,
+                });
+            }
+            '\'' | '"' | '`' => {
+                chars.next();
+                let mut text = String::new();
+                loop {
+                    match chars.next() {
+                        None => return Err(format!("{c} opened at {start} is never closed")),
+                        Some((_, '\\')) => match chars.next() {
+                            Some((_, escaped)) => text.push(escaped),
+                            None => return Err(format!("{c} opened at {start} is never closed")),
+                        },
+                        Some((_, q)) if q == c => {
+                            // A doubled quote stands for itself.
+                            if chars.peek().is_some_and(|&(_, n)| n == c) {
+                                chars.next();
+                                text.push(c);
+                            } else {
+                                break;
+                            }
+                        }
+                        Some((_, other)) => text.push(other),
+                    }
+                }
+                tokens.push(if c == '`' {
+                    Token::Name(text)
+                } else {
+                    Token::Text(text)
+                });
+            }
+            '=' | '!' | '<' | '>' => {
+                chars.next();
+                let next = chars.peek().map(|&(_, n)| n);
+                let op = match (c, next) {
+                    ('!', Some('=')) | ('<', Some('>')) => "!=",
+                    ('<', Some('=')) => "<=",
+                    ('>', Some('=')) => ">=",
+                    ('=', _) => "=",
+                    ('<', _) => "<",
+                    ('>', _) => ">",
+                    _ => return Err(format!("`!` at {start} is not an operator (use `!=`)")),
+                };
+                if op.len() == 2 {
+                    chars.next();
+                }
+                tokens.push(Token::Op(op));
+            }
+            c if c.is_ascii_digit() || c == '-' => {
+                let mut text = String::new();
+                while let Some(&(_, d)) = chars.peek() {
+                    if d.is_ascii_digit() || d == '.' || (d == '-' && text.is_empty()) {
+                        text.push(d);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                let number = text
+                    .parse()
+                    .map_err(|_| format!("`{text}` at {start} is not a number"))?;
+                tokens.push(Token::Number(number));
+            }
+            c if c.is_ascii_alphabetic() || c == '_' => {
+                let mut word = String::new();
+                while let Some(&(_, d)) = chars.peek() {
+                    if d.is_ascii_alphanumeric() || d == '_' || d == '.' {
+                        word.push(d);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                tokens.push(Token::Word(word));
+            }
+            other => return Err(format!("unexpected `{other}` at {start}")),
+        }
+    }
+    Ok(tokens)
+}
+
+struct Parser {
+    tokens: Vec<Token>,
+    at: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.at)
+    }
+
+    fn next(&mut self) -> Option<Token> {
+        let token = self.tokens.get(self.at).cloned();
+        self.at += 1;
+        token
+    }
+
+    fn eat_keyword(&mut self, keyword: &str) -> bool {
+        let found = self.peek().is_some_and(|t| t.is_keyword(keyword));
+        if found {
+            self.at += 1;
+        }
+        found
+    }
+
+    fn expect(&mut self, what: &str, token: &Token) -> Result<(), String> {
+        match self.next() {
+            Some(t) if t == *token => Ok(()),
+            Some(t) => Err(format!("expected {what}, found {t}")),
+            None => Err(format!("expected {what} at the end")),
+        }
+    }
+
+    fn or(&mut self) -> Result<Expr, String> {
+        let mut left = self.and()?;
+        while self.eat_keyword("OR") {
+            left = Expr::Or(Box::new(left), Box::new(self.and()?));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> Result<Expr, String> {
+        let mut left = self.condition()?;
+        while self.eat_keyword("AND") {
+            left = Expr::And(Box::new(left), Box::new(self.condition()?));
+        }
+        Ok(left)
+    }
+
+    fn condition(&mut self) -> Result<Expr, String> {
+        if self.peek() == Some(&Token::Open) {
+            self.at += 1;
+            let inner = self.or()?;
+            self.expect("`)`", &Token::Close)?;
+            return Ok(inner);
+        }
+        let field = match self.next() {
+            Some(Token::Word(w)) if !is_reserved(&w) => Field::named(&w),
+            Some(Token::Name(n)) => Field::named(&n),
+            Some(other) => return Err(format!("expected a field name, found {other}")),
+            None => return Err("expected a condition at the end".to_owned()),
+        };
+        if self.eat_keyword("IS") {
+            let negated = self.eat_keyword("NOT");
+            if !self.eat_keyword("NULL") {
+                return Err("expected `NULL` after `IS`".to_owned());
+            }
+            return Ok(Expr::IsNull(field, negated));
+        }
+        if self.eat_keyword("STARTS_WITH") {
+            return match self.value(&field)? {
+                Literal::Text(prefix) => Ok(Expr::StartsWith(field, prefix)),
+                _ => Err("STARTS_WITH takes a string".to_owned()),
+            };
+        }
+        let negated = self.eat_keyword("NOT");
+        if self.eat_keyword("IN") {
+            self.expect("`(` after IN", &Token::Open)?;
+            let mut values = vec![self.value(&field)?];
+            while self.peek() == Some(&Token::Comma) {
+                self.at += 1;
+                values.push(self.value(&field)?);
+            }
+            self.expect("`)` closing the IN list", &Token::Close)?;
+            return Ok(Expr::In(field, values, negated));
+        }
+        if self.eat_keyword("BETWEEN") {
+            let low = self.value(&field)?;
+            if !self.eat_keyword("AND") {
+                return Err("expected `AND` in BETWEEN".to_owned());
+            }
+            let high = self.value(&field)?;
+            return Ok(Expr::Between(field, low, high, negated));
+        }
+        if negated {
+            return Err("expected IN or BETWEEN after NOT".to_owned());
+        }
+        let op = match self.next() {
+            Some(Token::Op(op)) => match op {
+                "=" => Op::Eq,
+                "!=" => Op::Ne,
+                "<" => Op::Lt,
+                "<=" => Op::Le,
+                ">" => Op::Gt,
+                _ => Op::Ge,
+            },
+            Some(other) => {
+                return Err(format!(
+                    "expected a comparison (=, !=, <, <=, >, >=, IN, BETWEEN, IS NULL, STARTS_WITH), found {other}"
+                ))
+            }
+            None => return Err("expected a comparison at the end".to_owned()),
+        };
+        let value = self.value(&field)?;
+        Ok(Expr::Compare(field, op, value))
+    }
+
+    fn value(&mut self, field: &Field) -> Result<Literal, String> {
+        let literal = match self.next() {
+            Some(Token::Text(t)) => Literal::Text(t),
+            Some(Token::Number(n)) => Literal::Number(n),
+            // Temporal accepts bare words as values (`ExecutionStatus = Running`).
+            Some(Token::Word(w)) if !is_reserved(&w) => Literal::Text(w),
+            Some(other) => return Err(format!("expected a value, found {other}")),
+            None => return Err("expected a value at the end".to_owned()),
+        };
+        field.literal(literal)
+    }
+}
+
+fn is_reserved(word: &str) -> bool {
+    [
+        "AND",
+        "OR",
+        "NOT",
+        "IN",
+        "BETWEEN",
+        "IS",
+        "NULL",
+        "STARTS_WITH",
+        "ORDER",
+        "BY",
+    ]
+    .iter()
+    .any(|k| word.eq_ignore_ascii_case(k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(query: &str) -> Filter {
+        Filter::parse(query).unwrap_or_else(|e| panic!("{query}: {}", e.message()))
+    }
+
+    fn error(query: &str) -> String {
+        Filter::parse(query).unwrap_err().message().to_owned()
+    }
+
+    #[test]
+    fn and_binds_tighter_than_or() {
+        let f = parse("WorkflowId = 'a' OR WorkflowId = 'b' AND WorkflowType = 'T'");
+        assert!(matches!(f.expr, Some(Expr::Or(_, _))), "{f:?}");
+        let f = parse("(WorkflowId = 'a' OR WorkflowId = 'b') AND WorkflowType = 'T'");
+        assert!(matches!(f.expr, Some(Expr::And(_, _))), "{f:?}");
+    }
+
+    #[test]
+    fn every_form_parses() {
+        for query in [
+            "",
+            "  ",
+            "WorkflowType = 'Greeting'",
+            "WorkflowType=\"Greeting\"",
+            "ExecutionStatus = Running",
+            "ExecutionStatus != 'Completed' and TaskQueue = 'q'",
+            "StartTime > '2026-01-01T00:00:00Z' AND StartTime <= '2026-12-31T23:59:59+01:00'",
+            "StartTime BETWEEN '2026-01-01T00:00:00Z' AND '2026-02-01T00:00:00Z'",
+            "CloseTime IS NULL",
+            "CloseTime is not null",
+            "WorkflowId IN ('a', 'b', 'c')",
+            "WorkflowId NOT IN ('a')",
+            "WorkflowId STARTS_WITH 'order-'",
+            "HistoryLength >= 10",
+            "`Custom Field` = 'x'",
+            "WorkflowId = 'it''s'",
+            "WorkflowId <> 'a'",
+        ] {
+            parse(query);
+        }
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        assert!(
+            error("StartTime > 'yesterday'").contains("`yesterday` is not an RFC 3339 time"),
+            "{}",
+            error("StartTime > 'yesterday'")
+        );
+        assert!(error("WorkflowId = 'a' ORDER BY StartTime").contains("ORDER BY is not supported"));
+        assert!(error("WorkflowId = ").contains("expected a value at the end"));
+        assert!(error("WorkflowId = 'a").contains("never closed"));
+        assert!(error("WorkflowId 'a'").contains("expected a comparison"));
+        assert!(error("(WorkflowId = 'a'").contains("expected `)`"));
+        assert!(error("WorkflowId NOT = 'a'").contains("IN or BETWEEN after NOT"));
+        assert!(error("StartTime > 5").contains("RFC 3339 strings"));
+    }
 }
