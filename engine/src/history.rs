@@ -35,6 +35,8 @@ use crate::{
 
 /// The default workflow task timeout, as Temporal's.
 const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a task waits on a sticky queue when the worker names no timeout.
+const DEFAULT_STICKY_SCHEDULE_TO_START: Duration = Duration::from_secs(10);
 
 /// A workflow task that is scheduled, and maybe started.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,6 +52,18 @@ pub(crate) struct WorkflowTask {
     /// else, the task leaves no events (Temporal's speculative workflow task).
     #[serde(default)]
     pub(crate) speculative: bool,
+    /// The sticky queue it waits on; `None`: the run's normal queue.
+    #[serde(default)]
+    pub(crate) sticky_queue: Option<String>,
+}
+
+/// The queue of the worker that has the run in its cache, as its last completed workflow
+/// task named it: the next tasks go there with only the new events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StickyQueue {
+    pub(crate) name: String,
+    /// How long a task may wait there before it moves to the normal queue.
+    pub(crate) schedule_to_start: Duration,
 }
 
 /// Where an activity attempt is.
@@ -147,6 +161,8 @@ pub(crate) struct Run {
     pub(crate) wft: Option<WorkflowTask>,
     /// The started event of the last completed workflow task.
     pub(crate) previous_started_event_id: i64,
+    #[serde(default)]
+    pub(crate) sticky: Option<StickyQueue>,
     pub(crate) task_timeout: Duration,
     pub(crate) start_time: SystemTime,
     pub(crate) close_time: Option<SystemTime>,
@@ -366,11 +382,29 @@ impl Run {
         if !self.is_open() || self.wft.is_some() {
             return;
         }
+        // A sticky worker that stopped polling (shut down, or gone with an engine restart)
+        // loses the run: the task goes to the normal queue at once.
+        if self
+            .sticky
+            .as_ref()
+            .is_some_and(|s| !sched.sticky_worker_polls(&s.name))
+        {
+            self.sticky = None;
+        }
+        let sticky = self.sticky.clone();
+        let queue = match &sticky {
+            Some(s) => Some(TaskQueue {
+                name: s.name.clone(),
+                kind: proto::enums::TaskQueueKind::Sticky as i32,
+                normal_name: self.task_queue.clone(),
+            }),
+            None => task_queue(&self.task_queue),
+        };
         let scheduled_event_id = self.append(
             sched,
             Attributes::WorkflowTaskScheduledEventAttributes(
                 WorkflowTaskScheduledEventAttributes {
-                    task_queue: task_queue(&self.task_queue),
+                    task_queue: queue,
                     start_to_close_timeout: Some(proto::proto_duration(self.task_timeout)),
                     attempt,
                 },
@@ -383,22 +417,62 @@ impl Run {
             scheduled_time: sched.now(),
             started_time: None,
             speculative: false,
+            sticky_queue: sticky.as_ref().map(|s| s.name.clone()),
         });
+        if let Some(s) = &sticky {
+            sched.add_timer(
+                sched.now() + s.schedule_to_start,
+                TimerKind::StickyScheduleToStart {
+                    run_id: self.run_id.clone(),
+                    scheduled_event_id,
+                },
+            );
+        }
+        let queue = sticky.map_or_else(|| self.task_queue.clone(), |s| s.name);
         sched
             .queues
-            .get_mut(&self.namespace, &self.task_queue)
+            .get_mut(&self.namespace, &queue)
             .workflow
             .push_back(WorkflowTaskRef::Run(self.run_id.clone()));
     }
 
-    /// Starts the scheduled workflow task for a poller; `None` if there is none to start.
+    /// Moves a workflow task still waiting on a sticky queue to the normal queue, as
+    /// Temporal does when its schedule-to-start timeout passes: a `WorkflowTaskTimedOut`
+    /// (schedule-to-start) event, and the same attempt scheduled anew without stickiness.
+    pub(crate) fn unstick_workflow_task(&mut self, sched: &mut Scheduler, scheduled: i64) {
+        let Some(task) = &self.wft else { return };
+        if task.scheduled_event_id != scheduled
+            || task.started_event_id.is_some()
+            || task.sticky_queue.is_none()
+            || !self.is_open()
+        {
+            return;
+        }
+        let attempt = task.attempt;
+        self.append(
+            sched,
+            Attributes::WorkflowTaskTimedOutEventAttributes(WorkflowTaskTimedOutEventAttributes {
+                scheduled_event_id: scheduled,
+                started_event_id: 0,
+                timeout_type: TimeoutType::ScheduleToStart as i32,
+            }),
+        );
+        self.wft = None;
+        self.sticky = None;
+        self.schedule_workflow_task_attempt(sched, attempt);
+    }
+
+    /// Starts the scheduled workflow task for a poller of `queue`; `None` if there is none
+    /// to start there.
     pub(crate) fn start_workflow_task(
         &mut self,
         sched: &mut Scheduler,
         identity: &str,
+        queue: &str,
     ) -> Option<proto::service::PollWorkflowTaskQueueResponse> {
         let task = self.wft.clone()?;
-        if task.started_event_id.is_some() || !self.is_open() {
+        let on = task.sticky_queue.as_deref().unwrap_or(&self.task_queue);
+        if task.started_event_id.is_some() || !self.is_open() || on != queue {
             return None;
         }
         let started_event_id = self.append(
@@ -455,7 +529,13 @@ impl Run {
             started_event_id,
             attempt: task.attempt,
             history: Some(History {
-                events: self.events.clone(),
+                // The sticky worker has the run up to the last task it completed.
+                events: if task.sticky_queue.is_some() {
+                    let seen = usize::try_from(self.previous_started_event_id).unwrap_or(0);
+                    self.events[seen.min(self.events.len())..].to_vec()
+                } else {
+                    self.events.clone()
+                },
             }),
             workflow_execution_task_queue: task_queue(&self.task_queue),
             scheduled_time: Some(proto::timestamp(task.scheduled_time)),
@@ -488,6 +568,8 @@ impl Run {
         let attempt = self.wft.as_ref().map_or(1, |t| t.attempt);
         self.append(sched, attrs);
         self.wft = None;
+        // The next attempt goes to any worker, with the whole history.
+        self.sticky = None;
         for update in &mut self.updates {
             if matches!(update.state, UpdateState::Delivered(_)) {
                 update.state = UpdateState::Admitted;
@@ -1003,6 +1085,15 @@ impl Run {
         );
         self.wft = None;
         self.previous_started_event_id = started_event_id;
+        self.sticky = request.sticky_attributes.as_ref().and_then(|a| {
+            let name = &a.worker_task_queue.as_ref()?.name;
+            (!name.is_empty()).then(|| StickyQueue {
+                name: name.clone(),
+                schedule_to_start: proto::duration(a.schedule_to_start_timeout.as_ref())
+                    .filter(|d| !d.is_zero())
+                    .unwrap_or(DEFAULT_STICKY_SCHEDULE_TO_START),
+            })
+        });
         self.in_completion = true;
         self.needs_task = false;
         let messages: HashMap<String, Message> = request
@@ -1631,6 +1722,7 @@ impl State {
             buffered: Vec::new(),
             wft: None,
             previous_started_event_id: 0,
+            sticky: None,
             task_timeout,
             start_time: now,
             close_time: None,
@@ -2104,6 +2196,32 @@ impl State {
     pub(crate) fn time_out_workflow_task(&mut self, run_id: &str, scheduled: i64) {
         if let Some((run, sched)) = self.run_mut(run_id) {
             run.time_out_workflow_task(sched, scheduled);
+        }
+    }
+
+    pub(crate) fn unstick_workflow_task(&mut self, run_id: &str, scheduled: i64) {
+        if let Some((run, sched)) = self.run_mut(run_id) {
+            run.unstick_workflow_task(sched, scheduled);
+        }
+    }
+
+    /// A sticky queue's worker is gone: its waiting tasks move to their normal queues now.
+    pub(crate) fn close_sticky_queue(&mut self, namespace: &str, name: &str) {
+        self.sched.closed_sticky.insert(name.to_owned());
+        self.sched.changed = true;
+        let waiting = std::mem::take(&mut self.sched.queues.get_mut(namespace, name).workflow);
+        for entry in waiting {
+            let WorkflowTaskRef::Run(run_id) = entry else {
+                continue;
+            };
+            let scheduled = self
+                .runs
+                .get(&run_id)
+                .and_then(|r| r.wft.as_ref())
+                .map(|t| t.scheduled_event_id);
+            if let Some(scheduled) = scheduled {
+                self.unstick_workflow_task(&run_id, scheduled);
+            }
         }
     }
 

@@ -578,29 +578,24 @@ impl WorkflowService for Service {
         self.store
             .transaction(|state| check_namespace(state, &request.namespace))
             .await?;
-        if queue.kind == TaskQueueKind::Sticky as i32 {
-            // Everything goes to the normal queue with full history; a sticky poll is
-            // held until its deadline or until its worker shuts down.
-            self.wait_for(deadline, |state| {
-                Ok(state
-                    .sched
-                    .closed_sticky
-                    .contains(&queue.name)
-                    .then_some(()))
-            })
-            .await?;
-            return Ok(Response::new(Default::default()));
-        }
+        let sticky = queue.kind == TaskQueueKind::Sticky as i32;
+        let _poller = sticky.then(|| StickyPoll::begin(&self.store, &queue.name));
         let task = self
             .wait_for(deadline, |state| {
+                // A sticky queue whose worker shut down answers its held polls empty.
+                if sticky && state.sched.closed_sticky.contains(&queue.name) {
+                    return Ok(Some(None));
+                }
                 Ok(dispatch_workflow_task(
                     state,
                     &request.namespace,
                     &queue.name,
                     &request.identity,
-                ))
+                )
+                .map(Some))
             })
-            .await?;
+            .await?
+            .flatten();
         Ok(Response::new(task.unwrap_or_default()))
     }
 
@@ -1274,12 +1269,31 @@ impl WorkflowService for Service {
         let r = request.into_inner();
         if !r.sticky_task_queue.is_empty() {
             self.store
-                .transaction(|state| {
-                    state.sched.closed_sticky.insert(r.sticky_task_queue);
-                    state.sched.changed = true;
-                })
+                .transaction(|state| state.close_sticky_queue(&r.namespace, &r.sticky_task_queue))
                 .await;
         }
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn reset_sticky_task_queue(
+        &self,
+        request: Request<ResetStickyTaskQueueRequest>,
+    ) -> Rpc<ResetStickyTaskQueueResponse> {
+        let r = request.into_inner();
+        self.store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                let run_id = state.resolve_run_id(&r.namespace, r.execution.as_ref())?;
+                let (runs, sched) = (&mut state.runs, &mut state.sched);
+                let run = runs.get_mut(&run_id).expect("resolved");
+                run.sticky = None;
+                if let Some(task) = &run.wft {
+                    let scheduled = task.scheduled_event_id;
+                    run.unstick_workflow_task(sched, scheduled);
+                }
+                Ok::<_, Status>(())
+            })
+            .await?;
         Ok(Response::new(Default::default()))
     }
 
@@ -1441,6 +1455,33 @@ impl WorkflowService for Service {
     }
 }
 
+/// A sticky poll in progress: counted from its start until it is answered or dropped (a
+/// client that goes away drops it), so that tasks go to a sticky queue only while its
+/// worker polls it.
+struct StickyPoll {
+    store: Arc<Store>,
+    queue: String,
+}
+
+impl StickyPoll {
+    fn begin(store: &Arc<Store>, queue: &str) -> Self {
+        // Only scheduler bookkeeping changes: nothing to write.
+        let _ = store.apply(|state| state.sched.sticky_poll(queue, true));
+        Self {
+            store: store.clone(),
+            queue: queue.to_owned(),
+        }
+    }
+}
+
+impl Drop for StickyPoll {
+    fn drop(&mut self) {
+        let _ = self
+            .store
+            .apply(|state| state.sched.sticky_poll(&self.queue, false));
+    }
+}
+
 /// The activity attempt a worker answers for: named by its task token, or (the `ById`
 /// methods) by its workflow and activity id, meaning the current attempt.
 enum ActivityTarget {
@@ -1544,7 +1585,7 @@ fn dispatch_workflow_task(
                     .workflow
                     .remove(index);
                 if let Some(run) = runs.get_mut(&run_id) {
-                    if let Some(task) = run.start_workflow_task(sched, identity) {
+                    if let Some(task) = run.start_workflow_task(sched, identity, queue) {
                         return Some(task);
                     }
                 }
@@ -1643,25 +1684,29 @@ mod tests {
         assert_eq!(status.code(), tonic::Code::NotFound);
     }
 
+    /// Starts workflow `id` of type `W` on queue `q`; returns its run id.
+    async fn start(svc: &Service, id: &str) -> String {
+        svc.start(StartWorkflowExecutionRequest {
+            namespace: "default".to_owned(),
+            workflow_id: id.to_owned(),
+            workflow_type: Some(proto::common::WorkflowType {
+                name: "W".to_owned(),
+            }),
+            task_queue: Some(proto::taskqueue::TaskQueue {
+                name: "q".to_owned(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .0
+    }
+
     #[tokio::test]
     async fn history_pages_follow_the_token() {
         let svc = service();
-        let run_id = svc
-            .start(StartWorkflowExecutionRequest {
-                namespace: "default".to_owned(),
-                workflow_id: "paged".to_owned(),
-                workflow_type: Some(proto::common::WorkflowType {
-                    name: "W".to_owned(),
-                }),
-                task_queue: Some(proto::taskqueue::TaskQueue {
-                    name: "q".to_owned(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .0;
+        let run_id = start(&svc, "paged").await;
         let read = |token: Vec<u8>| GetWorkflowExecutionHistoryRequest {
             namespace: "default".to_owned(),
             execution: Some(WorkflowExecution {
@@ -1687,6 +1732,172 @@ mod tests {
         assert_eq!(events[0].event_id, 2);
         assert_eq!(events[0].event_type(), EventType::WorkflowTaskScheduled);
         assert!(second.next_page_token.is_empty());
+    }
+
+    /// A poll of `queue` (sticky or not) that waits at most `wait`.
+    fn poll(queue: &str, sticky: bool, wait: Duration) -> Request<PollWorkflowTaskQueueRequest> {
+        let mut request = Request::new(PollWorkflowTaskQueueRequest {
+            namespace: "default".to_owned(),
+            task_queue: Some(proto::taskqueue::TaskQueue {
+                name: queue.to_owned(),
+                kind: if sticky {
+                    TaskQueueKind::Sticky as i32
+                } else {
+                    TaskQueueKind::Normal as i32
+                },
+                normal_name: if sticky {
+                    "q".to_owned()
+                } else {
+                    String::new()
+                },
+            }),
+            identity: "test-worker".to_owned(),
+            ..Default::default()
+        });
+        // The engine answers a margin of 1 s before the client's deadline.
+        request.set_timeout(wait + DEADLINE_MARGIN);
+        request
+    }
+
+    /// Completes a workflow task with no commands, asking for stickiness on `sticky`.
+    fn complete_sticky(
+        token: Vec<u8>,
+        sticky: &str,
+        schedule_to_start: Duration,
+    ) -> RespondWorkflowTaskCompletedRequest {
+        RespondWorkflowTaskCompletedRequest {
+            namespace: "default".to_owned(),
+            task_token: token,
+            sticky_attributes: Some(proto::taskqueue::StickyExecutionAttributes {
+                worker_task_queue: Some(proto::taskqueue::TaskQueue {
+                    name: sticky.to_owned(),
+                    kind: TaskQueueKind::Sticky as i32,
+                    normal_name: "q".to_owned(),
+                }),
+                schedule_to_start_timeout: Some(proto::proto_duration(schedule_to_start)),
+            }),
+            ..Default::default()
+        }
+    }
+
+    async fn signal(svc: &Service) {
+        svc.signal_workflow_execution(Request::new(SignalWorkflowExecutionRequest {
+            namespace: "default".to_owned(),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: "sticky".to_owned(),
+                run_id: String::new(),
+            }),
+            signal_name: "poke".to_owned(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    }
+
+    async fn take(
+        svc: &Service,
+        queue: &str,
+        sticky: bool,
+        wait: Duration,
+    ) -> PollWorkflowTaskQueueResponse {
+        svc.poll_workflow_task_queue(poll(queue, sticky, wait))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    async fn complete(svc: &Service, token: Vec<u8>, sticky: &str, schedule_to_start: Duration) {
+        svc.respond_workflow_task_completed(Request::new(complete_sticky(
+            token,
+            sticky,
+            schedule_to_start,
+        )))
+        .await
+        .unwrap();
+    }
+
+    async fn shut_down(svc: &Service, sticky: &str) {
+        svc.shutdown_worker(Request::new(ShutdownWorkerRequest {
+            namespace: "default".to_owned(),
+            sticky_task_queue: sticky.to_owned(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn sticky_tasks_carry_new_events_and_fall_back_to_the_normal_queue() {
+        let svc = service();
+        let timers = tokio::spawn(crate::timers::service(svc.store.clone()));
+        start(&svc, "sticky").await;
+        let long = Duration::from_secs(5);
+        // 1-3: started, task scheduled and started on the normal queue, whole history.
+        let first = take(&svc, "q", false, long).await;
+        assert_eq!(first.history.unwrap().events.len(), 3);
+        complete(&svc, first.task_token, "w1", Duration::from_secs(60)).await;
+        // 4 completed; 5 signaled, 6-7 the next task: to the sticky poll, with events 4-7.
+        let (second, ()) = tokio::join!(
+            svc.poll_workflow_task_queue(poll("w1", true, long)),
+            async {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                signal(&svc).await;
+            }
+        );
+        let second = second.unwrap().into_inner();
+        assert_eq!(second.previous_started_event_id, 3);
+        let ids: Vec<i64> = second
+            .history
+            .unwrap()
+            .events
+            .iter()
+            .map(|e| e.event_id)
+            .collect();
+        assert_eq!(ids, [4, 5, 6, 7]);
+        complete(&svc, second.task_token, "w1", Duration::from_millis(300)).await;
+        // The sticky worker polled a moment ago but does not now: the task waits there
+        // until its schedule-to-start timeout, then goes to the normal queue with the
+        // whole history.
+        signal(&svc).await;
+        let nothing = take(&svc, "q", false, Duration::from_millis(100)).await;
+        assert!(
+            nothing.task_token.is_empty(),
+            "the normal queue gave away a sticky task"
+        );
+        let third = take(&svc, "q", false, long).await;
+        let events = third.history.unwrap().events;
+        assert_eq!(events[0].event_id, 1);
+        let timed_out = &events[events.len() - 3];
+        assert_eq!(timed_out.event_type(), EventType::WorkflowTaskTimedOut);
+        let Some(proto::history::history_event::Attributes::WorkflowTaskTimedOutEventAttributes(a)) =
+            &timed_out.attributes
+        else {
+            panic!("{timed_out:?}");
+        };
+        assert_eq!(
+            a.timeout_type,
+            proto::enums::TimeoutType::ScheduleToStart as i32
+        );
+        assert_eq!(third.attempt, 1);
+        // Sticky on w2, whose worker polls, then shuts down: the task waiting there moves
+        // at once, and a sticky poll of a shut-down queue is answered empty.
+        complete(&svc, third.task_token, "w2", Duration::from_secs(60)).await;
+        let empty = take(&svc, "w2", true, Duration::from_millis(50)).await;
+        assert!(empty.task_token.is_empty());
+        signal(&svc).await;
+        shut_down(&svc, "w2").await;
+        let started = Instant::now();
+        let after = take(&svc, "w2", true, long).await;
+        assert!(after.task_token.is_empty());
+        let fourth = take(&svc, "q", false, long).await;
+        assert!(!fourth.task_token.is_empty());
+        assert!(started.elapsed() < Duration::from_secs(1));
+        // A sticky worker that never polled gets nothing: the next task is normal.
+        complete(&svc, fourth.task_token, "w3", Duration::from_secs(60)).await;
+        signal(&svc).await;
+        let fifth = take(&svc, "q", false, Duration::from_millis(500)).await;
+        assert!(!fifth.task_token.is_empty());
+        timers.abort();
     }
 
     #[test]

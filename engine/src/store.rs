@@ -127,6 +127,9 @@ pub(crate) struct Scheduler {
     pub(crate) queries: HashMap<String, crate::matching::PendingQuery>,
     /// Sticky queues whose worker shut down: their held polls answer empty.
     pub(crate) closed_sticky: HashSet<String>,
+    /// Who polls each sticky queue: a task goes to a sticky queue only while its worker
+    /// polls it (or did within [`STICKY_POLLER_GRACE`]).
+    pub(crate) sticky_pollers: HashMap<String, StickyPollers>,
     pub(crate) seq: u64,
     /// Something a waiter may be waiting for changed in this transaction.
     pub(crate) changed: bool,
@@ -147,6 +150,7 @@ impl Default for Scheduler {
             timers: BTreeMap::new(),
             queries: HashMap::new(),
             closed_sticky: HashSet::new(),
+            sticky_pollers: HashMap::new(),
             seq: 0,
             changed: false,
             timers_changed: false,
@@ -156,7 +160,45 @@ impl Default for Scheduler {
     }
 }
 
+/// How long after its last poll a sticky queue's worker still counts as there, as
+/// Temporal's matching service (a worker re-polls at once after each answer).
+pub(crate) const STICKY_POLLER_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The polls of one sticky queue.
+#[derive(Debug, Default)]
+pub(crate) struct StickyPollers {
+    /// Polls being held now.
+    pub(crate) held: usize,
+    /// When the last poll arrived or ended.
+    pub(crate) last_seen: Option<SystemTime>,
+}
+
 impl Scheduler {
+    /// Whether the worker of sticky queue `name` is there to take a task.
+    pub(crate) fn sticky_worker_polls(&self, name: &str) -> bool {
+        if self.closed_sticky.contains(name) {
+            return false;
+        }
+        self.sticky_pollers.get(name).is_some_and(|p| {
+            p.held > 0
+                || p.last_seen.is_some_and(|t| {
+                    self.now.duration_since(t).unwrap_or_default() <= STICKY_POLLER_GRACE
+                })
+        })
+    }
+
+    /// Notes a poll of sticky queue `name` beginning (`delta` 1) or ending (-1).
+    pub(crate) fn sticky_poll(&mut self, name: &str, begins: bool) {
+        let now = self.now;
+        let pollers = self.sticky_pollers.entry(name.to_owned()).or_default();
+        if begins {
+            pollers.held += 1;
+        } else {
+            pollers.held = pollers.held.saturating_sub(1);
+        }
+        pollers.last_seen = Some(now);
+    }
+
     /// The engine's time for this transaction: the same for every event it writes.
     pub(crate) fn now(&self) -> SystemTime {
         self.now

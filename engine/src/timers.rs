@@ -20,6 +20,11 @@ pub(crate) enum TimerKind {
         run_id: String,
         scheduled_event_id: i64,
     },
+    /// A workflow task waited on a sticky queue past its schedule-to-start timeout.
+    StickyScheduleToStart {
+        run_id: String,
+        scheduled_event_id: i64,
+    },
     /// An activity's retry backoff is over: dispatch the next attempt.
     ActivityRetry {
         run_id: String,
@@ -59,6 +64,7 @@ impl TimerKind {
         let run_id = match self {
             Self::UserTimer { run_id, .. }
             | Self::WorkflowTaskTimeout { run_id, .. }
+            | Self::StickyScheduleToStart { run_id, .. }
             | Self::ActivityRetry { run_id, .. }
             | Self::ActivityStartToClose { run_id, .. }
             | Self::ActivityHeartbeat { run_id, .. }
@@ -152,6 +158,10 @@ fn fire(state: &mut State, kind: TimerKind, at: std::time::SystemTime) {
             run_id,
             scheduled_event_id,
         } => state.time_out_workflow_task(&run_id, scheduled_event_id),
+        TimerKind::StickyScheduleToStart {
+            run_id,
+            scheduled_event_id,
+        } => state.unstick_workflow_task(&run_id, scheduled_event_id),
         TimerKind::ActivityRetry {
             run_id,
             scheduled_event_id,

@@ -3,8 +3,13 @@
 
 use std::time::Duration;
 
-use capstan::{client::history::EventType, prelude::*, ApplicationError, ClientError, UpdateError};
+use capstan::{
+    client::history::{Attributes, EventType},
+    prelude::*,
+    ApplicationError, ClientError, UpdateError,
+};
 use capstan_engine::{Engine, EngineOptions};
+use temporalio_protos::temporal::api::enums::v1::TaskQueueKind;
 
 #[workflow]
 #[derive(Default)]
@@ -110,6 +115,25 @@ async fn signals_queries_and_updates_reach_the_workflow() {
         .filter(|e| e.event_type() == EventType::WorkflowExecutionSignaled)
         .count();
     assert_eq!(signals, 2);
+    // After the first task, the worker that has the run cached gets its tasks on its own
+    // queue, with only the new events, and no task ever times out waiting there.
+    let scheduled: Vec<_> = history
+        .iter()
+        .filter_map(|e| match &e.attributes {
+            Some(Attributes::WorkflowTaskScheduledEventAttributes(a)) => a.task_queue.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(scheduled[0].kind(), TaskQueueKind::Normal);
+    assert!(
+        scheduled[1..]
+            .iter()
+            .all(|q| q.kind() == TaskQueueKind::Sticky && q.normal_name == tq),
+        "{scheduled:#?}"
+    );
+    assert!(!history
+        .iter()
+        .any(|e| e.event_type() == EventType::WorkflowTaskTimedOut));
     engine.shutdown().await;
 }
 

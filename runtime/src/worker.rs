@@ -81,6 +81,7 @@ pub struct Worker {
     max_concurrent_activities: usize,
     max_concurrent_workflow_tasks: usize,
     max_cached_workflows: usize,
+    sticky_schedule_to_start: Duration,
     graceful_shutdown: Duration,
     metrics: MetricMeter,
     activity_interceptors: Vec<Arc<dyn ActivityInterceptor>>,
@@ -99,6 +100,7 @@ impl Worker {
             max_concurrent_activities: 100,
             max_concurrent_workflow_tasks: 100,
             max_cached_workflows: 1000,
+            sticky_schedule_to_start: Duration::from_secs(10),
             graceful_shutdown: Duration::from_secs(10),
             metrics: MetricMeter::disabled(),
             activity_interceptors: Vec::new(),
@@ -162,6 +164,14 @@ impl Worker {
     /// replayed from history when they next have work.
     pub fn max_cached_workflows(mut self, n: usize) -> Self {
         self.max_cached_workflows = n;
+        self
+    }
+
+    /// How long the server keeps this worker's next workflow task of a cached run on the
+    /// worker's own (sticky) queue before giving it to any worker with the whole history
+    /// (default 10 s). Shorter: faster recovery when a worker dies without shutting down.
+    pub fn sticky_queue_schedule_to_start_timeout(mut self, timeout: Duration) -> Self {
+        self.sticky_schedule_to_start = timeout;
         self
     }
 
@@ -289,6 +299,7 @@ impl Worker {
             } else {
                 0
             })
+            .sticky_queue_schedule_to_start_timeout(self.sticky_schedule_to_start)
             .max_outstanding_activities(self.max_concurrent_activities)
             .max_outstanding_local_activities(self.max_concurrent_activities)
             .max_outstanding_workflow_tasks(self.max_concurrent_workflow_tasks)

@@ -400,6 +400,22 @@ fn event_time(e: &HistoryEvent) -> Option<SystemTime> {
 /// the engine stopped stays started until its timeout fires (as on Temporal: that worker
 /// may still complete it), and is then retried.
 fn reschedule(state: &mut State) {
+    // No sticky worker polls a fresh engine: tasks waiting on sticky queues go to their
+    // normal queues.
+    let stuck: Vec<String> = state
+        .runs
+        .values()
+        .filter(|r| r.is_open() && r.sticky.is_some())
+        .map(|r| r.run_id.clone())
+        .collect();
+    for run_id in stuck {
+        if let Some(run) = state.runs.get_mut(&run_id) {
+            run.sticky = None;
+            if let Some(task) = &mut run.wft {
+                task.sticky_queue = None;
+            }
+        }
+    }
     let State { runs, sched, .. } = state;
     let mut workflow_tasks: Vec<(SystemTime, String, String, String)> = Vec::new();
     let mut activity_tasks: Vec<(SystemTime, String, String, ActivityTaskRef)> = Vec::new();
@@ -417,12 +433,14 @@ fn reschedule(state: &mut State) {
         };
         if let Some(task) = &run.wft {
             match task.started_event_id {
-                None => workflow_tasks.push((
-                    task.scheduled_time,
-                    run.namespace.clone(),
-                    run.task_queue.clone(),
-                    run_id.clone(),
-                )),
+                None => {
+                    workflow_tasks.push((
+                        task.scheduled_time,
+                        run.namespace.clone(),
+                        run.task_queue.clone(),
+                        run_id.clone(),
+                    ));
+                }
                 Some(started) => timers.push((
                     at_event(started).unwrap_or(task.scheduled_time) + run.task_timeout,
                     TimerKind::WorkflowTaskTimeout {
