@@ -172,6 +172,10 @@ pub(crate) struct Run {
     pub(crate) updates: Vec<Update>,
     pub(crate) parent: Option<ParentRef>,
     pub(crate) new_run_id: String,
+    /// The first workflow task waits until then: a start delay, a retry's backoff or the
+    /// next cron time.
+    #[serde(default)]
+    pub(crate) backoff_until: Option<SystemTime>,
     /// Inside `complete_workflow_task`: new events don't schedule a task by themselves.
     in_completion: bool,
     needs_task: bool,
@@ -199,6 +203,32 @@ enum SideEffect {
         RequestCancelExternalWorkflowExecutionInitiatedEventAttributes,
     ),
     ContinueAsNew(Box<StartRun>),
+}
+
+/// How a run closes, for what follows it (see `Run::successor`).
+#[derive(Clone, Copy)]
+enum Closing<'a> {
+    Completed(Option<&'a Payloads>),
+    Failed(&'a Failure),
+    TimedOut,
+}
+
+/// The run id of a successor, for the close event (empty: none).
+fn successor_id(next: &Option<StartRun>) -> String {
+    next.as_ref()
+        .map(|s| s.attrs.original_execution_run_id.clone())
+        .unwrap_or_default()
+}
+
+/// The next time of a workflow's cron schedule after `now` (`None`: no schedule, or one
+/// that never fires again).
+fn cron_next(cron: &str, now: SystemTime) -> Option<SystemTime> {
+    if cron.trim().is_empty() {
+        return None;
+    }
+    crate::schedules::spec::cron_spec(cron)
+        .ok()?
+        .next_after(now)
 }
 
 macro_rules! event_types {
@@ -379,7 +409,7 @@ impl Run {
     }
 
     fn schedule_workflow_task_attempt(&mut self, sched: &mut Scheduler, attempt: i32) {
-        if !self.is_open() || self.wft.is_some() {
+        if !self.is_open() || self.wft.is_some() || self.backoff_until.is_some() {
             return;
         }
         // A sticky worker that stopped polling (shut down, or gone with an engine restart)
@@ -927,7 +957,13 @@ impl Run {
             return;
         };
         let policy = activity.attrs.retry_policy.clone().unwrap_or_default();
-        let (retry, retry_state) = retry_decision(activity, &policy, &failure, timeout, now);
+        let (retry, retry_state) = if timeout == Some(TimeoutType::ScheduleToClose) {
+            (None, RetryState::Timeout)
+        } else {
+            let deadline = proto::duration(activity.attrs.schedule_to_close_timeout.as_ref())
+                .map(|t| activity.scheduled_time + t);
+            retry_decision(activity.attempt, &policy, &failure, deadline, now)
+        };
         if let Some(backoff) = retry {
             activity.attempt += 1;
             activity.state = ActivityState::Backoff;
@@ -1266,31 +1302,38 @@ impl Run {
                 sched.changed = true;
             }
             Cmd::CompleteWorkflowExecutionCommandAttributes(a) => {
+                let (next, _) = self.successor(sched, Closing::Completed(a.result.as_ref()));
                 self.append(
                     sched,
                     Attributes::WorkflowExecutionCompletedEventAttributes(
                         WorkflowExecutionCompletedEventAttributes {
                             result: a.result,
                             workflow_task_completed_event_id: completed_id,
-                            new_execution_run_id: String::new(),
+                            new_execution_run_id: successor_id(&next),
                         },
                     ),
                 );
+                self.new_run_id = successor_id(&next);
                 self.close(sched, WorkflowExecutionStatus::Completed);
+                return next.map(|start| SideEffect::ContinueAsNew(Box::new(start)));
             }
             Cmd::FailWorkflowExecutionCommandAttributes(a) => {
+                let failure = a.failure.unwrap_or_default();
+                let (next, retry_state) = self.successor(sched, Closing::Failed(&failure));
                 self.append(
                     sched,
                     Attributes::WorkflowExecutionFailedEventAttributes(
                         WorkflowExecutionFailedEventAttributes {
-                            failure: a.failure,
-                            retry_state: RetryState::RetryPolicyNotSet as i32,
+                            failure: Some(failure),
+                            retry_state: retry_state as i32,
                             workflow_task_completed_event_id: completed_id,
-                            new_execution_run_id: String::new(),
+                            new_execution_run_id: successor_id(&next),
                         },
                     ),
                 );
+                self.new_run_id = successor_id(&next);
                 self.close(sched, WorkflowExecutionStatus::Failed);
+                return next.map(|start| SideEffect::ContinueAsNew(Box::new(start)));
             }
             Cmd::CancelWorkflowExecutionCommandAttributes(a) => {
                 self.append(
@@ -1561,6 +1604,89 @@ impl Run {
         self.close(sched, status);
     }
 
+    /// The run that follows this one as it closes, if any: a retry of a failed or timed-out
+    /// run within its retry policy, else the next run of its cron schedule. Also the retry
+    /// state for the close event.
+    fn successor(&self, sched: &Scheduler, closing: Closing<'_>) -> (Option<StartRun>, RetryState) {
+        let now = sched.now();
+        let mut retry_state = RetryState::RetryPolicyNotSet;
+        let failure = match closing {
+            Closing::Completed(_) => None,
+            Closing::Failed(failure) => Some(failure.clone()),
+            Closing::TimedOut => Some(Failure {
+                message: "workflow run timed out".to_owned(),
+                failure_info: Some(FailureInfo::TimeoutFailureInfo(
+                    proto::failure::TimeoutFailureInfo {
+                        timeout_type: TimeoutType::StartToClose as i32,
+                        ..Default::default()
+                    },
+                )),
+                ..Default::default()
+            }),
+        };
+        if let (Some(failure), Some(policy)) = (&failure, &self.started.retry_policy) {
+            let policy = Self::retry_policy_defaults(Some(policy.clone()));
+            let (backoff, state) =
+                retry_decision(self.started.attempt.max(1), &policy, failure, None, now);
+            retry_state = state;
+            if let Some(backoff) = backoff {
+                let mut attrs = self.next_run_attributes(backoff, ContinueAsNewInitiator::Retry);
+                attrs.attempt = self.started.attempt.max(1) + 1;
+                attrs.continued_failure = Some(failure.clone());
+                attrs.last_completion_result = self.started.last_completion_result.clone();
+                return (Some(self.next_run(attrs)), retry_state);
+            }
+        }
+        if matches!(closing, Closing::TimedOut) && retry_state == RetryState::RetryPolicyNotSet {
+            retry_state = RetryState::Timeout;
+        }
+        let Some(next) = cron_next(&self.started.cron_schedule, now) else {
+            return (None, retry_state);
+        };
+        let mut attrs = self.next_run_attributes(
+            next.duration_since(now).unwrap_or_default(),
+            ContinueAsNewInitiator::CronSchedule,
+        );
+        match closing {
+            Closing::Completed(result) => attrs.last_completion_result = result.cloned(),
+            _ => {
+                attrs.continued_failure = failure;
+                attrs.last_completion_result = self.started.last_completion_result.clone();
+            }
+        }
+        (Some(self.next_run(attrs)), retry_state)
+    }
+
+    /// The started attributes of a run that continues this one after `backoff`.
+    fn next_run_attributes(
+        &self,
+        backoff: Duration,
+        initiator: ContinueAsNewInitiator,
+    ) -> WorkflowExecutionStartedEventAttributes {
+        WorkflowExecutionStartedEventAttributes {
+            continued_execution_run_id: self.run_id.clone(),
+            original_execution_run_id: uuid::Uuid::new_v4().to_string(),
+            initiator: initiator as i32,
+            first_workflow_task_backoff: Some(proto::proto_duration(backoff)),
+            attempt: 1,
+            continued_failure: None,
+            last_completion_result: None,
+            parent_initiated_event_version: 0,
+            prev_auto_reset_points: None,
+            ..self.started.clone()
+        }
+    }
+
+    fn next_run(&self, attrs: WorkflowExecutionStartedEventAttributes) -> StartRun {
+        StartRun {
+            namespace: self.namespace.clone(),
+            workflow_id: self.workflow_id.clone(),
+            request_id: attrs.original_execution_run_id.clone(),
+            attrs,
+            parent: self.parent.clone(),
+        }
+    }
+
     /// Admits an update (or finds the one with the same id).
     pub(crate) fn admit_update(&mut self, sched: &mut Scheduler, request: update::Request) {
         let id = request
@@ -1636,16 +1762,15 @@ fn request_identity(started: &WorkflowExecutionStartedEventAttributes) -> String
 }
 
 /// Whether and when to retry a failed activity attempt.
+/// Whether attempt `attempt`'s failure is retried under `policy`, and after what backoff;
+/// no retry may begin at or after `deadline`.
 fn retry_decision(
-    activity: &Activity,
+    attempt: i32,
     policy: &RetryPolicy,
     failure: &Failure,
-    timeout: Option<TimeoutType>,
+    deadline: Option<SystemTime>,
     now: SystemTime,
 ) -> (Option<Duration>, RetryState) {
-    if timeout == Some(TimeoutType::ScheduleToClose) {
-        return (None, RetryState::Timeout);
-    }
     let mut next_delay = None;
     if let Some(FailureInfo::ApplicationFailureInfo(info)) = &failure.failure_info {
         if info.non_retryable || policy.non_retryable_error_types.contains(&info.r#type) {
@@ -1653,7 +1778,7 @@ fn retry_decision(
         }
         next_delay = proto::duration(info.next_retry_delay.as_ref());
     }
-    if policy.maximum_attempts > 0 && activity.attempt >= policy.maximum_attempts {
+    if policy.maximum_attempts > 0 && attempt >= policy.maximum_attempts {
         return (None, RetryState::MaximumAttemptsReached);
     }
     let initial =
@@ -1662,16 +1787,14 @@ fn retry_decision(
         policy
             .backoff_coefficient
             .max(1.0)
-            .powi(activity.attempt.saturating_sub(1)),
+            .powi(attempt.saturating_sub(1)),
     );
     if let Some(max) = proto::duration(policy.maximum_interval.as_ref()) {
         backoff = backoff.min(max);
     }
     let backoff = next_delay.unwrap_or(backoff);
-    if let Some(s2c) = proto::duration(activity.attrs.schedule_to_close_timeout.as_ref()) {
-        if now + backoff >= activity.scheduled_time + s2c {
-            return (None, RetryState::Timeout);
-        }
+    if deadline.is_some_and(|d| now + backoff >= d) {
+        return (None, RetryState::Timeout);
     }
     (Some(backoff), RetryState::InProgress)
 }
@@ -1732,17 +1855,40 @@ impl State {
             updates: Vec::new(),
             parent: start.parent,
             new_run_id: String::new(),
+            backoff_until: None,
             in_completion: false,
             needs_task: false,
         };
+        // The first run of a cron workflow waits for the schedule's first time.
+        if attrs.first_workflow_task_backoff.is_none()
+            && attrs.continued_execution_run_id.is_empty()
+        {
+            if let Some(first) = cron_next(&attrs.cron_schedule, now) {
+                attrs.first_workflow_task_backoff = Some(proto::proto_duration(
+                    first.duration_since(now).unwrap_or_default(),
+                ));
+            }
+        }
+        let backoff =
+            proto::duration(attrs.first_workflow_task_backoff.as_ref()).filter(|b| !b.is_zero());
         run.append(
             &mut self.sched,
             Attributes::WorkflowExecutionStartedEventAttributes(attrs),
         );
+        if let Some(backoff) = backoff {
+            run.backoff_until = Some(now + backoff);
+            self.sched.add_timer(
+                now + backoff,
+                TimerKind::FirstWorkflowTask {
+                    run_id: run_id.clone(),
+                },
+            );
+        }
         run.schedule_workflow_task(&mut self.sched);
         if let Some(timeout) = run_timeout {
+            // The run's time starts when it may first run.
             self.sched.add_timer(
-                now + timeout,
+                now + backoff.unwrap_or_default() + timeout,
                 TimerKind::RunTimeout {
                     run_id: run_id.clone(),
                 },
@@ -1865,6 +2011,7 @@ impl State {
                         workflow_run_timeout: attrs.workflow_run_timeout,
                         workflow_task_timeout: attrs.workflow_task_timeout,
                         retry_policy: attrs.retry_policy.clone(),
+                        cron_schedule: attrs.cron_schedule.clone(),
                         header: attrs.header.clone(),
                         memo: attrs.memo.clone(),
                         search_attributes: attrs.search_attributes.clone(),
@@ -2010,6 +2157,7 @@ impl State {
         };
         let children: Vec<Child> = run.children.values().cloned().collect();
         let status = run.status;
+        let followed_by = run.new_run_id.clone();
         let parent = run.parent.clone();
         let close = run.events.last().and_then(|e| e.attributes.clone());
         let execution = run.execution();
@@ -2049,7 +2197,9 @@ impl State {
             }
         }
         self.schedule_run_closed(run_id);
-        if status == WorkflowExecutionStatus::ContinuedAsNew {
+        // A run continued by another (continue-as-new, retry, cron) is not the end of
+        // the workflow: the parent hears of the last run only.
+        if status == WorkflowExecutionStatus::ContinuedAsNew || !followed_by.is_empty() {
             return;
         }
         let Some(parent) = parent else { return };
@@ -2163,17 +2313,22 @@ impl State {
         if !run.is_open() {
             return;
         }
+        let (next, retry_state) = run.successor(sched, Closing::TimedOut);
+        run.new_run_id = successor_id(&next);
         run.close_from_outside(
             sched,
             Attributes::WorkflowExecutionTimedOutEventAttributes(
                 WorkflowExecutionTimedOutEventAttributes {
-                    retry_state: RetryState::Timeout as i32,
-                    new_execution_run_id: String::new(),
+                    retry_state: retry_state as i32,
+                    new_execution_run_id: successor_id(&next),
                 },
             ),
             WorkflowExecutionStatus::TimedOut,
         );
         self.after_close(run_id);
+        if let Some(next) = next {
+            self.start_run(next);
+        }
     }
 
     pub(crate) fn fire_user_timer(&mut self, run_id: &str, timer_id: &str, started: i64) {
@@ -2196,6 +2351,16 @@ impl State {
     pub(crate) fn time_out_workflow_task(&mut self, run_id: &str, scheduled: i64) {
         if let Some((run, sched)) = self.run_mut(run_id) {
             run.time_out_workflow_task(sched, scheduled);
+        }
+    }
+
+    /// A run's start delay or backoff is over: its first workflow task is scheduled.
+    pub(crate) fn first_workflow_task(&mut self, run_id: &str) {
+        if let Some((run, sched)) = self.run_mut(run_id) {
+            if run.backoff_until.is_some_and(|t| t <= sched.now()) {
+                run.backoff_until = None;
+                run.schedule_workflow_task(sched);
+            }
         }
     }
 

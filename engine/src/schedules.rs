@@ -9,7 +9,7 @@
 //! action, feeds its result to the next run, and pauses the schedule on failure when
 //! asked to. Schedules live in the store like runs and survive restarts.
 
-mod spec;
+pub(crate) mod spec;
 
 use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
@@ -839,28 +839,35 @@ impl State {
         let Some(run) = self.runs.get(run_id) else {
             return;
         };
-        if run.status == WorkflowExecutionStatus::ContinuedAsNew {
+        // A run continued by another (continue-as-new, retry) is not the action's end.
+        if run.status == WorkflowExecutionStatus::ContinuedAsNew || !run.new_run_id.is_empty() {
             return;
         }
+        // A scheduled workflow names its schedule in a search attribute, which its
+        // continuations keep: no scan of the schedules.
+        let Some(schedule_id) = run
+            .started
+            .search_attributes
+            .as_ref()
+            .and_then(|s| s.indexed_fields.get("TemporalScheduledById"))
+            .and_then(|p| serde_json::from_slice::<String>(&p.data).ok())
+        else {
+            return;
+        };
         let namespace = run.namespace.clone();
         let workflow_id = run.workflow_id.clone();
         let status = run.status;
         let close = run.events.last().and_then(|e| e.attributes.clone());
-        let Some(key) = self
-            .schedules
-            .map
-            .iter()
-            .find(|((ns, _), s)| {
-                *ns == namespace
-                    && s.info
-                        .running_workflows
-                        .iter()
-                        .any(|w| w.workflow_id == workflow_id)
-            })
-            .map(|(key, _)| key.clone())
-        else {
+        let key = (namespace, schedule_id);
+        let running = self.schedules.get(&key).is_some_and(|s| {
+            s.info
+                .running_workflows
+                .iter()
+                .any(|w| w.workflow_id == workflow_id)
+        });
+        if !running {
             return;
-        };
+        }
         let Some(s) = self.schedules.get_mut(&key) else {
             return;
         };

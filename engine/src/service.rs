@@ -268,6 +268,16 @@ impl Service {
         if queue.is_empty() {
             return Err(Status::invalid_argument("task queue is not set"));
         }
+        if !request.cron_schedule.is_empty() {
+            if request.workflow_start_delay.is_some() {
+                return Err(Status::invalid_argument(
+                    "a cron schedule and a start delay cannot be used together",
+                ));
+            }
+            crate::schedules::spec::cron_spec(&request.cron_schedule).map_err(|e| {
+                Status::invalid_argument(format!("cron schedule `{}`: {e}", request.cron_schedule))
+            })?;
+        }
         self.store
             .transaction(|state| {
                 check_namespace(state, &request.namespace)?;
@@ -339,6 +349,7 @@ impl Service {
                         last_completion_result: request.last_completion_result.clone(),
                         continued_failure: request.continued_failure.clone(),
                         cron_schedule: request.cron_schedule.clone(),
+                        first_workflow_task_backoff: request.workflow_start_delay,
                         ..Default::default()
                     },
                     parent: None,
@@ -550,6 +561,8 @@ impl WorkflowService for Service {
                 memo: r.memo,
                 search_attributes: r.search_attributes,
                 header: r.header,
+                cron_schedule: r.cron_schedule,
+                workflow_start_delay: r.workflow_start_delay,
                 ..Default::default()
             })
             .await?;

@@ -20,6 +20,8 @@ pub(crate) enum TimerKind {
         run_id: String,
         scheduled_event_id: i64,
     },
+    /// A run's start delay, retry backoff or cron wait is over.
+    FirstWorkflowTask { run_id: String },
     /// A workflow task waited on a sticky queue past its schedule-to-start timeout.
     StickyScheduleToStart {
         run_id: String,
@@ -65,6 +67,7 @@ impl TimerKind {
             Self::UserTimer { run_id, .. }
             | Self::WorkflowTaskTimeout { run_id, .. }
             | Self::StickyScheduleToStart { run_id, .. }
+            | Self::FirstWorkflowTask { run_id }
             | Self::ActivityRetry { run_id, .. }
             | Self::ActivityStartToClose { run_id, .. }
             | Self::ActivityHeartbeat { run_id, .. }
@@ -158,6 +161,7 @@ fn fire(state: &mut State, kind: TimerKind, at: std::time::SystemTime) {
             run_id,
             scheduled_event_id,
         } => state.time_out_workflow_task(&run_id, scheduled_event_id),
+        TimerKind::FirstWorkflowTask { run_id } => state.first_workflow_task(&run_id),
         TimerKind::StickyScheduleToStart {
             run_id,
             scheduled_event_id,

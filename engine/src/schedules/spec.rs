@@ -325,6 +325,17 @@ pub(crate) fn canonicalize(spec: &mut ScheduleSpec) -> Result<(), String> {
     Spec::compile(spec).map(|_| ())
 }
 
+/// The spec of a workflow's cron schedule (`StartWorkflowExecution.cron_schedule`): the
+/// same cron strings as a schedule's, in UTC unless `CRON_TZ=` says otherwise.
+pub(crate) fn cron_spec(cron: &str) -> Result<Spec, String> {
+    let mut spec = ScheduleSpec {
+        cron_string: vec![cron.to_owned()],
+        ..Default::default()
+    };
+    canonicalize(&mut spec)?;
+    Spec::compile(&spec)
+}
+
 /// A compiled spec: finds the action times.
 #[derive(Debug)]
 pub(crate) struct Spec {

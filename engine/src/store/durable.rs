@@ -431,6 +431,14 @@ fn reschedule(state: &mut State) {
                 .and_then(|i| run.events.get(i))
                 .and_then(event_time)
         };
+        if let Some(until) = run.backoff_until {
+            timers.push((
+                until,
+                TimerKind::FirstWorkflowTask {
+                    run_id: run_id.clone(),
+                },
+            ));
+        }
         if let Some(task) = &run.wft {
             match task.started_event_id {
                 None => {

@@ -132,6 +132,20 @@ impl<W> StartWorkflow<W> {
         self
     }
 
+    /// Runs the workflow on a cron schedule (`"*/5 * * * *"`, `"@daily"`, `CRON_TZ=…`): the
+    /// first run waits for the schedule's first time, and each run that closes starts the
+    /// next at the following time; the result is the last run's.
+    pub fn cron_schedule(mut self, cron: impl Into<String>) -> Self {
+        self.request.cron_schedule = cron.into();
+        self
+    }
+
+    /// Delays the workflow's first task; a signal-with-start's signal is recorded at once.
+    pub fn start_delay(mut self, delay: Duration) -> Self {
+        self.request.workflow_start_delay = delay.try_into().ok();
+        self
+    }
+
     async fn send(self) -> Result<WorkflowHandle<W>, ClientError> {
         let Self {
             client,
@@ -201,6 +215,11 @@ impl<W> StartWorkflow<W> {
                     signal_name,
                     signal_input: Some(signal_input),
                     retry_policy: request.retry_policy,
+                    cron_schedule: request.cron_schedule,
+                    memo: request.memo,
+                    search_attributes: request.search_attributes,
+                    header: request.header,
+                    workflow_start_delay: request.workflow_start_delay,
                     ..Default::default()
                 };
                 service()
