@@ -55,6 +55,14 @@ pub(crate) struct WorkflowTask {
     /// The sticky queue it waits on; `None`: the run's normal queue.
     #[serde(default)]
     pub(crate) sticky_queue: Option<String>,
+    /// A retry of a failed task (attempt 2 on): its scheduled and started events are not
+    /// in history; the worker gets them with the task, and they are written only if it
+    /// completes (Temporal's transient workflow task).
+    #[serde(default)]
+    pub(crate) transient: bool,
+    /// A started transient task's two events.
+    #[serde(default, with = "pb::messages")]
+    pub(crate) transient_events: Vec<HistoryEvent>,
 }
 
 /// The queue of the worker that has the run in its cache, as its last completed workflow
@@ -203,6 +211,23 @@ enum SideEffect {
         RequestCancelExternalWorkflowExecutionInitiatedEventAttributes,
     ),
     ContinueAsNew(Box<StartRun>),
+}
+
+/// Event `event_id` at `time`, with the next task id.
+fn history_event(
+    sched: &mut Scheduler,
+    event_id: i64,
+    time: SystemTime,
+    attrs: Attributes,
+) -> HistoryEvent {
+    HistoryEvent {
+        event_id,
+        event_time: Some(proto::timestamp(time)),
+        event_type: event_type(&attrs) as i32,
+        task_id: sched.next_seq() as i64,
+        attributes: Some(attrs),
+        ..Default::default()
+    }
 }
 
 /// How a run closes, for what follows it (see `Run::successor`).
@@ -362,14 +387,8 @@ impl Run {
             }
             _ => {}
         }
-        self.events.push(HistoryEvent {
-            event_id,
-            event_time: Some(proto::timestamp(sched.now())),
-            event_type: event_type(&attrs) as i32,
-            task_id: sched.next_seq() as i64,
-            attributes: Some(attrs),
-            ..Default::default()
-        });
+        let event = history_event(sched, event_id, sched.now(), attrs);
+        self.events.push(event);
         sched.changed = true;
         event_id
     }
@@ -421,6 +440,28 @@ impl Run {
         {
             self.sticky = None;
         }
+        if attempt > 1 {
+            // A retry: nothing written until it completes.
+            self.sticky = None;
+            self.wft = Some(WorkflowTask {
+                scheduled_event_id: 0,
+                started_event_id: None,
+                attempt,
+                scheduled_time: sched.now(),
+                started_time: None,
+                speculative: false,
+                sticky_queue: None,
+                transient: true,
+                transient_events: Vec::new(),
+            });
+            sched
+                .queues
+                .get_mut(&self.namespace, &self.task_queue)
+                .workflow
+                .push_back(WorkflowTaskRef::Run(self.run_id.clone()));
+            sched.changed = true;
+            return;
+        }
         let sticky = self.sticky.clone();
         let queue = match &sticky {
             Some(s) => Some(TaskQueue {
@@ -448,6 +489,8 @@ impl Run {
             started_time: None,
             speculative: false,
             sticky_queue: sticky.as_ref().map(|s| s.name.clone()),
+            transient: false,
+            transient_events: Vec::new(),
         });
         if let Some(s) = &sticky {
             sched.add_timer(
@@ -500,22 +543,40 @@ impl Run {
         identity: &str,
         queue: &str,
     ) -> Option<proto::service::PollWorkflowTaskQueueResponse> {
-        let task = self.wft.clone()?;
+        let mut task = self.wft.clone()?;
         let on = task.sticky_queue.as_deref().unwrap_or(&self.task_queue);
         if task.started_event_id.is_some() || !self.is_open() || on != queue {
             return None;
         }
-        let started_event_id = self.append(
-            sched,
+        let started = |scheduled_event_id: i64, history_length: usize| {
             Attributes::WorkflowTaskStartedEventAttributes(WorkflowTaskStartedEventAttributes {
-                scheduled_event_id: task.scheduled_event_id,
+                scheduled_event_id,
                 identity: identity.to_owned(),
                 request_id: uuid::Uuid::new_v4().to_string(),
-                suggest_continue_as_new: self.events.len() + 1
-                    >= sched.suggest_continue_as_new_after,
+                suggest_continue_as_new: history_length >= sched.suggest_continue_as_new_after,
                 ..Default::default()
-            }),
-        );
+            })
+        };
+        let started_event_id = if task.transient {
+            let scheduled_event_id = self.next_event_id();
+            let scheduled = Attributes::WorkflowTaskScheduledEventAttributes(
+                WorkflowTaskScheduledEventAttributes {
+                    task_queue: task_queue(&self.task_queue),
+                    start_to_close_timeout: Some(proto::proto_duration(self.task_timeout)),
+                    attempt: task.attempt,
+                },
+            );
+            let started = started(scheduled_event_id, self.events.len() + 2);
+            task.scheduled_event_id = scheduled_event_id;
+            task.transient_events = vec![
+                history_event(sched, scheduled_event_id, task.scheduled_time, scheduled),
+                history_event(sched, scheduled_event_id + 1, sched.now(), started),
+            ];
+            scheduled_event_id + 1
+        } else {
+            let attrs = started(task.scheduled_event_id, self.events.len() + 1);
+            self.append(sched, attrs)
+        };
         let now = sched.now();
         self.wft = Some(WorkflowTask {
             started_event_id: Some(started_event_id),
@@ -564,7 +625,9 @@ impl Run {
                     let seen = usize::try_from(self.previous_started_event_id).unwrap_or(0);
                     self.events[seen.min(self.events.len())..].to_vec()
                 } else {
-                    self.events.clone()
+                    let mut events = self.events.clone();
+                    events.extend(task.transient_events.iter().cloned());
+                    events
                 },
             }),
             workflow_execution_task_queue: task_queue(&self.task_queue),
@@ -593,11 +656,24 @@ impl Run {
     }
 
     /// Ends the started workflow task as failed or timed out: undelivered updates go
-    /// back to admitted, buffered events are written, and a new task is scheduled.
-    fn end_task_unsuccessfully(&mut self, sched: &mut Scheduler, attrs: Attributes) {
-        let attempt = self.wft.as_ref().map_or(1, |t| t.attempt);
-        self.append(sched, attrs);
-        self.wft = None;
+    /// back to admitted, buffered events are written, and a new task is scheduled: the
+    /// next attempt, transient, or (`afresh`) attempt 1 after the failure is written.
+    ///
+    /// As on Temporal, only a first attempt's failure is written: a transient attempt's
+    /// failure leaves history as it was.
+    fn end_task_unsuccessfully(&mut self, sched: &mut Scheduler, attrs: Attributes, afresh: bool) {
+        let task = self.wft.take();
+        let attempt = task.as_ref().map_or(1, |t| t.attempt);
+        match task {
+            Some(task) if task.transient && !afresh => {}
+            Some(task) => {
+                self.write_transient_events(task.transient_events);
+                self.append(sched, attrs);
+            }
+            None => {
+                self.append(sched, attrs);
+            }
+        }
         // The next attempt goes to any worker, with the whole history.
         self.sticky = None;
         for update in &mut self.updates {
@@ -606,7 +682,15 @@ impl Run {
             }
         }
         self.flush_buffered(sched);
-        self.schedule_workflow_task_attempt(sched, attempt + 1);
+        self.schedule_workflow_task_attempt(sched, if afresh { 1 } else { attempt + 1 });
+    }
+
+    /// Writes a transient task's scheduled and started events, once it is settled.
+    fn write_transient_events(&mut self, events: Vec<HistoryEvent>) {
+        for event in events {
+            debug_assert_eq!(event.event_id, self.next_event_id());
+            self.events.push(event);
+        }
     }
 
     pub(crate) fn fail_workflow_task(
@@ -627,6 +711,7 @@ impl Run {
                 binary_checksum: request.binary_checksum,
                 ..Default::default()
             }),
+            false,
         );
         Ok(())
     }
@@ -647,6 +732,7 @@ impl Run {
                 started_event_id,
                 timeout_type: TimeoutType::StartToClose as i32,
             }),
+            false,
         );
     }
 
@@ -1099,11 +1185,13 @@ impl Run {
                     identity: request.identity,
                     ..Default::default()
                 }),
+                true,
             );
-            if let Some(t) = &mut self.wft {
-                t.attempt = 1;
-            }
             return Ok(Vec::new());
+        }
+        if let Some(task) = self.wft.as_mut() {
+            let events = std::mem::take(&mut task.transient_events);
+            self.write_transient_events(events);
         }
         let completed_id = self.append(
             sched,
@@ -2283,6 +2371,20 @@ impl State {
             ),
         };
         p.add_new_event(sched, event);
+    }
+
+    /// Forgets a closed run: its history, its listing, and (if it is the latest run of
+    /// its workflow id) the id's current run.
+    pub(crate) fn delete_run(&mut self, run_id: &str) {
+        let Some(run) = self.runs.remove(run_id) else {
+            return;
+        };
+        let key = (run.namespace, run.workflow_id);
+        if self.current.get(&key).is_some_and(|id| id == run_id) {
+            self.current.remove(&key);
+        }
+        self.started.retain(|id| id != run_id);
+        self.sched.changed = true;
     }
 
     pub(crate) fn terminate(&mut self, run_id: &str, reason: &str, identity: &str) {

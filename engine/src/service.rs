@@ -445,21 +445,99 @@ impl WorkflowService for Service {
         let namespace = namespace.ok_or_else(|| {
             Status::not_found(format!("namespace `{}` is not found", request.namespace))
         })?;
-        Ok(Response::new(DescribeNamespaceResponse {
-            namespace_info: Some(proto::namespace::NamespaceInfo {
-                name: namespace.name,
-                id: namespace.id,
-                state: proto::enums::NamespaceState::Registered as i32,
-                capabilities: Some(Default::default()),
-                ..Default::default()
-            }),
-            config: Some(proto::namespace::NamespaceConfig {
-                workflow_execution_retention_ttl: Some(proto::proto_duration(Duration::from_secs(
-                    86400,
-                ))),
-                ..Default::default()
-            }),
+        Ok(Response::new(describe_namespace(namespace)))
+    }
+
+    async fn list_namespaces(
+        &self,
+        _request: Request<ListNamespacesRequest>,
+    ) -> Rpc<ListNamespacesResponse> {
+        let namespaces = self
+            .store
+            .transaction(|state| state.namespaces.values().cloned().collect::<Vec<_>>())
+            .await;
+        Ok(Response::new(ListNamespacesResponse {
+            namespaces: namespaces.into_iter().map(describe_namespace).collect(),
+            next_page_token: Vec::new(),
+        }))
+    }
+
+    async fn get_cluster_info(
+        &self,
+        _request: Request<GetClusterInfoRequest>,
+    ) -> Rpc<GetClusterInfoResponse> {
+        Ok(Response::new(GetClusterInfoResponse {
+            cluster_name: "capstan-engine".to_owned(),
+            server_version: concat!("capstan-engine ", env!("CARGO_PKG_VERSION")).to_owned(),
+            persistence_store: "sqlite".to_owned(),
+            visibility_store: "sqlite".to_owned(),
+            history_shard_count: 1,
             ..Default::default()
+        }))
+    }
+
+    async fn get_search_attributes(
+        &self,
+        _request: Request<GetSearchAttributesRequest>,
+    ) -> Rpc<GetSearchAttributesResponse> {
+        Ok(Response::new(GetSearchAttributesResponse {
+            keys: crate::visibility::search_attribute_types(),
+        }))
+    }
+
+    async fn delete_workflow_execution(
+        &self,
+        request: Request<DeleteWorkflowExecutionRequest>,
+    ) -> Rpc<DeleteWorkflowExecutionResponse> {
+        let r = request.into_inner();
+        self.store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                let run_id = state.resolve_run_id(&r.namespace, r.workflow_execution.as_ref())?;
+                // As on Temporal, a running execution is terminated first.
+                if state.runs[&run_id].is_open() {
+                    state.terminate(&run_id, "deleted", "capstan-engine");
+                }
+                state.delete_run(&run_id);
+                Ok::<_, Status>(())
+            })
+            .await?;
+        Ok(Response::new(DeleteWorkflowExecutionResponse {}))
+    }
+
+    async fn get_workflow_execution_history_reverse(
+        &self,
+        request: Request<GetWorkflowExecutionHistoryReverseRequest>,
+    ) -> Rpc<GetWorkflowExecutionHistoryReverseResponse> {
+        let r = request.into_inner();
+        // The page token is the number of events already returned from the end.
+        let skip: usize = std::str::from_utf8(&r.next_page_token)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let page = usize::try_from(r.maximum_page_size)
+            .ok()
+            .filter(|n| *n > 0)
+            .unwrap_or(PAGE_SIZE);
+        let (events, more) = self
+            .store
+            .transaction(|state| {
+                check_namespace(state, &r.namespace)?;
+                let run_id = state.resolve_run_id(&r.namespace, r.execution.as_ref())?;
+                let events = &state.runs[&run_id].events;
+                let more = events.len() > skip + page;
+                let page: Vec<_> = events.iter().rev().skip(skip).take(page).cloned().collect();
+                Ok::<_, Status>((page, more))
+            })
+            .await?;
+        let next = if more {
+            (skip + events.len()).to_string().into_bytes()
+        } else {
+            Vec::new()
+        };
+        Ok(Response::new(GetWorkflowExecutionHistoryReverseResponse {
+            history: Some(History { events }),
+            next_page_token: next,
         }))
     }
 
@@ -1468,6 +1546,39 @@ impl WorkflowService for Service {
     }
 }
 
+/// What DescribeNamespace and ListNamespaces say of a namespace.
+fn describe_namespace(namespace: crate::store::Namespace) -> DescribeNamespaceResponse {
+    DescribeNamespaceResponse {
+        namespace_info: Some(proto::namespace::NamespaceInfo {
+            name: namespace.name,
+            id: namespace.id,
+            state: proto::enums::NamespaceState::Registered as i32,
+            capabilities: Some(Default::default()),
+            ..Default::default()
+        }),
+        config: Some(proto::namespace::NamespaceConfig {
+            workflow_execution_retention_ttl: Some(proto::proto_duration(Duration::from_secs(
+                86400,
+            ))),
+            ..Default::default()
+        }),
+        // One cluster: this engine (tools such as the `temporal` CLI print it).
+        replication_config: Some(
+            temporalio_protos::temporal::api::replication::v1::NamespaceReplicationConfig {
+                active_cluster_name: "capstan-engine".to_owned(),
+                clusters: vec![
+                    temporalio_protos::temporal::api::replication::v1::ClusterReplicationConfig {
+                        cluster_name: "capstan-engine".to_owned(),
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            },
+        ),
+        ..Default::default()
+    }
+}
+
 /// A sticky poll in progress: counted from its start until it is answered or dropped (a
 /// client that goes away drops it), so that tasks go to a sticky queue only while its
 /// worker polls it.
@@ -1793,11 +1904,11 @@ mod tests {
         }
     }
 
-    async fn signal(svc: &Service) {
+    async fn signal_workflow(svc: &Service, id: &str) {
         svc.signal_workflow_execution(Request::new(SignalWorkflowExecutionRequest {
             namespace: "default".to_owned(),
             workflow_execution: Some(WorkflowExecution {
-                workflow_id: "sticky".to_owned(),
+                workflow_id: id.to_owned(),
                 run_id: String::new(),
             }),
             signal_name: "poke".to_owned(),
@@ -1854,7 +1965,7 @@ mod tests {
             svc.poll_workflow_task_queue(poll("w1", true, long)),
             async {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                signal(&svc).await;
+                signal_workflow(&svc, "sticky").await;
             }
         );
         let second = second.unwrap().into_inner();
@@ -1871,7 +1982,7 @@ mod tests {
         // The sticky worker polled a moment ago but does not now: the task waits there
         // until its schedule-to-start timeout, then goes to the normal queue with the
         // whole history.
-        signal(&svc).await;
+        signal_workflow(&svc, "sticky").await;
         let nothing = take(&svc, "q", false, Duration::from_millis(100)).await;
         assert!(
             nothing.task_token.is_empty(),
@@ -1897,7 +2008,7 @@ mod tests {
         complete(&svc, third.task_token, "w2", Duration::from_secs(60)).await;
         let empty = take(&svc, "w2", true, Duration::from_millis(50)).await;
         assert!(empty.task_token.is_empty());
-        signal(&svc).await;
+        signal_workflow(&svc, "sticky").await;
         shut_down(&svc, "w2").await;
         let started = Instant::now();
         let after = take(&svc, "w2", true, long).await;
@@ -1907,10 +2018,134 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(1));
         // A sticky worker that never polled gets nothing: the next task is normal.
         complete(&svc, fourth.task_token, "w3", Duration::from_secs(60)).await;
-        signal(&svc).await;
+        signal_workflow(&svc, "sticky").await;
         let fifth = take(&svc, "q", false, Duration::from_millis(500)).await;
         assert!(!fifth.task_token.is_empty());
         timers.abort();
+    }
+
+    async fn history(svc: &Service, id: &str) -> Vec<proto::history::HistoryEvent> {
+        svc.get_workflow_execution_history(Request::new(GetWorkflowExecutionHistoryRequest {
+            namespace: "default".to_owned(),
+            execution: Some(WorkflowExecution {
+                workflow_id: id.to_owned(),
+                run_id: String::new(),
+            }),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .history
+        .unwrap()
+        .events
+    }
+
+    async fn fail(svc: &Service, token: Vec<u8>) {
+        svc.respond_workflow_task_failed(Request::new(RespondWorkflowTaskFailedRequest {
+            namespace: "default".to_owned(),
+            task_token: token,
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    }
+
+    fn types(events: &[proto::history::HistoryEvent]) -> Vec<EventType> {
+        events.iter().map(|e| e.event_type()).collect()
+    }
+
+    #[tokio::test]
+    async fn only_the_first_failure_of_a_workflow_task_is_written() {
+        use EventType::*;
+        let svc = service();
+        start(&svc, "transient").await;
+        let long = Duration::from_secs(5);
+        let first = take(&svc, "q", false, long).await;
+        fail(&svc, first.task_token).await;
+        let written = [
+            WorkflowExecutionStarted,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskFailed,
+        ];
+        assert_eq!(types(&history(&svc, "transient").await), written);
+        // Attempt 2 carries its scheduled and started events, which history does not.
+        let second = take(&svc, "q", false, long).await;
+        assert_eq!(second.attempt, 2);
+        assert_eq!(second.started_event_id, 6);
+        let events = second.history.unwrap().events;
+        assert_eq!(
+            types(&events),
+            [&written[..], &[WorkflowTaskScheduled, WorkflowTaskStarted]].concat()
+        );
+        fail(&svc, second.task_token).await;
+        assert_eq!(types(&history(&svc, "transient").await), written);
+        // A signal while attempt 3 waits is written; the attempt's events follow it.
+        signal_workflow(&svc, "transient").await;
+        let third = take(&svc, "q", false, long).await;
+        assert_eq!(third.attempt, 3);
+        assert_eq!(third.started_event_id, 7);
+        svc.respond_workflow_task_completed(Request::new(RespondWorkflowTaskCompletedRequest {
+            namespace: "default".to_owned(),
+            task_token: third.task_token,
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+        let events = history(&svc, "transient").await;
+        assert_eq!(
+            types(&events),
+            [
+                &written[..],
+                &[
+                    WorkflowExecutionSignaled,
+                    WorkflowTaskScheduled,
+                    WorkflowTaskStarted,
+                    WorkflowTaskCompleted
+                ]
+            ]
+            .concat()
+        );
+        let ids: Vec<i64> = events.iter().map(|e| e.event_id).collect();
+        assert_eq!(ids, (1..=8).collect::<Vec<_>>());
+        let Some(proto::history::history_event::Attributes::WorkflowTaskScheduledEventAttributes(
+            a,
+        )) = &events[5].attributes
+        else {
+            panic!("{:?}", events[5]);
+        };
+        assert_eq!(a.attempt, 3);
+    }
+
+    #[tokio::test]
+    async fn reverse_history_pages_from_the_last_event() {
+        let svc = service();
+        start(&svc, "reverse").await;
+        let read = |token: Vec<u8>| {
+            Request::new(GetWorkflowExecutionHistoryReverseRequest {
+                namespace: "default".to_owned(),
+                execution: Some(WorkflowExecution {
+                    workflow_id: "reverse".to_owned(),
+                    run_id: String::new(),
+                }),
+                maximum_page_size: 1,
+                next_page_token: token,
+            })
+        };
+        let first = svc
+            .get_workflow_execution_history_reverse(read(Vec::new()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(first.history.unwrap().events[0].event_id, 2);
+        let second = svc
+            .get_workflow_execution_history_reverse(read(first.next_page_token))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(second.history.unwrap().events[0].event_id, 1);
+        assert!(second.next_page_token.is_empty());
     }
 
     #[test]

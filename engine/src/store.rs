@@ -84,6 +84,16 @@ impl Runs {
         self.map.insert(run_id, run);
     }
 
+    /// Removes a run; a durable store deletes its rows at commit.
+    pub(crate) fn remove(&mut self, run_id: &str) -> Option<Run> {
+        let run = self.map.remove(run_id)?;
+        if self.track && !self.dirty_set.contains(run_id) {
+            self.dirty_set.insert(run_id.to_owned());
+            self.dirty.push(run_id.to_owned());
+        }
+        Some(run)
+    }
+
     /// Adds a run read from the database (not touched).
     pub(crate) fn load(&mut self, run_id: String, run: Run) {
         self.map.insert(run_id, run);

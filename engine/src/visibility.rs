@@ -267,6 +267,29 @@ fn search_attribute(run: &Run, name: &str) -> Actual {
     serde_json::from_slice(&payload.data).map_or(Actual::Null, from_json)
 }
 
+/// The search attributes every execution has, by type, as GetSearchAttributes lists
+/// them. Any other search attribute a start sets is stored and can be queried too.
+pub(crate) fn search_attribute_types() -> std::collections::HashMap<String, i32> {
+    use crate::proto::enums::IndexedValueType::*;
+    [
+        ("WorkflowType", Keyword),
+        ("WorkflowId", Keyword),
+        ("RunId", Keyword),
+        ("ExecutionStatus", Keyword),
+        ("TaskQueue", Keyword),
+        ("StartTime", Datetime),
+        ("CloseTime", Datetime),
+        ("ExecutionTime", Datetime),
+        ("HistoryLength", Int),
+        ("TemporalScheduledById", Keyword),
+        ("TemporalScheduledStartTime", Datetime),
+        ("TemporalChangeVersion", KeywordList),
+    ]
+    .into_iter()
+    .map(|(name, kind)| (name.to_owned(), kind as i32))
+    .collect()
+}
+
 fn status_name(status: WorkflowExecutionStatus) -> &'static str {
     match status {
         WorkflowExecutionStatus::Running => "Running",

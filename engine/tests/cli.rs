@@ -201,6 +201,23 @@ async fn the_temporal_cli_drives_workflows_and_schedules_on_the_engine() {
                 "WORKFLOW_EXECUTION_STATUS_TERMINATED",
                 "{described}"
             );
+            temporal(
+                a,
+                &["workflow", "delete", "--workflow-id", "doomed", "--yes"],
+            )
+            .await;
+            let listed = temporal_json(a, &["workflow", "list"]).await.to_string();
+            assert!(
+                !listed.contains("\"doomed\""),
+                "deleted, yet listed: {listed}"
+            );
+            assert!(listed.contains("\"tally\""), "{listed}");
+
+            let stdout = |o: Output| String::from_utf8_lossy(&o.stdout).into_owned();
+            let namespaces = stdout(temporal(a, &["operator", "namespace", "list"]).await);
+            assert!(namespaces.contains("default"), "{namespaces}");
+            let cluster = stdout(temporal(a, &["operator", "cluster", "describe"]).await);
+            assert!(cluster.contains("capstan-engine"), "{cluster}");
 
             temporal(
                 a,

@@ -247,6 +247,10 @@ impl Db {
         }
         for run_id in dirty {
             let Some(run) = state.runs.get(run_id) else {
+                // Deleted.
+                if self.stored_events.remove(run_id).is_some() {
+                    batch.deleted_runs.push(run_id.clone());
+                }
                 continue;
             };
             let state_json = serde_json::to_string(run).map_err(|e| DbError::Decode {
@@ -303,6 +307,7 @@ pub(crate) struct Batch {
     /// Every namespace, `(name, id)`, when one was added.
     namespaces: Vec<(String, String)>,
     runs: Vec<RunRow>,
+    deleted_runs: Vec<String>,
     /// `(namespace, schedule id, state)`; no state: the schedule was deleted.
     schedules: Vec<(String, String, Option<String>)>,
 }
@@ -356,6 +361,8 @@ pub(crate) fn write<'a>(
         let mut upsert_schedule = tx.prepare_cached(
             "INSERT OR REPLACE INTO schedules (namespace, schedule_id, state) VALUES (?1, ?2, ?3)",
         )?;
+        let mut delete_run = tx.prepare_cached("DELETE FROM runs WHERE run_id = ?1")?;
+        let mut delete_events = tx.prepare_cached("DELETE FROM events WHERE run_id = ?1")?;
         let mut delete_schedule =
             tx.prepare_cached("DELETE FROM schedules WHERE namespace = ?1 AND schedule_id = ?2")?;
         for batch in batches {
@@ -377,6 +384,10 @@ pub(crate) fn write<'a>(
                 for (event_id, event) in &run.events {
                     insert_event.execute(params![run.run_id, event_id, event])?;
                 }
+            }
+            for run_id in &batch.deleted_runs {
+                delete_run.execute(params![run_id])?;
+                delete_events.execute(params![run_id])?;
             }
             for (namespace, schedule_id, state) in &batch.schedules {
                 match state {
@@ -641,6 +652,27 @@ pub(crate) mod pb {
                 Some(s) => decode::<M, D>(&s).map(Some),
                 None => Ok(None),
             }
+        }
+    }
+
+    /// A list of messages.
+    pub(crate) mod messages {
+        use super::*;
+
+        pub(crate) fn serialize<M: Message, S: Serializer>(
+            v: &[M],
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            s.collect_seq(v.iter().map(|m| hex(&m.encode_to_vec())))
+        }
+
+        pub(crate) fn deserialize<'de, M: Message + Default, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Vec<M>, D::Error> {
+            Vec::<String>::deserialize(d)?
+                .iter()
+                .map(|s| decode::<M, D>(s))
+                .collect()
         }
     }
 
