@@ -1,6 +1,6 @@
-//! `capstan-bench [--rounds R] [--n N] [--latency-n N] [--no-python] [--write]`: every
-//! scenario for every contestant (Capstan, the official Rust SDK, the Python SDK) on every
-//! server (engine in memory and on a file, dev server tuned and default), interleaved for
+//! `capstan-bench [--rounds R] [--n N] [--latency-n N] [--contestants …] [--servers …]
+//! [--no-python] [--write]`: every scenario for every contestant (Capstan, the official
+//! Rust SDK, the Python SDK) on every server (engine in memory and on a file, dev server tuned and default), interleaved for
 //! several rounds; prints medians and ratios against the targets, and with `--write`
 //! writes `BENCHMARKS.md` and `bench/chart.svg`. Build with `--release` (`bench/run` does).
 //!
@@ -23,14 +23,16 @@ use capstan_bench::{
     servers::ServerKind::{self, DevServerDefault, DevServerTuned, EngineFile, EngineMemory},
 };
 
-const USAGE: &str =
-    "usage: capstan-bench [--rounds R] [--n N] [--latency-n N] [--no-python] [--write]";
+const USAGE: &str = "usage: capstan-bench [--rounds R] [--n N] [--latency-n N] \
+                     [--contestants capstan,official-rust,python] \
+                     [--servers engine-memory,engine-file,dev-tuned,dev-default] [--no-python] [--write]";
 
 struct Args {
     rounds: usize,
     n: usize,
     latency_n: usize,
-    python: bool,
+    contestants: Vec<Contestant>,
+    servers: Vec<ServerKind>,
     write: bool,
 }
 
@@ -39,37 +41,55 @@ fn args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         rounds: 3,
         n: 500,
         latency_n: 100,
-        python: true,
+        contestants: Contestant::ALL.to_vec(),
+        servers: ServerKind::ALL.to_vec(),
         write: false,
     };
     while let Some(arg) = it.next() {
-        let mut number = |flag: &str| -> anyhow::Result<usize> {
+        let mut value = || {
             it.next()
-                .with_context(|| format!("`{flag}` needs a number; {USAGE}"))?
-                .parse()
-                .with_context(|| format!("`{flag}` needs a number; {USAGE}"))
+                .with_context(|| format!("`{arg}` needs a value; {USAGE}"))
+        };
+        let number = |text: String| -> anyhow::Result<usize> {
+            text.parse()
+                .with_context(|| format!("`{arg}` needs a number, not `{text}`; {USAGE}"))
         };
         match arg.as_str() {
-            "--rounds" => parsed.rounds = number("--rounds")?,
-            "--n" => parsed.n = number("--n")?,
-            "--latency-n" => parsed.latency_n = number("--latency-n")?,
-            "--no-python" => parsed.python = false,
+            "--rounds" => parsed.rounds = number(value()?)?,
+            "--n" => parsed.n = number(value()?)?,
+            "--latency-n" => parsed.latency_n = number(value()?)?,
+            "--contestants" => {
+                parsed.contestants = value()?
+                    .split(',')
+                    .map(Contestant::from_name)
+                    .collect::<anyhow::Result<_>>()?
+            }
+            "--servers" => {
+                parsed.servers = value()?
+                    .split(',')
+                    .map(ServerKind::from_name)
+                    .collect::<anyhow::Result<_>>()?
+            }
+            "--no-python" => parsed.contestants.retain(|&c| c != Py),
             "--write" => parsed.write = true,
-            other => anyhow::bail!("unknown argument `{other}`; {USAGE}"),
+            _ => anyhow::bail!("unknown argument `{arg}`; {USAGE}"),
         }
     }
     Ok(parsed)
 }
 
+/// Contestants, each with the servers it runs against.
+type Cells<'a> = &'a [(Contestant, &'a [ServerKind])];
+
 /// Every scenario × contestant × server of a full run.
 fn plan(args: &Args) -> Vec<Entry> {
     let mut entries = Vec::new();
-    let mut add = |scenario: Scenario, cells: &[(Contestant, &[ServerKind])]| {
+    let mut add = |scenario: Scenario, cells: Cells<'_>| {
         for &(contestant, servers) in cells {
-            if contestant == Py && !args.python {
+            if !args.contestants.contains(&contestant) {
                 continue;
             }
-            for &server in servers {
+            for &server in servers.iter().filter(|s| args.servers.contains(s)) {
                 entries.push(Entry {
                     scenario,
                     contestant,
@@ -78,7 +98,7 @@ fn plan(args: &Args) -> Vec<Entry> {
             }
         }
     };
-    let everyone: &[(Contestant, &[ServerKind])] = &[
+    let everyone: Cells<'_> = &[
         (
             Capstan,
             &[EngineMemory, EngineFile, DevServerTuned, DevServerDefault],
@@ -89,7 +109,7 @@ fn plan(args: &Args) -> Vec<Entry> {
         ),
         (Py, &[EngineMemory, DevServerTuned]),
     ];
-    let rust_on_fast: &[(Contestant, &[ServerKind])] = &[
+    let rust_on_fast: Cells<'_> = &[
         (Capstan, &[EngineMemory, EngineFile, DevServerTuned]),
         (OfficialRust, &[DevServerTuned]),
     ];
@@ -117,17 +137,22 @@ fn plan(args: &Args) -> Vec<Entry> {
         },
         rust_on_fast,
     );
-    for n in [100, 2000] {
+    // Scaling: the main N, and these (N=2000 on the engines only: on the dev server it
+    // takes minutes a round, and the one command should stay under 20 minutes).
+    let scaling: [(usize, Cells<'_>); 2] = [
+        (100, rust_on_fast),
+        (2000, &[(Capstan, &[EngineMemory, EngineFile])]),
+    ];
+    for (n, cells) in scaling {
         add(
             Scenario::OneActivity {
                 n,
                 concurrency: 100,
             },
-            rust_on_fast,
+            cells,
         );
     }
-    let rust_in_process: &[(Contestant, &[ServerKind])] =
-        &[(Capstan, &[EngineMemory]), (OfficialRust, &[EngineMemory])];
+    let rust_in_process: Cells<'_> = &[(Capstan, &[EngineMemory]), (OfficialRust, &[EngineMemory])];
     for events in [100, 1000, 10_000] {
         add(Scenario::Replay { events }, rust_in_process);
     }
@@ -160,7 +185,7 @@ async fn main() -> anyhow::Result<()> {
         .await;
     }
     let args = args(argv)?;
-    let python = if args.python {
+    let python = if args.contestants.contains(&Py) {
         Some(Python::ensure().await?)
     } else {
         None

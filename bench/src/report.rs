@@ -222,35 +222,54 @@ pub fn markdown(results: &Results) -> anyhow::Result<String> {
             )?;
         }
     }
-    if let Some(cache) = scenarios
-        .iter()
-        .copied()
-        .find(|s| matches!(s, Scenario::Cache { .. }))
-    {
-        let kib = |c| {
-            results
-                .median(
-                    &Entry {
-                        scenario: cache,
-                        contestant: c,
-                        server: EngineMemory,
-                    },
-                    Metric::KibPerWorkflow,
-                )
-                .map(|(v, _)| v)
-        };
-        if let (Some(ours), Some(theirs)) = (kib(Capstan), kib(OfficialRust)) {
-            writeln!(
-                out,
-                "| Memory per cached workflow vs official Rust SDK | {} KiB | {} KiB | {:.2}x | ≤ 1x | {} |",
-                number(ours),
-                number(theirs),
-                ours / theirs,
-                if ours <= theirs { "yes" } else { "**no**" }
-            )?;
+    for &scenario in &scenarios {
+        match scenario {
+            Scenario::Replay { .. } => {
+                versus_official(&mut out, results, scenario, Metric::PerSecond, 2.0)?
+            }
+            Scenario::Cache { .. } => {
+                versus_official(&mut out, results, scenario, Metric::KibPerWorkflow, 1.0)?
+            }
+            _ => {}
         }
     }
     Ok(out)
+}
+
+/// A target row for `scenario`: Capstan against the official Rust SDK, both on the
+/// in-memory engine, `metric` at least (or at most) `bound` times theirs.
+fn versus_official(
+    out: &mut String,
+    results: &Results,
+    scenario: Scenario,
+    metric: Metric,
+    bound: f64,
+) -> std::fmt::Result {
+    let median = |contestant| {
+        let entry = Entry {
+            scenario,
+            contestant,
+            server: EngineMemory,
+        };
+        results.median(&entry, metric).map(|(v, _)| v)
+    };
+    let (Some(ours), Some(theirs)) = (median(Capstan), median(OfficialRust)) else {
+        return Ok(());
+    };
+    let ratio = ours / theirs;
+    let (sign, met) = if metric.higher_is_better() {
+        ("≥", ratio >= bound)
+    } else {
+        ("≤", ratio <= bound)
+    };
+    writeln!(
+        out,
+        "| {scenario} vs official Rust SDK: {} | {} | {} | {ratio:.2}x | {sign} {bound}x | {} |",
+        metric.label(),
+        number(ours),
+        number(theirs),
+        if met { "yes" } else { "**no**" }
+    )
 }
 
 fn number(v: f64) -> String {
