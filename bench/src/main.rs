@@ -25,7 +25,8 @@ use capstan_bench::{
 
 const USAGE: &str = "usage: capstan-bench [--rounds R] [--n N] [--latency-n N] \
                      [--contestants capstan,official-rust,python] \
-                     [--servers engine-memory,engine-file,dev-tuned,dev-default] [--no-python] [--write]";
+                     [--servers engine-memory,engine-file,dev-tuned,dev-default] [--no-python] \
+                     [--parked N] [--write]";
 
 struct Args {
     rounds: usize,
@@ -33,6 +34,8 @@ struct Args {
     latency_n: usize,
     contestants: Vec<Contestant>,
     servers: Vec<ServerKind>,
+    /// Workflows parked on the engine to read its memory per workflow (0: not run).
+    parked: usize,
     write: bool,
 }
 
@@ -43,6 +46,7 @@ fn args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         latency_n: 100,
         contestants: Contestant::ALL.to_vec(),
         servers: ServerKind::ALL.to_vec(),
+        parked: 0,
         write: false,
     };
     while let Some(arg) = it.next() {
@@ -70,6 +74,7 @@ fn args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
                     .map(ServerKind::from_name)
                     .collect::<anyhow::Result<_>>()?
             }
+            "--parked" => parsed.parked = number(value()?)?,
             "--no-python" => parsed.contestants.retain(|&c| c != Py),
             "--write" => parsed.write = true,
             _ => anyhow::bail!("unknown argument `{arg}`; {USAGE}"),
@@ -150,6 +155,14 @@ fn plan(args: &Args) -> Vec<Entry> {
                 concurrency: 100,
             },
             cells,
+        );
+    }
+    if args.parked > 0 {
+        // Reads this process's memory: meant for a run of its own (`--parked N --servers
+        // engine-memory --contestants capstan`), not part of the default plan.
+        add(
+            Scenario::Parked { n: args.parked },
+            &[(Capstan, &[EngineMemory])],
         );
     }
     let rust_in_process: Cells<'_> = &[(Capstan, &[EngineMemory]), (OfficialRust, &[EngineMemory])];

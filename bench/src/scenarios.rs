@@ -13,7 +13,7 @@ use futures::{stream, StreamExt, TryStreamExt};
 use serde::de::IgnoredAny;
 
 use crate::{
-    contestants::{Contestant, FanOutInput, RunningWorker},
+    contestants::{resident_bytes, Contestant, FanOutInput, RunningWorker},
     Measurement, Metric,
 };
 
@@ -66,6 +66,12 @@ pub enum Scenario {
         /// Events in the history.
         events: usize,
     },
+    /// Resident memory of this process (the in-process engine's) per workflow parked on a
+    /// day-long timer, with `n` parked; for a fresh process that runs only this.
+    Parked {
+        /// Parked workflows.
+        n: usize,
+    },
     /// Resident memory of the worker per cached idle workflow, with `n` open workflows.
     Cache {
         /// Open workflows.
@@ -109,6 +115,7 @@ impl Scenario {
                 let history = crate::replay::history(client, tq, events).await?;
                 crate::replay::replay(contestant, client, history).await
             }
+            Self::Parked { n } => parked(client, tq, n).await,
             Self::Cache { n } => cache(client, worker, n).await,
         }
     }
@@ -129,6 +136,7 @@ impl fmt::Display for Scenario {
             } => write!(f, "fan-out {activities} activities + {children} children"),
             Self::Timers { n, millis } => write!(f, "timers N={n} × {millis} ms"),
             Self::Replay { events } => write!(f, "replay ~{events} events"),
+            Self::Parked { n } => write!(f, "engine with {n} parked workflows"),
             Self::Cache { n } => write!(f, "cache {n} idle workflows"),
         }
     }
@@ -288,6 +296,30 @@ async fn fan_out(
     Ok(m)
 }
 
+async fn parked(client: &Client, tq: &str, n: usize) -> anyhow::Result<Measurement> {
+    const DAY_MILLIS: u64 = 24 * 3600 * 1000;
+    let before = resident_bytes(std::process::id())?;
+    let handles: Vec<WorkflowHandle<()>> = stream::iter(0..n)
+        .map(|_| async move {
+            client
+                .start_workflow_by_name("Sleeper", unique_task_queue("Sleeper"), (DAY_MILLIS,))
+                .task_queue(tq)
+                .await
+        })
+        .buffer_unordered(100)
+        .try_collect()
+        .await?;
+    // Let the worker run every first workflow task (each sets its timer) before reading:
+    // about a millisecond each on the engine.
+    tokio::time::sleep(
+        Duration::from_millis(n as u64).clamp(Duration::from_millis(200), Duration::from_secs(10)),
+    )
+    .await;
+    let after = resident_bytes(std::process::id())?;
+    terminate_all(&handles).await?;
+    Ok(growth_per_workflow(before, after, n))
+}
+
 async fn cache(client: &Client, worker: &RunningWorker, n: usize) -> anyhow::Result<Measurement> {
     let tq = worker.task_queue();
     let before = worker.resident_bytes()?;
@@ -305,15 +337,25 @@ async fn cache(client: &Client, worker: &RunningWorker, n: usize) -> anyhow::Res
         .await
         .context("a cached Counter did not answer its query")?;
     let after = worker.resident_bytes()?;
-    stream::iter(&handles)
+    terminate_all(&handles).await?;
+    Ok(growth_per_workflow(before, after, n))
+}
+
+async fn terminate_all(handles: &[WorkflowHandle<()>]) -> anyhow::Result<()> {
+    stream::iter(handles)
         .map(|handle| handle.terminate("benchmark over"))
         .buffer_unordered(100)
         .try_collect::<Vec<_>>()
         .await?;
+    Ok(())
+}
+
+/// Resident memory growth from `before` to `after` bytes, per workflow of `n`.
+fn growth_per_workflow(before: u64, after: u64, n: usize) -> Measurement {
     let mut m = Measurement::default();
     m.push(
         Metric::KibPerWorkflow,
         after.saturating_sub(before) as f64 / 1024.0 / n as f64,
     );
-    Ok(m)
+    m
 }

@@ -26,6 +26,7 @@ async fn every_scenario_runs() {
         },
         Scenario::Timers { n: 3, millis: 10 },
         Scenario::Replay { events: 40 },
+        Scenario::Parked { n: 5 },
         Scenario::Cache { n: 5 },
     ];
     let entries: Vec<Entry> = scenarios

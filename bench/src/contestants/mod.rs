@@ -164,6 +164,19 @@ pub fn python_worker_script() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/python/worker.py"))
 }
 
+/// The resident memory (`VmRSS`) of process `pid`, in bytes.
+pub fn resident_bytes(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status =
+        std::fs::read_to_string(&path).with_context(|| format!("could not read {path}"))?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no VmRSS line in {path}"))?;
+    Ok(kib * 1024)
+}
+
 /// A worker process; dropping it stops the worker.
 #[derive(Debug)]
 pub struct RunningWorker {
@@ -182,15 +195,7 @@ impl RunningWorker {
 
     /// The worker process's resident memory (`VmRSS`), in bytes.
     pub fn resident_bytes(&self) -> anyhow::Result<u64> {
-        let path = format!("/proc/{}/status", self.process.id());
-        let status =
-            std::fs::read_to_string(&path).with_context(|| format!("could not read {path}"))?;
-        let kib: u64 = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .with_context(|| format!("no VmRSS line in {path}"))?;
-        Ok(kib * 1024)
+        resident_bytes(self.process.id())
     }
 
     async fn warm_up(&mut self, address: &str) -> anyhow::Result<()> {
