@@ -1,117 +1,87 @@
-//! Side-by-side benchmarks of Capstan: the same Capstan worker against the embedded engine
-//! and the Temporal dev server, scenarios interleaved round by round, reported as medians
-//! and ratios (the machine is shared and noisy: absolute times alone mean little).
+//! Side-by-side benchmarks of Capstan: three SDKs' workers (Capstan, the official Rust
+//! SDK, the Python SDK) against four servers (the embedded engine in memory and on a file,
+//! the Temporal dev server tuned and with its defaults), every scenario run for every
+//! contestant interleaved round by round, reported as medians and ratios (the machine is
+//! shared and noisy: absolute times alone mean little).
+//!
+//! The pieces: [`contestants`] (the workers, each in a process of its own), [`servers`],
+//! [`scenarios`] (driven by one Capstan client for every contestant), [`runner`] (the
+//! interleaved rounds) and [`report`] (tables, ratios against the targets, the chart).
 
-use std::{
-    future::IntoFuture,
-    time::{Duration, Instant},
-};
+pub mod contestants;
+pub mod replay;
+pub mod report;
+pub mod runner;
+pub mod scenarios;
+pub mod servers;
 
-use anyhow::Context as _;
-use capstan::{prelude::*, testing::unique_task_queue};
-use futures::{stream, StreamExt};
-
-/// The no-op activity every scenario runs.
-#[activity]
-pub async fn noop() -> Result<(), ActivityError> {
-    Ok(())
+/// A quantity a scenario measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Metric {
+    /// Workflows (or rounds, or fanned-out items) per second.
+    PerSecond,
+    /// Median latency, in milliseconds.
+    P50Ms,
+    /// 99th percentile latency, in milliseconds.
+    P99Ms,
+    /// Wall time of the whole scenario, in milliseconds.
+    TotalMs,
+    /// Worker resident memory per cached workflow, in KiB.
+    KibPerWorkflow,
 }
 
-/// One workflow running one no-op activity.
-#[workflow]
-#[derive(Default)]
-pub struct OneActivity;
+impl Metric {
+    /// The column header.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::PerSecond => "per s",
+            Self::P50Ms => "p50 ms",
+            Self::P99Ms => "p99 ms",
+            Self::TotalMs => "total ms",
+            Self::KibPerWorkflow => "KiB/workflow",
+        }
+    }
 
-#[workflow]
-impl OneActivity {
-    #[run]
-    pub async fn run(ctx: WorkflowContext<Self>) -> WorkflowResult<()> {
-        ctx.activity(noop, ())
-            .start_to_close_timeout(Duration::from_secs(30))
-            .await?;
-        Ok(())
+    /// Whether more is better.
+    pub fn higher_is_better(self) -> bool {
+        self == Self::PerSecond
     }
 }
 
-/// What one scenario measured on one server.
-#[derive(Clone, Debug)]
+/// What one scenario measured in one round.
+#[derive(Clone, Debug, Default)]
 pub struct Measurement {
-    /// Workflows per second (throughput scenarios).
-    pub per_second: Option<f64>,
-    /// Median start-to-result latency (latency scenario).
-    pub p50: Option<Duration>,
-    /// 99th percentile latency (latency scenario).
-    pub p99: Option<Duration>,
+    /// The values measured.
+    pub values: Vec<(Metric, f64)>,
+    /// Why the round does not count (a stalled long-poll, a failure), if it does not.
+    pub stalled: Option<String>,
 }
 
-/// Runs `n` one-activity workflows, at most `concurrency` at a time, on a fresh task queue
-/// of `address`; returns workflows per second.
-pub async fn one_activity(
-    address: &str,
-    n: usize,
-    concurrency: usize,
-) -> anyhow::Result<Measurement> {
-    let client = Client::connect(address).await?;
-    let tq = unique_task_queue("bench-one-activity");
-    let elapsed = Worker::new(&client, &tq)
-        .register_workflow::<OneActivity>()
-        .register_activity(noop)
-        .max_concurrent_workflow_tasks(200)
-        .run_until(async {
-            let started = Instant::now();
-            let results: Vec<_> = stream::iter(0..n)
-                .map(|i| {
-                    OneActivity::execute(&client, format!("{tq}-{i}"))
-                        .task_queue(&tq)
-                        .into_future()
-                })
-                .buffer_unordered(concurrency)
-                .collect()
-                .await;
-            for result in results {
-                result.context("a benchmark workflow failed")?;
-            }
-            anyhow::Ok(started.elapsed())
-        })
-        .await??;
-    Ok(Measurement {
-        per_second: Some(n as f64 / elapsed.as_secs_f64()),
-        p50: None,
-        p99: None,
-    })
+impl Measurement {
+    /// Records `value` for `metric`.
+    pub fn push(&mut self, metric: Metric, value: f64) {
+        self.values.push((metric, value));
+    }
+
+    /// The value of `metric`, if measured.
+    pub fn get(&self, metric: Metric) -> Option<f64> {
+        self.values
+            .iter()
+            .find_map(|&(m, v)| (m == metric).then_some(v))
+    }
+
+    /// Marks the round stalled if `count` waits for `what` stalled.
+    pub fn stall_if(&mut self, count: usize, what: &str) {
+        if count > 0 {
+            self.stalled = Some(format!(
+                "{count} {what} stalled (over {:?} late)",
+                scenarios::STALL
+            ));
+        }
+    }
 }
 
-/// Starts `n` one-activity workflows one after the other, each awaited to its result;
-/// returns p50 and p99 of start-to-result.
-pub async fn latency(address: &str, n: usize) -> anyhow::Result<Measurement> {
-    let client = Client::connect(address).await?;
-    let tq = unique_task_queue("bench-latency");
-    let mut samples = Worker::new(&client, &tq)
-        .register_workflow::<OneActivity>()
-        .register_activity(noop)
-        .run_until(async {
-            let mut samples = Vec::with_capacity(n);
-            for i in 0..n {
-                let started = Instant::now();
-                OneActivity::execute(&client, format!("{tq}-{i}"))
-                    .task_queue(&tq)
-                    .await
-                    .context("a benchmark workflow failed")?;
-                samples.push(started.elapsed());
-            }
-            anyhow::Ok(samples)
-        })
-        .await??;
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    Ok(Measurement {
-        per_second: None,
-        p50: Some(at(0.5)),
-        p99: Some(at(0.99)),
-    })
-}
-
-/// The median of some values.
+/// The median of some values (`NaN` for none).
 pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     match values.len() {

@@ -1,106 +1,231 @@
-//! `capstan-bench [--n N] [--latency-n N] [--rounds R] [--write]`: the same Capstan worker
-//! on the embedded engine (in memory) and on a Temporal dev server (tuned for speed:
-//! `history.transferProcessorMaxPollRPS=1000`), interleaved for several rounds; prints the
-//! medians and the engine/dev-server ratios, and with `--write` writes `BENCHMARKS.md`.
-//! Build with `--release` for meaningful numbers.
+//! `capstan-bench [--rounds R] [--n N] [--latency-n N] [--contestants …] [--servers …]
+//! [--no-python] [--write]`: every scenario for every contestant (Capstan, the official
+//! Rust SDK, the Python SDK) on every server (engine in memory and on a file, dev server tuned and default), interleaved for
+//! several rounds; prints medians and ratios against the targets, and with `--write`
+//! writes `BENCHMARKS.md` and `bench/chart.svg`. Build with `--release` (`bench/run` does).
+//!
+//! `capstan-bench worker CONTESTANT ADDRESS TASK_QUEUE MAX_CACHED` runs one Rust
+//! contestant's worker until stdin closes (the harness starts these).
 
-use std::{collections::BTreeMap, fmt::Write as _};
+use std::time::Instant;
 
-use capstan::testing::DevServer;
-use capstan_bench::{latency, median, one_activity};
-use capstan_engine::{Engine, EngineOptions};
+use anyhow::Context as _;
+use capstan::testing::Python;
+use capstan_bench::{
+    contestants::{
+        worker_main, Contestant,
+        Contestant::{Capstan, OfficialRust, Python as Py},
+        Launcher,
+    },
+    report,
+    runner::{self, Entry},
+    scenarios::Scenario,
+    servers::ServerKind::{self, DevServerDefault, DevServerTuned, EngineFile, EngineMemory},
+};
+
+const USAGE: &str = "usage: capstan-bench [--rounds R] [--n N] [--latency-n N] \
+                     [--contestants capstan,official-rust,python] \
+                     [--servers engine-memory,engine-file,dev-tuned,dev-default] [--no-python] \
+                     [--parked N] [--write]";
 
 struct Args {
+    rounds: usize,
     n: usize,
     latency_n: usize,
-    rounds: usize,
+    contestants: Vec<Contestant>,
+    servers: Vec<ServerKind>,
+    /// Workflows parked on the engine to read its memory per workflow (0: not run).
+    parked: usize,
     write: bool,
 }
 
-fn args() -> anyhow::Result<Args> {
+fn args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
     let mut parsed = Args {
-        n: 1000,
-        latency_n: 200,
         rounds: 3,
+        n: 500,
+        latency_n: 100,
+        contestants: Contestant::ALL.to_vec(),
+        servers: ServerKind::ALL.to_vec(),
+        parked: 0,
         write: false,
     };
-    let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
-        let mut number = |flag: &str| -> anyhow::Result<usize> {
+        let mut value = || {
             it.next()
-                .ok_or_else(|| anyhow::anyhow!("`{flag}` needs a number"))?
-                .parse()
-                .map_err(|e| anyhow::anyhow!("`{flag}`: {e}"))
+                .with_context(|| format!("`{arg}` needs a value; {USAGE}"))
+        };
+        let number = |text: String| -> anyhow::Result<usize> {
+            text.parse()
+                .with_context(|| format!("`{arg}` needs a number, not `{text}`; {USAGE}"))
         };
         match arg.as_str() {
-            "--n" => parsed.n = number("--n")?,
-            "--latency-n" => parsed.latency_n = number("--latency-n")?,
-            "--rounds" => parsed.rounds = number("--rounds")?,
+            "--rounds" => parsed.rounds = number(value()?)?,
+            "--n" => parsed.n = number(value()?)?,
+            "--latency-n" => parsed.latency_n = number(value()?)?,
+            "--contestants" => {
+                parsed.contestants = value()?
+                    .split(',')
+                    .map(Contestant::from_name)
+                    .collect::<anyhow::Result<_>>()?
+            }
+            "--servers" => {
+                parsed.servers = value()?
+                    .split(',')
+                    .map(ServerKind::from_name)
+                    .collect::<anyhow::Result<_>>()?
+            }
+            "--parked" => parsed.parked = number(value()?)?,
+            "--no-python" => parsed.contestants.retain(|&c| c != Py),
             "--write" => parsed.write = true,
-            other => anyhow::bail!("unknown argument `{other}`; usage: capstan-bench [--n N] [--latency-n N] [--rounds R] [--write]"),
+            _ => anyhow::bail!("unknown argument `{arg}`; {USAGE}"),
         }
     }
     Ok(parsed)
 }
 
+/// Contestants, each with the servers it runs against.
+type Cells<'a> = &'a [(Contestant, &'a [ServerKind])];
+
+/// Every scenario × contestant × server of a full run.
+fn plan(args: &Args) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    let mut add = |scenario: Scenario, cells: Cells<'_>| {
+        for &(contestant, servers) in cells {
+            if !args.contestants.contains(&contestant) {
+                continue;
+            }
+            for &server in servers.iter().filter(|s| args.servers.contains(s)) {
+                entries.push(Entry {
+                    scenario,
+                    contestant,
+                    server,
+                });
+            }
+        }
+    };
+    let everyone: Cells<'_> = &[
+        (
+            Capstan,
+            &[EngineMemory, EngineFile, DevServerTuned, DevServerDefault],
+        ),
+        (
+            OfficialRust,
+            &[EngineMemory, DevServerTuned, DevServerDefault],
+        ),
+        (Py, &[EngineMemory, DevServerTuned]),
+    ];
+    let rust_on_fast: Cells<'_> = &[
+        (Capstan, &[EngineMemory, EngineFile, DevServerTuned]),
+        (OfficialRust, &[DevServerTuned]),
+    ];
+    add(
+        Scenario::OneActivity {
+            n: args.n,
+            concurrency: 100,
+        },
+        everyone,
+    );
+    add(Scenario::Latency { n: args.latency_n }, everyone);
+    add(Scenario::SignalQuery { rounds: 200 }, rust_on_fast);
+    add(Scenario::Update { rounds: 200 }, rust_on_fast);
+    add(
+        Scenario::FanOut {
+            activities: 1000,
+            children: 100,
+        },
+        rust_on_fast,
+    );
+    add(
+        Scenario::Timers {
+            n: 1000,
+            millis: 1000,
+        },
+        rust_on_fast,
+    );
+    // Scaling: the main N, and these (N=2000 on the engines only: on the dev server it
+    // takes minutes a round, and the one command should stay under 20 minutes).
+    let scaling: [(usize, Cells<'_>); 2] = [
+        (100, rust_on_fast),
+        (2000, &[(Capstan, &[EngineMemory, EngineFile])]),
+    ];
+    for (n, cells) in scaling {
+        add(
+            Scenario::OneActivity {
+                n,
+                concurrency: 100,
+            },
+            cells,
+        );
+    }
+    if args.parked > 0 {
+        // Reads this process's memory: meant for a run of its own (`--parked N --servers
+        // engine-memory --contestants capstan`), not part of the default plan.
+        add(
+            Scenario::Parked { n: args.parked },
+            &[(Capstan, &[EngineMemory])],
+        );
+    }
+    let rust_in_process: Cells<'_> = &[(Capstan, &[EngineMemory]), (OfficialRust, &[EngineMemory])];
+    for events in [100, 1000, 10_000] {
+        add(Scenario::Replay { events }, rust_in_process);
+    }
+    add(
+        Scenario::Cache { n: 2000 },
+        &[
+            (Capstan, &[EngineMemory]),
+            (OfficialRust, &[EngineMemory]),
+            (Py, &[EngineMemory]),
+        ],
+    );
+    entries
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = args()?;
-    let engine = Engine::start(EngineOptions::default()).await?;
-    let dev_server = DevServer::start().await?;
-    let servers = [
-        ("engine (memory)", engine.address()),
-        ("dev server (tuned)", dev_server.address()),
-    ];
-    let mut throughput: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    let mut p50: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    let mut p99: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for round in 1..=args.rounds {
-        for (name, address) in &servers {
-            let t = one_activity(address, args.n, 100).await?;
-            let l = latency(address, args.latency_n).await?;
-            let (wps, m50, m99) = (t.per_second.unwrap(), l.p50.unwrap(), l.p99.unwrap());
-            eprintln!(
-                "round {round} {name:<20} {wps:>8.1} wf/s   p50 {m50:>8.2?}   p99 {m99:>8.2?}"
-            );
-            throughput.entry(name).or_default().push(wps);
-            p50.entry(name).or_default().push(m50.as_secs_f64() * 1e3);
-            p99.entry(name).or_default().push(m99.as_secs_f64() * 1e3);
-        }
+    let mut argv = std::env::args().skip(1).peekable();
+    if argv.peek().map(String::as_str) == Some("worker") {
+        let rest: Vec<String> = argv.skip(1).collect();
+        let [contestant, address, task_queue, max_cached] = &rest[..] else {
+            anyhow::bail!("usage: capstan-bench worker CONTESTANT ADDRESS TASK_QUEUE MAX_CACHED");
+        };
+        let max_cached = max_cached.parse().context("MAX_CACHED must be a number")?;
+        return worker_main(
+            Contestant::from_name(contestant)?,
+            address,
+            task_queue,
+            max_cached,
+        )
+        .await;
     }
-    let (engine_name, dev_name) = (servers[0].0, servers[1].0);
-    let med = |m: &BTreeMap<&str, Vec<f64>>, k: &str| median(m[k].clone());
-    let mut report = String::new();
-    writeln!(
-        report,
-        "| server | one-activity wf/s (N={}) | p50 ms | p99 ms |",
-        args.n
-    )?;
-    writeln!(report, "|---|---|---|---|")?;
-    for (name, _) in &servers {
-        writeln!(
-            report,
-            "| {name} | {:.1} | {:.2} | {:.2} |",
-            med(&throughput, name),
-            med(&p50, name),
-            med(&p99, name)
-        )?;
-    }
-    writeln!(
-        report,
-        "\nEngine / dev server: throughput {:.2}x (target ≥ 3x), p50 {:.2}x (target ≤ 0.3x); medians of {} interleaved rounds.",
-        med(&throughput, engine_name) / med(&throughput, dev_name),
-        med(&p50, engine_name) / med(&p50, dev_name),
-        args.rounds
-    )?;
-    println!("{report}");
+    let args = args(argv)?;
+    let python = if args.contestants.contains(&Py) {
+        Some(Python::ensure().await?)
+    } else {
+        None
+    };
+    let launcher = Launcher::new(std::env::current_exe()?, python);
+    let entries = plan(&args);
+    let started = Instant::now();
+    let results = runner::run(&entries, args.rounds, &launcher, |line| eprintln!("{line}")).await?;
+    let tables = report::markdown(&results)?;
+    println!("{tables}");
+    eprintln!("total {:.0?}", started.elapsed());
     if args.write {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        report::chart(&results, format!("{root}/bench/chart.svg").as_ref())?;
+        let notes = std::fs::read_to_string(format!("{root}/bench/NOTES.md")).unwrap_or_default();
         let text = format!(
-            "# Benchmarks\n\nThe same Capstan worker against the embedded engine (in memory) and the Temporal \
-             dev server (tuned: `history.transferProcessorMaxPollRPS=1000`), interleaved, on this project's \
-             2-core machine. Regenerate with `cargo run --release -p capstan-bench -- --write`.\n\n{report}"
+            "# Benchmarks\n\n\
+             Generated by `bench/run` (`cargo run --release -p capstan-bench -- --write`) on this \
+             project's 2-core machine: {} interleaved rounds, one-activity N={}, latency N={}, \
+             total {:.0?}. Each figure is the median over the rounds that did not stall; ratios \
+             divide medians. Chart: [bench/chart.svg](bench/chart.svg).\n\n{tables}\n{notes}",
+            args.rounds,
+            args.n,
+            args.latency_n,
+            started.elapsed()
         );
-        std::fs::write("BENCHMARKS.md", text)?;
+        std::fs::write(format!("{root}/BENCHMARKS.md"), text)?;
     }
     Ok(())
 }

@@ -1,15 +1,57 @@
-//! A smoke run of each scenario with tiny N on the embedded engine (the real benchmark is
-//! `cargo run --release -p capstan-bench`).
+//! A smoke run of each scenario with tiny N on the embedded engine, Capstan and the
+//! official Rust SDK (the real benchmark is `bench/run`).
 
-use capstan_engine::{Engine, EngineOptions};
+use capstan_bench::{
+    contestants::{Contestant, Launcher},
+    runner::{self, Entry},
+    scenarios::Scenario,
+    servers::ServerKind,
+    Metric,
+};
 
 #[tokio::test]
 async fn every_scenario_runs() {
-    let engine = Engine::start(EngineOptions::default()).await.unwrap();
-    let throughput = capstan_bench::one_activity(&engine.address(), 20, 5)
+    let launcher = Launcher::new(env!("CARGO_BIN_EXE_capstan-bench"), None);
+    let scenarios = [
+        Scenario::OneActivity {
+            n: 10,
+            concurrency: 5,
+        },
+        Scenario::Latency { n: 3 },
+        Scenario::SignalQuery { rounds: 3 },
+        Scenario::Update { rounds: 3 },
+        Scenario::FanOut {
+            activities: 5,
+            children: 2,
+        },
+        Scenario::Timers { n: 3, millis: 10 },
+        Scenario::Replay { events: 40 },
+        Scenario::Parked { n: 5 },
+        Scenario::Cache { n: 5 },
+    ];
+    let entries: Vec<Entry> = scenarios
+        .into_iter()
+        .flat_map(|scenario| {
+            [Contestant::Capstan, Contestant::OfficialRust].map(|contestant| Entry {
+                scenario,
+                contestant,
+                server: ServerKind::EngineMemory,
+            })
+        })
+        .collect();
+    let results = runner::run(&entries, 1, &launcher, |line| eprintln!("{line}"))
         .await
         .unwrap();
-    assert!(throughput.per_second.unwrap() > 0.0);
-    let latency = capstan_bench::latency(&engine.address(), 5).await.unwrap();
-    assert!(latency.p50.unwrap() <= latency.p99.unwrap());
+    for (entry, rounds) in &results.rounds {
+        assert!(
+            rounds[0].stalled.is_none(),
+            "{entry:?}: {:?}",
+            rounds[0].stalled
+        );
+    }
+    let one = &entries[0];
+    assert!(results.median(one, Metric::PerSecond).unwrap().0 > 0.0);
+    assert!(!capstan_bench::report::markdown(&results)
+        .unwrap()
+        .is_empty());
 }
