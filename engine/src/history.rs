@@ -2478,8 +2478,25 @@ impl State {
         self.sched.changed = true;
         let waiting = std::mem::take(&mut self.sched.queues.get_mut(namespace, name).workflow);
         for entry in waiting {
-            let WorkflowTaskRef::Run(run_id) = entry else {
-                continue;
+            let run_id = match entry {
+                WorkflowTaskRef::Run(run_id) => run_id,
+                WorkflowTaskRef::Query(id) => {
+                    // A query waiting there goes to its run's normal queue.
+                    let queue = self
+                        .sched
+                        .queries
+                        .get(&id)
+                        .and_then(|q| self.runs.get(&q.run_id))
+                        .map(|r| r.task_queue.clone());
+                    if let Some(queue) = queue {
+                        self.sched
+                            .queues
+                            .get_mut(namespace, &queue)
+                            .workflow
+                            .push_back(WorkflowTaskRef::Query(id));
+                    }
+                    continue;
+                }
             };
             let scheduled = self
                 .runs

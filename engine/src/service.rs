@@ -1092,9 +1092,15 @@ impl WorkflowService for Service {
             .transaction(|state| {
                 check_namespace(state, &r.namespace)?;
                 let run_id = state.resolve_run_id(&r.namespace, r.execution.as_ref())?;
+                // The worker that has the run cached answers from its cache: the query
+                // goes to its sticky queue, without history.
                 let (namespace, queue) = {
                     let run = &state.runs[&run_id];
-                    (run.namespace.clone(), run.task_queue.clone())
+                    let queue = match &run.sticky {
+                        Some(s) if state.sched.sticky_worker_polls(&s.name) => s.name.clone(),
+                        _ => run.task_queue.clone(),
+                    };
+                    (run.namespace.clone(), queue)
                 };
                 state.sched.queries.insert(
                     id.clone(),
@@ -1743,6 +1749,17 @@ fn dispatch_workflow_task(
                     .get_mut(namespace, queue)
                     .workflow
                     .remove(index);
+                let sticky = queue != run.task_queue;
+                if sticky && run.sticky.as_ref().map(|s| s.name.as_str()) != Some(queue) {
+                    // The run lost its sticky worker meanwhile: any worker answers it.
+                    sched
+                        .queues
+                        .get_mut(namespace, &run.task_queue)
+                        .workflow
+                        .push_back(WorkflowTaskRef::Query(id));
+                    sched.changed = true;
+                    continue;
+                }
                 return Some(PollWorkflowTaskQueueResponse {
                     task_token: Token::Query { id }.encode(),
                     workflow_execution: Some(run.execution()),
@@ -1750,7 +1767,11 @@ fn dispatch_workflow_task(
                     previous_started_event_id: run.previous_started_event_id,
                     attempt: 1,
                     history: Some(History {
-                        events: run.events.clone(),
+                        events: if sticky {
+                            Vec::new()
+                        } else {
+                            run.events.clone()
+                        },
                     }),
                     query: Some(pending.query.clone()),
                     workflow_execution_task_queue: run.started.task_queue.clone(),
