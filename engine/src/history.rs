@@ -2475,6 +2475,7 @@ impl State {
     /// A sticky queue's worker is gone: its waiting tasks move to their normal queues now.
     pub(crate) fn close_sticky_queue(&mut self, namespace: &str, name: &str) {
         self.sched.closed_sticky.insert(name.to_owned());
+        self.sched.sticky_pollers.remove(name);
         self.sched.changed = true;
         let waiting = std::mem::take(&mut self.sched.queues.get_mut(namespace, name).workflow);
         for entry in waiting {

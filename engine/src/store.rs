@@ -197,7 +197,7 @@ impl Scheduler {
         })
     }
 
-    /// Notes a poll of sticky queue `name` beginning (`delta` 1) or ending (-1).
+    /// Notes a poll of sticky queue `name` beginning (`begins`) or ending.
     pub(crate) fn sticky_poll(&mut self, name: &str, begins: bool) {
         let now = self.now;
         let pollers = self.sticky_pollers.entry(name.to_owned()).or_default();

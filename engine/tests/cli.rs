@@ -54,6 +54,16 @@ async fn temporal(address: &str, args: &[&str]) -> Output {
     output
 }
 
+/// `temporal workflow start` of a `Tally` with id `id` and input `input`.
+async fn start_tally(address: &str, tq: &str, id: &str, input: &str) {
+    let args = ["workflow", "start", "--type", "Tally", "--task-queue", tq];
+    temporal(
+        address,
+        &[&args[..], &["--workflow-id", id, "--input", input]].concat(),
+    )
+    .await;
+}
+
 async fn temporal_json(address: &str, args: &[&str]) -> Value {
     let output = temporal(address, &[args, &["--output", "json"]].concat()).await;
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
@@ -82,22 +92,7 @@ async fn the_temporal_cli_drives_workflows_and_schedules_on_the_engine() {
         .register_workflow::<Tally>()
         .run_until(async {
             let a = &address;
-            temporal(
-                a,
-                &[
-                    "workflow",
-                    "start",
-                    "--type",
-                    "Tally",
-                    "--task-queue",
-                    tq,
-                    "--workflow-id",
-                    "tally",
-                    "--input",
-                    "5",
-                ],
-            )
-            .await;
+            start_tally(a, tq, "tally", "5").await;
             temporal(
                 a,
                 &[
@@ -166,22 +161,7 @@ async fn the_temporal_cli_drives_workflows_and_schedules_on_the_engine() {
                 "{described}"
             );
 
-            temporal(
-                a,
-                &[
-                    "workflow",
-                    "start",
-                    "--type",
-                    "Tally",
-                    "--task-queue",
-                    tq,
-                    "--workflow-id",
-                    "doomed",
-                    "--input",
-                    "1",
-                ],
-            )
-            .await;
+            start_tally(a, tq, "doomed", "1").await;
             temporal(
                 a,
                 &[

@@ -214,9 +214,4 @@ mod tests {
         assert_eq!(rows, 200);
         std::fs::remove_dir_all(&dir).unwrap();
     }
-
-    #[tokio::test]
-    async fn a_ticket_with_nothing_staged_is_ready_at_once() {
-        Ticket::default().written().await;
-    }
 }
