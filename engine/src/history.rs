@@ -14,6 +14,7 @@ use prost::Message as _;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    event_log::EventLog,
     matching::{ActivityTaskRef, Token, WorkflowTaskRef},
     proto::{
         self,
@@ -162,7 +163,7 @@ pub(crate) struct Run {
     #[serde(with = "pb::status")]
     pub(crate) status: WorkflowExecutionStatus,
     #[serde(skip)]
-    pub(crate) events: Vec<HistoryEvent>,
+    pub(crate) events: EventLog,
     /// Events that arrived while a workflow task was started; written after it ends.
     #[serde(with = "pb::attributes")]
     buffered: Vec<Attributes>,
@@ -187,6 +188,10 @@ pub(crate) struct Run {
     /// Inside `complete_workflow_task`: new events don't schedule a task by themselves.
     in_completion: bool,
     needs_task: bool,
+    /// Activities the completing worker asked to run itself (eager execution), started and
+    /// handed back in the completion's answer instead of queued.
+    #[serde(skip)]
+    eager: Vec<ActivityTaskRef>,
 }
 
 /// What starting a run needs.
@@ -357,6 +362,13 @@ impl Run {
                     .all(|u| !matches!(u.state, UpdateState::Admitted | UpdateState::Delivered(_))))
     }
 
+    /// Whether cancellation was requested (a cancel-requested event is written).
+    pub(crate) fn cancel_requested(&self) -> bool {
+        self.events
+            .iter()
+            .any(|e| e.event_type == EventType::WorkflowExecutionCancelRequested as i32)
+    }
+
     fn next_event_id(&self) -> i64 {
         self.events.len() as i64 + 1
     }
@@ -388,7 +400,7 @@ impl Run {
             _ => {}
         }
         let event = history_event(sched, event_id, sched.now(), attrs);
-        self.events.push(event);
+        self.events.push(&event);
         sched.changed = true;
         event_id
     }
@@ -623,9 +635,9 @@ impl Run {
                 // The sticky worker has the run up to the last task it completed.
                 events: if task.sticky_queue.is_some() {
                     let seen = usize::try_from(self.previous_started_event_id).unwrap_or(0);
-                    self.events[seen.min(self.events.len())..].to_vec()
+                    self.events.range(seen..self.events.len())
                 } else {
-                    let mut events = self.events.clone();
+                    let mut events = self.events.to_vec();
                     events.extend(task.transient_events.iter().cloned());
                     events
                 },
@@ -689,7 +701,7 @@ impl Run {
     fn write_transient_events(&mut self, events: Vec<HistoryEvent>) {
         for event in events {
             debug_assert_eq!(event.event_id, self.next_event_id());
-            self.events.push(event);
+            self.events.push(&event);
         }
     }
 
@@ -798,6 +810,7 @@ impl Run {
             priority: a.priority,
             ..Default::default()
         };
+        let eager = a.request_eager_execution;
         let scheduled_event_id = self.append(
             sched,
             Attributes::ActivityTaskScheduledEventAttributes(attrs.clone()),
@@ -830,15 +843,38 @@ impl Run {
                 cancel_requested_event_id: None,
             },
         );
-        sched
-            .queues
-            .get_mut(&self.namespace, &queue)
-            .activity
-            .push_back(ActivityTaskRef {
-                run_id: self.run_id.clone(),
-                scheduled_event_id,
-                attempt: 1,
-            });
+        let task = ActivityTaskRef {
+            run_id: self.run_id.clone(),
+            scheduled_event_id,
+            attempt: 1,
+        };
+        // Temporal runs an activity eagerly only on the workflow's own task queue: the
+        // completing worker polls that one.
+        if eager && queue == self.task_queue {
+            self.eager.push(task);
+        } else {
+            sched
+                .queues
+                .get_mut(&self.namespace, &queue)
+                .activity
+                .push_back(task);
+        }
+    }
+
+    /// Starts the activities this completion asked to run eagerly, for `identity`.
+    fn start_eager_activities(
+        &mut self,
+        sched: &mut Scheduler,
+        identity: &str,
+    ) -> Vec<proto::service::PollActivityTaskQueueResponse> {
+        let tasks = std::mem::take(&mut self.eager);
+        if !self.is_open() {
+            return Vec::new();
+        }
+        tasks
+            .iter()
+            .filter_map(|task| self.start_activity(sched, task, identity))
+            .collect()
     }
 
     /// Hands an activity attempt to a poller.
@@ -1929,7 +1965,7 @@ impl State {
             started: attrs.clone(),
             request_id: start.request_id,
             status: WorkflowExecutionStatus::Running,
-            events: Vec::new(),
+            events: EventLog::default(),
             buffered: Vec::new(),
             wft: None,
             previous_started_event_id: 0,
@@ -1946,6 +1982,7 @@ impl State {
             backoff_until: None,
             in_completion: false,
             needs_task: false,
+            eager: Vec::new(),
         };
         // The first run of a cron workflow waits for the schedule's first time.
         if attrs.first_workflow_task_backoff.is_none()
@@ -2031,15 +2068,20 @@ impl State {
         run_id: &str,
         scheduled: i64,
         request: proto::service::RespondWorkflowTaskCompletedRequest,
-    ) -> Result<Option<i64>, tonic::Status> {
+    ) -> Result<proto::service::RespondWorkflowTaskCompletedResponse, tonic::Status> {
         let (run, sched) = self
             .run_mut(run_id)
             .ok_or_else(|| tonic::Status::not_found("workflow run not found"))?;
         run.started_task(scheduled)?;
         if let Some(reset) = run.discard_speculative_task(sched, &request, scheduled) {
-            return Ok(Some(reset));
+            return Ok(proto::service::RespondWorkflowTaskCompletedResponse {
+                reset_history_event_id: reset,
+                ..Default::default()
+            });
         }
+        let identity = request.identity.clone();
         let effects = run.complete_workflow_task(sched, request, scheduled)?;
+        let activity_tasks = run.start_eager_activities(sched, &identity);
         let closed = !run.is_open();
         for effect in effects {
             self.apply_side_effect(run_id, effect);
@@ -2047,7 +2089,10 @@ impl State {
         if closed {
             self.after_close(run_id);
         }
-        Ok(None)
+        Ok(proto::service::RespondWorkflowTaskCompletedResponse {
+            activity_tasks,
+            ..Default::default()
+        })
     }
 
     fn apply_side_effect(&mut self, run_id: &str, effect: SideEffect) {
@@ -2247,7 +2292,7 @@ impl State {
         let status = run.status;
         let followed_by = run.new_run_id.clone();
         let parent = run.parent.clone();
-        let close = run.events.last().and_then(|e| e.attributes.clone());
+        let close = run.events.last().and_then(|e| e.attributes);
         let execution = run.execution();
         let workflow_type = run.started.workflow_type.clone();
         let namespace = run.namespace.clone();

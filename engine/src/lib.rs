@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 mod clock;
+mod event_log;
 mod history;
 mod matching;
 mod proto;

@@ -717,10 +717,7 @@ impl State {
         };
         let (runs, sched) = (&mut self.runs, &mut self.sched);
         if let Some(run) = runs.get_mut(&run_id) {
-            let already = run.events.iter().any(|e| {
-                e.event_type == proto::enums::EventType::WorkflowExecutionCancelRequested as i32
-            });
-            if run.is_open() && !already {
+            if run.is_open() && !run.cancel_requested() {
                 run.request_cancel(
                     sched,
                     proto::history::WorkflowExecutionCancelRequestedEventAttributes {
@@ -857,7 +854,7 @@ impl State {
         let namespace = run.namespace.clone();
         let workflow_id = run.workflow_id.clone();
         let status = run.status;
-        let close = run.events.last().and_then(|e| e.attributes.clone());
+        let close = run.events.last().and_then(|e| e.attributes);
         let key = (namespace, schedule_id);
         let running = self.schedules.get(&key).is_some_and(|s| {
             s.info

@@ -17,9 +17,8 @@ use crate::{
         self,
         common::WorkflowExecution,
         enums::{
-            EventType, HistoryEventFilterType, TaskQueueKind,
-            UpdateWorkflowExecutionLifecycleStage, WorkflowExecutionStatus,
-            WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+            HistoryEventFilterType, TaskQueueKind, UpdateWorkflowExecutionLifecycleStage,
+            WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
         },
         history::{History, WorkflowExecutionStartedEventAttributes},
         service::*,
@@ -526,7 +525,9 @@ impl WorkflowService for Service {
                 let run_id = state.resolve_run_id(&r.namespace, r.execution.as_ref())?;
                 let events = &state.runs[&run_id].events;
                 let more = events.len() > skip + page;
-                let page: Vec<_> = events.iter().rev().skip(skip).take(page).cloned().collect();
+                let end = events.len().saturating_sub(skip);
+                let mut page = events.range(end.saturating_sub(page)..end);
+                page.reverse();
                 Ok::<_, Status>((page, more))
             })
             .await?;
@@ -698,14 +699,11 @@ impl WorkflowService for Service {
         let Token::Workflow { run, scheduled, .. } = Token::decode(&request.task_token)? else {
             return Err(Status::invalid_argument("not a workflow task token"));
         };
-        let reset = self
+        let answer = self
             .store
             .transaction(|state| state.complete_workflow_task(&run, scheduled, request))
             .await?;
-        Ok(Response::new(RespondWorkflowTaskCompletedResponse {
-            reset_history_event_id: reset.unwrap_or_default(),
-            ..Default::default()
-        }))
+        Ok(Response::new(answer))
     }
 
     async fn respond_workflow_task_failed(
@@ -897,11 +895,7 @@ impl WorkflowService for Service {
                 if !run.is_open() {
                     return Err(closed_error(&run.workflow_id));
                 }
-                let already = run
-                    .events
-                    .iter()
-                    .any(|e| e.event_type == EventType::WorkflowExecutionCancelRequested as i32);
-                if !already {
+                if !run.cancel_requested() {
                     run.request_cancel(
                         sched,
                         proto::history::WorkflowExecutionCancelRequestedEventAttributes {
@@ -1038,7 +1032,7 @@ impl WorkflowService for Service {
                 }
                 return Some(GetWorkflowExecutionHistoryResponse {
                     history: Some(History {
-                        events: run.events.last().cloned().into_iter().collect(),
+                        events: run.events.last().into_iter().collect(),
                     }),
                     ..Default::default()
                 });
@@ -1047,7 +1041,7 @@ impl WorkflowService for Service {
                 return None;
             }
             let end = (start + page).min(run.events.len());
-            let events = run.events.get(start..end).unwrap_or_default().to_vec();
+            let events = run.events.range(start..end);
             let more = end < run.events.len();
             Some(GetWorkflowExecutionHistoryResponse {
                 history: Some(History { events }),
@@ -1770,7 +1764,7 @@ fn dispatch_workflow_task(
                         events: if sticky {
                             Vec::new()
                         } else {
-                            run.events.clone()
+                            run.events.to_vec()
                         },
                     }),
                     query: Some(pending.query.clone()),
@@ -1785,6 +1779,11 @@ fn dispatch_workflow_task(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::{
+        command::{command::Attributes as Cmd, Command},
+        enums::EventType,
+        history::history_event::Attributes,
+    };
 
     fn service() -> Service {
         Service {
@@ -1969,6 +1968,111 @@ mod tests {
         }))
         .await
         .unwrap();
+    }
+
+    #[tokio::test]
+    async fn activities_asked_for_eagerly_come_back_with_the_completion() {
+        let svc = service();
+        start(&svc, "eager").await;
+        let task = take(&svc, "q", false, Duration::from_secs(5)).await;
+        let schedule = |id: &str, queue: &str, eager: bool| Command {
+            command_type: proto::enums::CommandType::ScheduleActivityTask as i32,
+            attributes: Some(Cmd::ScheduleActivityTaskCommandAttributes(
+                proto::command::ScheduleActivityTaskCommandAttributes {
+                    activity_id: id.to_owned(),
+                    activity_type: Some(proto::common::ActivityType {
+                        name: "a".to_owned(),
+                    }),
+                    task_queue: Some(proto::taskqueue::TaskQueue {
+                        name: queue.to_owned(),
+                        ..Default::default()
+                    }),
+                    start_to_close_timeout: Some(proto::proto_duration(Duration::from_secs(9))),
+                    request_eager_execution: eager,
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        };
+        let answer = svc
+            .respond_workflow_task_completed(Request::new(RespondWorkflowTaskCompletedRequest {
+                namespace: "default".to_owned(),
+                task_token: task.task_token,
+                identity: "eager-worker".to_owned(),
+                commands: vec![
+                    schedule("1", "q", true),
+                    schedule("2", "q", false),
+                    // Only the workflow's own queue runs eagerly: this one is queued.
+                    schedule("3", "other", true),
+                ],
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        let eager: Vec<&str> = answer
+            .activity_tasks
+            .iter()
+            .map(|t| t.activity_id.as_str())
+            .collect();
+        assert_eq!(eager, ["1"]);
+        let poll_activity = |queue: &str| {
+            let mut request = Request::new(PollActivityTaskQueueRequest {
+                namespace: "default".to_owned(),
+                task_queue: Some(proto::taskqueue::TaskQueue {
+                    name: queue.to_owned(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            request.set_timeout(Duration::from_millis(100) + DEADLINE_MARGIN);
+            svc.poll_activity_task_queue(request)
+        };
+        let queued = poll_activity("q").await.unwrap().into_inner();
+        assert_eq!(queued.activity_id, "2");
+        assert_eq!(
+            poll_activity("q").await.unwrap().into_inner().activity_id,
+            ""
+        );
+        assert_eq!(
+            poll_activity("other")
+                .await
+                .unwrap()
+                .into_inner()
+                .activity_id,
+            "3"
+        );
+        // The eager task is started: its token completes it.
+        svc.respond_activity_task_completed(Request::new(RespondActivityTaskCompletedRequest {
+            task_token: answer.activity_tasks[0].task_token.clone(),
+            identity: "eager-worker".to_owned(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+        let history = svc
+            .get_workflow_execution_history(Request::new(GetWorkflowExecutionHistoryRequest {
+                namespace: "default".to_owned(),
+                execution: Some(WorkflowExecution {
+                    workflow_id: "eager".to_owned(),
+                    run_id: String::new(),
+                }),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        let started = history
+            .history
+            .unwrap()
+            .events
+            .into_iter()
+            .find_map(|e| match e.attributes {
+                Some(Attributes::ActivityTaskStartedEventAttributes(a)) => Some(a),
+                _ => None,
+            })
+            .expect("the eager activity's started event");
+        assert_eq!(started.identity, "eager-worker");
     }
 
     #[tokio::test]

@@ -27,6 +27,7 @@ use rusqlite::{params, Connection};
 
 use super::{Namespace, State};
 use crate::{
+    event_log::EventLog,
     history::{ActivityState, Run},
     matching::{ActivityTaskRef, WorkflowTaskRef},
     proto::{self, history::HistoryEvent},
@@ -146,7 +147,9 @@ impl Db {
             r.get::<_, i64>(0)
         })? as usize;
 
-        let mut events: HashMap<String, Vec<HistoryEvent>> = HashMap::new();
+        let mut events: HashMap<String, EventLog> = HashMap::new();
+        let mut max_task_id = 0;
+        let mut latest_event = SystemTime::UNIX_EPOCH;
         {
             let mut stmt =
                 conn.prepare("SELECT run_id, event FROM events ORDER BY run_id, event_id")?;
@@ -159,14 +162,27 @@ impl Db {
                         run_id: run_id.clone(),
                         message: e.to_string(),
                     })?;
-                events.entry(run_id).or_default().push(event);
+                let log = events.entry(run_id).or_default();
+                if event.event_id != log.len() as i64 + 1 {
+                    return Err(DbError::Decode {
+                        run_id: row.get(0)?,
+                        message: format!(
+                            "event {} is stored as event {}",
+                            log.len() + 1,
+                            event.event_id
+                        ),
+                    });
+                }
+                max_task_id = max_task_id.max(event.task_id);
+                if let Some(t) = event_time(&event) {
+                    latest_event = latest_event.max(t);
+                }
+                log.push_encoded(&bytes);
             }
         }
         let mut stmt =
             conn.prepare("SELECT run_id, start_order, state FROM runs ORDER BY start_order")?;
         let mut rows = stmt.query([])?;
-        let mut max_task_id = 0;
-        let mut latest_event = SystemTime::UNIX_EPOCH;
         while let Some(row) = rows.next()? {
             let run_id: String = row.get(0)?;
             let order: i64 = row.get(1)?;
@@ -176,18 +192,6 @@ impl Db {
                 message: e.to_string(),
             })?;
             run.events = events.remove(&run_id).unwrap_or_default();
-            for (i, e) in run.events.iter().enumerate() {
-                if e.event_id != i as i64 + 1 {
-                    return Err(DbError::Decode {
-                        run_id,
-                        message: format!("event {} is stored as event {}", i + 1, e.event_id),
-                    });
-                }
-                max_task_id = max_task_id.max(e.task_id);
-            }
-            if let Some(t) = run.events.last().and_then(event_time) {
-                latest_event = latest_event.max(t);
-            }
             self.next_order = self.next_order.max(order + 1);
             self.stored_events.insert(run_id.clone(), run.events.len());
             state.current.insert(
@@ -276,9 +280,8 @@ impl Db {
                 truncate_after: stored
                     .filter(|&n| n > run.events.len())
                     .map(|_| run.events.len() as i64),
-                events: run.events[from..]
-                    .iter()
-                    .map(|e| (e.event_id, e.encode_to_vec()))
+                events: (from..run.events.len())
+                    .filter_map(|i| Some((i as i64 + 1, run.events.encoded(i)?.to_vec())))
                     .collect(),
             });
         }
@@ -440,6 +443,7 @@ fn reschedule(state: &mut State) {
             usize::try_from(id - 1)
                 .ok()
                 .and_then(|i| run.events.get(i))
+                .as_ref()
                 .and_then(event_time)
         };
         if let Some(until) = run.backoff_until {
@@ -473,7 +477,7 @@ fn reschedule(state: &mut State) {
             let fire_in = run
                 .events
                 .get((*started - 1).max(0) as usize)
-                .and_then(|e| match &e.attributes {
+                .and_then(|e| match e.attributes {
                     Some(
                         proto::history::history_event::Attributes::TimerStartedEventAttributes(a),
                     ) => proto::duration(a.start_to_fire_timeout.as_ref()),

@@ -1,0 +1,156 @@
+//! A run's history events, kept encoded.
+//!
+//! A decoded `HistoryEvent` is over a kilobyte whatever its type (its attributes are a
+//! oneof as large as its largest variant), while most events encode to a few dozen bytes.
+//! A parked run (started, waiting on a signal) has four events: kept decoded they were
+//! most of its memory. Events are decoded when read, which is when they are sent: a
+//! sticky worker's task reads only the events after its last task.
+
+use std::ops::Range;
+
+use prost::Message as _;
+
+use crate::proto::history::HistoryEvent;
+
+/// A run's events in order, encoded back to back.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EventLog {
+    bytes: Vec<u8>,
+    /// Where each event ends in `bytes`.
+    ends: Vec<u32>,
+}
+
+impl EventLog {
+    /// How many events there are.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Appends `event`.
+    pub(crate) fn push(&mut self, event: &HistoryEvent) {
+        event
+            .encode(&mut self.bytes)
+            .expect("a Vec grows to fit an encoded event");
+        self.seal();
+    }
+
+    /// Appends an event given encoded (as read back from the durable store).
+    pub(crate) fn push_encoded(&mut self, event: &[u8]) {
+        self.bytes.extend_from_slice(event);
+        self.seal();
+    }
+
+    fn seal(&mut self) {
+        let end = u32::try_from(self.bytes.len())
+            .expect("a run's history stays under 4 GiB (Temporal's limit is 50 MB)");
+        self.ends.push(end);
+    }
+
+    /// Event `index` (0-based), encoded.
+    pub(crate) fn encoded(&self, index: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(index)? as usize;
+        let start = index.checked_sub(1).map_or(0, |i| self.ends[i] as usize);
+        Some(&self.bytes[start..end])
+    }
+
+    /// Event `index` (0-based).
+    pub(crate) fn get(&self, index: usize) -> Option<HistoryEvent> {
+        self.encoded(index).map(decode)
+    }
+
+    /// The last event.
+    pub(crate) fn last(&self) -> Option<HistoryEvent> {
+        self.get(self.len().checked_sub(1)?)
+    }
+
+    /// The events at `range` (clamped to the events there are).
+    pub(crate) fn range(&self, range: Range<usize>) -> Vec<HistoryEvent> {
+        let end = range.end.min(self.len());
+        (range.start.min(end)..end)
+            .filter_map(|i| self.get(i))
+            .collect()
+    }
+
+    /// Every event.
+    pub(crate) fn to_vec(&self) -> Vec<HistoryEvent> {
+        self.range(0..self.len())
+    }
+
+    /// Every event, decoded one at a time.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = HistoryEvent> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    /// Keeps the first `len` events.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        if len < self.len() {
+            self.ends.truncate(len);
+            self.bytes
+                .truncate(self.ends.last().map_or(0, |&end| end as usize));
+        }
+    }
+}
+
+/// Decodes an event this log encoded.
+fn decode(bytes: &[u8]) -> HistoryEvent {
+    HistoryEvent::decode(bytes).expect("the event log holds only events it encoded")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::history::{
+        history_event::Attributes, SignalExternalWorkflowExecutionFailedEventAttributes,
+    };
+
+    fn event(id: i64) -> HistoryEvent {
+        HistoryEvent {
+            event_id: id,
+            attributes: Some(
+                Attributes::SignalExternalWorkflowExecutionFailedEventAttributes(
+                    SignalExternalWorkflowExecutionFailedEventAttributes {
+                        initiated_event_id: id * 10,
+                        ..Default::default()
+                    },
+                ),
+            ),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn events_read_back_as_written_and_truncate_from_the_end() {
+        let mut log = EventLog::default();
+        for id in 1..=5 {
+            log.push(&event(id));
+        }
+        log.push_encoded(&event(6).encode_to_vec());
+        assert_eq!(log.len(), 6);
+        assert_eq!(log.get(0), Some(event(1)));
+        assert_eq!(log.last(), Some(event(6)));
+        assert_eq!(log.range(2..4), vec![event(3), event(4)]);
+        assert_eq!(log.range(5..99), vec![event(6)]);
+        assert_eq!(log.range(9..99), vec![]);
+        assert_eq!(log.encoded(5), Some(&event(6).encode_to_vec()[..]));
+        log.truncate(2);
+        assert_eq!(log.to_vec(), vec![event(1), event(2)]);
+        log.push(&event(3));
+        assert_eq!(
+            log.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        assert_eq!(log.get(3), None);
+    }
+
+    #[test]
+    fn a_decoded_event_is_many_times_its_encoding() {
+        // The reason for this module: if prost ever boxes large oneof variants, an
+        // encoded log stops paying for itself.
+        let encoded = event(1).encode_to_vec().len();
+        assert!(
+            size_of::<HistoryEvent>() > 10 * encoded,
+            "{} bytes decoded vs {encoded} encoded",
+            size_of::<HistoryEvent>()
+        );
+    }
+}
