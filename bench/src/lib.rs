@@ -6,8 +6,10 @@
 //!
 //! The pieces: [`contestants`] (the workers, each in a process of its own), [`servers`],
 //! [`scenarios`] (driven by one Capstan client for every contestant), [`runner`] (the
-//! interleaved rounds) and [`report`] (tables, ratios against the targets, the chart).
+//! interleaved rounds), [`build_cost`] (the build scenario, outside the rounds) and
+//! [`report`] (tables, ratios against the targets, the chart).
 
+pub mod build_cost;
 pub mod contestants;
 pub mod replay;
 pub mod report;

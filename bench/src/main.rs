@@ -1,8 +1,9 @@
 //! `capstan-bench [--rounds R] [--n N] [--latency-n N] [--contestants …] [--servers …]
-//! [--no-python] [--write]`: every scenario for every contestant (Capstan, the official
+//! [--no-python] [--no-build] [--write]`: every scenario for every contestant (Capstan, the official
 //! Rust SDK, the Python SDK) on every server (engine in memory and on a file, dev server tuned and default), interleaved for
 //! several rounds; prints medians and ratios against the targets, and with `--write`
-//! writes `BENCHMARKS.md` and `bench/chart.svg`. Build with `--release` (`bench/run` does).
+//! writes `BENCHMARKS.md` and `bench/chart.svg`. Then, once each, the build scenario: the
+//! Capstan and official-SDK hello-world apps built from clean (`--no-build` skips it). Build with `--release` (`bench/run` does).
 //!
 //! `capstan-bench worker CONTESTANT ADDRESS TASK_QUEUE MAX_CACHED` runs one Rust
 //! contestant's worker until stdin closes (the harness starts these).
@@ -12,6 +13,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use capstan::testing::Python;
 use capstan_bench::{
+    build_cost::{self, App},
     contestants::{
         worker_main, Contestant,
         Contestant::{Capstan, OfficialRust, Python as Py},
@@ -26,7 +28,7 @@ use capstan_bench::{
 const USAGE: &str = "usage: capstan-bench [--rounds R] [--n N] [--latency-n N] \
                      [--contestants capstan,official-rust,python] \
                      [--servers engine-memory,engine-file,dev-tuned,dev-default] [--no-python] \
-                     [--parked N] [--write]";
+                     [--no-build] [--parked N] [--write]";
 
 struct Args {
     rounds: usize,
@@ -36,6 +38,8 @@ struct Args {
     servers: Vec<ServerKind>,
     /// Workflows parked on the engine to read its memory per workflow (0: not run).
     parked: usize,
+    /// Whether to run the build scenario.
+    build: bool,
     write: bool,
 }
 
@@ -47,6 +51,7 @@ fn args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         contestants: Contestant::ALL.to_vec(),
         servers: ServerKind::ALL.to_vec(),
         parked: 0,
+        build: true,
         write: false,
     };
     while let Some(arg) = it.next() {
@@ -76,6 +81,7 @@ fn args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             }
             "--parked" => parsed.parked = number(value()?)?,
             "--no-python" => parsed.contestants.retain(|&c| c != Py),
+            "--no-build" => parsed.build = false,
             "--write" => parsed.write = true,
             _ => anyhow::bail!("unknown argument `{arg}`; {USAGE}"),
         }
@@ -142,8 +148,9 @@ fn plan(args: &Args) -> Vec<Entry> {
         },
         rust_on_fast,
     );
-    // Scaling: the main N, and these (N=2000 on the engines only: on the dev server it
-    // takes minutes a round, and the one command should stay under 20 minutes).
+    // Scaling of one-activity and timers: the main N, and these (N=2000 on the engines
+    // only: on the dev server it takes minutes a round, and the one command should stay
+    // under 20 minutes).
     let scaling: [(usize, Cells<'_>); 2] = [
         (100, rust_on_fast),
         (2000, &[(Capstan, &[EngineMemory, EngineFile])]),
@@ -155,6 +162,12 @@ fn plan(args: &Args) -> Vec<Entry> {
                 concurrency: 100,
             },
             cells,
+        );
+    }
+    for n in [100, 2000] {
+        add(
+            Scenario::Timers { n, millis: 1000 },
+            &[(Capstan, &[EngineMemory])],
         );
     }
     if args.parked > 0 {
@@ -207,7 +220,20 @@ async fn main() -> anyhow::Result<()> {
     let entries = plan(&args);
     let started = Instant::now();
     let results = runner::run(&entries, args.rounds, &launcher, |line| eprintln!("{line}")).await?;
-    let tables = report::markdown(&results)?;
+    let mut tables = report::markdown(&results)?;
+    if args.build {
+        let mut costs = Vec::new();
+        for contestant in build_cost::CONTESTANTS {
+            if !args.contestants.contains(&contestant) {
+                continue;
+            }
+            eprintln!("building the {contestant} hello-world app from clean");
+            let cost = App::prepare(contestant).and_then(|app| app.measure());
+            eprintln!("{cost:?}");
+            costs.push((contestant, cost));
+        }
+        tables.push_str(&report::build_costs(&costs)?);
+    }
     println!("{tables}");
     eprintln!("total {:.0?}", started.elapsed());
     if args.write {

@@ -10,6 +10,7 @@ use std::{
 use plotters::prelude::*;
 
 use crate::{
+    build_cost::BuildCost,
     contestants::Contestant::{self, Capstan, OfficialRust, Python},
     median,
     runner::{Entry, Results},
@@ -270,6 +271,53 @@ fn versus_official(
         number(theirs),
         if met { "yes" } else { "**no**" }
     )
+}
+
+/// Markdown: the build scenario's table, Capstan's app against the official SDK's.
+pub fn build_costs(costs: &[(Contestant, anyhow::Result<BuildCost>)]) -> anyhow::Result<String> {
+    let mut out = String::new();
+    writeln!(
+        out,
+        "### build: hello-world app (`bench/apps/`), `cargo build` from clean, 1 round\n"
+    )?;
+    writeln!(
+        out,
+        "| contestant | packages | clean build s | rebuild after a workflow edit s |"
+    )?;
+    writeln!(out, "|---|---|---|---|")?;
+    for (contestant, cost) in costs {
+        match cost {
+            Ok(c) => writeln!(
+                out,
+                "| {contestant} | {} | {} | {} |",
+                c.packages,
+                number(c.clean.as_secs_f64()),
+                number(c.rebuild.as_secs_f64())
+            )?,
+            Err(e) => {
+                let why = format!("{e:#}").replace('|', "/").replace('\n', " ");
+                writeln!(out, "| {contestant} | failed: {why} | — | — |")?
+            }
+        }
+    }
+    let measured = |who| {
+        costs.iter().find_map(|(c, cost)| match cost {
+            Ok(cost) if *c == who => Some(cost),
+            _ => None,
+        })
+    };
+    if let (Some(ours), Some(theirs)) = (measured(Capstan), measured(OfficialRust)) {
+        writeln!(
+            out,
+            "\nCapstan / official Rust SDK: packages {:.2}x, clean build {:.2}x, rebuild {:.2}x \
+             (no target).",
+            ours.packages as f64 / theirs.packages as f64,
+            ours.clean.as_secs_f64() / theirs.clean.as_secs_f64(),
+            ours.rebuild.as_secs_f64() / theirs.rebuild.as_secs_f64()
+        )?;
+    }
+    writeln!(out)?;
+    Ok(out)
 }
 
 fn number(v: f64) -> String {

@@ -67,7 +67,7 @@ pub enum Scenario {
         events: usize,
     },
     /// Resident memory of this process (the in-process engine's) per workflow parked on a
-    /// day-long timer, with `n` parked; for a fresh process that runs only this.
+    /// signal (a `Counter`), with `n` parked; for a fresh process that runs only this.
     Parked {
         /// Parked workflows.
         n: usize,
@@ -297,24 +297,24 @@ async fn fan_out(
 }
 
 async fn parked(client: &Client, tq: &str, n: usize) -> anyhow::Result<Measurement> {
-    const DAY_MILLIS: u64 = 24 * 3600 * 1000;
     let before = resident_bytes(std::process::id())?;
     let handles: Vec<WorkflowHandle<()>> = stream::iter(0..n)
-        .map(|_| async move {
-            client
-                .start_workflow_by_name("Sleeper", unique_task_queue("Sleeper"), (DAY_MILLIS,))
-                .task_queue(tq)
-                .await
-        })
+        .map(|_| start_counter(client, tq))
         .buffer_unordered(100)
         .try_collect()
         .await?;
-    // Let the worker run every first workflow task (each sets its timer) before reading:
-    // about a millisecond each on the engine.
-    tokio::time::sleep(
-        Duration::from_millis(n as u64).clamp(Duration::from_millis(200), Duration::from_secs(10)),
+    // A workflow started after all the others runs after (nearly) every first workflow
+    // task of theirs: once it is done, every Counter is parked on its condition.
+    // (Within 5 ms per parked workflow: the worker runs about a thousand tasks a second.)
+    execute(
+        client,
+        tq,
+        "OneActivity",
+        (),
+        Duration::from_millis(5 * n as u64),
     )
-    .await;
+    .await?
+    .context("the probe workflow behind the parked ones stalled")?;
     let after = resident_bytes(std::process::id())?;
     terminate_all(&handles).await?;
     Ok(growth_per_workflow(before, after, n))

@@ -2,6 +2,7 @@
 //! official Rust SDK (the real benchmark is `bench/run`).
 
 use capstan_bench::{
+    build_cost::{self, App},
     contestants::{Contestant, Launcher},
     runner::{self, Entry},
     scenarios::Scenario,
@@ -54,4 +55,18 @@ async fn every_scenario_runs() {
     assert!(!capstan_bench::report::markdown(&results)
         .unwrap()
         .is_empty());
+}
+
+/// The build scenario's apps resolve from the workspace's lock (building them from clean
+/// takes minutes: `bench/run` does).
+#[test]
+fn both_build_apps_resolve() {
+    for contestant in build_cost::CONTESTANTS {
+        let app = App::prepare(contestant).unwrap();
+        let packages = app.packages().unwrap();
+        assert!(
+            packages > 50,
+            "the {contestant} app has {packages} packages"
+        );
+    }
 }
