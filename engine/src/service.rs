@@ -2118,9 +2118,7 @@ mod tests {
         assert_eq!(events[0].event_id, 1);
         let timed_out = &events[events.len() - 3];
         assert_eq!(timed_out.event_type(), EventType::WorkflowTaskTimedOut);
-        let Some(proto::history::history_event::Attributes::WorkflowTaskTimedOutEventAttributes(a)) =
-            &timed_out.attributes
-        else {
+        let Some(Attributes::WorkflowTaskTimedOutEventAttributes(a)) = &timed_out.attributes else {
             panic!("{timed_out:?}");
         };
         assert_eq!(
@@ -2234,9 +2232,7 @@ mod tests {
         );
         let ids: Vec<i64> = events.iter().map(|e| e.event_id).collect();
         assert_eq!(ids, (1..=8).collect::<Vec<_>>());
-        let Some(proto::history::history_event::Attributes::WorkflowTaskScheduledEventAttributes(
-            a,
-        )) = &events[5].attributes
+        let Some(Attributes::WorkflowTaskScheduledEventAttributes(a)) = &events[5].attributes
         else {
             panic!("{:?}", events[5]);
         };
