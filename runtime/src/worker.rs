@@ -27,7 +27,6 @@ use temporalio_sdk_core::{
     init_worker, CoreRuntime, PollError, RuntimeOptions, Worker as CoreWorker, WorkerConfig,
     WorkerVersioningStrategy,
 };
-use tokio::sync::mpsc;
 
 use crate::{
     activity::{ActivityContext, ActivityInfo, CancelReason, HeartbeatSink, Resources},
@@ -404,8 +403,15 @@ fn report_fatal(fatal: &Mutex<Option<String>>, failed: &tokio::sync::Notify, mes
     failed.notify_one();
 }
 
-/// Starts the workflow poller, the workflow thread and the completer; `inspect` sees each
-/// decoded activation before the workflow thread does (the replayer watches for evictions).
+/// Starts the workflow thread: it polls core for activations, runs them, and sends their
+/// completions back; `inspect` sees each decoded activation before it runs (the replayer
+/// watches for evictions). The returned task ends when the thread does.
+///
+/// Polling, decoding and completing are async (core, codecs), so the thread drives them
+/// on a runtime of its own; completions run as local tasks while the next activation is
+/// awaited. One thread from poll to completion: an activation crosses no thread of
+/// Capstan's on its way (a hand-off between threads costs a wake-up and often a context
+/// switch, a large part of a short activation's cost).
 pub(crate) fn spawn_workflow_loops(
     core: Arc<CoreWorker>,
     codecs: Codecs,
@@ -414,60 +420,90 @@ pub(crate) fn spawn_workflow_loops(
     failed: Arc<tokio::sync::Notify>,
     fatal: Arc<Mutex<Option<String>>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let (activation_tx, activation_rx) = std::sync::mpsc::channel::<WorkflowActivation>();
-    let (completion_tx, mut completion_rx) =
-        mpsc::unbounded_channel::<WorkflowActivationCompletion>();
+    let (finished, thread_finished) = tokio::sync::oneshot::channel::<()>();
     // Workflow futures are not `Send`: every run lives on this one thread.
     std::thread::Builder::new()
         .name("capstan-workflows".to_owned())
         .spawn(move || {
-            let mut runs = make_runs();
-            while let Ok(activation) = activation_rx.recv() {
-                if completion_tx.send(runs.activate(activation)).is_err() {
-                    break;
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let message = format!("the workflow thread could not start: {e}");
+                    return report_fatal(&fatal, &failed, message);
                 }
+            };
+            let completions = tokio::task::LocalSet::new();
+            let mut runs = make_runs();
+            while let Some(activation) =
+                completions.block_on(&runtime, next_activation(&core, &codecs, &fatal, &failed))
+            {
+                inspect(&activation);
+                // Outside `block_on`, the thread is in no runtime's context: workflow
+                // code that reaches for tokio (a spawn, a timer) fails at once, as it
+                // must, instead of running outside the replayable executor.
+                let completion = runs.activate(activation);
+                completions.spawn_local(complete_activation(
+                    core.clone(),
+                    codecs.clone(),
+                    completion,
+                ));
             }
+            // Shut down: the completions still in flight go out first.
+            runtime.block_on(completions);
+            drop(finished);
         })
         .expect("spawning the workflow thread");
-    let poller = {
-        let (core, codecs) = (core.clone(), codecs.clone());
-        tokio::spawn(async move {
-            loop {
-                match core.poll_workflow_activation().await {
-                    Ok(mut activation) => {
-                        if let Err(e) = transcode(&codecs, &mut activation, Direction::Decode).await
-                        {
-                            let completion = codec_failure(activation.run_id.clone(), &e);
-                            if let Err(e) = core.complete_workflow_activation(completion).await {
-                                tracing::error!("failing an undecodable activation failed: {e}");
-                            }
-                            continue;
-                        }
-                        inspect(&activation);
-                        if activation_tx.send(activation).is_err() {
-                            break;
-                        }
+    vec![tokio::spawn(async move {
+        let _ = thread_finished.await;
+    })]
+}
+
+/// The next decoded activation, or `None` once core shuts down or polling fails for
+/// good (reported as fatal). An activation the codecs cannot decode fails its workflow
+/// task and is skipped.
+async fn next_activation(
+    core: &CoreWorker,
+    codecs: &Codecs,
+    fatal: &Mutex<Option<String>>,
+    failed: &tokio::sync::Notify,
+) -> Option<WorkflowActivation> {
+    loop {
+        match core.poll_workflow_activation().await {
+            Ok(mut activation) => {
+                if let Err(e) = transcode(codecs, &mut activation, Direction::Decode).await {
+                    let completion = codec_failure(activation.run_id.clone(), &e);
+                    if let Err(e) = core.complete_workflow_activation(completion).await {
+                        tracing::error!("failing an undecodable activation failed: {e}");
                     }
-                    Err(PollError::ShutDown) => break,
-                    Err(e) => {
-                        report_fatal(&fatal, &failed, format!("workflow polling failed: {e}"));
-                        break;
-                    }
+                    continue;
                 }
+                return Some(activation);
             }
-        })
-    };
-    let completer = tokio::spawn(async move {
-        while let Some(mut completion) = completion_rx.recv().await {
-            if let Err(e) = transcode(&codecs, &mut completion, Direction::Encode).await {
-                completion = codec_failure(completion.run_id.clone(), &e);
-            }
-            if let Err(e) = core.complete_workflow_activation(completion).await {
-                tracing::error!("completing a workflow activation failed: {e}");
+            Err(PollError::ShutDown) => return None,
+            Err(e) => {
+                report_fatal(fatal, failed, format!("workflow polling failed: {e}"));
+                return None;
             }
         }
-    });
-    vec![poller, completer]
+    }
+}
+
+/// Encodes a completion's payloads and hands it to core (which answers the server when
+/// the completion ends a workflow task).
+async fn complete_activation(
+    core: Arc<CoreWorker>,
+    codecs: Codecs,
+    mut completion: WorkflowActivationCompletion,
+) {
+    if let Err(e) = transcode(&codecs, &mut completion, Direction::Encode).await {
+        completion = codec_failure(completion.run_id.clone(), &e);
+    }
+    if let Err(e) = core.complete_workflow_activation(completion).await {
+        tracing::error!("completing a workflow activation failed: {e}");
+    }
 }
 
 /// The failed completion of an activation whose payloads the codecs could not handle:

@@ -264,6 +264,58 @@ async fn a_panicking_workflow_fails_its_task_and_is_not_lost() {
     );
 }
 
+static SPAWNED: AtomicBool = AtomicBool::new(false);
+
+/// Reaches for tokio where the macro cannot see it (in a helper), on its first attempt.
+fn spawn_behind_the_macros_back() {
+    tokio::spawn(async {});
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct SpawnsOnce;
+
+#[workflow]
+impl SpawnsOnce {
+    #[run]
+    pub async fn run(_ctx: WorkflowContext<Self>) -> WorkflowResult<String> {
+        if !SPAWNED.swap(true, Ordering::SeqCst) {
+            spawn_behind_the_macros_back();
+        }
+        Ok("deterministic again".to_owned())
+    }
+}
+
+#[tokio::test]
+async fn workflow_code_runs_outside_any_tokio_runtime() {
+    // A task spawned from workflow code would run outside the replayable executor: the
+    // workflow thread runs activations in no runtime's context, so the spawn fails the
+    // workflow task at once (and the retry, which does not spawn, completes).
+    let client = client().await;
+    let tq = queue("spawns");
+    let id = format!("spawns-{tq}");
+    let result = Worker::new(&client, &tq)
+        .register_workflow::<SpawnsOnce>()
+        .run_until(SpawnsOnce::execute(&client, &id).task_queue(&tq))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(result, "deterministic again");
+    let history = client.workflow_handle(&id).history().await.unwrap();
+    let failure = history
+        .iter()
+        .find_map(|e| match &e.attributes {
+            Some(Attributes::WorkflowTaskFailedEventAttributes(a)) => a.failure.clone(),
+            _ => None,
+        })
+        .expect("the spawn failed a workflow task");
+    assert!(
+        failure.message.contains("Tokio"),
+        "the failure should name the missing runtime: {}",
+        failure.message
+    );
+}
+
 /// A client-side definition of a workflow no worker here registers.
 #[workflow(name = "NobodyRunsThis")]
 #[derive(Default)]
