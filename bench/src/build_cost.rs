@@ -120,9 +120,25 @@ impl App {
         })
     }
 
+    /// Type-checks the app (`cargo check`) with `target_dir` as its target directory,
+    /// which other apps may share: a quick proof that it still compiles.
+    pub fn check(&self, target_dir: &Path) -> anyhow::Result<()> {
+        self.cargo_in(&["check"], Online::No, target_dir)?;
+        Ok(())
+    }
+
     /// Runs `cargo ARGS` in the app's folder with its own target directory and a user's
     /// default settings; returns its standard output.
     fn cargo(&self, args: &[&str], online: Online) -> anyhow::Result<Vec<u8>> {
+        self.cargo_in(args, online, &self.dir.join("target"))
+    }
+
+    fn cargo_in(
+        &self,
+        args: &[&str],
+        online: Online,
+        target_dir: &Path,
+    ) -> anyhow::Result<Vec<u8>> {
         let mut command = Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
         command.args(args);
         if online == Online::No {
@@ -130,7 +146,7 @@ impl App {
         }
         let output = command
             .current_dir(&self.dir)
-            .env("CARGO_TARGET_DIR", self.dir.join("target"))
+            .env("CARGO_TARGET_DIR", target_dir)
             // What a user's `cargo build` does: incremental on for the app, no extra flags.
             .env_remove("CARGO_INCREMENTAL")
             .env_remove("RUSTFLAGS")
@@ -143,11 +159,26 @@ impl App {
                 args.join(" "),
                 self.contestant,
                 self.dir.display(),
-                String::from_utf8_lossy(&output.stderr)
+                errors(&String::from_utf8_lossy(&output.stderr))
             );
         }
         Ok(output.stdout)
     }
+}
+
+/// The end of cargo's output without its progress lines (`Compiling …`): the errors.
+fn errors(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| {
+            let word = line.split_whitespace().next().unwrap_or_default();
+            !matches!(
+                word,
+                "Compiling" | "Checking" | "Downloading" | "Downloaded" | "Locking" | "Adding"
+            )
+        })
+        .collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 /// Whether cargo may use the network (only to fetch, before anything is timed).

@@ -30,6 +30,10 @@ pub enum Metric {
     TotalMs,
     /// Worker resident memory per cached workflow, in KiB.
     KibPerWorkflow,
+    /// CPU time (user and system) of the worker process per workflow (or round, or
+    /// fanned-out item: what `PerSecond` counts), in milliseconds: what the work costs the
+    /// worker, less sensitive to a shared machine's noise than wall time.
+    WorkerCpuMs,
 }
 
 impl Metric {
@@ -41,6 +45,7 @@ impl Metric {
             Self::P99Ms => "p99 ms",
             Self::TotalMs => "total ms",
             Self::KibPerWorkflow => "KiB/workflow",
+            Self::WorkerCpuMs => "worker CPU ms each",
         }
     }
 

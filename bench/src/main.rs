@@ -1,5 +1,5 @@
 //! `capstan-bench [--rounds R] [--n N] [--latency-n N] [--contestants …] [--servers …]
-//! [--no-python] [--no-build] [--write]`: every scenario for every contestant (Capstan, the official
+//! [--only KIND,…] [--no-python] [--no-build] [--write]`: every scenario for every contestant (Capstan, the official
 //! Rust SDK, the Python SDK) on every server (engine in memory and on a file, dev server tuned and default), interleaved for
 //! several rounds; prints medians and ratios against the targets, and with `--write`
 //! writes `BENCHMARKS.md` and `bench/chart.svg`. Then, once each, the build scenario: the
@@ -27,8 +27,12 @@ use capstan_bench::{
 
 const USAGE: &str = "usage: capstan-bench [--rounds R] [--n N] [--latency-n N] \
                      [--contestants capstan,official-rust,python] \
-                     [--servers engine-memory,engine-file,dev-tuned,dev-default] [--no-python] \
-                     [--no-build] [--parked N] [--write]";
+                     [--servers engine-memory,engine-file,dev-tuned,dev-default] \
+                     [--only one-activity,latency,signal-query,update,fan-out,timers,replay,\
+                     parked,cache,build] [--no-python] [--no-build] [--parked N] [--write]";
+
+/// The build scenario's name for `--only` (it runs after the rounds, once).
+const BUILD: &str = "build";
 
 struct Args {
     rounds: usize,
@@ -36,6 +40,8 @@ struct Args {
     latency_n: usize,
     contestants: Vec<Contestant>,
     servers: Vec<ServerKind>,
+    /// The scenario kinds to run (`--only`; all by default).
+    only: Vec<String>,
     /// Workflows parked on the engine to read its memory per workflow (0: not run).
     parked: usize,
     /// Whether to run the build scenario.
@@ -50,6 +56,11 @@ fn args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         latency_n: 100,
         contestants: Contestant::ALL.to_vec(),
         servers: ServerKind::ALL.to_vec(),
+        only: Scenario::KINDS
+            .iter()
+            .chain(&[BUILD])
+            .map(|k| k.to_string())
+            .collect(),
         parked: 0,
         build: true,
         write: false,
@@ -79,6 +90,16 @@ fn args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
                     .map(ServerKind::from_name)
                     .collect::<anyhow::Result<_>>()?
             }
+            "--only" => {
+                parsed.only = value()?.split(',').map(str::to_owned).collect();
+                if let Some(unknown) = parsed
+                    .only
+                    .iter()
+                    .find(|k| !Scenario::KINDS.contains(&k.as_str()) && *k != BUILD)
+                {
+                    anyhow::bail!("`--only`: no scenario `{unknown}`; {USAGE}");
+                }
+            }
             "--parked" => parsed.parked = number(value()?)?,
             "--no-python" => parsed.contestants.retain(|&c| c != Py),
             "--no-build" => parsed.build = false,
@@ -96,6 +117,9 @@ type Cells<'a> = &'a [(Contestant, &'a [ServerKind])];
 fn plan(args: &Args) -> Vec<Entry> {
     let mut entries = Vec::new();
     let mut add = |scenario: Scenario, cells: Cells<'_>| {
+        if !args.only.iter().any(|kind| kind == scenario.kind()) {
+            return;
+        }
         for &(contestant, servers) in cells {
             if !args.contestants.contains(&contestant) {
                 continue;
@@ -116,13 +140,19 @@ fn plan(args: &Args) -> Vec<Entry> {
         ),
         (
             OfficialRust,
-            &[EngineMemory, DevServerTuned, DevServerDefault],
+            &[EngineMemory, EngineFile, DevServerTuned, DevServerDefault],
         ),
         (Py, &[EngineMemory, DevServerTuned]),
     ];
     let rust_on_fast: Cells<'_> = &[
         (Capstan, &[EngineMemory, EngineFile, DevServerTuned]),
         (OfficialRust, &[DevServerTuned]),
+    ];
+    // Python too, where a round takes seconds (not its 1,000 timers: minutes a round).
+    let messages: Cells<'_> = &[
+        (Capstan, &[EngineMemory, EngineFile, DevServerTuned]),
+        (OfficialRust, &[DevServerTuned]),
+        (Py, &[EngineMemory, DevServerTuned]),
     ];
     add(
         Scenario::OneActivity {
@@ -132,14 +162,14 @@ fn plan(args: &Args) -> Vec<Entry> {
         everyone,
     );
     add(Scenario::Latency { n: args.latency_n }, everyone);
-    add(Scenario::SignalQuery { rounds: 200 }, rust_on_fast);
-    add(Scenario::Update { rounds: 200 }, rust_on_fast);
+    add(Scenario::SignalQuery { rounds: 200 }, messages);
+    add(Scenario::Update { rounds: 200 }, messages);
     add(
         Scenario::FanOut {
             activities: 1000,
             children: 100,
         },
-        rust_on_fast,
+        messages,
     );
     add(
         Scenario::Timers {
@@ -221,7 +251,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let results = runner::run(&entries, args.rounds, &launcher, |line| eprintln!("{line}")).await?;
     let mut tables = report::markdown(&results)?;
-    if args.build {
+    if args.build && args.only.iter().any(|k| k == BUILD) {
         let mut costs = Vec::new();
         for contestant in build_cost::CONTESTANTS {
             if !args.contestants.contains(&contestant) {

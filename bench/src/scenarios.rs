@@ -80,6 +80,34 @@ pub enum Scenario {
 }
 
 impl Scenario {
+    /// The kinds of scenario, as `--only` names them.
+    pub const KINDS: [&'static str; 9] = [
+        "one-activity",
+        "latency",
+        "signal-query",
+        "update",
+        "fan-out",
+        "timers",
+        "replay",
+        "parked",
+        "cache",
+    ];
+
+    /// The scenario's kind: one of [`Scenario::KINDS`].
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::OneActivity { .. } => "one-activity",
+            Self::Latency { .. } => "latency",
+            Self::SignalQuery { .. } => "signal-query",
+            Self::Update { .. } => "update",
+            Self::FanOut { .. } => "fan-out",
+            Self::Timers { .. } => "timers",
+            Self::Replay { .. } => "replay",
+            Self::Parked { .. } => "parked",
+            Self::Cache { .. } => "cache",
+        }
+    }
+
     /// Whether the scenario needs a worker of its own (it measures the worker's memory).
     pub fn needs_fresh_worker(self) -> bool {
         matches!(self, Self::Cache { .. })
@@ -95,6 +123,35 @@ impl Scenario {
 
     /// Runs the scenario for `contestant`, whose worker is `worker`, through `client`.
     pub async fn run(
+        self,
+        contestant: Contestant,
+        client: &Client,
+        worker: &RunningWorker,
+    ) -> anyhow::Result<Measurement> {
+        let cpu_before = worker.cpu_time()?;
+        let mut m = self.run_on(contestant, client, worker).await?;
+        if let Some(units) = self.units() {
+            let cpu = worker.cpu_time()?.saturating_sub(cpu_before);
+            m.push(Metric::WorkerCpuMs, cpu.as_secs_f64() * 1e3 / units as f64);
+        }
+        Ok(m)
+    }
+
+    /// What [`Metric::PerSecond`] counts in one run: workflows, rounds or fanned-out items
+    /// (`None` where the worker's CPU is not what the scenario is about).
+    fn units(self) -> Option<usize> {
+        match self {
+            Self::OneActivity { n, .. } | Self::Latency { n } | Self::Timers { n, .. } => Some(n),
+            Self::SignalQuery { rounds } | Self::Update { rounds } => Some(rounds),
+            Self::FanOut {
+                activities,
+                children,
+            } => Some((activities + children) as usize),
+            Self::Replay { .. } | Self::Parked { .. } | Self::Cache { .. } => None,
+        }
+    }
+
+    async fn run_on(
         self,
         contestant: Contestant,
         client: &Client,

@@ -177,6 +177,27 @@ pub fn resident_bytes(pid: u32) -> anyhow::Result<u64> {
     Ok(kib * 1024)
 }
 
+/// The CPU time (user and system) process `pid` has used so far.
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("could not read {path}"))?;
+    // Fields after the command name (which may hold spaces, in parentheses): state is the
+    // first, utime the 12th and stime the 13th, in clock ticks.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .with_context(|| format!("{path} has no CPU time field {i}"))
+    };
+    let ticks = ticks(11)? + ticks(12)?;
+    // The kernel reports USER_HZ ticks, 100 a second on Linux.
+    Ok(Duration::from_millis(ticks * 10))
+}
+
 /// A worker process; dropping it stops the worker.
 #[derive(Debug)]
 pub struct RunningWorker {
@@ -196,6 +217,11 @@ impl RunningWorker {
     /// The worker process's resident memory (`VmRSS`), in bytes.
     pub fn resident_bytes(&self) -> anyhow::Result<u64> {
         resident_bytes(self.process.id())
+    }
+
+    /// The CPU time the worker process has used so far.
+    pub fn cpu_time(&self) -> anyhow::Result<Duration> {
+        cpu_time(self.process.id())
     }
 
     async fn warm_up(&mut self, address: &str) -> anyhow::Result<()> {
