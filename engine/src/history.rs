@@ -466,11 +466,11 @@ impl Run {
                 transient: true,
                 transient_events: Vec::new(),
             });
-            sched
-                .queues
-                .get_mut(&self.namespace, &self.task_queue)
-                .workflow
-                .push_back(WorkflowTaskRef::Run(self.run_id.clone()));
+            sched.queues.push_workflow(
+                &self.namespace,
+                &self.task_queue,
+                WorkflowTaskRef::Run(self.run_id.clone()),
+            );
             sched.changed = true;
             return;
         }
@@ -514,11 +514,11 @@ impl Run {
             );
         }
         let queue = sticky.map_or_else(|| self.task_queue.clone(), |s| s.name);
-        sched
-            .queues
-            .get_mut(&self.namespace, &queue)
-            .workflow
-            .push_back(WorkflowTaskRef::Run(self.run_id.clone()));
+        sched.queues.push_workflow(
+            &self.namespace,
+            &queue,
+            WorkflowTaskRef::Run(self.run_id.clone()),
+        );
     }
 
     /// Moves a workflow task still waiting on a sticky queue to the normal queue, as
@@ -853,11 +853,7 @@ impl Run {
         if eager && queue == self.task_queue {
             self.eager.push(task);
         } else {
-            sched
-                .queues
-                .get_mut(&self.namespace, &queue)
-                .activity
-                .push_back(task);
+            sched.queues.push_activity(&self.namespace, &queue, task);
         }
     }
 
@@ -1147,15 +1143,15 @@ impl Run {
             .as_ref()
             .map(|q| q.name.clone())
             .unwrap_or_default();
-        sched
-            .queues
-            .get_mut(&self.namespace, &queue)
-            .activity
-            .push_back(ActivityTaskRef {
+        sched.queues.push_activity(
+            &self.namespace,
+            &queue,
+            ActivityTaskRef {
                 run_id: self.run_id.clone(),
                 scheduled_event_id: scheduled,
                 attempt,
-            });
+            },
+        );
         sched.changed = true;
     }
 
@@ -2521,6 +2517,8 @@ impl State {
     pub(crate) fn close_sticky_queue(&mut self, namespace: &str, name: &str) {
         self.sched.closed_sticky.insert(name.to_owned());
         self.sched.sticky_pollers.remove(name);
+        // Its held polls answer empty now.
+        self.sched.queues.wake(namespace, name);
         self.sched.changed = true;
         let waiting = std::mem::take(&mut self.sched.queues.get_mut(namespace, name).workflow);
         for entry in waiting {
@@ -2535,11 +2533,11 @@ impl State {
                         .and_then(|q| self.runs.get(&q.run_id))
                         .map(|r| r.task_queue.clone());
                     if let Some(queue) = queue {
-                        self.sched
-                            .queues
-                            .get_mut(namespace, &queue)
-                            .workflow
-                            .push_back(WorkflowTaskRef::Query(id));
+                        self.sched.queues.push_workflow(
+                            namespace,
+                            &queue,
+                            WorkflowTaskRef::Query(id),
+                        );
                     }
                     continue;
                 }

@@ -261,6 +261,7 @@ impl Engine {
             state.sched.changed = true;
             state.sched.timers_changed = true;
         });
+        self.store.wake_all();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -33,13 +33,39 @@ pub(crate) struct QueueTasks {
 #[derive(Debug, Default)]
 pub(crate) struct Queues {
     queues: HashMap<(String, String), QueueTasks>,
+    /// Queues whose pollers the current transaction wakes: given a task, or closed.
+    woken: Vec<(String, String)>,
 }
 
 impl Queues {
+    /// The queue, to read or take tasks from (add them with the `push_` methods, which
+    /// wake its pollers).
     pub(crate) fn get_mut(&mut self, namespace: &str, name: &str) -> &mut QueueTasks {
         self.queues
             .entry((namespace.to_owned(), name.to_owned()))
             .or_default()
+    }
+
+    /// Adds a workflow task (or query) to queue `name`.
+    pub(crate) fn push_workflow(&mut self, namespace: &str, name: &str, task: WorkflowTaskRef) {
+        self.get_mut(namespace, name).workflow.push_back(task);
+        self.wake(namespace, name);
+    }
+
+    /// Adds an activity task to queue `name`.
+    pub(crate) fn push_activity(&mut self, namespace: &str, name: &str, task: ActivityTaskRef) {
+        self.get_mut(namespace, name).activity.push_back(task);
+        self.wake(namespace, name);
+    }
+
+    /// Wakes the polls held on queue `name` when the current transaction commits.
+    pub(crate) fn wake(&mut self, namespace: &str, name: &str) {
+        self.woken.push((namespace.to_owned(), name.to_owned()));
+    }
+
+    /// The queues to wake, since the last call.
+    pub(crate) fn take_woken(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.woken)
     }
 }
 

@@ -25,7 +25,7 @@ use crate::{
         WorkflowService,
     },
     schedules::NewSchedule,
-    store::{Scheduler, State, Store},
+    store::{Scheduler, State, Store, Topic},
     visibility::Filter,
 };
 
@@ -132,13 +132,15 @@ fn already_started(workflow_id: &str, run_id: &str, request_id: &str) -> Status 
 
 impl Service {
     /// Runs `check` in a transaction until it yields, the deadline passes (`None`) or the
-    /// engine closes (`None`). Wakes only on committed changes: no busy loop.
+    /// engine closes (`None`). Wakes only on committed changes to `topic` (what `check`
+    /// reads): no busy loop, and no wake for other runs' or queues' changes.
     async fn wait_for<T>(
         &self,
         deadline: Instant,
+        topic: Topic,
         mut check: impl FnMut(&mut State) -> Result<Option<T>, Status>,
     ) -> Result<Option<T>, Status> {
-        let mut changes = self.store.subscribe();
+        let mut changes = self.store.subscribe_to(topic);
         loop {
             let found = self
                 .store
@@ -153,7 +155,7 @@ impl Service {
                 return Ok(found);
             }
             tokio::select! {
-                changed = changes.changed() => if changed.is_err() { return Ok(None) },
+                () = changes.woken() => {}
                 _ = tokio::time::sleep_until(deadline) => return Ok(None),
             }
         }
@@ -672,8 +674,9 @@ impl WorkflowService for Service {
             .await?;
         let sticky = queue.kind == TaskQueueKind::Sticky as i32;
         let _poller = sticky.then(|| StickyPoll::begin(&self.store, &queue.name));
+        let topic = Topic::Queue(request.namespace.clone(), queue.name.clone());
         let task = self
-            .wait_for(deadline, |state| {
+            .wait_for(deadline, topic, |state| {
                 // A sticky queue whose worker shut down answers its held polls empty.
                 if sticky && state.sched.closed_sticky.contains(&queue.name) {
                     return Ok(Some(None));
@@ -736,8 +739,9 @@ impl WorkflowService for Service {
         self.store
             .transaction(|state| check_namespace(state, &request.namespace))
             .await?;
+        let topic = Topic::Queue(request.namespace.clone(), queue.clone());
         let task = self
-            .wait_for(deadline, |state| {
+            .wait_for(deadline, topic, |state| {
                 let State { runs, sched, .. } = state;
                 loop {
                     let Some(task) = sched
@@ -1024,39 +1028,44 @@ impl WorkflowService for Service {
                 state.resolve_run_id(&r.namespace, r.execution.as_ref())
             })
             .await?;
-        let read = |state: &mut State| -> Option<GetWorkflowExecutionHistoryResponse> {
-            let run = &state.runs[&run_id];
-            if close_only {
-                if run.is_open() {
-                    return None;
+        let read =
+            |state: &mut State| -> Result<Option<GetWorkflowExecutionHistoryResponse>, Status> {
+                // Deleted while a read waited for it.
+                let run = state.runs.get(&run_id).ok_or_else(|| {
+                    Status::not_found(format!("workflow run `{run_id}` was deleted"))
+                })?;
+                if close_only {
+                    if run.is_open() {
+                        return Ok(None);
+                    }
+                    return Ok(Some(GetWorkflowExecutionHistoryResponse {
+                        history: Some(History {
+                            events: run.events.last().into_iter().collect(),
+                        }),
+                        ..Default::default()
+                    }));
                 }
-                return Some(GetWorkflowExecutionHistoryResponse {
-                    history: Some(History {
-                        events: run.events.last().into_iter().collect(),
-                    }),
+                if start >= run.events.len() && run.is_open() && r.wait_new_event {
+                    return Ok(None);
+                }
+                let end = (start + page).min(run.events.len());
+                let events = run.events.range(start..end);
+                let more = end < run.events.len();
+                Ok(Some(GetWorkflowExecutionHistoryResponse {
+                    history: Some(History { events }),
+                    next_page_token: if more {
+                        end.to_string().into_bytes()
+                    } else {
+                        Vec::new()
+                    },
                     ..Default::default()
-                });
-            }
-            if start >= run.events.len() && run.is_open() && r.wait_new_event {
-                return None;
-            }
-            let end = (start + page).min(run.events.len());
-            let events = run.events.range(start..end);
-            let more = end < run.events.len();
-            Some(GetWorkflowExecutionHistoryResponse {
-                history: Some(History { events }),
-                next_page_token: if more {
-                    end.to_string().into_bytes()
-                } else {
-                    Vec::new()
-                },
-                ..Default::default()
-            })
-        };
+                }))
+            };
         let response = if r.wait_new_event {
-            self.wait_for(deadline, |state| Ok(read(state))).await?
+            self.wait_for(deadline, Topic::Run(run_id.clone()), read)
+                .await?
         } else {
-            self.store.transaction(|state| read(state)).await
+            self.store.transaction(read).await?
         };
         Ok(Response::new(response.unwrap_or_else(|| {
             GetWorkflowExecutionHistoryResponse {
@@ -1104,12 +1113,11 @@ impl WorkflowService for Service {
                         reply: Some(tx),
                     },
                 );
-                state
-                    .sched
-                    .queues
-                    .get_mut(&namespace, &queue)
-                    .workflow
-                    .push_back(WorkflowTaskRef::Query(id.clone()));
+                state.sched.queues.push_workflow(
+                    &namespace,
+                    &queue,
+                    WorkflowTaskRef::Query(id.clone()),
+                );
                 state.sched.changed = true;
                 Ok::<_, Status>(())
             })
@@ -1202,7 +1210,7 @@ impl WorkflowService for Service {
             })
             .await?;
         let reached = self
-            .wait_for(deadline, |state| {
+            .wait_for(deadline, Topic::Run(run_id.clone()), |state| {
                 Ok(Self::update_response(state, &run_id, &update_id, stage))
             })
             .await?;
@@ -1261,7 +1269,7 @@ impl WorkflowService for Service {
             })
             .await?;
         let reached = self
-            .wait_for(deadline, |state| {
+            .wait_for(deadline, Topic::Run(run_id.clone()), |state| {
                 Ok(Self::update_response(
                     state,
                     &run_id,
@@ -1746,11 +1754,11 @@ fn dispatch_workflow_task(
                 let sticky = queue != run.task_queue;
                 if sticky && run.sticky.as_ref().map(|s| s.name.as_str()) != Some(queue) {
                     // The run lost its sticky worker meanwhile: any worker answers it.
-                    sched
-                        .queues
-                        .get_mut(namespace, &run.task_queue)
-                        .workflow
-                        .push_back(WorkflowTaskRef::Query(id));
+                    sched.queues.push_workflow(
+                        namespace,
+                        &run.task_queue,
+                        WorkflowTaskRef::Query(id),
+                    );
                     sched.changed = true;
                     continue;
                 }

@@ -7,6 +7,7 @@
 
 pub(crate) mod durable;
 pub(crate) mod group_commit;
+pub(crate) mod waiters;
 
 use std::{
     borrow::Borrow,
@@ -22,6 +23,7 @@ use tokio::sync::{watch, Notify};
 use crate::{clock::Clock, history::Run, matching::Queues, timers::TimerKind};
 
 pub(crate) use durable::{pb, DbError};
+pub(crate) use waiters::{Subscription, Topic};
 
 /// A namespace the engine serves.
 #[derive(Debug, Clone)]
@@ -46,12 +48,11 @@ pub(crate) struct State {
 }
 
 /// The runs by run id, noting which ones a transaction may have changed: every run
-/// reached through [`Runs::get_mut`] or [`Runs::insert`] is written at commit.
+/// reached through [`Runs::get_mut`] or [`Runs::insert`] is written at commit (when
+/// durable), and whoever waits on it is woken.
 #[derive(Default)]
 pub(crate) struct Runs {
     map: HashMap<String, Run>,
-    /// Whether to note touched runs (only a durable store needs them).
-    track: bool,
     /// Touched run ids in first-touch order, and the same as a set.
     dirty: Vec<String>,
     dirty_set: HashSet<String>,
@@ -69,7 +70,7 @@ impl Runs {
     /// The run, noted as touched.
     pub(crate) fn get_mut(&mut self, run_id: &str) -> Option<&mut Run> {
         let run = self.map.get_mut(run_id)?;
-        if self.track && !self.dirty_set.contains(run_id) {
+        if !self.dirty_set.contains(run_id) {
             self.dirty_set.insert(run_id.to_owned());
             self.dirty.push(run_id.to_owned());
         }
@@ -77,7 +78,7 @@ impl Runs {
     }
 
     pub(crate) fn insert(&mut self, run_id: String, run: Run) {
-        if self.track && !self.dirty_set.contains(&run_id) {
+        if !self.dirty_set.contains(&run_id) {
             self.dirty_set.insert(run_id.clone());
             self.dirty.push(run_id.clone());
         }
@@ -87,7 +88,7 @@ impl Runs {
     /// Removes a run; a durable store deletes its rows at commit.
     pub(crate) fn remove(&mut self, run_id: &str) -> Option<Run> {
         let run = self.map.remove(run_id)?;
-        if self.track && !self.dirty_set.contains(run_id) {
+        if !self.dirty_set.contains(run_id) {
             self.dirty_set.insert(run_id.to_owned());
             self.dirty.push(run_id.to_owned());
         }
@@ -108,9 +109,10 @@ impl Runs {
         &self.dirty
     }
 
-    fn clear_dirty(&mut self) {
-        self.dirty.clear();
+    /// The runs touched since the last call, in first-touch order.
+    fn take_dirty(&mut self) -> Vec<String> {
         self.dirty_set.clear();
+        std::mem::take(&mut self.dirty)
     }
 }
 
@@ -232,7 +234,11 @@ impl Scheduler {
 /// timer service.
 pub(crate) struct Store {
     state: Mutex<Locked>,
+    /// Bumped by every transaction that changed something (the virtual clock's timer
+    /// service watches it).
     changes: watch::Sender<u64>,
+    /// Long polls, each woken by changes to what it waits on.
+    waiters: waiters::Waiters,
     timer_wake: Notify,
 }
 
@@ -271,17 +277,19 @@ impl Store {
         }
         let db = match db {
             Some(path) => {
-                state.runs.track = true;
                 let (db, conn) = durable::Db::open(path, &mut state)?;
                 Some((db, group_commit::GroupCommit::start(conn, path.to_owned())))
             }
             None => None,
         };
+        state.runs.take_dirty();
+        state.sched.queues.take_woken();
         state.sched.changed = false;
         state.sched.timers_changed = false;
         Ok(Self {
             state: Mutex::new(Locked { state, db }),
             changes: watch::channel(0).0,
+            waiters: waiters::Waiters::default(),
             timer_wake: Notify::new(),
         })
     }
@@ -301,7 +309,7 @@ impl Store {
     /// Waking waiters before the write is safe: they read in transactions of their own,
     /// whose tickets cover this one.
     pub(crate) fn apply<R>(&self, f: impl FnOnce(&mut State) -> R) -> (R, group_commit::Ticket) {
-        let (out, ticket, changed, timers) = {
+        let (out, ticket, changed, timers, woken) = {
             let mut locked = self.state.lock().unwrap_or_else(|e| e.into_inner());
             let Locked { state, db } = &mut *locked;
             state.sched.now = state.sched.clock.now();
@@ -319,7 +327,7 @@ impl Store {
                 }
                 None => group_commit::Ticket::default(),
             };
-            state.runs.clear_dirty();
+            let woken = woken_topics(state);
             state.schedules.clear_dirty();
             let sched = &mut state.sched;
             let flags = (sched.changed, sched.timers_changed);
@@ -328,8 +336,9 @@ impl Store {
             }
             sched.changed = false;
             sched.timers_changed = false;
-            (out, ticket, flags.0, flags.1)
+            (out, ticket, flags.0, flags.1, woken)
         };
+        self.waiters.wake(woken);
         if changed {
             self.changes.send_modify(|v| *v = v.wrapping_add(1));
         }
@@ -344,6 +353,17 @@ impl Store {
         self.changes.subscribe()
     }
 
+    /// A wait on `topic`, woken by every transaction committed after this call that
+    /// touches it.
+    pub(crate) fn subscribe_to(&self, topic: Topic) -> Subscription<'_> {
+        self.waiters.subscribe(topic)
+    }
+
+    /// Wakes every long poll (the engine is stopping: they answer at once).
+    pub(crate) fn wake_all(&self) {
+        self.waiters.wake_all();
+    }
+
     pub(crate) fn timer_wake(&self) -> &Notify {
         &self.timer_wake
     }
@@ -355,8 +375,35 @@ impl Store {
         if let Some((_, mut writer)) = locked.db.take() {
             writer.close();
         }
-        locked.state.runs.track = false;
-        locked.state.runs.clear_dirty();
+        locked.state.runs.take_dirty();
         locked.state.schedules.clear_dirty();
     }
+}
+
+/// What a transaction woke: the runs it touched, the queues it gave tasks to, and the
+/// queues holding a query of a touched run (a query waits until its run is ready).
+fn woken_topics(state: &mut State) -> Vec<Topic> {
+    let runs = state.runs.take_dirty();
+    let mut topics: Vec<Topic> = Vec::with_capacity(runs.len() + 1);
+    if !state.sched.queries.is_empty() {
+        for run_id in &runs {
+            let queried = state.sched.queries.values().any(|q| &q.run_id == run_id);
+            if let Some(run) = state.runs.get(run_id).filter(|_| queried) {
+                topics.push(Topic::Queue(run.namespace.clone(), run.task_queue.clone()));
+                if let Some(sticky) = &run.sticky {
+                    topics.push(Topic::Queue(run.namespace.clone(), sticky.name.clone()));
+                }
+            }
+        }
+    }
+    topics.extend(runs.into_iter().map(Topic::Run));
+    topics.extend(
+        state
+            .sched
+            .queues
+            .take_woken()
+            .into_iter()
+            .map(|(namespace, name)| Topic::Queue(namespace, name)),
+    );
+    topics
 }

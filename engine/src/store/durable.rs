@@ -570,17 +570,11 @@ fn reschedule(state: &mut State) {
     for (_, namespace, queue, run_id) in workflow_tasks {
         sched
             .queues
-            .get_mut(&namespace, &queue)
-            .workflow
-            .push_back(WorkflowTaskRef::Run(run_id));
+            .push_workflow(&namespace, &queue, WorkflowTaskRef::Run(run_id));
     }
     activity_tasks.sort_by_key(|t| t.0);
     for (_, namespace, queue, task) in activity_tasks {
-        sched
-            .queues
-            .get_mut(&namespace, &queue)
-            .activity
-            .push_back(task);
+        sched.queues.push_activity(&namespace, &queue, task);
     }
     for (at, kind) in timers {
         sched.add_timer(at, kind);
