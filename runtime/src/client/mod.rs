@@ -23,7 +23,8 @@ pub use handle::{
 };
 pub use start::{ExecuteWorkflow, StartWorkflow};
 use temporalio_client::{
-    grpc::WorkflowService, ClientTlsOptions, Connection, ConnectionOptions, TlsOptions,
+    grpc::WorkflowService, ClientTlsOptions, Connection, ConnectionOptions, GrpcCompression,
+    TlsOptions,
 };
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeNamespaceRequest;
 
@@ -70,6 +71,8 @@ pub struct ClientOptions {
     identity: String,
     tls: Option<TlsConfig>,
     api_key: Option<String>,
+    /// `None`: decided by the address (see [`ClientOptions::gzip`]).
+    gzip: Option<bool>,
     pub(crate) codecs: Codecs,
     pub(crate) default_task_queue: Option<String>,
 }
@@ -88,6 +91,7 @@ impl Client {
             identity: format!("{}@{}", std::process::id(), hostname()),
             tls: None,
             api_key: None,
+            gzip: None,
             codecs: Codecs::default(),
             default_task_queue: None,
         }
@@ -147,6 +151,18 @@ impl Client {
     }
 }
 
+/// Whether `url` names this machine by a loopback address.
+fn is_loopback(url: &temporalio_client::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
@@ -177,6 +193,16 @@ impl ClientOptions {
     /// Authenticates with an API key (turns TLS on).
     pub fn api_key(mut self, api_key: impl Into<String>) -> Self {
         self.api_key = Some(api_key.into());
+        self
+    }
+
+    /// Whether calls travel gzip-compressed. The default is on, as in Temporal's SDKs,
+    /// except to a loopback address (`localhost`, `127.0.0.0/8`, `::1`: the embedded
+    /// engine, a local dev server), where compressing costs CPU and saves no time: a
+    /// fresh compressor for every message took about 0.4 ms of each one-activity
+    /// workflow's 2.8 ms on the engine. Workers share their client's setting.
+    pub fn gzip(mut self, on: bool) -> Self {
+        self.gzip = Some(on);
         self
     }
 
@@ -213,8 +239,14 @@ impl ClientOptions {
             address: self.address.clone(),
             message,
         };
+        let gzip = self.gzip.unwrap_or_else(|| !is_loopback(&url));
         let options = ConnectionOptions::new(url)
             .identity(self.identity.clone())
+            .grpc_compression(if gzip {
+                GrpcCompression::Gzip
+            } else {
+                GrpcCompression::None
+            })
             .maybe_tls_options(tls)
             .maybe_api_key(self.api_key.clone())
             .connect_timeout(std::time::Duration::from_secs(10))
@@ -279,4 +311,22 @@ fn read_tls(config: &TlsConfig) -> Result<TlsOptions, ClientError> {
         .maybe_domain(config.domain.clone())
         .maybe_client_tls_options(client_tls_options)
         .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_to_this_machine_go_uncompressed_by_default() {
+        let loopback = |address: &str| is_loopback(&address.parse().expect("a URL"));
+        assert!(loopback("http://127.0.0.1:7233"));
+        assert!(loopback("http://127.8.9.10:7233"));
+        assert!(loopback("http://localhost:7233"));
+        assert!(loopback("https://LOCALHOST"));
+        assert!(loopback("http://[::1]:7233"));
+        assert!(!loopback("http://10.0.0.7:7233"));
+        assert!(!loopback("https://my-ns.tmprl.cloud:7233"));
+        assert!(!loopback("http://[2001:db8::1]:7233"));
+    }
 }
