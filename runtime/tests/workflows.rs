@@ -249,19 +249,21 @@ async fn a_panicking_workflow_fails_its_task_and_is_not_lost() {
         .unwrap()
         .unwrap();
     assert_eq!(result, "survived");
-    let history = client.workflow_handle(&id).history().await.unwrap();
-    let failure = history
+    let message = first_task_failure(&client, &id).await;
+    assert!(message.contains("boom on the first attempt"), "{message}");
+}
+
+/// The message of the first workflow task failure in workflow `id`'s history.
+async fn first_task_failure(client: &Client, id: &str) -> String {
+    let history = client.workflow_handle(id).history().await.unwrap();
+    history
         .iter()
         .find_map(|e| match &e.attributes {
             Some(Attributes::WorkflowTaskFailedEventAttributes(a)) => a.failure.clone(),
             _ => None,
         })
-        .expect("the panic failed a workflow task");
-    assert!(
-        failure.message.contains("boom on the first attempt"),
-        "{}",
-        failure.message
-    );
+        .expect("a workflow task failed")
+        .message
 }
 
 static SPAWNED: AtomicBool = AtomicBool::new(false);
@@ -301,18 +303,10 @@ async fn workflow_code_runs_outside_any_tokio_runtime() {
         .unwrap()
         .unwrap();
     assert_eq!(result, "deterministic again");
-    let history = client.workflow_handle(&id).history().await.unwrap();
-    let failure = history
-        .iter()
-        .find_map(|e| match &e.attributes {
-            Some(Attributes::WorkflowTaskFailedEventAttributes(a)) => a.failure.clone(),
-            _ => None,
-        })
-        .expect("the spawn failed a workflow task");
+    let message = first_task_failure(&client, &id).await;
     assert!(
-        failure.message.contains("Tokio"),
-        "the failure should name the missing runtime: {}",
-        failure.message
+        message.contains("Tokio"),
+        "the failure should name the missing runtime: {message}"
     );
 }
 
