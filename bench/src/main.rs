@@ -226,6 +226,10 @@ fn plan(args: &Args) -> Vec<Entry> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut argv = std::env::args().skip(1).peekable();
+    if matches!(argv.peek().map(String::as_str), Some("--help" | "-h")) {
+        println!("{USAGE}");
+        return Ok(());
+    }
     if argv.peek().map(String::as_str) == Some("worker") {
         let rest: Vec<String> = argv.skip(1).collect();
         let [contestant, address, task_queue, max_cached] = &rest[..] else {
