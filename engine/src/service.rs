@@ -1226,9 +1226,12 @@ impl WorkflowService for Service {
             })
             .await?;
         let reached = self
-            .wait_for(deadline, Topic::Run(run_id.clone()), Answer::Written, |state| {
-                Ok(Self::update_response(state, &run_id, &update_id, stage))
-            })
+            .wait_for(
+                deadline,
+                Topic::Run(run_id.clone()),
+                Answer::Written,
+                |state| Ok(Self::update_response(state, &run_id, &update_id, stage)),
+            )
             .await?;
         let (stage, outcome) =
             reached.unwrap_or((UpdateWorkflowExecutionLifecycleStage::Admitted as i32, None));
@@ -1285,14 +1288,19 @@ impl WorkflowService for Service {
             })
             .await?;
         let reached = self
-            .wait_for(deadline, Topic::Run(run_id.clone()), Answer::Written, |state| {
-                Ok(Self::update_response(
-                    state,
-                    &run_id,
-                    &update_ref.update_id,
-                    stage,
-                ))
-            })
+            .wait_for(
+                deadline,
+                Topic::Run(run_id.clone()),
+                Answer::Written,
+                |state| {
+                    Ok(Self::update_response(
+                        state,
+                        &run_id,
+                        &update_ref.update_id,
+                        stage,
+                    ))
+                },
+            )
             .await?;
         let (stage, outcome) =
             reached.unwrap_or((UpdateWorkflowExecutionLifecycleStage::Admitted as i32, None));
