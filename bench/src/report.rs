@@ -216,9 +216,10 @@ pub fn markdown(results: &Results) -> anyhow::Result<String> {
             let met = (ratio - bound) * direction >= 0.0;
             writeln!(
                 out,
-                "| {what} | {a_who}: {} | {b_who}: {} | {ratio:.2}x | {sign} {bound}x | {} |",
+                "| {what} | {a_who}: {} | {b_who}: {} | {} | {sign} {bound}x | {} |",
                 number(a),
                 number(b),
+                ratio_text(ratio),
                 if met { "yes" } else { "**no**" }
             )?;
         }
@@ -234,7 +235,18 @@ pub fn markdown(results: &Results) -> anyhow::Result<String> {
             _ => {}
         }
     }
+    writeln!(out)?;
     Ok(out)
+}
+
+/// A ratio with enough digits that one just past its bound does not print as the bound
+/// (0.1004x is not ≤ 0.1x).
+fn ratio_text(ratio: f64) -> String {
+    if ratio < 1.0 {
+        format!("{ratio:.3}x")
+    } else {
+        format!("{ratio:.2}x")
+    }
 }
 
 /// A target row for `scenario`: Capstan against the official Rust SDK, both on the
@@ -265,10 +277,11 @@ fn versus_official(
     };
     writeln!(
         out,
-        "| {scenario} vs official Rust SDK: {} | {} | {} | {ratio:.2}x | {sign} {bound}x | {} |",
+        "| {scenario} vs official Rust SDK: {} | {} | {} | {} | {sign} {bound}x | {} |",
         metric.label(),
         number(ours),
         number(theirs),
+        ratio_text(ratio),
         if met { "yes" } else { "**no**" }
     )
 }
