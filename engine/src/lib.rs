@@ -138,11 +138,19 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// The engine's HTTP/2 connection receive window (see [`Engine::start`]).
+const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+
 impl Engine {
     /// Binds the address and serves on the current tokio runtime.
     pub async fn start(options: EngineOptions) -> Result<Self, EngineError> {
         // TLS material is checked before anything is bound.
-        let mut builder = tonic::transport::Server::builder();
+        // A wide connection window: besides flow control, h2 sizes from it how many small
+        // DATA frames (a gRPC request each) may wait unread on one connection before it
+        // calls the peer abusive and closes it. At the default 64 KiB that was ~200, and a
+        // client with thousands of result long-polls open on one connection lost it.
+        let mut builder =
+            tonic::transport::Server::builder().initial_connection_window_size(CONNECTION_WINDOW);
         if let Some(tls) = &options.tls {
             builder = builder
                 .tls_config(tls.server_config())
