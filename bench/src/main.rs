@@ -193,9 +193,7 @@ fn plan(args: &Args) -> Vec<Entry> {
             cells,
         );
     }
-    // Not 10,000: with 10,000 result long-polls open on the harness's one connection,
-    // rounds fail with a transport error (bench/NOTES.md).
-    for n in [100, 2000] {
+    for n in [100, 2000, 10_000] {
         add(
             Scenario::Timers { n, millis: 1000 },
             &[(Capstan, &[EngineMemory])],
