@@ -24,6 +24,9 @@ pub async fn encrypted_client(address: &str, codec: AesGcmCodec) -> Result<Clien
     Client::builder(address).codec(codec).connect().await
 }
 
+/// The secret the encrypted workflow takes: it must never reach the server in the clear.
+pub const PLAINTEXT_CARD: &str = "card 4111-1111";
+
 /// Runs the metrics pattern's `MyWorkflow` with an encrypting client and worker, and
 /// returns its result and the history as a client *without* the key sees it.
 pub async fn run_encrypted(
@@ -38,7 +41,7 @@ pub async fn run_encrypted(
         .register_workflow::<MyWorkflow>()
         .register_activity(my_activity)
         .run_until(
-            MyWorkflow::execute(&client, workflow_id, "card 4111-1111".to_owned())
+            MyWorkflow::execute(&client, workflow_id, PLAINTEXT_CARD.to_owned())
                 .task_queue(task_queue),
         )
         .await??;
