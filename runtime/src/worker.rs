@@ -176,8 +176,8 @@ impl Worker {
         self
     }
 
-    /// The task queue's share of the workflow task polls (default 0.5; at least one poll
-    /// each).
+    /// The task queue's share of the workflow task polls (default 0.5); the rest poll the
+    /// sticky queue.
     pub fn nonsticky_to_sticky_poll_ratio(mut self, ratio: f32) -> Self {
         self.nonsticky_to_sticky_poll_ratio = ratio.clamp(0.0, 1.0);
         self
