@@ -567,16 +567,8 @@ async fn run_pattern(client: &Client, tq: &str, name: &str, run_id: &str) -> any
             )
             .await?;
             std::fs::remove_dir_all(&dir)?;
-            // The events as the server stores them: a payload's bytes appear as they are.
-            // (Their `Debug` text shows payloads in base64, and timestamps or ciphertext
-            // there could spell any digits.)
-            let plaintext = PLAINTEXT_CARD.as_bytes();
             anyhow::ensure!(
-                !history.iter().any(|event| {
-                    prost::Message::encode_to_vec(event)
-                        .windows(plaintext.len())
-                        .any(|w| w == plaintext)
-                }),
+                !stored_in_clear(&history, PLAINTEXT_CARD),
                 "plaintext in the server's history"
             );
             Ok(json!({ "result": result, "plaintext_in_history": false }))

@@ -3,6 +3,7 @@
 //! from source.
 
 use capstan::{
+    client::history::HistoryEvent,
     codec::{AesGcmCodec, KeyError},
     Client, ClientError,
 };
@@ -27,6 +28,18 @@ pub async fn encrypted_client(address: &str, codec: AesGcmCodec) -> Result<Clien
 /// The secret the encrypted workflow takes: it must never reach the server in the clear.
 pub const PLAINTEXT_CARD: &str = "card 4111-1111";
 
+/// Whether `secret` is in `history` as the server stores it. Looks at the encoded events,
+/// where a payload's bytes appear as they are (their `Debug` text shows payloads in
+/// base64, and timestamps or ciphertext there could spell anything).
+pub fn stored_in_clear(history: &[HistoryEvent], secret: &str) -> bool {
+    let secret = secret.as_bytes();
+    history.iter().any(|event| {
+        prost::Message::encode_to_vec(event)
+            .windows(secret.len())
+            .any(|w| w == secret)
+    })
+}
+
 /// Runs the metrics pattern's `MyWorkflow` with an encrypting client and worker, and
 /// returns its result and the history as a client *without* the key sees it.
 pub async fn run_encrypted(
@@ -34,7 +47,7 @@ pub async fn run_encrypted(
     codec: AesGcmCodec,
     task_queue: &str,
     workflow_id: &str,
-) -> anyhow::Result<(String, Vec<capstan::client::history::HistoryEvent>)> {
+) -> anyhow::Result<(String, Vec<HistoryEvent>)> {
     use super::custom_metrics::{my_activity, MyWorkflow};
     let client = encrypted_client(address, codec).await?;
     let result = capstan::Worker::new(&client, task_queue)
@@ -48,4 +61,44 @@ pub async fn run_encrypted(
     let keyless = Client::connect(address).await?;
     let history = keyless.workflow_handle(workflow_id).history().await?;
     Ok((result, history))
+}
+
+#[cfg(test)]
+mod tests {
+    use capstan::client::history::{Attributes, Payload, Payloads};
+    use temporalio_common::protos::temporal::api::history::v1::WorkflowExecutionStartedEventAttributes;
+
+    use super::*;
+
+    fn started_with(data: &[u8]) -> Vec<HistoryEvent> {
+        let input = Payloads {
+            payloads: vec![Payload {
+                data: data.to_vec(),
+                ..Default::default()
+            }],
+        };
+        vec![HistoryEvent {
+            event_id: 4111,
+            attributes: Some(Attributes::WorkflowExecutionStartedEventAttributes(
+                WorkflowExecutionStartedEventAttributes {
+                    input: Some(input),
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        }]
+    }
+
+    #[test]
+    fn a_payload_in_the_clear_is_found_and_other_digits_are_not() {
+        let json = format!("\"{PLAINTEXT_CARD}\"");
+        assert!(stored_in_clear(
+            &started_with(json.as_bytes()),
+            PLAINTEXT_CARD
+        ));
+        assert!(!stored_in_clear(
+            &started_with(b"\x9a\x41ciphertext"),
+            PLAINTEXT_CARD
+        ));
+    }
 }
