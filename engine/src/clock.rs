@@ -30,6 +30,9 @@ pub(crate) enum Clock {
         /// When the clock last moved or the engine last made progress.
         since: Instant,
     },
+    /// Stands still; moves only when a test moves it ([`Clock::skip_to`]).
+    #[cfg(test)]
+    Manual(SystemTime),
 }
 
 impl Clock {
@@ -50,6 +53,8 @@ impl Clock {
         match self {
             Self::Real => SystemTime::now(),
             Self::Virtual { at, since } => *at + since.elapsed().saturating_sub(STALL),
+            #[cfg(test)]
+            Self::Manual(at) => *at,
         }
     }
 
@@ -65,6 +70,10 @@ impl Clock {
 
     /// Moves a virtual clock forward to `to` (never backward); the real clock ignores it.
     pub(crate) fn skip_to(&mut self, to: SystemTime) {
+        #[cfg(test)]
+        if let Self::Manual(at) = self {
+            *at = (*at).max(to);
+        }
         if let Self::Virtual { .. } = self {
             *self = Self::Virtual {
                 at: self.now().max(to),
@@ -84,6 +93,8 @@ impl Clock {
                 Ok(ahead) if !ahead.is_zero() => (STALL + ahead).saturating_sub(since.elapsed()),
                 _ => Duration::ZERO,
             },
+            #[cfg(test)]
+            Self::Manual(at) => deadline.duration_since(*at).unwrap_or_default(),
         }
     }
 }

@@ -10,7 +10,10 @@ use std::ops::Range;
 
 use prost::Message as _;
 
-use crate::proto::history::HistoryEvent;
+use crate::proto::{
+    enums::EventType,
+    history::{history_event::Attributes, HistoryEvent},
+};
 
 /// A run's events in order, encoded back to back.
 #[derive(Debug, Clone, Default)]
@@ -89,6 +92,64 @@ impl EventLog {
                 .truncate(self.ends.last().map_or(0, |&end| end as usize));
         }
     }
+}
+
+macro_rules! event_types {
+    ($($name:ident => $ty:ident),* $(,)?) => {
+        /// The event type that goes with `a`.
+        pub(crate) fn event_type(a: &Attributes) -> EventType {
+            match a {
+                $(Attributes::$name(_) => EventType::$ty,)*
+                _ => EventType::Unspecified,
+            }
+        }
+    };
+}
+
+event_types! {
+    WorkflowExecutionStartedEventAttributes => WorkflowExecutionStarted,
+    WorkflowExecutionCompletedEventAttributes => WorkflowExecutionCompleted,
+    WorkflowExecutionFailedEventAttributes => WorkflowExecutionFailed,
+    WorkflowExecutionTimedOutEventAttributes => WorkflowExecutionTimedOut,
+    WorkflowTaskScheduledEventAttributes => WorkflowTaskScheduled,
+    WorkflowTaskStartedEventAttributes => WorkflowTaskStarted,
+    WorkflowTaskCompletedEventAttributes => WorkflowTaskCompleted,
+    WorkflowTaskTimedOutEventAttributes => WorkflowTaskTimedOut,
+    WorkflowTaskFailedEventAttributes => WorkflowTaskFailed,
+    ActivityTaskScheduledEventAttributes => ActivityTaskScheduled,
+    ActivityTaskStartedEventAttributes => ActivityTaskStarted,
+    ActivityTaskCompletedEventAttributes => ActivityTaskCompleted,
+    ActivityTaskFailedEventAttributes => ActivityTaskFailed,
+    ActivityTaskTimedOutEventAttributes => ActivityTaskTimedOut,
+    TimerStartedEventAttributes => TimerStarted,
+    TimerFiredEventAttributes => TimerFired,
+    ActivityTaskCancelRequestedEventAttributes => ActivityTaskCancelRequested,
+    ActivityTaskCanceledEventAttributes => ActivityTaskCanceled,
+    TimerCanceledEventAttributes => TimerCanceled,
+    MarkerRecordedEventAttributes => MarkerRecorded,
+    WorkflowExecutionSignaledEventAttributes => WorkflowExecutionSignaled,
+    WorkflowExecutionTerminatedEventAttributes => WorkflowExecutionTerminated,
+    WorkflowExecutionCancelRequestedEventAttributes => WorkflowExecutionCancelRequested,
+    WorkflowExecutionCanceledEventAttributes => WorkflowExecutionCanceled,
+    RequestCancelExternalWorkflowExecutionInitiatedEventAttributes => RequestCancelExternalWorkflowExecutionInitiated,
+    RequestCancelExternalWorkflowExecutionFailedEventAttributes => RequestCancelExternalWorkflowExecutionFailed,
+    ExternalWorkflowExecutionCancelRequestedEventAttributes => ExternalWorkflowExecutionCancelRequested,
+    WorkflowExecutionContinuedAsNewEventAttributes => WorkflowExecutionContinuedAsNew,
+    StartChildWorkflowExecutionInitiatedEventAttributes => StartChildWorkflowExecutionInitiated,
+    StartChildWorkflowExecutionFailedEventAttributes => StartChildWorkflowExecutionFailed,
+    ChildWorkflowExecutionStartedEventAttributes => ChildWorkflowExecutionStarted,
+    ChildWorkflowExecutionCompletedEventAttributes => ChildWorkflowExecutionCompleted,
+    ChildWorkflowExecutionFailedEventAttributes => ChildWorkflowExecutionFailed,
+    ChildWorkflowExecutionCanceledEventAttributes => ChildWorkflowExecutionCanceled,
+    ChildWorkflowExecutionTimedOutEventAttributes => ChildWorkflowExecutionTimedOut,
+    ChildWorkflowExecutionTerminatedEventAttributes => ChildWorkflowExecutionTerminated,
+    SignalExternalWorkflowExecutionInitiatedEventAttributes => SignalExternalWorkflowExecutionInitiated,
+    SignalExternalWorkflowExecutionFailedEventAttributes => SignalExternalWorkflowExecutionFailed,
+    ExternalWorkflowExecutionSignaledEventAttributes => ExternalWorkflowExecutionSignaled,
+    UpsertWorkflowSearchAttributesEventAttributes => UpsertWorkflowSearchAttributes,
+    WorkflowExecutionUpdateAcceptedEventAttributes => WorkflowExecutionUpdateAccepted,
+    WorkflowExecutionUpdateCompletedEventAttributes => WorkflowExecutionUpdateCompleted,
+    WorkflowPropertiesModifiedEventAttributes => WorkflowPropertiesModified,
 }
 
 /// Decodes an event this log encoded.

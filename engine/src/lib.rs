@@ -9,20 +9,43 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The engine keeps its state in memory behind a `store` module boundary (one transaction
-//! per state transition); sdk-core, any Temporal SDK and the `temporal` CLI talk to it
-//! over the same gRPC API as to a Temporal cluster.
+//! sdk-core, any Temporal SDK and the `temporal` CLI talk to it over the same gRPC API
+//! as to a Temporal cluster.
+//!
+//! # Layers
+//!
+//! Each layer imports only the ones below it (`engine/tests/layers.rs` checks it):
+//!
+//! | layer | owns | may not |
+//! |---|---|---|
+//! | [`Engine`] (`lib.rs`), `tls` | starting and stopping the server | hold any policy |
+//! | `service/` | one file per RPC area: decode, validate, one store transaction | decide what a request does |
+//! | `timer_service` | sleeping until the next deadline, firing it in a transaction | decide what a deadline does |
+//! | `store/` | the lock, transactions, SQLite, group commit, long-poll wake-ups | know what a run is beyond its rows |
+//! | `state/` | all runs and schedules; transitions that cross runs; dispatch; firing deadlines | touch tokio, SQLite or the network |
+//! | `run/` | one run's state machine, split by concept; `Run::deadlines` | touch another run, a queue or a timer |
+//! | `matching/`, `timers/`, `schedules/`, `visibility`, `event_log`, `clock`, `errors`, `pb`, `proto` | data and pure logic: queues and tokens, the timer wheel, schedule specs, list queries, encoded events, time, error wording | import anything above |
+//!
+//! A request flows down once: the service validates, the store opens a transaction, the
+//! state applies the transition to a run, the run appends events and records effects, the
+//! store commits (waiting for the disk in durable mode), then wakes exactly the waiters
+//! whose topics the transaction touched. A restart rebuilds the queues and deadlines with
+//! the functions the live path uses.
 
 #![warn(missing_docs)]
 
 mod clock;
+mod errors;
 mod event_log;
-mod history;
 mod matching;
+mod pb;
 mod proto;
+mod run;
 mod schedules;
 mod service;
-pub(crate) mod store;
+mod state;
+mod store;
+mod timer_service;
 mod timers;
 mod tls;
 mod visibility;
@@ -172,18 +195,14 @@ impl Engine {
         } else {
             clock::Clock::Real
         };
-        let store =
-            store::Store::open(&options.namespaces, clock, options.db.as_deref()).map_err(|e| {
-                EngineError::Db {
-                    path: options.db.clone().unwrap_or_default(),
-                    message: e.to_string(),
-                }
-            })?;
-        store
-            .transaction(|state| {
-                state.sched.suggest_continue_as_new_after = options.suggest_continue_as_new_after;
-            })
-            .await;
+        let config = run::Config {
+            suggest_continue_as_new_after: options.suggest_continue_as_new_after,
+        };
+        let store = store::Store::open(&options.namespaces, clock, config, options.db.as_deref())
+            .map_err(|e| EngineError::Db {
+            path: options.db.clone().unwrap_or_default(),
+            message: e.to_string(),
+        })?;
         let store = Arc::new(store);
         let service = proto::WorkflowServiceServer::new(service::Service {
             store: store.clone(),
@@ -224,7 +243,7 @@ impl Engine {
                 tracing::error!("capstan-engine server stopped: {e}");
             }
         });
-        let timers = tokio::spawn(timers::service(store.clone()));
+        let timers = tokio::spawn(timer_service::run(store.clone()));
         Ok(Self {
             address,
             store,
@@ -242,7 +261,7 @@ impl Engine {
 
     /// The engine's current time: the system time, or the virtual clock's reading.
     pub fn now(&self) -> SystemTime {
-        self.store.apply(|state| state.sched.now()).0
+        self.store.apply(|state| state.now).0
     }
 
     /// The bound socket address.
@@ -263,13 +282,7 @@ impl Engine {
     }
 
     fn signal_stop(&mut self) {
-        // Nothing durable changes: no write to wait for.
-        let _ = self.store.apply(|state| {
-            state.sched.closing = true;
-            state.sched.changed = true;
-            state.sched.timers_changed = true;
-        });
-        self.store.wake_all();
+        self.store.close();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -17,7 +17,23 @@ use std::{cmp::Ordering, time::SystemTime};
 
 use tonic::Status;
 
-use crate::{history::Run, proto::enums::WorkflowExecutionStatus};
+use crate::proto::{common::SearchAttributes, enums::WorkflowExecutionStatus};
+
+/// What a list query sees of one run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Record<'a> {
+    pub(crate) workflow_type: &'a str,
+    pub(crate) workflow_id: &'a str,
+    pub(crate) run_id: &'a str,
+    pub(crate) task_queue: &'a str,
+    pub(crate) status: WorkflowExecutionStatus,
+    pub(crate) start_time: SystemTime,
+    /// When the run may first execute (after a start delay or backoff).
+    pub(crate) execution_time: SystemTime,
+    pub(crate) close_time: Option<SystemTime>,
+    pub(crate) history_length: usize,
+    pub(crate) search_attributes: Option<&'a SearchAttributes>,
+}
 
 /// A parsed list query.
 #[derive(Debug, Default)]
@@ -99,13 +115,13 @@ impl Filter {
         Ok(Self { expr: Some(expr) })
     }
 
-    pub(crate) fn matches(&self, run: &Run) -> bool {
+    pub(crate) fn matches(&self, run: &Record<'_>) -> bool {
         self.expr.as_ref().is_none_or(|e| e.matches(run))
     }
 }
 
 impl Expr {
-    fn matches(&self, run: &Run) -> bool {
+    fn matches(&self, run: &Record<'_>) -> bool {
         match self {
             Self::And(a, b) => a.matches(run) && b.matches(run),
             Self::Or(a, b) => a.matches(run) || b.matches(run),
@@ -211,18 +227,17 @@ impl Field {
         )
     }
 
-    fn of(&self, run: &Run) -> Actual {
+    fn of(&self, run: &Record<'_>) -> Actual {
         match self {
-            Self::WorkflowType => Actual::Text(run.workflow_type.clone()),
-            Self::WorkflowId => Actual::Text(run.workflow_id.clone()),
-            Self::RunId => Actual::Text(run.run_id.clone()),
-            Self::TaskQueue => Actual::Text(run.task_queue.clone()),
+            Self::WorkflowType => Actual::Text(run.workflow_type.to_owned()),
+            Self::WorkflowId => Actual::Text(run.workflow_id.to_owned()),
+            Self::RunId => Actual::Text(run.run_id.to_owned()),
+            Self::TaskQueue => Actual::Text(run.task_queue.to_owned()),
             Self::ExecutionStatus => Actual::Text(status_name(run.status).to_owned()),
             Self::StartTime => Actual::Time(run.start_time),
-            // No start delays: a run executes from its start.
-            Self::ExecutionTime => Actual::Time(run.start_time),
+            Self::ExecutionTime => Actual::Time(run.execution_time),
             Self::CloseTime => run.close_time.map_or(Actual::Null, Actual::Time),
-            Self::HistoryLength => Actual::Number(run.events.len() as f64),
+            Self::HistoryLength => Actual::Number(run.history_length as f64),
             Self::SearchAttribute(name) => search_attribute(run, name),
         }
     }
@@ -244,11 +259,9 @@ impl Field {
 }
 
 /// The run's search attribute `name` (a JSON payload): text, number, or list of them.
-fn search_attribute(run: &Run, name: &str) -> Actual {
+fn search_attribute(run: &Record<'_>, name: &str) -> Actual {
     let Some(payload) = run
-        .started
         .search_attributes
-        .as_ref()
         .and_then(|s| s.indexed_fields.get(name))
     else {
         return Actual::Null;

@@ -25,13 +25,11 @@ use std::{
 use prost::Message as _;
 use rusqlite::{params, Connection};
 
-use super::{Namespace, State};
 use crate::{
     event_log::EventLog,
-    history::{ActivityState, Run},
-    matching::{ActivityTaskRef, WorkflowTaskRef},
-    proto::{self, history::HistoryEvent},
-    timers::TimerKind,
+    proto::history::HistoryEvent,
+    run::Run,
+    state::{Changes, Namespace, State},
 };
 
 const SCHEMA_VERSION: i64 = 2;
@@ -69,11 +67,11 @@ impl std::fmt::Debug for Db {
 }
 
 impl Db {
-    /// Opens (creating if needed) the database at `path` and loads its runs into `state`,
-    /// rebuilding the task queues and timers from them. Returns the connection for the
-    /// writer.
+    /// Opens (creating if needed) the database at `path` and loads what it holds into
+    /// `state` (the caller rebuilds queues and deadlines from it). Returns the connection
+    /// for the writer.
     pub(crate) fn open(path: &Path, state: &mut State) -> Result<(Self, Connection), DbError> {
-        let mut conn = Connection::open(path)?;
+        let conn = Connection::open(path)?;
         // WAL: readers never block the writer and a commit is one append to the log.
         // synchronous=FULL: a commit is on disk (fsync of the log) before it returns, so an
         // acknowledged change survives an OS crash or power loss too. The fsync costs
@@ -124,10 +122,6 @@ impl Db {
             stored_namespaces: 0,
         };
         db.load(&conn, state)?;
-        // The namespaces asked for that the file did not have yet.
-        if let Some(batch) = db.stage(state)? {
-            write(&mut conn, [&batch])?;
-        }
         Ok((db, conn))
     }
 
@@ -192,14 +186,15 @@ impl Db {
                 message: e.to_string(),
             })?;
             run.events = events.remove(&run_id).unwrap_or_default();
+            run.restore_timer_deadlines();
             self.next_order = self.next_order.max(order + 1);
             self.stored_events.insert(run_id.clone(), run.events.len());
             state.current.insert(
                 (run.namespace.clone(), run.workflow_id.clone()),
                 run_id.clone(),
             );
-            state.started.push(run_id.clone());
-            state.runs.load(run_id, run);
+            state.started.push(run_id);
+            state.runs.load(run);
         }
         drop(rows);
         drop(stmt);
@@ -216,15 +211,10 @@ impl Db {
         }
         drop(rows);
         drop(stmt);
-        let sched = &mut state.sched;
-        sched.seq = sched.seq.max(max_task_id.max(0) as u64);
+        state.seq = state.seq.max(max_task_id.max(0) as u64);
         // A virtual clock never runs behind the times already written.
-        sched.clock.skip_to(latest_event);
-        sched.now = sched.clock.now();
-        reschedule(state);
-        // Actions missed while the engine was down are taken now, within each schedule's
-        // catch-up window.
-        state.arm_schedules();
+        state.clock.skip_to(latest_event);
+        state.begin();
         Ok(())
     }
 
@@ -232,10 +222,14 @@ impl Db {
     /// schedules it touched, their new events and any new namespace. `None` when it
     /// changed nothing durable. From here on the rows count as written: they reach the
     /// file in order, through the [`GroupCommit`](super::group_commit::GroupCommit) writer.
-    pub(crate) fn stage(&mut self, state: &State) -> Result<Option<Batch>, DbError> {
-        let dirty = state.runs.dirty();
+    pub(crate) fn stage(
+        &mut self,
+        state: &State,
+        changes: &Changes,
+    ) -> Result<Option<Batch>, DbError> {
+        let dirty = &changes.runs;
         if dirty.is_empty()
-            && state.schedules.dirty().is_empty()
+            && changes.schedules.is_empty()
             && state.namespaces.len() == self.stored_namespaces
         {
             return Ok(None);
@@ -285,7 +279,7 @@ impl Db {
                     .collect(),
             });
         }
-        for key in state.schedules.dirty() {
+        for key in &changes.schedules {
             let state_json =
                 match state.schedules.get(key) {
                     Some(schedule) => Some(serde_json::to_string(schedule).map_err(|e| {
@@ -407,319 +401,4 @@ fn event_time(e: &HistoryEvent) -> Option<SystemTime> {
     let t = e.event_time.as_ref()?;
     let secs = u64::try_from(t.seconds).ok()?;
     Some(SystemTime::UNIX_EPOCH + std::time::Duration::new(secs, t.nanos.max(0) as u32))
-}
-
-/// Rebuilds the scheduler from the loaded runs: queued workflow and activity tasks, and
-/// the timers of user timers, retry backoffs and timeouts. A task that a worker held when
-/// the engine stopped stays started until its timeout fires (as on Temporal: that worker
-/// may still complete it), and is then retried.
-fn reschedule(state: &mut State) {
-    // No sticky worker polls a fresh engine: tasks waiting on sticky queues go to their
-    // normal queues.
-    let stuck: Vec<String> = state
-        .runs
-        .values()
-        .filter(|r| r.is_open() && r.sticky.is_some())
-        .map(|r| r.run_id.clone())
-        .collect();
-    for run_id in stuck {
-        if let Some(run) = state.runs.get_mut(&run_id) {
-            run.sticky = None;
-            if let Some(task) = &mut run.wft {
-                task.sticky_queue = None;
-            }
-        }
-    }
-    let State { runs, sched, .. } = state;
-    let mut workflow_tasks: Vec<(SystemTime, String, String, String)> = Vec::new();
-    let mut activity_tasks: Vec<(SystemTime, String, String, ActivityTaskRef)> = Vec::new();
-    let mut timers: Vec<(SystemTime, TimerKind)> = Vec::new();
-    for run in runs.values() {
-        if !run.is_open() {
-            continue;
-        }
-        let run_id = run.run_id.clone();
-        let at_event = |id: i64| {
-            usize::try_from(id - 1)
-                .ok()
-                .and_then(|i| run.events.get(i))
-                .as_ref()
-                .and_then(event_time)
-        };
-        if let Some(until) = run.backoff_until {
-            timers.push((
-                until,
-                TimerKind::FirstWorkflowTask {
-                    run_id: run_id.clone(),
-                },
-            ));
-        }
-        if let Some(task) = &run.wft {
-            match task.started_event_id {
-                None => {
-                    workflow_tasks.push((
-                        task.scheduled_time,
-                        run.namespace.clone(),
-                        run.task_queue.clone(),
-                        run_id.clone(),
-                    ));
-                }
-                Some(started) => timers.push((
-                    at_event(started).unwrap_or(task.scheduled_time) + run.task_timeout,
-                    TimerKind::WorkflowTaskTimeout {
-                        run_id: run_id.clone(),
-                        scheduled_event_id: task.scheduled_event_id,
-                    },
-                )),
-            }
-        }
-        for (timer_id, started) in &run.timers {
-            let fire_in = run
-                .events
-                .get((*started - 1).max(0) as usize)
-                .and_then(|e| match e.attributes {
-                    Some(
-                        proto::history::history_event::Attributes::TimerStartedEventAttributes(a),
-                    ) => proto::duration(a.start_to_fire_timeout.as_ref()),
-                    _ => None,
-                })
-                .unwrap_or_default();
-            timers.push((
-                at_event(*started).unwrap_or(run.start_time) + fire_in,
-                TimerKind::UserTimer {
-                    run_id: run_id.clone(),
-                    timer_id: timer_id.clone(),
-                    started_event_id: *started,
-                },
-            ));
-        }
-        for (scheduled, activity) in &run.activities {
-            let attrs = &activity.attrs;
-            if let Some(t) = proto::duration(attrs.schedule_to_close_timeout.as_ref()) {
-                timers.push((
-                    activity.scheduled_time + t,
-                    TimerKind::ActivityScheduleToClose {
-                        run_id: run_id.clone(),
-                        scheduled_event_id: *scheduled,
-                    },
-                ));
-            }
-            let task = ActivityTaskRef {
-                run_id: run_id.clone(),
-                scheduled_event_id: *scheduled,
-                attempt: activity.attempt,
-            };
-            match &activity.state {
-                ActivityState::Scheduled => {
-                    let queue = attrs
-                        .task_queue
-                        .as_ref()
-                        .map(|q| q.name.clone())
-                        .unwrap_or_default();
-                    activity_tasks.push((
-                        activity.attempt_scheduled_time,
-                        run.namespace.clone(),
-                        queue,
-                        task,
-                    ));
-                }
-                ActivityState::Backoff => timers.push((
-                    activity.attempt_scheduled_time,
-                    TimerKind::ActivityRetry {
-                        run_id: run_id.clone(),
-                        scheduled_event_id: *scheduled,
-                        attempt: activity.attempt,
-                    },
-                )),
-                ActivityState::Started {
-                    started_time,
-                    last_heartbeat,
-                    ..
-                } => {
-                    if let Some(t) = proto::duration(attrs.start_to_close_timeout.as_ref()) {
-                        timers.push((
-                            *started_time + t,
-                            TimerKind::ActivityStartToClose {
-                                run_id: run_id.clone(),
-                                scheduled_event_id: *scheduled,
-                                attempt: activity.attempt,
-                            },
-                        ));
-                    }
-                    if let Some(t) = proto::duration(attrs.heartbeat_timeout.as_ref()) {
-                        timers.push((
-                            *last_heartbeat + t,
-                            TimerKind::ActivityHeartbeat {
-                                run_id: run_id.clone(),
-                                scheduled_event_id: *scheduled,
-                                attempt: activity.attempt,
-                            },
-                        ));
-                    }
-                }
-            }
-        }
-        let run_timeout = proto::duration(run.started.workflow_run_timeout.as_ref()).or(
-            proto::duration(run.started.workflow_execution_timeout.as_ref()),
-        );
-        if let Some(t) = run_timeout {
-            timers.push((run.start_time + t, TimerKind::RunTimeout { run_id }));
-        }
-    }
-    workflow_tasks.sort_by_key(|t| t.0);
-    for (_, namespace, queue, run_id) in workflow_tasks {
-        sched
-            .queues
-            .push_workflow(&namespace, &queue, WorkflowTaskRef::Run(run_id));
-    }
-    activity_tasks.sort_by_key(|t| t.0);
-    for (_, namespace, queue, task) in activity_tasks {
-        sched.queues.push_activity(&namespace, &queue, task);
-    }
-    for (at, kind) in timers {
-        sched.add_timer(at, kind);
-    }
-    sched.changed = true;
-}
-
-/// Serde adapters that store protobuf messages as hex-encoded protobuf bytes inside the
-/// JSON of a run's state: exact, and independent of the messages' JSON mapping.
-pub(crate) mod pb {
-    use prost::Message;
-    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
-
-    fn hex(bytes: &[u8]) -> String {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut s = String::with_capacity(bytes.len() * 2);
-        for b in bytes {
-            s.push(DIGITS[(b >> 4) as usize] as char);
-            s.push(DIGITS[(b & 15) as usize] as char);
-        }
-        s
-    }
-
-    fn unhex(s: &str) -> Result<Vec<u8>, String> {
-        if !s.len().is_multiple_of(2) {
-            return Err("odd length".to_owned());
-        }
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| e.to_string()))
-            .collect()
-    }
-
-    fn decode<'de, M: Message + Default, D: Deserializer<'de>>(s: &str) -> Result<M, D::Error> {
-        let bytes = unhex(s).map_err(D::Error::custom)?;
-        M::decode(bytes.as_slice()).map_err(D::Error::custom)
-    }
-
-    /// A message.
-    pub(crate) mod message {
-        use super::*;
-
-        pub(crate) fn serialize<M: Message, S: Serializer>(m: &M, s: S) -> Result<S::Ok, S::Error> {
-            s.serialize_str(&hex(&m.encode_to_vec()))
-        }
-
-        pub(crate) fn deserialize<'de, M: Message + Default, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<M, D::Error> {
-            let s = String::deserialize(d)?;
-            decode::<M, D>(&s)
-        }
-    }
-
-    /// An optional message.
-    pub(crate) mod option {
-        use super::*;
-
-        pub(crate) fn serialize<M: Message, S: Serializer>(
-            m: &Option<M>,
-            s: S,
-        ) -> Result<S::Ok, S::Error> {
-            match m {
-                Some(m) => s.serialize_some(&hex(&m.encode_to_vec())),
-                None => s.serialize_none(),
-            }
-        }
-
-        pub(crate) fn deserialize<'de, M: Message + Default, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Option<M>, D::Error> {
-            match Option::<String>::deserialize(d)? {
-                Some(s) => decode::<M, D>(&s).map(Some),
-                None => Ok(None),
-            }
-        }
-    }
-
-    /// A list of messages.
-    pub(crate) mod messages {
-        use super::*;
-
-        pub(crate) fn serialize<M: Message, S: Serializer>(
-            v: &[M],
-            s: S,
-        ) -> Result<S::Ok, S::Error> {
-            s.collect_seq(v.iter().map(|m| hex(&m.encode_to_vec())))
-        }
-
-        pub(crate) fn deserialize<'de, M: Message + Default, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Vec<M>, D::Error> {
-            Vec::<String>::deserialize(d)?
-                .iter()
-                .map(|s| decode::<M, D>(s))
-                .collect()
-        }
-    }
-
-    /// History event attributes (a oneof), stored as an event that carries them.
-    pub(crate) mod attributes {
-        use super::*;
-        use crate::proto::history::{history_event::Attributes, HistoryEvent};
-
-        pub(crate) fn serialize<S: Serializer>(v: &[Attributes], s: S) -> Result<S::Ok, S::Error> {
-            s.collect_seq(v.iter().map(|a| {
-                hex(&HistoryEvent {
-                    attributes: Some(a.clone()),
-                    ..Default::default()
-                }
-                .encode_to_vec())
-            }))
-        }
-
-        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Vec<Attributes>, D::Error> {
-            Vec::<String>::deserialize(d)?
-                .iter()
-                .map(|s| {
-                    decode::<HistoryEvent, D>(s)?
-                        .attributes
-                        .ok_or_else(|| D::Error::custom("an event without attributes"))
-                })
-                .collect()
-        }
-    }
-
-    /// A workflow execution status, as its number.
-    pub(crate) mod status {
-        use super::*;
-        use crate::proto::enums::WorkflowExecutionStatus;
-
-        pub(crate) fn serialize<S: Serializer>(
-            v: &WorkflowExecutionStatus,
-            s: S,
-        ) -> Result<S::Ok, S::Error> {
-            s.serialize_i32(*v as i32)
-        }
-
-        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<WorkflowExecutionStatus, D::Error> {
-            let n = i32::deserialize(d)?;
-            WorkflowExecutionStatus::try_from(n).map_err(D::Error::custom)
-        }
-    }
 }

@@ -186,7 +186,7 @@ fn take_waiting(inbox: &mpsc::Receiver<(u64, Batch)>, pending: &mut Vec<(u64, Ba
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{durable::Db, State};
+    use crate::{clock::Clock, run::Config, state::State, store::durable::Db};
 
     #[tokio::test]
     async fn batches_staged_together_share_one_commit_and_all_reach_the_file() {
@@ -194,7 +194,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("engine.db");
         let _ = std::fs::remove_file(&path);
-        let (_, conn) = Db::open(&path, &mut State::default()).unwrap();
+        let mut state = State::new(&[], Clock::Real, Config::default());
+        let (_, conn) = Db::open(&path, &mut state).unwrap();
         let mut writer = GroupCommit::start(conn, path.clone());
         for i in 0..200 {
             writer.submit(Batch::namespace(&format!("ns-{i}"), &format!("id-{i}")));

@@ -9,14 +9,7 @@ use std::{collections::HashMap, sync::Mutex};
 
 use tokio::sync::watch;
 
-/// What a long poll waits on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) enum Topic {
-    /// Any change of one run, by run id.
-    Run(String),
-    /// Tasks added to one task queue (or the queue closed), by `(namespace, name)`.
-    Queue(String, String),
-}
+use crate::state::Topic;
 
 /// The topics someone waits on, each with the channel that wakes them.
 #[derive(Default)]

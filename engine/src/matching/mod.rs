@@ -1,11 +1,19 @@
-//! Task queues, task tokens and in-flight queries: how work reaches pollers.
+//! Matching: how work reaches pollers. Task queues hold references to scheduled workflow
+//! tasks, activity attempts and queries; tokens name a handed-out task; sticky queues
+//! know whether their worker is still there.
+//!
+//! Matching holds no run state: a queue entry only names a run, and dispatching it (the
+//! state's `dispatch`) asks the run whether the task is still there to start.
+
+mod queries;
+mod sticky;
+mod token;
 
 use std::collections::{HashMap, VecDeque};
 
-use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
-
-use crate::proto::{common::Payloads, query::WorkflowQuery};
+pub(crate) use queries::{PendingQuery, Queries, QueryAnswer};
+pub(crate) use sticky::StickyQueues;
+pub(crate) use token::Token;
 
 /// A workflow task queue entry: a run with a scheduled workflow task, or a query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,47 +75,4 @@ impl Queues {
     pub(crate) fn take_woken(&mut self) -> Vec<(String, String)> {
         std::mem::take(&mut self.woken)
     }
-}
-
-/// What a task token stands for. Tokens are opaque to workers; a stale or forged one is
-/// answered `NotFound`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(tag = "k")]
-pub(crate) enum Token {
-    #[serde(rename = "w")]
-    Workflow {
-        run: String,
-        scheduled: i64,
-        attempt: i32,
-    },
-    #[serde(rename = "q")]
-    Query { id: String },
-    #[serde(rename = "a")]
-    Activity {
-        run: String,
-        scheduled: i64,
-        attempt: i32,
-    },
-}
-
-impl Token {
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, tonic::Status> {
-        serde_json::from_slice(bytes)
-            .map_err(|_| tonic::Status::not_found("unknown or malformed task token"))
-    }
-}
-
-/// What a worker answered to a query.
-pub(crate) type QueryAnswer = Result<Option<Payloads>, String>;
-
-/// A query waiting for a worker.
-#[derive(Debug)]
-pub(crate) struct PendingQuery {
-    pub(crate) run_id: String,
-    pub(crate) query: WorkflowQuery,
-    pub(crate) reply: Option<oneshot::Sender<QueryAnswer>>,
 }

@@ -1,305 +1,35 @@
-//! The scheduler: Temporal schedules kept by the engine itself.
-//!
-//! A schedule starts workflows at the times its [`Spec`] names. Each schedule remembers
-//! the nominal times it has dealt with (`processed_until`) and arms one timer for its next
-//! action; the timer service fires it, and [`State::fire_schedule`] takes every action due
-//! since, within the catch-up window. Overlap policies decide what happens while an
-//! earlier run is still open: skip, buffer one or all, cancel or terminate the other, or
-//! allow all. A closing run ([`State::schedule_run_closed`]) starts the next buffered
-//! action, feeds its result to the next run, and pauses the schedule on failure when
-//! asked to. Schedules live in the store like runs and survive restarts.
+//! Schedules' actions: each tick takes the actions due (within the catch-up window) and
+//! sets the schedule's next action time, its one deadline; the overlap policy decides
+//! what happens while an earlier run is still open (skip, buffer one or all, cancel or
+//! terminate the other, allow all). A closing run ([`State::schedule_run_closed`]) starts
+//! the next buffered action, feeds its result to the next run, and pauses the schedule on
+//! failure when asked to.
 
-pub(crate) mod spec;
+use std::{collections::VecDeque, time::SystemTime};
 
-use std::{
-    collections::{BTreeMap, BTreeSet, VecDeque},
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
-
-use serde::{Deserialize, Serialize};
 use tonic::Status;
 
-pub(crate) use spec::{canonicalize, Spec};
-
+use super::State;
 use crate::{
-    history::StartRun,
+    errors,
     proto::{
         self,
-        common::{Memo, Payload, Payloads, SearchAttributes, WorkflowExecution},
+        common::{Memo, SearchAttributes, WorkflowExecution},
         enums::{ScheduleOverlapPolicy, WorkflowExecutionStatus},
-        failure::Failure,
-        history::{history_event::Attributes, WorkflowExecutionStartedEventAttributes},
+        history::{
+            history_event::Attributes, WorkflowExecutionCancelRequestedEventAttributes,
+            WorkflowExecutionStartedEventAttributes,
+        },
         schedule::{
             BackfillRequest, ScheduleActionResult, ScheduleInfo, ScheduleListEntry,
-            ScheduleListInfo, SchedulePatch, ScheduleState, TriggerImmediatelyRequest,
+            ScheduleListInfo, SchedulePatch, TriggerImmediatelyRequest,
         },
-        workflow::NewWorkflowExecutionInfo,
     },
-    store::{pb, State},
-    timers::TimerKind,
+    run::StartRun,
+    schedules::{
+        rfc3339, search_attribute, validate, Buffered, Key, Schedule, MAX_BACKFILL, RECENT_ACTIONS,
+    },
 };
-
-/// How many recent actions describe reports.
-const RECENT_ACTIONS: usize = 10;
-/// How many future action times describe and list report.
-const FUTURE_ACTIONS: usize = 10;
-/// Temporal's default catch-up window: a year.
-const DEFAULT_CATCHUP: Duration = Duration::from_secs(365 * 24 * 3600);
-/// Patch request ids remembered, so that a retried patch acts once.
-const REMEMBERED_REQUESTS: usize = 64;
-/// At most this many actions per backfill request.
-const MAX_BACKFILL: usize = 100_000;
-
-/// A schedule's key: `(namespace, schedule id)`.
-pub(crate) type Key = (String, String);
-
-/// One schedule. Serialized by the durable store.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Schedule {
-    pub(crate) namespace: String,
-    pub(crate) id: String,
-    /// The schedule as last created or updated, its spec canonical.
-    #[serde(with = "pb::message")]
-    pub(crate) schedule: proto::schedule::Schedule,
-    /// Counters, running workflows, recent actions, create and update times.
-    #[serde(with = "pb::message")]
-    pub(crate) info: ScheduleInfo,
-    #[serde(with = "pb::option")]
-    pub(crate) memo: Option<Memo>,
-    #[serde(with = "pb::option")]
-    pub(crate) search_attributes: Option<SearchAttributes>,
-    pub(crate) conflict_token: u64,
-    /// Every nominal time up to this one has been acted on (or missed).
-    pub(crate) processed_until: SystemTime,
-    /// Actions waiting for the running workflows to close.
-    pub(crate) buffered: VecDeque<Buffered>,
-    /// The action time the schedule's timer is armed for.
-    pub(crate) armed: Option<SystemTime>,
-    /// The last completed run's result and the last failed run's failure: given to the
-    /// next run, as Temporal does.
-    #[serde(with = "pb::option")]
-    pub(crate) last_completion_result: Option<Payloads>,
-    #[serde(with = "pb::option")]
-    pub(crate) last_failure: Option<Failure>,
-    /// Request ids of recent patches.
-    pub(crate) requests: VecDeque<String>,
-}
-
-/// An action waiting for the running workflows to close.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Buffered {
-    pub(crate) nominal: SystemTime,
-    pub(crate) actual: SystemTime,
-}
-
-/// The schedules by key, noting which ones a transaction changed (written at commit;
-/// a changed key no longer present is deleted).
-#[derive(Debug, Default)]
-pub(crate) struct Schedules {
-    map: BTreeMap<Key, Schedule>,
-    dirty: BTreeSet<Key>,
-}
-
-impl Schedules {
-    pub(crate) fn get(&self, key: &Key) -> Option<&Schedule> {
-        self.map.get(key)
-    }
-
-    /// The schedule, noted as changed.
-    pub(crate) fn get_mut(&mut self, key: &Key) -> Option<&mut Schedule> {
-        let schedule = self.map.get_mut(key)?;
-        self.dirty.insert(key.clone());
-        Some(schedule)
-    }
-
-    fn insert(&mut self, schedule: Schedule) {
-        let key = (schedule.namespace.clone(), schedule.id.clone());
-        self.dirty.insert(key.clone());
-        self.map.insert(key, schedule);
-    }
-
-    fn remove(&mut self, key: &Key) -> Option<Schedule> {
-        self.dirty.insert(key.clone());
-        self.map.remove(key)
-    }
-
-    /// Adds a schedule read from the database (not changed).
-    pub(crate) fn load(&mut self, schedule: Schedule) {
-        self.map
-            .insert((schedule.namespace.clone(), schedule.id.clone()), schedule);
-    }
-
-    pub(crate) fn keys(&self) -> Vec<Key> {
-        self.map.keys().cloned().collect()
-    }
-
-    /// The keys changed since the last commit.
-    pub(crate) fn dirty(&self) -> &BTreeSet<Key> {
-        &self.dirty
-    }
-
-    pub(crate) fn clear_dirty(&mut self) {
-        self.dirty.clear();
-    }
-}
-
-fn not_found(id: &str) -> Status {
-    Status::not_found(format!("schedule `{id}` is not found"))
-}
-
-/// `2026-11-24T09:00:00Z`: the suffix of scheduled workflow ids, as Temporal writes it.
-fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-    chrono::DateTime::<chrono::Utc>::from_timestamp(secs, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// A search attribute payload as Temporal's SDKs and visibility write it.
-fn search_attribute(json: String, kind: &str) -> Payload {
-    Payload {
-        metadata: [
-            ("encoding".to_owned(), b"json/plain".to_vec()),
-            ("type".to_owned(), kind.as_bytes().to_vec()),
-        ]
-        .into(),
-        data: json.into_bytes(),
-        ..Default::default()
-    }
-}
-
-/// Checks a schedule sent by a client and brings its spec to canonical form.
-fn validate(schedule: &mut proto::schedule::Schedule) -> Result<(), Status> {
-    let spec = schedule.spec.get_or_insert_with(Default::default);
-    canonicalize(spec)
-        .map_err(|e| Status::invalid_argument(format!("invalid schedule spec: {e}")))?;
-    let Some(proto::schedule::schedule_action::Action::StartWorkflow(start)) =
-        schedule.action.as_ref().and_then(|a| a.action.as_ref())
-    else {
-        return Err(Status::invalid_argument(
-            "a schedule needs an action: start_workflow",
-        ));
-    };
-    if start.workflow_id.is_empty() {
-        return Err(Status::invalid_argument(
-            "the schedule's start_workflow action has no workflow id",
-        ));
-    }
-    if start
-        .workflow_type
-        .as_ref()
-        .is_none_or(|t| t.name.is_empty())
-    {
-        return Err(Status::invalid_argument(
-            "the schedule's start_workflow action has no workflow type",
-        ));
-    }
-    if start.task_queue.as_ref().is_none_or(|q| q.name.is_empty()) {
-        return Err(Status::invalid_argument(
-            "the schedule's start_workflow action has no task queue",
-        ));
-    }
-    Ok(())
-}
-
-impl Schedule {
-    /// The compiled spec; `None` (the schedule takes no action) if a spec stored by
-    /// another engine version no longer compiles: bad data in the file never panics.
-    fn spec(&self) -> Option<Spec> {
-        let spec = self.schedule.spec.clone().unwrap_or_default();
-        Spec::compile(&spec)
-            .inspect_err(|e| tracing::warn!(schedule = %self.id, "stored spec is invalid: {e}"))
-            .ok()
-    }
-
-    fn state(&self) -> ScheduleState {
-        self.schedule.state.clone().unwrap_or_default()
-    }
-
-    fn state_mut(&mut self) -> &mut ScheduleState {
-        self.schedule.state.get_or_insert_with(Default::default)
-    }
-
-    fn policies(&self) -> proto::schedule::SchedulePolicies {
-        self.schedule.policies.unwrap_or_default()
-    }
-
-    fn overlap(&self, requested: i32) -> ScheduleOverlapPolicy {
-        let requested = ScheduleOverlapPolicy::try_from(requested).unwrap_or_default();
-        if requested != ScheduleOverlapPolicy::Unspecified {
-            return requested;
-        }
-        match ScheduleOverlapPolicy::try_from(self.policies().overlap_policy).unwrap_or_default() {
-            ScheduleOverlapPolicy::Unspecified => ScheduleOverlapPolicy::Skip,
-            policy => policy,
-        }
-    }
-
-    fn catchup_window(&self) -> Duration {
-        proto::duration(self.policies().catchup_window.as_ref()).unwrap_or(DEFAULT_CATCHUP)
-    }
-
-    fn start_action(&self) -> NewWorkflowExecutionInfo {
-        match self
-            .schedule
-            .action
-            .as_ref()
-            .and_then(|a| a.action.as_ref())
-        {
-            Some(proto::schedule::schedule_action::Action::StartWorkflow(start)) => start.clone(),
-            None => NewWorkflowExecutionInfo::default(),
-        }
-    }
-
-    /// The next `n` action times after `after` (with jitter), within the remaining actions.
-    fn future_times(&self, after: SystemTime, n: usize) -> Vec<SystemTime> {
-        let state = self.state();
-        let n = if state.limited_actions {
-            n.min(state.remaining_actions.max(0) as usize)
-        } else {
-            n
-        };
-        let Some(spec) = self.spec() else {
-            return Vec::new();
-        };
-        let mut times = Vec::new();
-        let mut t = after;
-        while times.len() < n {
-            let Some(nominal) = spec.next_after(t) else {
-                break;
-            };
-            times.push(nominal + spec.jitter(&self.id, nominal));
-            t = nominal;
-        }
-        times
-    }
-
-    /// Whether `request_id` was seen before; remembers it.
-    fn seen(&mut self, request_id: &str) -> bool {
-        if request_id.is_empty() {
-            return false;
-        }
-        if self.requests.iter().any(|r| r == request_id) {
-            return true;
-        }
-        if self.requests.len() == REMEMBERED_REQUESTS {
-            self.requests.pop_front();
-        }
-        self.requests.push_back(request_id.to_owned());
-        false
-    }
-
-    fn describe_info(&self, now: SystemTime) -> ScheduleInfo {
-        let mut info = self.info.clone();
-        info.buffer_size = self.buffered.len() as i64;
-        info.future_action_times = self
-            .future_times(self.processed_until.max(now), FUTURE_ACTIONS)
-            .into_iter()
-            .map(proto::timestamp)
-            .collect();
-        info
-    }
-}
 
 /// What a client asked to create.
 pub(crate) struct NewSchedule {
@@ -326,7 +56,7 @@ impl State {
         }
         let mut schedule = new.schedule;
         validate(&mut schedule)?;
-        let now = self.sched.now();
+        let now = self.now;
         self.schedules.insert(Schedule {
             namespace: new.namespace,
             id: new.id,
@@ -356,10 +86,13 @@ impl State {
         &self,
         key: &Key,
     ) -> Result<proto::service::DescribeScheduleResponse, Status> {
-        let s = self.schedules.get(key).ok_or_else(|| not_found(&key.1))?;
+        let s = self
+            .schedules
+            .get(key)
+            .ok_or_else(|| errors::schedule_not_found(&key.1))?;
         Ok(proto::service::DescribeScheduleResponse {
             schedule: Some(s.schedule.clone()),
-            info: Some(s.describe_info(self.sched.now())),
+            info: Some(s.describe_info(self.now)),
             memo: s.memo.clone(),
             search_attributes: s.search_attributes.clone(),
             conflict_token: s.conflict_token.to_be_bytes().to_vec(),
@@ -377,11 +110,11 @@ impl State {
         search_attributes: Option<SearchAttributes>,
     ) -> Result<(), Status> {
         validate(&mut schedule)?;
-        let now = self.sched.now();
+        let now = self.now;
         let s = self
             .schedules
             .get_mut(key)
-            .ok_or_else(|| not_found(&key.1))?;
+            .ok_or_else(|| errors::schedule_not_found(&key.1))?;
         if !conflict_token.is_empty() && conflict_token != s.conflict_token.to_be_bytes() {
             return Err(Status::failed_precondition(format!(
                 "schedule `{}` changed since it was read (mismatched conflict token): read it \
@@ -414,7 +147,7 @@ impl State {
         let s = self
             .schedules
             .get_mut(key)
-            .ok_or_else(|| not_found(&key.1))?;
+            .ok_or_else(|| errors::schedule_not_found(&key.1))?;
         for backfill in &patch.backfill_request {
             let (Some(start), Some(end)) = (
                 proto::system_time(backfill.start_time.as_ref()),
@@ -439,7 +172,7 @@ impl State {
     }
 
     fn apply_patch(&mut self, key: &Key, patch: SchedulePatch) {
-        let now = self.sched.now();
+        let now = self.now;
         let Some(s) = self.schedules.get_mut(key) else {
             return;
         };
@@ -491,7 +224,7 @@ impl State {
         self.schedules
             .remove(key)
             .map(|_| ())
-            .ok_or_else(|| not_found(&key.1))
+            .ok_or_else(|| errors::schedule_not_found(&key.1))
     }
 
     /// One page of the namespace's schedules, by id, after `after`.
@@ -501,15 +234,10 @@ impl State {
         after: &str,
         page_size: usize,
     ) -> (Vec<ScheduleListEntry>, Option<String>) {
-        let now = self.sched.now();
+        let now = self.now;
         let mut entries = Vec::new();
         let mut last = None;
-        let all = self
-            .schedules
-            .map
-            .range((namespace.to_owned(), after.to_owned())..)
-            .filter(|((ns, id), _)| ns == namespace && id.as_str() > after);
-        for (_, s) in all {
+        for s in self.schedules.page(namespace, after) {
             if entries.len() == page_size {
                 return (entries, last);
             }
@@ -541,7 +269,10 @@ impl State {
         start: SystemTime,
         end: SystemTime,
     ) -> Result<Vec<SystemTime>, Status> {
-        let s = self.schedules.get(key).ok_or_else(|| not_found(&key.1))?;
+        let s = self
+            .schedules
+            .get(key)
+            .ok_or_else(|| errors::schedule_not_found(&key.1))?;
         let Some(spec) = s.spec() else {
             return Ok(Vec::new());
         };
@@ -564,25 +295,10 @@ impl State {
         self.tick_schedule(key);
     }
 
-    /// Whether the schedule's timer armed for `at` still matters.
-    pub(crate) fn schedule_timer_is_live(&self, key: &Key, at: SystemTime) -> bool {
-        self.schedules.get(key).is_some_and(|s| s.armed == Some(at))
-    }
-
-    /// Arms every schedule's timer (after loading them from the database).
-    pub(crate) fn arm_schedules(&mut self) {
-        for key in self.schedules.keys() {
-            if let Some(s) = self.schedules.get_mut(&key) {
-                s.armed = None;
-            }
-            self.tick_schedule(&key);
-        }
-    }
-
     /// Takes every action due by now (missing those older than the catch-up window) and
     /// arms the timer for the next one.
-    fn tick_schedule(&mut self, key: &Key) {
-        let now = self.sched.now();
+    pub(super) fn tick_schedule(&mut self, key: &Key) {
+        let now = self.now;
         // Actions do not change the spec: compile it once.
         let Some(spec) = self.schedules.get(key).and_then(Schedule::spec) else {
             return;
@@ -602,17 +318,7 @@ impl State {
             };
             let actual = nominal + spec.jitter(&s.id, nominal);
             if actual > now {
-                if s.armed != Some(actual) {
-                    s.armed = Some(actual);
-                    let schedule_id = s.id.clone();
-                    self.sched.add_timer(
-                        actual,
-                        TimerKind::Schedule {
-                            namespace: key.0.clone(),
-                            schedule_id,
-                        },
-                    );
-                }
+                s.armed = Some(actual);
                 return;
             }
             s.processed_until = nominal;
@@ -715,19 +421,14 @@ impl State {
         else {
             return;
         };
-        let (runs, sched) = (&mut self.runs, &mut self.sched);
-        if let Some(run) = runs.get_mut(&run_id) {
-            if run.is_open() && !run.cancel_requested() {
-                run.request_cancel(
-                    sched,
-                    proto::history::WorkflowExecutionCancelRequestedEventAttributes {
-                        cause: "cancelled by its schedule (overlap policy CancelOther)".to_owned(),
-                        identity: "capstan-engine scheduler".to_owned(),
-                        ..Default::default()
-                    },
-                );
-            }
-        }
+        self.request_cancel(
+            &run_id,
+            WorkflowExecutionCancelRequestedEventAttributes {
+                cause: "cancelled by its schedule (overlap policy CancelOther)".to_owned(),
+                identity: "capstan-engine scheduler".to_owned(),
+                ..Default::default()
+            },
+        );
     }
 
     /// Starts the first buffered action if nothing runs any more.
@@ -752,7 +453,7 @@ impl State {
         actual: SystemTime,
         manual: bool,
     ) {
-        let now = self.sched.now();
+        let now = self.now;
         let Some(s) = self.schedules.get(key) else {
             return;
         };
@@ -854,7 +555,7 @@ impl State {
         let namespace = run.namespace.clone();
         let workflow_id = run.workflow_id.clone();
         let status = run.status;
-        let close = run.events.last().and_then(|e| e.attributes);
+        let close = run.last_event();
         let key = (namespace, schedule_id);
         let running = self.schedules.get(&key).is_some_and(|s| {
             s.info

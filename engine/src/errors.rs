@@ -1,0 +1,162 @@
+//! The errors the engine answers, one named constructor each, so that one mistake has one
+//! wording (and, where Temporal's clients decode one, its failure detail) everywhere.
+
+use prost::Message as _;
+use tonic::{Code, Status};
+
+use crate::proto::{self, errordetails};
+
+/// `google.rpc.Status`, to carry a typed detail the way Temporal's clients decode it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<prost_wkt_types::Any>,
+}
+
+/// A status with one typed detail (`type_name` is its full protobuf name).
+fn with_detail<M: prost::Message>(
+    code: Code,
+    message: String,
+    type_name: &str,
+    detail: &M,
+) -> Status {
+    let status = RpcStatus {
+        code: code as i32,
+        message: message.clone(),
+        details: vec![proto::pack(type_name, detail)],
+    };
+    Status::with_details(code, message, status.encode_to_vec().into())
+}
+
+/// The namespace is not one the engine serves.
+pub(crate) fn namespace_not_found(namespace: &str) -> Status {
+    with_detail(
+        Code::NotFound,
+        format!("namespace `{namespace}` is not found"),
+        "temporal.api.errordetails.v1.NamespaceNotFoundFailure",
+        &errordetails::NamespaceNotFoundFailure {
+            namespace: namespace.to_owned(),
+        },
+    )
+}
+
+/// No run `run_id` of workflow `workflow_id` (no run id: no run of it at all).
+pub(crate) fn workflow_not_found(namespace: &str, workflow_id: &str, run_id: &str) -> Status {
+    if run_id.is_empty() {
+        Status::not_found(format!(
+            "workflow execution not found: `{workflow_id}` in namespace `{namespace}`"
+        ))
+    } else {
+        Status::not_found(format!(
+            "workflow execution not found: `{workflow_id}` run `{run_id}` in namespace `{namespace}`"
+        ))
+    }
+}
+
+/// A task token names a run that no longer exists.
+pub(crate) fn run_gone(run_id: &str) -> Status {
+    Status::not_found(format!("workflow run `{run_id}` not found: it was deleted"))
+}
+
+/// The run is closed: it takes no more signals, cancels or terminations.
+pub(crate) fn already_completed(workflow_id: &str) -> Status {
+    Status::not_found(format!(
+        "workflow execution already completed: `{workflow_id}`"
+    ))
+}
+
+/// `AlreadyExists` with the `WorkflowExecutionAlreadyStartedFailure` detail clients decode.
+pub(crate) fn already_started(workflow_id: &str, run_id: &str, request_id: &str) -> Status {
+    with_detail(
+        Code::AlreadyExists,
+        format!("workflow execution already started: `{workflow_id}` run `{run_id}`"),
+        "temporal.api.errordetails.v1.WorkflowExecutionAlreadyStartedFailure",
+        &errordetails::WorkflowExecutionAlreadyStartedFailure {
+            start_request_id: request_id.to_owned(),
+            run_id: run_id.to_owned(),
+            ..Default::default()
+        },
+    )
+}
+
+/// A required request field is empty.
+pub(crate) fn missing(field: &str) -> Status {
+    Status::invalid_argument(format!("{field} is not set"))
+}
+
+/// A task token that is not JSON of a known shape.
+pub(crate) fn malformed_token() -> Status {
+    Status::not_found("unknown or malformed task token")
+}
+
+/// A task token of the wrong kind for the call (`kind`: workflow, activity or query).
+pub(crate) fn wrong_token(kind: &str) -> Status {
+    Status::invalid_argument(format!("not a {kind} task token"))
+}
+
+/// No started workflow task matches the token.
+pub(crate) fn workflow_task_not_found(workflow_id: &str, run_id: &str, scheduled: i64) -> Status {
+    Status::not_found(format!(
+        "workflow task not found: workflow `{workflow_id}` run `{run_id}` has no started task \
+         scheduled at event {scheduled}"
+    ))
+}
+
+/// No running attempt of the activity matches the token.
+pub(crate) fn activity_task_not_found(workflow_id: &str, scheduled: i64, attempt: i32) -> Status {
+    Status::not_found(format!(
+        "activity task not found: workflow `{workflow_id}` has no running attempt {attempt} of \
+         the activity scheduled at event {scheduled}"
+    ))
+}
+
+/// The workflow has no pending activity with this id.
+pub(crate) fn activity_not_found(workflow_id: &str, activity_id: &str) -> Status {
+    Status::not_found(format!(
+        "workflow `{workflow_id}` has no pending activity `{activity_id}`"
+    ))
+}
+
+/// The run has no update with this id.
+pub(crate) fn update_not_found(update_id: &str) -> Status {
+    Status::not_found(format!("update `{update_id}` not found"))
+}
+
+/// A query answer for a query no longer waiting.
+pub(crate) fn query_not_found() -> Status {
+    Status::not_found("query not found: it may have timed out")
+}
+
+/// No schedule with this id.
+pub(crate) fn schedule_not_found(schedule_id: &str) -> Status {
+    Status::not_found(format!("schedule `{schedule_id}` is not found"))
+}
+
+/// The engine is shutting down.
+pub(crate) fn stopping() -> Status {
+    Status::unavailable("the engine is stopping")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_detail_decodes_as_temporals_clients_decode_it() {
+        let status = namespace_not_found("nope");
+        assert_eq!(status.code(), Code::NotFound);
+        let decoded = RpcStatus::decode(status.details()).unwrap();
+        assert_eq!(decoded.message, "namespace `nope` is not found");
+        assert!(decoded.details[0]
+            .type_url
+            .ends_with("temporal.api.errordetails.v1.NamespaceNotFoundFailure"));
+        let detail =
+            errordetails::NamespaceNotFoundFailure::decode(decoded.details[0].value.as_slice())
+                .unwrap();
+        assert_eq!(detail.namespace, "nope");
+    }
+}

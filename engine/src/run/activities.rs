@@ -1,0 +1,528 @@
+//! Activities: scheduled by a command, each attempt queued, started by a poller, ended by
+//! the worker (completed, failed, cancelled) or by a timeout, retried per its policy.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use tonic::Status;
+
+use super::{retry, task_queue, Ctx, Effect, Run, PREVIOUS_EVENT};
+use crate::{
+    errors,
+    matching::{ActivityTaskRef, Token},
+    pb,
+    proto::{
+        self,
+        command::{
+            RequestCancelActivityTaskCommandAttributes, ScheduleActivityTaskCommandAttributes,
+        },
+        common::Payloads,
+        enums::{RetryState, TimeoutType},
+        failure::{failure::FailureInfo, Failure, TimeoutFailureInfo},
+        history::{history_event::Attributes, *},
+        service::PollActivityTaskQueueResponse,
+    },
+    timers::RunTimer,
+};
+
+/// Where an activity attempt is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum ActivityState {
+    /// In the task queue.
+    Scheduled,
+    /// Polled by a worker.
+    Started {
+        identity: String,
+        started_time: SystemTime,
+        last_heartbeat: SystemTime,
+    },
+    /// Waiting for its retry backoff.
+    Backoff,
+}
+
+/// An activity the run scheduled and that has not closed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Activity {
+    #[serde(with = "pb::message")]
+    pub(crate) attrs: ActivityTaskScheduledEventAttributes,
+    pub(crate) scheduled_time: SystemTime,
+    /// When the current attempt was (or, in backoff, will be) queued.
+    pub(crate) attempt_scheduled_time: SystemTime,
+    pub(crate) attempt: i32,
+    pub(crate) state: ActivityState,
+    #[serde(with = "pb::option")]
+    pub(crate) heartbeat_details: Option<Payloads>,
+    #[serde(with = "pb::option")]
+    pub(crate) last_failure: Option<Failure>,
+    pub(crate) cancel_requested_event_id: Option<i64>,
+}
+
+impl Activity {
+    /// The activity's deadlines: its schedule-to-close timeout, and per its state the
+    /// retry backoff or the running attempt's start-to-close and heartbeat timeouts.
+    pub(super) fn deadlines(&self, scheduled_event_id: i64) -> Vec<(SystemTime, RunTimer)> {
+        let attrs = &self.attrs;
+        let attempt = self.attempt;
+        let mut deadlines = Vec::new();
+        if let Some(t) = proto::duration(attrs.schedule_to_close_timeout.as_ref()) {
+            deadlines.push((
+                self.scheduled_time + t,
+                RunTimer::ActivityScheduleToClose { scheduled_event_id },
+            ));
+        }
+        match &self.state {
+            ActivityState::Scheduled => {}
+            ActivityState::Backoff => deadlines.push((
+                self.attempt_scheduled_time,
+                RunTimer::ActivityRetry {
+                    scheduled_event_id,
+                    attempt,
+                },
+            )),
+            ActivityState::Started {
+                started_time,
+                last_heartbeat,
+                ..
+            } => {
+                if let Some(t) = proto::duration(attrs.start_to_close_timeout.as_ref()) {
+                    deadlines.push((
+                        *started_time + t,
+                        RunTimer::ActivityStartToClose {
+                            scheduled_event_id,
+                            attempt,
+                        },
+                    ));
+                }
+                if let Some(t) = proto::duration(attrs.heartbeat_timeout.as_ref()) {
+                    deadlines.push((
+                        *last_heartbeat + t,
+                        RunTimer::ActivityHeartbeat {
+                            scheduled_event_id,
+                            attempt,
+                        },
+                    ));
+                }
+            }
+        }
+        deadlines
+    }
+
+    /// The queue its attempts wait on.
+    fn queue(&self) -> String {
+        self.attrs
+            .task_queue
+            .as_ref()
+            .map(|q| q.name.clone())
+            .unwrap_or_default()
+    }
+
+    fn is_started(&self) -> bool {
+        matches!(self.state, ActivityState::Started { .. })
+    }
+}
+
+impl Run {
+    /// `ScheduleActivityTask`: the scheduled event, and the first attempt queued (or kept
+    /// for the completing worker, when it asks to run it eagerly).
+    pub(super) fn schedule_activity_task(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        completed_id: i64,
+        a: ScheduleActivityTaskCommandAttributes,
+    ) {
+        let schedule_to_close = proto::duration(a.schedule_to_close_timeout.as_ref());
+        let start_to_close =
+            proto::duration(a.start_to_close_timeout.as_ref()).or(schedule_to_close);
+        let attrs = ActivityTaskScheduledEventAttributes {
+            activity_id: a.activity_id,
+            activity_type: a.activity_type,
+            task_queue: a
+                .task_queue
+                .filter(|q| !q.name.is_empty())
+                .or_else(|| task_queue(&self.task_queue)),
+            header: a.header,
+            input: a.input,
+            schedule_to_close_timeout: a.schedule_to_close_timeout,
+            schedule_to_start_timeout: a.schedule_to_start_timeout,
+            start_to_close_timeout: start_to_close.map(proto::proto_duration),
+            heartbeat_timeout: a.heartbeat_timeout,
+            workflow_task_completed_event_id: completed_id,
+            retry_policy: Some(retry::with_defaults(a.retry_policy)),
+            priority: a.priority,
+            ..Default::default()
+        };
+        let scheduled_event_id = self.append(
+            ctx,
+            Attributes::ActivityTaskScheduledEventAttributes(attrs.clone()),
+        );
+        let activity = Activity {
+            attrs,
+            scheduled_time: ctx.now,
+            attempt_scheduled_time: ctx.now,
+            attempt: 1,
+            state: ActivityState::Scheduled,
+            heartbeat_details: None,
+            last_failure: None,
+            cancel_requested_event_id: None,
+        };
+        let queue = activity.queue();
+        // Temporal runs an activity eagerly only on the workflow's own task queue: the
+        // completing worker polls that one.
+        let eager = a.request_eager_execution && queue == self.task_queue;
+        self.activities.insert(scheduled_event_id, activity);
+        ctx.effects.push(Effect::ActivityTask {
+            queue,
+            task: ActivityTaskRef {
+                run_id: self.run_id.clone(),
+                scheduled_event_id,
+                attempt: 1,
+            },
+            eager,
+        });
+    }
+
+    /// `RequestCancelActivityTask`: the cancel-requested event; an activity not running
+    /// anywhere is cancelled at once, a running one learns of it from its heartbeats.
+    pub(super) fn request_cancel_activity_task(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        completed_id: i64,
+        a: RequestCancelActivityTaskCommandAttributes,
+    ) {
+        let scheduled = a.scheduled_event_id;
+        if !self.activities.contains_key(&scheduled) {
+            return;
+        }
+        let requested = self.append(
+            ctx,
+            Attributes::ActivityTaskCancelRequestedEventAttributes(
+                ActivityTaskCancelRequestedEventAttributes {
+                    scheduled_event_id: scheduled,
+                    workflow_task_completed_event_id: completed_id,
+                },
+            ),
+        );
+        let Some(activity) = self.activities.get_mut(&scheduled) else {
+            return;
+        };
+        activity.cancel_requested_event_id = Some(requested);
+        if !activity.is_started() {
+            self.cancel_activity(ctx, scheduled, None, String::new());
+        }
+    }
+
+    /// Whether the queued attempt `task` names is still there to start.
+    pub(crate) fn has_activity_task(&self, task: &ActivityTaskRef) -> bool {
+        self.is_open()
+            && self
+                .activities
+                .get(&task.scheduled_event_id)
+                .is_some_and(|a| a.attempt == task.attempt && a.state == ActivityState::Scheduled)
+    }
+
+    /// Hands an activity attempt to a poller; `None` if it is no longer queued.
+    pub(crate) fn start_activity(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        task: &ActivityTaskRef,
+        identity: &str,
+    ) -> Option<PollActivityTaskQueueResponse> {
+        if !self.has_activity_task(task) {
+            return None;
+        }
+        let execution = self.execution();
+        let workflow_type = self.started.workflow_type.clone();
+        let namespace = self.namespace.clone();
+        let token = Token::Activity {
+            run: self.run_id.clone(),
+            scheduled: task.scheduled_event_id,
+            attempt: task.attempt,
+        };
+        let activity = self.activities.get_mut(&task.scheduled_event_id)?;
+        let now = ctx.now;
+        activity.state = ActivityState::Started {
+            identity: identity.to_owned(),
+            started_time: now,
+            last_heartbeat: now,
+        };
+        let attrs = &activity.attrs;
+        Some(PollActivityTaskQueueResponse {
+            task_token: token.encode(),
+            workflow_namespace: namespace,
+            workflow_type,
+            workflow_execution: Some(execution),
+            activity_type: attrs.activity_type.clone(),
+            activity_id: attrs.activity_id.clone(),
+            header: attrs.header.clone(),
+            input: attrs.input.clone(),
+            heartbeat_details: activity.heartbeat_details.clone(),
+            scheduled_time: Some(proto::timestamp(activity.scheduled_time)),
+            current_attempt_scheduled_time: Some(proto::timestamp(activity.attempt_scheduled_time)),
+            started_time: Some(proto::timestamp(now)),
+            attempt: task.attempt,
+            schedule_to_close_timeout: attrs.schedule_to_close_timeout,
+            start_to_close_timeout: attrs.start_to_close_timeout,
+            heartbeat_timeout: attrs.heartbeat_timeout,
+            retry_policy: attrs.retry_policy.clone(),
+            priority: attrs.priority.clone(),
+            ..Default::default()
+        })
+    }
+
+    /// Checks that attempt `attempt` of the activity scheduled at `scheduled` is running.
+    pub(crate) fn check_started_activity(
+        &self,
+        scheduled: i64,
+        attempt: i32,
+    ) -> Result<(), Status> {
+        match self.activities.get(&scheduled) {
+            Some(a) if self.is_open() && a.attempt == attempt && a.is_started() => Ok(()),
+            _ => Err(errors::activity_task_not_found(
+                &self.workflow_id,
+                scheduled,
+                attempt,
+            )),
+        }
+    }
+
+    /// The pending activity with id `activity_id`: its scheduled event id and attempt.
+    pub(crate) fn activity_by_id(&self, activity_id: &str) -> Result<(i64, i32), Status> {
+        self.activities
+            .iter()
+            .find(|(_, a)| a.attrs.activity_id == activity_id)
+            .map(|(scheduled, a)| (*scheduled, a.attempt))
+            .ok_or_else(|| errors::activity_not_found(&self.workflow_id, activity_id))
+    }
+
+    /// A heartbeat of the running activity (checked by the caller); answers whether
+    /// cancellation was requested.
+    pub(crate) fn record_heartbeat(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        scheduled: i64,
+        details: Option<Payloads>,
+    ) -> bool {
+        let Some(activity) = self.activities.get_mut(&scheduled) else {
+            return false;
+        };
+        if let ActivityState::Started { last_heartbeat, .. } = &mut activity.state {
+            *last_heartbeat = ctx.now;
+        }
+        if details.is_some() {
+            activity.heartbeat_details = details;
+        }
+        activity.cancel_requested_event_id.is_some()
+    }
+
+    /// Writes an activity's started event and its outcome, and forgets the activity.
+    fn close_activity(&mut self, ctx: &mut Ctx<'_>, scheduled: i64, outcome: Attributes) {
+        let Some(activity) = self.activities.remove(&scheduled) else {
+            return;
+        };
+        if let ActivityState::Started { identity, .. } = activity.state {
+            let started = Attributes::ActivityTaskStartedEventAttributes(
+                ActivityTaskStartedEventAttributes {
+                    scheduled_event_id: scheduled,
+                    identity,
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                    attempt: activity.attempt,
+                    last_failure: activity.last_failure,
+                    ..Default::default()
+                },
+            );
+            // Written together so that PREVIOUS_EVENT resolves to the started event.
+            if self.task_started() {
+                self.buffered.push(started);
+                self.buffered.push(outcome);
+                return;
+            }
+            self.append(ctx, started);
+        }
+        self.add_new_event(ctx, outcome);
+    }
+
+    /// The worker completed the running attempt.
+    pub(crate) fn complete_activity(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        scheduled: i64,
+        result: Option<Payloads>,
+        identity: String,
+    ) {
+        self.close_activity(
+            ctx,
+            scheduled,
+            Attributes::ActivityTaskCompletedEventAttributes(
+                ActivityTaskCompletedEventAttributes {
+                    result,
+                    scheduled_event_id: scheduled,
+                    started_event_id: PREVIOUS_EVENT,
+                    identity,
+                    ..Default::default()
+                },
+            ),
+        );
+    }
+
+    /// The activity is cancelled (by its worker, or at once when it was not running).
+    pub(crate) fn cancel_activity(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        scheduled: i64,
+        details: Option<Payloads>,
+        identity: String,
+    ) {
+        let Some(activity) = self.activities.get(&scheduled) else {
+            return;
+        };
+        let started = activity.is_started();
+        let latest = activity.cancel_requested_event_id.unwrap_or_default();
+        self.close_activity(
+            ctx,
+            scheduled,
+            Attributes::ActivityTaskCanceledEventAttributes(ActivityTaskCanceledEventAttributes {
+                details,
+                latest_cancel_requested_event_id: latest,
+                scheduled_event_id: scheduled,
+                started_event_id: if started { PREVIOUS_EVENT } else { 0 },
+                identity,
+                ..Default::default()
+            }),
+        );
+    }
+
+    /// The worker failed the running attempt, with the heartbeat details it last had.
+    pub(crate) fn fail_activity(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        scheduled: i64,
+        failure: Failure,
+        last_heartbeat_details: Option<Payloads>,
+        identity: String,
+    ) {
+        if let Some(activity) = self.activities.get_mut(&scheduled) {
+            if last_heartbeat_details.is_some() {
+                activity.heartbeat_details = last_heartbeat_details;
+            }
+        }
+        self.fail_activity_attempt(ctx, scheduled, failure, None, identity);
+    }
+
+    /// An attempt failed (or timed out): retry per the policy, or write the outcome.
+    fn fail_activity_attempt(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        scheduled: i64,
+        failure: Failure,
+        timeout: Option<TimeoutType>,
+        identity: String,
+    ) {
+        let now = ctx.now;
+        let Some(activity) = self.activities.get_mut(&scheduled) else {
+            return;
+        };
+        let policy = activity.attrs.retry_policy.clone().unwrap_or_default();
+        let (retry, retry_state) = if timeout == Some(TimeoutType::ScheduleToClose) {
+            (None, RetryState::Timeout)
+        } else {
+            let deadline = proto::duration(activity.attrs.schedule_to_close_timeout.as_ref())
+                .map(|t| activity.scheduled_time + t);
+            retry::decide(activity.attempt, &policy, &failure, deadline, now)
+        };
+        if let Some(backoff) = retry {
+            activity.attempt += 1;
+            activity.state = ActivityState::Backoff;
+            activity.last_failure = Some(failure);
+            activity.attempt_scheduled_time = now + backoff;
+            if backoff.is_zero() {
+                let attempt = activity.attempt;
+                self.retry_activity(ctx, scheduled, attempt);
+            }
+            return;
+        }
+        let started = if activity.is_started() {
+            PREVIOUS_EVENT
+        } else {
+            0
+        };
+        let outcome = match timeout {
+            None => {
+                Attributes::ActivityTaskFailedEventAttributes(ActivityTaskFailedEventAttributes {
+                    failure: Some(failure),
+                    scheduled_event_id: scheduled,
+                    started_event_id: started,
+                    identity,
+                    retry_state: retry_state as i32,
+                    ..Default::default()
+                })
+            }
+            Some(_) => Attributes::ActivityTaskTimedOutEventAttributes(
+                ActivityTaskTimedOutEventAttributes {
+                    failure: Some(failure),
+                    scheduled_event_id: scheduled,
+                    started_event_id: started,
+                    retry_state: retry_state as i32,
+                },
+            ),
+        };
+        self.close_activity(ctx, scheduled, outcome);
+    }
+
+    /// The backoff is over: queue the next attempt.
+    pub(crate) fn retry_activity(&mut self, ctx: &mut Ctx<'_>, scheduled: i64, attempt: i32) {
+        let Some(activity) = self.activities.get_mut(&scheduled) else {
+            return;
+        };
+        if activity.attempt != attempt || activity.state != ActivityState::Backoff {
+            return;
+        }
+        activity.state = ActivityState::Scheduled;
+        ctx.effects.push(Effect::ActivityTask {
+            queue: activity.queue(),
+            task: ActivityTaskRef {
+                run_id: self.run_id.clone(),
+                scheduled_event_id: scheduled,
+                attempt,
+            },
+            eager: false,
+        });
+    }
+
+    /// A timeout of the activity fired: `attempt` names the attempt for the start-to-close
+    /// and heartbeat timeouts (`None`: schedule-to-close, across attempts).
+    pub(crate) fn time_out_activity(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        scheduled: i64,
+        attempt: Option<i32>,
+        timeout: TimeoutType,
+    ) {
+        let Some(activity) = self.activities.get(&scheduled) else {
+            return;
+        };
+        if let Some(attempt) = attempt {
+            let ActivityState::Started { last_heartbeat, .. } = activity.state else {
+                return;
+            };
+            if activity.attempt != attempt {
+                return;
+            }
+            let every = proto::duration(activity.attrs.heartbeat_timeout.as_ref());
+            if timeout == TimeoutType::Heartbeat
+                && every.is_some_and(|every| last_heartbeat + every > ctx.now)
+            {
+                return;
+            }
+        }
+        let failure = Failure {
+            message: format!("activity {} timeout", timeout.as_str_name()),
+            source: "capstan-engine".to_owned(),
+            failure_info: Some(FailureInfo::TimeoutFailureInfo(TimeoutFailureInfo {
+                timeout_type: timeout as i32,
+                last_heartbeat_details: activity.heartbeat_details.clone(),
+            })),
+            ..Default::default()
+        };
+        self.fail_activity_attempt(ctx, scheduled, failure, Some(timeout), String::new());
+    }
+}

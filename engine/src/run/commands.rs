@@ -1,0 +1,245 @@
+//! A workflow task completion's commands: all checked before any is applied, then each
+//! applied by the function for its type (in the module of its concept).
+
+use std::collections::HashSet;
+
+use super::{CrossRun, Ctx, Run};
+use crate::proto::{
+    command::{
+        command::Attributes as Cmd, Command, ModifyWorkflowPropertiesCommandAttributes,
+        RecordMarkerCommandAttributes, UpsertWorkflowSearchAttributesCommandAttributes,
+    },
+    enums::{CommandType, WorkflowTaskFailedCause},
+    history::{
+        history_event::Attributes, MarkerRecordedEventAttributes,
+        UpsertWorkflowSearchAttributesEventAttributes, WorkflowPropertiesModifiedEventAttributes,
+    },
+    protocol::Message,
+};
+
+/// Why a completion cannot be applied: the workflow task fails with this cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rejected {
+    pub(crate) cause: WorkflowTaskFailedCause,
+    pub(crate) message: String,
+}
+
+/// The name Temporal gives a command's type, for messages.
+fn type_name(command: &Command) -> String {
+    match CommandType::try_from(command.command_type) {
+        Ok(CommandType::Unspecified) | Err(_) => format!("command type {}", command.command_type),
+        Ok(t) => t.as_str_name().to_owned(),
+    }
+}
+
+/// Checks every command before any is applied: a command the engine does not support (or
+/// one without attributes) fails the task, as Temporal fails it for a command it cannot
+/// handle, instead of being skipped.
+pub(crate) fn check(commands: &[Command]) -> Result<(), Rejected> {
+    for command in commands {
+        match &command.attributes {
+            None => {
+                return Err(Rejected {
+                    cause: WorkflowTaskFailedCause::Unspecified,
+                    message: format!(
+                        "a `{}` command has no attributes: the engine does not know what it \
+                         asks for",
+                        type_name(command)
+                    ),
+                })
+            }
+            Some(Cmd::ScheduleNexusOperationCommandAttributes(_))
+            | Some(Cmd::RequestCancelNexusOperationCommandAttributes(_)) => {
+                return Err(Rejected {
+                    cause: WorkflowTaskFailedCause::FeatureDisabled,
+                    message: format!(
+                        "unsupported command `{}`: the embedded engine does not run Nexus \
+                         operations",
+                        type_name(command)
+                    ),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Whether the command closes the run.
+pub(crate) fn closes_run(command: &Command) -> bool {
+    matches!(
+        command.attributes,
+        Some(
+            Cmd::CompleteWorkflowExecutionCommandAttributes(_)
+                | Cmd::FailWorkflowExecutionCommandAttributes(_)
+                | Cmd::CancelWorkflowExecutionCommandAttributes(_)
+                | Cmd::ContinueAsNewWorkflowExecutionCommandAttributes(_)
+        )
+    )
+}
+
+impl Run {
+    /// Applies checked commands in order (none after one that closes the run), then the
+    /// messages no command referenced (update rejections). Returns what other runs must
+    /// do.
+    pub(super) fn apply_commands(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        commands: Vec<Command>,
+        messages: &[Message],
+        completed_id: i64,
+    ) -> Vec<CrossRun> {
+        let mut used: HashSet<&str> = HashSet::new();
+        let mut cross_run = Vec::new();
+        for command in commands {
+            if !self.is_open() {
+                break;
+            }
+            let Some(attributes) = command.attributes else {
+                continue;
+            };
+            let effect = match attributes {
+                Cmd::ScheduleActivityTaskCommandAttributes(a) => {
+                    self.schedule_activity_task(ctx, completed_id, a);
+                    None
+                }
+                Cmd::RequestCancelActivityTaskCommandAttributes(a) => {
+                    self.request_cancel_activity_task(ctx, completed_id, a);
+                    None
+                }
+                Cmd::StartTimerCommandAttributes(a) => {
+                    self.start_timer(ctx, completed_id, a);
+                    None
+                }
+                Cmd::CancelTimerCommandAttributes(a) => {
+                    self.cancel_timer(ctx, completed_id, a);
+                    None
+                }
+                Cmd::CompleteWorkflowExecutionCommandAttributes(a) => {
+                    self.complete_workflow_execution(ctx, completed_id, a)
+                }
+                Cmd::FailWorkflowExecutionCommandAttributes(a) => {
+                    self.fail_workflow_execution(ctx, completed_id, a)
+                }
+                Cmd::CancelWorkflowExecutionCommandAttributes(a) => {
+                    self.cancel_workflow_execution(ctx, completed_id, a);
+                    None
+                }
+                Cmd::ContinueAsNewWorkflowExecutionCommandAttributes(a) => {
+                    Some(self.continue_as_new(ctx, completed_id, a))
+                }
+                Cmd::RecordMarkerCommandAttributes(a) => {
+                    self.record_marker(ctx, completed_id, a);
+                    None
+                }
+                Cmd::StartChildWorkflowExecutionCommandAttributes(a) => {
+                    Some(self.start_child_workflow_execution(ctx, completed_id, a))
+                }
+                Cmd::SignalExternalWorkflowExecutionCommandAttributes(a) => {
+                    Some(self.signal_external_workflow_execution(ctx, completed_id, a))
+                }
+                Cmd::RequestCancelExternalWorkflowExecutionCommandAttributes(a) => {
+                    Some(self.request_cancel_external_workflow_execution(ctx, completed_id, a))
+                }
+                Cmd::UpsertWorkflowSearchAttributesCommandAttributes(a) => {
+                    self.upsert_search_attributes(ctx, completed_id, a);
+                    None
+                }
+                Cmd::ModifyWorkflowPropertiesCommandAttributes(a) => {
+                    self.modify_workflow_properties(ctx, completed_id, a);
+                    None
+                }
+                Cmd::ProtocolMessageCommandAttributes(a) => {
+                    if let Some(message) = messages.iter().find(|m| m.id == a.message_id) {
+                        used.insert(&message.id);
+                        self.apply_message(ctx, message);
+                    }
+                    None
+                }
+                // Refused by `check`.
+                Cmd::ScheduleNexusOperationCommandAttributes(_)
+                | Cmd::RequestCancelNexusOperationCommandAttributes(_) => None,
+            };
+            cross_run.extend(effect);
+        }
+        for message in messages {
+            if !used.contains(message.id.as_str()) {
+                self.apply_message(ctx, message);
+            }
+        }
+        cross_run
+    }
+
+    /// `RecordMarker`: a marker event (local activity results, version markers, …).
+    fn record_marker(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        completed_id: i64,
+        a: RecordMarkerCommandAttributes,
+    ) {
+        self.append(
+            ctx,
+            Attributes::MarkerRecordedEventAttributes(MarkerRecordedEventAttributes {
+                marker_name: a.marker_name,
+                details: a.details,
+                workflow_task_completed_event_id: completed_id,
+                header: a.header,
+                failure: a.failure,
+            }),
+        );
+    }
+
+    /// `UpsertWorkflowSearchAttributes`: merged into the run's search attributes.
+    fn upsert_search_attributes(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        completed_id: i64,
+        a: UpsertWorkflowSearchAttributesCommandAttributes,
+    ) {
+        let merged = self
+            .started
+            .search_attributes
+            .get_or_insert_with(Default::default);
+        if let Some(upserted) = &a.search_attributes {
+            merged.indexed_fields.extend(
+                upserted
+                    .indexed_fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+        }
+        self.append(
+            ctx,
+            Attributes::UpsertWorkflowSearchAttributesEventAttributes(
+                UpsertWorkflowSearchAttributesEventAttributes {
+                    workflow_task_completed_event_id: completed_id,
+                    search_attributes: a.search_attributes,
+                },
+            ),
+        );
+    }
+
+    /// `ModifyWorkflowProperties`: the upserted memo fields merged into the run's memo.
+    fn modify_workflow_properties(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        completed_id: i64,
+        a: ModifyWorkflowPropertiesCommandAttributes,
+    ) {
+        let merged = self.started.memo.get_or_insert_with(Default::default);
+        if let Some(memo) = &a.upserted_memo {
+            merged
+                .fields
+                .extend(memo.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        self.append(
+            ctx,
+            Attributes::WorkflowPropertiesModifiedEventAttributes(
+                WorkflowPropertiesModifiedEventAttributes {
+                    workflow_task_completed_event_id: completed_id,
+                    upserted_memo: a.upserted_memo,
+                },
+            ),
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! What describe and list report of a run.
+
+use super::{ActivityState, Run};
+use crate::proto::{
+    self,
+    enums::PendingActivityState,
+    workflow::{
+        PendingActivityInfo, PendingChildExecutionInfo, WorkflowExecutionConfig,
+        WorkflowExecutionInfo,
+    },
+};
+
+impl Run {
+    /// The run as describe and list report it.
+    pub(crate) fn execution_info(&self) -> WorkflowExecutionInfo {
+        WorkflowExecutionInfo {
+            execution: Some(self.execution()),
+            r#type: self.started.workflow_type.clone(),
+            start_time: Some(proto::timestamp(self.start_time)),
+            close_time: self.close_time.map(proto::timestamp),
+            status: self.status as i32,
+            history_length: self.events.len() as i64,
+            parent_execution: self.parent.as_ref().map(|p| p.execution.clone()),
+            execution_time: Some(proto::timestamp(self.execution_time())),
+            memo: self.started.memo.clone(),
+            search_attributes: self.started.search_attributes.clone(),
+            task_queue: self.task_queue.clone(),
+            first_run_id: self.started.first_execution_run_id.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// The options the run was started with.
+    pub(crate) fn execution_config(&self) -> WorkflowExecutionConfig {
+        WorkflowExecutionConfig {
+            task_queue: self.started.task_queue.clone(),
+            workflow_execution_timeout: self.started.workflow_execution_timeout,
+            workflow_run_timeout: self.started.workflow_run_timeout,
+            default_workflow_task_timeout: self.started.workflow_task_timeout,
+            ..Default::default()
+        }
+    }
+
+    /// The activities not yet closed.
+    pub(crate) fn pending_activities(&self) -> Vec<PendingActivityInfo> {
+        self.activities
+            .values()
+            .map(|a| PendingActivityInfo {
+                activity_id: a.attrs.activity_id.clone(),
+                activity_type: a.attrs.activity_type.clone(),
+                state: match a.state {
+                    ActivityState::Started { .. } => PendingActivityState::Started as i32,
+                    _ => PendingActivityState::Scheduled as i32,
+                },
+                heartbeat_details: a.heartbeat_details.clone(),
+                attempt: a.attempt,
+                maximum_attempts: a
+                    .attrs
+                    .retry_policy
+                    .as_ref()
+                    .map_or(0, |p| p.maximum_attempts),
+                scheduled_time: Some(proto::timestamp(a.attempt_scheduled_time)),
+                last_failure: a.last_failure.clone(),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    /// The children started and not yet closed.
+    pub(crate) fn pending_children(&self) -> Vec<PendingChildExecutionInfo> {
+        self.children
+            .iter()
+            .map(|(initiated, c)| PendingChildExecutionInfo {
+                workflow_id: c.execution.workflow_id.clone(),
+                run_id: c.execution.run_id.clone(),
+                workflow_type_name: c.workflow_type.clone(),
+                initiated_id: *initiated,
+                parent_close_policy: c.parent_close_policy,
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,397 @@
+//! One workflow run's state machine: its history and the state that writes it.
+//!
+//! `impl Run` is split by concept, one child module each:
+//!
+//! | module | owns |
+//! |---|---|
+//! | `start` | a new run and its first workflow task |
+//! | `workflow_task` | scheduling, starting, completing, failing and timing out workflow tasks (sticky, transient, speculative) |
+//! | `commands` | a completion's commands: checked all first, then one function per command type |
+//! | `activities` | activity attempts: scheduled, started, heartbeats, outcomes, retries, timeouts |
+//! | `timers` | user timers |
+//! | `children` | child workflows, as the parent sees them |
+//! | `signals` | signals and cancel requests, received and sent |
+//! | `updates` | the update protocol |
+//! | `close` | closing the run, and the run that follows it (retry, cron, continue-as-new) |
+//! | `retry` | retry policies |
+//! | `queries` | query-only workflow tasks |
+//! | `describe` | what describe and list report of a run |
+//!
+//! A transition takes a [`Ctx`]: the transaction's instant and the engine settings it may
+//! read, and where it records the [`Effect`]s it asks of the rest of the engine (tasks to
+//! queue). The run never touches queues, timers or other runs itself: what it needs of
+//! other runs it returns ([`CrossRun`]), and its timers are [`Run::deadlines`], which the
+//! state arms after every transaction and after a restart alike.
+
+// A server still carries the deprecated fields (`control`, `namespace`, checksums) that
+// older clients send.
+#![allow(deprecated)]
+
+mod activities;
+mod children;
+mod close;
+mod commands;
+mod describe;
+mod queries;
+mod retry;
+mod signals;
+mod start;
+mod timers;
+mod updates;
+mod workflow_task;
+
+#[cfg(test)]
+mod tests;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::{Duration, SystemTime},
+};
+
+use serde::{Deserialize, Serialize};
+
+pub(crate) use activities::{Activity, ActivityState};
+pub(crate) use children::{Child, ParentRef};
+pub(crate) use start::StartRun;
+pub(crate) use timers::UserTimer;
+pub(crate) use updates::Update;
+pub(crate) use workflow_task::{StickyQueue, WorkflowTask};
+
+use crate::{
+    event_log::{event_type, EventLog},
+    matching::{ActivityTaskRef, StickyQueues},
+    pb,
+    proto::{
+        self,
+        common::WorkflowExecution,
+        enums::{EventType, TaskQueueKind, WorkflowExecutionStatus},
+        history::{history_event::Attributes, *},
+        taskqueue::TaskQueue,
+    },
+    timers::{Deadline, RunTimer},
+    visibility::Record,
+};
+
+/// Engine settings a run's transitions read.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// History length from which workflow tasks suggest continue-as-new.
+    pub(crate) suggest_continue_as_new_after: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            suggest_continue_as_new_after: 4096,
+        }
+    }
+}
+
+/// What a transition asks of the engine beyond its own run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Effect {
+    /// The run's workflow task waits on `queue` (its sticky queue or its normal one).
+    WorkflowTask { queue: String },
+    /// An activity attempt waits on `queue`; `eager`: the completing worker asked to run
+    /// it itself, and it may be handed back in the completion's answer instead.
+    ActivityTask {
+        queue: String,
+        task: ActivityTaskRef,
+        eager: bool,
+    },
+}
+
+/// What a completed workflow task asks of other runs, applied by the state after the
+/// run's own events (in command order).
+#[derive(Debug)]
+pub(crate) enum CrossRun {
+    /// Start the child initiated at this event.
+    StartChild(
+        i64,
+        Box<StartChildWorkflowExecutionInitiatedEventAttributes>,
+    ),
+    /// Signal the workflow this initiated event names.
+    Signal(i64, SignalExternalWorkflowExecutionInitiatedEventAttributes),
+    /// Ask the workflow this initiated event names to cancel.
+    Cancel(
+        i64,
+        RequestCancelExternalWorkflowExecutionInitiatedEventAttributes,
+    ),
+    /// Start the run that continues this one (continue-as-new, retry, cron).
+    ContinueAsNew(Box<StartRun>),
+}
+
+/// What a run's transition sees and where it records its effects.
+pub(crate) struct Ctx<'a> {
+    /// The transaction's instant: every event it writes has this time.
+    pub(crate) now: SystemTime,
+    pub(crate) config: &'a Config,
+    /// Which sticky queues have a worker polling.
+    pub(crate) sticky: &'a StickyQueues,
+    /// The engine's task id sequence.
+    seq: &'a mut u64,
+    /// What the transition asked for, in order.
+    pub(crate) effects: Vec<Effect>,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(
+        now: SystemTime,
+        config: &'a Config,
+        sticky: &'a StickyQueues,
+        seq: &'a mut u64,
+    ) -> Self {
+        Self {
+            now,
+            config,
+            sticky,
+            seq,
+            effects: Vec::new(),
+        }
+    }
+
+    /// The next task id.
+    fn next_task_id(&mut self) -> i64 {
+        *self.seq += 1;
+        *self.seq as i64
+    }
+
+    /// Event `event_id` at `time`, with the next task id.
+    fn event(&mut self, event_id: i64, time: SystemTime, attrs: Attributes) -> HistoryEvent {
+        HistoryEvent {
+            event_id,
+            event_time: Some(proto::timestamp(time)),
+            event_type: event_type(&attrs) as i32,
+            task_id: self.next_task_id(),
+            attributes: Some(attrs),
+            ..Default::default()
+        }
+    }
+}
+
+/// One workflow run. Serialized (without its events, which are stored one row each) by
+/// the durable store.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Run {
+    pub(crate) namespace: String,
+    pub(crate) workflow_id: String,
+    pub(crate) run_id: String,
+    pub(crate) workflow_type: String,
+    pub(crate) task_queue: String,
+    #[serde(with = "pb::message")]
+    pub(crate) started: WorkflowExecutionStartedEventAttributes,
+    pub(crate) request_id: String,
+    #[serde(with = "pb::status")]
+    pub(crate) status: WorkflowExecutionStatus,
+    #[serde(skip)]
+    pub(crate) events: EventLog,
+    /// Events that arrived while a workflow task was started; written after it ends.
+    #[serde(with = "pb::attributes")]
+    buffered: Vec<Attributes>,
+    pub(crate) wft: Option<WorkflowTask>,
+    /// The started event of the last completed workflow task.
+    pub(crate) previous_started_event_id: i64,
+    #[serde(default)]
+    pub(crate) sticky: Option<StickyQueue>,
+    pub(crate) task_timeout: Duration,
+    pub(crate) start_time: SystemTime,
+    pub(crate) close_time: Option<SystemTime>,
+    pub(crate) activities: BTreeMap<i64, Activity>,
+    /// Started user timers by timer id.
+    pub(crate) timers: HashMap<String, UserTimer>,
+    /// Started children by their initiated event id.
+    pub(crate) children: BTreeMap<i64, Child>,
+    pub(crate) updates: Vec<Update>,
+    pub(crate) parent: Option<ParentRef>,
+    /// The run that continues this one (continue-as-new, retry, cron); empty: none.
+    pub(crate) new_run_id: String,
+    /// The first workflow task waits until then: a start delay, a retry's backoff or the
+    /// next cron time.
+    #[serde(default)]
+    pub(crate) backoff_until: Option<SystemTime>,
+    /// Inside `complete_workflow_task`: new events don't schedule a task by themselves.
+    in_completion: bool,
+    needs_task: bool,
+}
+
+/// Placeholder for "the event just before this one" in an activity outcome whose started
+/// event is written in the same breath (possibly later, when buffered).
+const PREVIOUS_EVENT: i64 = -1;
+
+/// A normal task queue named `name`.
+fn task_queue(name: &str) -> Option<TaskQueue> {
+    Some(TaskQueue {
+        name: name.to_owned(),
+        kind: TaskQueueKind::Normal as i32,
+        ..Default::default()
+    })
+}
+
+impl Run {
+    pub(crate) fn execution(&self) -> WorkflowExecution {
+        WorkflowExecution {
+            workflow_id: self.workflow_id.clone(),
+            run_id: self.run_id.clone(),
+        }
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.status == WorkflowExecutionStatus::Running
+    }
+
+    /// Whether the run waits on nothing but its timers (and outside input): no workflow
+    /// task scheduled or started, no activity attempt queued or running, no update that
+    /// the workflow has not yet seen. A virtual clock may skip ahead only then.
+    pub(crate) fn waits_only_on_timers(&self) -> bool {
+        !self.is_open()
+            || (self.wft.is_none()
+                && self
+                    .activities
+                    .values()
+                    .all(|a| a.state == ActivityState::Backoff)
+                && self.updates.iter().all(|u| !u.waits_for_worker()))
+    }
+
+    /// Whether cancellation was requested (a cancel-requested event is written).
+    pub(crate) fn cancel_requested(&self) -> bool {
+        self.events
+            .iter()
+            .any(|e| e.event_type == EventType::WorkflowExecutionCancelRequested as i32)
+    }
+
+    /// The last event: the close event, once the run is closed.
+    pub(crate) fn last_event(&self) -> Option<Attributes> {
+        self.events.last().and_then(|e| e.attributes)
+    }
+
+    fn next_event_id(&self) -> i64 {
+        self.events.len() as i64 + 1
+    }
+
+    /// Whether a workflow task is started: new events wait in the buffer until it ends.
+    fn task_started(&self) -> bool {
+        self.wft
+            .as_ref()
+            .is_some_and(|t| t.started_event_id.is_some())
+    }
+
+    /// Appends an event now and returns its id.
+    fn append(&mut self, ctx: &mut Ctx<'_>, mut attrs: Attributes) -> i64 {
+        let event_id = self.next_event_id();
+        let started = match &mut attrs {
+            Attributes::ActivityTaskCompletedEventAttributes(a) => Some(&mut a.started_event_id),
+            Attributes::ActivityTaskFailedEventAttributes(a) => Some(&mut a.started_event_id),
+            Attributes::ActivityTaskTimedOutEventAttributes(a) => Some(&mut a.started_event_id),
+            Attributes::ActivityTaskCanceledEventAttributes(a) => Some(&mut a.started_event_id),
+            _ => None,
+        };
+        if let Some(started) = started.filter(|id| **id == PREVIOUS_EVENT) {
+            *started = event_id - 1;
+        }
+        let event = ctx.event(event_id, ctx.now, attrs);
+        self.events.push(&event);
+        event_id
+    }
+
+    /// Adds an event the workflow must see: buffered while a task is started, and
+    /// followed by a workflow task otherwise.
+    fn add_new_event(&mut self, ctx: &mut Ctx<'_>, attrs: Attributes) {
+        if self.task_started() {
+            self.buffered.push(attrs);
+            return;
+        }
+        self.append(ctx, attrs);
+        if self.in_completion {
+            self.needs_task = true;
+        } else {
+            self.schedule_workflow_task(ctx);
+        }
+    }
+
+    /// Writes the events buffered while a task was started; whether there were any.
+    fn flush_buffered(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        let buffered = std::mem::take(&mut self.buffered);
+        let any = !buffered.is_empty();
+        for attrs in buffered {
+            self.append(ctx, attrs);
+        }
+        any
+    }
+
+    /// When the run times out: its run timeout (else its execution timeout) from the
+    /// moment it may first run, after any start delay, backoff or cron wait.
+    fn expiration(&self) -> Option<SystemTime> {
+        let timeout = proto::duration(self.started.workflow_run_timeout.as_ref()).or(
+            proto::duration(self.started.workflow_execution_timeout.as_ref()),
+        )?;
+        Some(self.execution_time() + timeout)
+    }
+
+    /// When the run may first execute: its start, after any start delay, backoff or cron
+    /// wait.
+    pub(crate) fn execution_time(&self) -> SystemTime {
+        self.start_time
+            + proto::duration(self.started.first_workflow_task_backoff.as_ref()).unwrap_or_default()
+    }
+
+    /// Every timer the run needs now, with its instant: the one derivation of its
+    /// deadlines, which the state arms after each transaction and after a restart.
+    pub(crate) fn deadlines(&self) -> Vec<Deadline> {
+        let mut deadlines = Vec::new();
+        if !self.is_open() {
+            return deadlines;
+        }
+        let mut add = |at: SystemTime, timer: RunTimer| deadlines.push(Deadline { at, timer });
+        if let Some(until) = self.backoff_until {
+            add(until, RunTimer::FirstWorkflowTask);
+        }
+        if let Some(at) = self.expiration() {
+            add(at, RunTimer::RunTimeout);
+        }
+        if let Some(task) = &self.wft {
+            let scheduled_event_id = task.scheduled_event_id;
+            match (task.started_time, &task.sticky_queue, &self.sticky) {
+                (Some(started), _, _) => add(
+                    started + self.task_timeout,
+                    RunTimer::WorkflowTaskTimeout { scheduled_event_id },
+                ),
+                (None, Some(queue), Some(sticky)) if *queue == sticky.name => add(
+                    task.scheduled_time + sticky.schedule_to_start,
+                    RunTimer::StickyScheduleToStart { scheduled_event_id },
+                ),
+                _ => {}
+            }
+        }
+        for (timer_id, timer) in &self.timers {
+            add(
+                timer.fire_at,
+                RunTimer::UserTimer {
+                    timer_id: timer_id.clone(),
+                    started_event_id: timer.started_event_id,
+                },
+            );
+        }
+        for (&scheduled_event_id, activity) in &self.activities {
+            for (at, timer) in activity.deadlines(scheduled_event_id) {
+                add(at, timer);
+            }
+        }
+        deadlines
+    }
+
+    /// What a list query sees of the run.
+    pub(crate) fn record(&self) -> Record<'_> {
+        Record {
+            workflow_type: &self.workflow_type,
+            workflow_id: &self.workflow_id,
+            run_id: &self.run_id,
+            task_queue: &self.task_queue,
+            status: self.status,
+            start_time: self.start_time,
+            execution_time: self.execution_time(),
+            close_time: self.close_time,
+            history_length: self.events.len(),
+            search_attributes: self.started.search_attributes.as_ref(),
+        }
+    }
+}

@@ -1,0 +1,602 @@
+//! Tests of one run's state machine: a transition applied to a run gives these events,
+//! these effects and these deadlines. No store, no queues: just the run and a [`Ctx`].
+
+use std::time::{Duration, SystemTime};
+
+use super::*;
+use crate::{
+    matching::StickyQueues,
+    proto::{
+        command::{command::Attributes as Cmd, *},
+        common::{ActivityType, RetryPolicy, WorkflowType},
+        enums::{CommandType, EventType as E, WorkflowTaskFailedCause},
+        failure::{failure::FailureInfo, ApplicationFailureInfo, Failure},
+        service::RespondWorkflowTaskCompletedRequest,
+    },
+};
+
+/// The engine around a run: its settings, a sticky view and the task id sequence.
+struct World {
+    config: Config,
+    sticky: StickyQueues,
+    seq: u64,
+    now: SystemTime,
+}
+
+impl World {
+    fn new() -> Self {
+        Self {
+            config: Config::default(),
+            sticky: StickyQueues::default(),
+            seq: 0,
+            now: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        }
+    }
+
+    fn ctx(&mut self) -> Ctx<'_> {
+        Ctx::new(self.now, &self.config, &self.sticky, &mut self.seq)
+    }
+
+    fn later(&mut self, by: Duration) {
+        self.now += by;
+    }
+
+    /// Runs `f` on `run` now; answers its result and the effects it recorded.
+    fn apply<R>(
+        &mut self,
+        run: &mut Run,
+        f: impl FnOnce(&mut Run, &mut Ctx<'_>) -> R,
+    ) -> (R, Vec<Effect>) {
+        let mut ctx = self.ctx();
+        let out = f(run, &mut ctx);
+        (out, ctx.effects)
+    }
+
+    /// A run of `W` on queue `q` started now with `attrs` (type and queue filled in).
+    fn start(&mut self, attrs: WorkflowExecutionStartedEventAttributes) -> (Run, Vec<Effect>) {
+        let mut ctx = self.ctx();
+        let run = Run::start(
+            &mut ctx,
+            StartRun {
+                namespace: "default".into(),
+                workflow_id: "wf".into(),
+                request_id: "request".into(),
+                attrs: WorkflowExecutionStartedEventAttributes {
+                    workflow_type: Some(WorkflowType { name: "W".into() }),
+                    task_queue: task_queue("q"),
+                    ..attrs
+                },
+                parent: None,
+            },
+        );
+        let effects = ctx.effects;
+        (run, effects)
+    }
+
+    /// A started run whose first workflow task a worker holds.
+    fn started_task(&mut self) -> Run {
+        let (mut run, _) = self.start(Default::default());
+        self.apply(&mut run, |run, ctx| {
+            run.start_workflow_task(ctx, "worker", "q")
+        })
+        .0
+        .expect("the first task starts");
+        run
+    }
+
+    /// Completes the held task with `commands`.
+    fn complete(
+        &mut self,
+        run: &mut Run,
+        commands: Vec<Command>,
+    ) -> (Result<workflow_task::Completed, tonic::Status>, Vec<Effect>) {
+        let scheduled = run.wft.as_ref().expect("a task is held").scheduled_event_id;
+        self.apply(run, |run, ctx| {
+            run.complete_workflow_task(
+                ctx,
+                RespondWorkflowTaskCompletedRequest {
+                    commands,
+                    identity: "worker".into(),
+                    ..Default::default()
+                },
+                scheduled,
+            )
+        })
+    }
+}
+
+fn secs(n: u64) -> Option<prost_wkt_types::Duration> {
+    Some(proto::proto_duration(Duration::from_secs(n)))
+}
+
+fn command(attributes: Cmd) -> Command {
+    Command {
+        attributes: Some(attributes),
+        ..Default::default()
+    }
+}
+
+fn types(run: &Run) -> Vec<E> {
+    run.events.iter().map(|e| e.event_type()).collect()
+}
+
+/// The event types written after the first `skip`.
+fn new_types(run: &Run, skip: usize) -> Vec<E> {
+    types(run)[skip..].to_vec()
+}
+
+fn timers(run: &Run) -> Vec<RunTimer> {
+    run.deadlines().into_iter().map(|d| d.timer).collect()
+}
+
+fn activity(id: &str) -> ScheduleActivityTaskCommandAttributes {
+    ScheduleActivityTaskCommandAttributes {
+        activity_id: id.into(),
+        activity_type: Some(ActivityType { name: "a".into() }),
+        start_to_close_timeout: secs(5),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_start_writes_the_started_event_and_queues_the_first_task() {
+    let mut world = World::new();
+    let (run, effects) = world.start(Default::default());
+    assert_eq!(
+        types(&run),
+        [E::WorkflowExecutionStarted, E::WorkflowTaskScheduled]
+    );
+    assert_eq!(effects, [Effect::WorkflowTask { queue: "q".into() }]);
+    assert_eq!(run.deadlines(), []);
+}
+
+#[test]
+fn a_start_delay_holds_the_first_task_and_the_run_timeout_counts_from_its_end() {
+    let mut world = World::new();
+    let t0 = world.now;
+    let (mut run, effects) = world.start(WorkflowExecutionStartedEventAttributes {
+        first_workflow_task_backoff: secs(45),
+        workflow_run_timeout: secs(60),
+        ..Default::default()
+    });
+    assert_eq!(types(&run), [E::WorkflowExecutionStarted]);
+    assert_eq!(effects, []);
+    let deadlines = run.deadlines();
+    assert_eq!(
+        deadlines,
+        [
+            Deadline {
+                at: t0 + Duration::from_secs(45),
+                timer: RunTimer::FirstWorkflowTask
+            },
+            Deadline {
+                at: t0 + Duration::from_secs(105),
+                timer: RunTimer::RunTimeout
+            },
+        ]
+    );
+    // Too early: nothing.
+    world.later(Duration::from_secs(44));
+    let (_, effects) = world.apply(&mut run, |run, ctx| run.end_backoff(ctx));
+    assert_eq!(effects, []);
+    world.later(Duration::from_secs(1));
+    let (_, effects) = world.apply(&mut run, |run, ctx| run.end_backoff(ctx));
+    assert_eq!(effects, [Effect::WorkflowTask { queue: "q".into() }]);
+    assert_eq!(timers(&run), [RunTimer::RunTimeout]);
+    // The run timeout does nothing before its instant.
+    world.later(Duration::from_secs(59));
+    assert!(world
+        .apply(&mut run, |run, ctx| run.time_out(ctx))
+        .0
+        .is_none());
+    assert!(run.is_open());
+    world.later(Duration::from_secs(1));
+    world.apply(&mut run, |run, ctx| run.time_out(ctx));
+    assert_eq!(run.status, WorkflowExecutionStatus::TimedOut);
+    assert_eq!(run.deadlines(), []);
+}
+
+#[test]
+fn a_started_task_times_out_at_its_start_plus_the_task_timeout() {
+    let mut world = World::new();
+    let started = world.now;
+    let mut run = world.started_task();
+    let scheduled = run.wft.as_ref().unwrap().scheduled_event_id;
+    assert_eq!(
+        run.deadlines(),
+        [Deadline {
+            at: started + Duration::from_secs(10),
+            timer: RunTimer::WorkflowTaskTimeout {
+                scheduled_event_id: scheduled
+            }
+        }]
+    );
+    world.later(Duration::from_secs(10));
+    let (_, effects) = world.apply(&mut run, |run, ctx| {
+        run.time_out_workflow_task(ctx, scheduled)
+    });
+    assert_eq!(
+        new_types(&run, 3),
+        [E::WorkflowTaskTimedOut],
+        "the retry's events are transient"
+    );
+    assert_eq!(effects, [Effect::WorkflowTask { queue: "q".into() }]);
+    let retry = run.wft.as_ref().unwrap();
+    assert_eq!((retry.attempt, retry.transient), (2, true));
+}
+
+/// A command, and the events after the task's completed event, the effects and the
+/// deadlines it gives.
+type Case = (&'static str, Cmd, Vec<E>, Vec<Effect>, Vec<Deadline>);
+
+/// A held task completed with one command: the events after the task's completed event,
+/// the effects, and the deadlines left.
+#[test]
+fn each_command_gives_its_events_effects_and_deadlines() {
+    let now = World::new().now;
+    let cases: Vec<Case> = vec![
+        (
+            "schedule activity",
+            Cmd::ScheduleActivityTaskCommandAttributes(ScheduleActivityTaskCommandAttributes {
+                schedule_to_close_timeout: secs(30),
+                ..activity("1")
+            }),
+            vec![E::ActivityTaskScheduled],
+            vec![Effect::ActivityTask {
+                queue: "q".into(),
+                task: ActivityTaskRef {
+                    run_id: String::new(),
+                    scheduled_event_id: 5,
+                    attempt: 1,
+                },
+                eager: false,
+            }],
+            vec![Deadline {
+                at: now + Duration::from_secs(30),
+                timer: RunTimer::ActivityScheduleToClose {
+                    scheduled_event_id: 5,
+                },
+            }],
+        ),
+        (
+            "start timer",
+            Cmd::StartTimerCommandAttributes(StartTimerCommandAttributes {
+                timer_id: "t".into(),
+                start_to_fire_timeout: secs(90),
+            }),
+            vec![E::TimerStarted],
+            vec![],
+            vec![Deadline {
+                at: now + Duration::from_secs(90),
+                timer: RunTimer::UserTimer {
+                    timer_id: "t".into(),
+                    started_event_id: 5,
+                },
+            }],
+        ),
+        (
+            "cancel an unknown timer",
+            Cmd::CancelTimerCommandAttributes(CancelTimerCommandAttributes {
+                timer_id: "nope".into(),
+            }),
+            vec![],
+            vec![],
+            vec![],
+        ),
+        (
+            "record marker",
+            Cmd::RecordMarkerCommandAttributes(RecordMarkerCommandAttributes {
+                marker_name: "m".into(),
+                ..Default::default()
+            }),
+            vec![E::MarkerRecorded],
+            vec![],
+            vec![],
+        ),
+        (
+            "complete",
+            Cmd::CompleteWorkflowExecutionCommandAttributes(Default::default()),
+            vec![E::WorkflowExecutionCompleted],
+            vec![],
+            vec![],
+        ),
+        (
+            "fail",
+            Cmd::FailWorkflowExecutionCommandAttributes(Default::default()),
+            vec![E::WorkflowExecutionFailed],
+            vec![],
+            vec![],
+        ),
+        (
+            "cancel",
+            Cmd::CancelWorkflowExecutionCommandAttributes(Default::default()),
+            vec![E::WorkflowExecutionCanceled],
+            vec![],
+            vec![],
+        ),
+        (
+            "continue as new",
+            Cmd::ContinueAsNewWorkflowExecutionCommandAttributes(Default::default()),
+            vec![E::WorkflowExecutionContinuedAsNew],
+            vec![],
+            vec![],
+        ),
+        (
+            "upsert search attributes",
+            Cmd::UpsertWorkflowSearchAttributesCommandAttributes(Default::default()),
+            vec![E::UpsertWorkflowSearchAttributes],
+            vec![],
+            vec![],
+        ),
+        (
+            "modify properties",
+            Cmd::ModifyWorkflowPropertiesCommandAttributes(Default::default()),
+            vec![E::WorkflowPropertiesModified],
+            vec![],
+            vec![],
+        ),
+        (
+            "start child",
+            Cmd::StartChildWorkflowExecutionCommandAttributes(Default::default()),
+            vec![E::StartChildWorkflowExecutionInitiated],
+            vec![],
+            vec![],
+        ),
+        (
+            "signal external",
+            Cmd::SignalExternalWorkflowExecutionCommandAttributes(Default::default()),
+            vec![E::SignalExternalWorkflowExecutionInitiated],
+            vec![],
+            vec![],
+        ),
+        (
+            "cancel external",
+            Cmd::RequestCancelExternalWorkflowExecutionCommandAttributes(Default::default()),
+            vec![E::RequestCancelExternalWorkflowExecutionInitiated],
+            vec![],
+            vec![],
+        ),
+    ];
+    for (name, attributes, events, effects, deadlines) in cases {
+        let mut world = World::new();
+        let mut run = world.started_task();
+        let (completed, recorded) = world.complete(&mut run, vec![command(attributes)]);
+        completed.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut expected = vec![E::WorkflowTaskCompleted];
+        expected.extend(events);
+        assert_eq!(new_types(&run, 3), expected, "{name}: events");
+        let recorded: Vec<Effect> = recorded
+            .into_iter()
+            .map(|e| match e {
+                Effect::ActivityTask { queue, task, eager } => Effect::ActivityTask {
+                    queue,
+                    task: ActivityTaskRef {
+                        run_id: String::new(),
+                        ..task
+                    },
+                    eager,
+                },
+                e => e,
+            })
+            .collect();
+        assert_eq!(recorded, effects, "{name}: effects");
+        assert_eq!(run.deadlines(), deadlines, "{name}: deadlines");
+    }
+}
+
+#[test]
+fn unsupported_commands_fail_the_task_naming_the_command_and_apply_nothing() {
+    let nexus = Command {
+        command_type: CommandType::ScheduleNexusOperation as i32,
+        attributes: Some(Cmd::ScheduleNexusOperationCommandAttributes(
+            Default::default(),
+        )),
+        ..Default::default()
+    };
+    let empty = Command {
+        command_type: CommandType::StartTimer as i32,
+        attributes: None,
+        ..Default::default()
+    };
+    for (bad, cause, named) in [
+        (
+            nexus,
+            WorkflowTaskFailedCause::FeatureDisabled,
+            "COMMAND_TYPE_SCHEDULE_NEXUS_OPERATION",
+        ),
+        (
+            empty,
+            WorkflowTaskFailedCause::Unspecified,
+            "COMMAND_TYPE_START_TIMER",
+        ),
+    ] {
+        let mut world = World::new();
+        let mut run = world.started_task();
+        // A valid command before it is not applied either.
+        let timer = command(Cmd::StartTimerCommandAttributes(
+            StartTimerCommandAttributes {
+                timer_id: "t".into(),
+                start_to_fire_timeout: secs(5),
+            },
+        ));
+        let (completed, effects) = world.complete(&mut run, vec![timer, bad]);
+        let status = completed.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(status.message().contains(named), "{status:?}");
+        assert_eq!(new_types(&run, 3), [E::WorkflowTaskFailed]);
+        let Some(Attributes::WorkflowTaskFailedEventAttributes(failed)) = run.last_event() else {
+            panic!("no failed event");
+        };
+        assert_eq!(failed.cause, cause as i32);
+        assert!(failed.failure.unwrap().message.contains(named));
+        assert!(run.timers.is_empty(), "the timer was started");
+        assert_eq!(effects, [Effect::WorkflowTask { queue: "q".into() }]);
+        assert!(run.wft.as_ref().unwrap().transient);
+    }
+}
+
+#[test]
+fn an_activity_attempt_has_its_timeouts_and_a_failure_waits_for_its_backoff() {
+    let mut world = World::new();
+    let mut run = world.started_task();
+    let (completed, _) = world.complete(
+        &mut run,
+        vec![command(Cmd::ScheduleActivityTaskCommandAttributes(
+            ScheduleActivityTaskCommandAttributes {
+                heartbeat_timeout: secs(3),
+                retry_policy: Some(RetryPolicy {
+                    initial_interval: secs(20),
+                    ..Default::default()
+                }),
+                ..activity("1")
+            },
+        ))],
+    );
+    completed.unwrap();
+    let task = ActivityTaskRef {
+        run_id: run.run_id.clone(),
+        scheduled_event_id: 5,
+        attempt: 1,
+    };
+    world.later(Duration::from_secs(1));
+    let started = world.now;
+    let (response, _) = world.apply(&mut run, |run, ctx| {
+        run.start_activity(ctx, &task, "worker")
+    });
+    assert_eq!(response.unwrap().attempt, 1);
+    assert!(!run.has_activity_task(&task), "started: no longer queued");
+    let heartbeat = |at| Deadline {
+        at,
+        timer: RunTimer::ActivityHeartbeat {
+            scheduled_event_id: 5,
+            attempt: 1,
+        },
+    };
+    let start_to_close = Deadline {
+        at: started + Duration::from_secs(5),
+        timer: RunTimer::ActivityStartToClose {
+            scheduled_event_id: 5,
+            attempt: 1,
+        },
+    };
+    assert_eq!(
+        run.deadlines(),
+        [
+            start_to_close.clone(),
+            heartbeat(started + Duration::from_secs(3))
+        ]
+    );
+    // A heartbeat moves its deadline.
+    world.later(Duration::from_secs(2));
+    world.apply(&mut run, |run, ctx| run.record_heartbeat(ctx, 5, None));
+    assert_eq!(
+        run.deadlines(),
+        [
+            start_to_close,
+            heartbeat(world.now + Duration::from_secs(3))
+        ]
+    );
+    // A failure waits 20 s, then the second attempt is queued.
+    let failure = Failure {
+        failure_info: Some(FailureInfo::ApplicationFailureInfo(
+            ApplicationFailureInfo::default(),
+        )),
+        ..Default::default()
+    };
+    world.apply(&mut run, |run, ctx| {
+        run.fail_activity(ctx, 5, failure, None, "worker".into())
+    });
+    assert_eq!(
+        run.deadlines(),
+        [Deadline {
+            at: world.now + Duration::from_secs(20),
+            timer: RunTimer::ActivityRetry {
+                scheduled_event_id: 5,
+                attempt: 2
+            }
+        }]
+    );
+    assert_eq!(new_types(&run, 5), [], "a retried failure writes nothing");
+    world.later(Duration::from_secs(20));
+    let (_, effects) = world.apply(&mut run, |run, ctx| run.retry_activity(ctx, 5, 2));
+    assert_eq!(
+        effects,
+        [Effect::ActivityTask {
+            queue: "q".into(),
+            task: ActivityTaskRef { attempt: 2, ..task },
+            eager: false,
+        }]
+    );
+}
+
+#[test]
+fn events_that_arrive_while_a_task_is_held_wait_for_it_to_end() {
+    let mut world = World::new();
+    let mut run = world.started_task();
+    let (_, effects) = world.apply(&mut run, |run, ctx| {
+        run.signal(ctx, Default::default());
+    });
+    assert_eq!(effects, []);
+    assert_eq!(types(&run).len(), 3, "buffered, not written");
+    let (completed, effects) = world.complete(&mut run, vec![]);
+    completed.unwrap();
+    assert_eq!(
+        new_types(&run, 3),
+        [
+            E::WorkflowTaskCompleted,
+            E::WorkflowExecutionSignaled,
+            E::WorkflowTaskScheduled
+        ]
+    );
+    assert_eq!(effects, [Effect::WorkflowTask { queue: "q".into() }]);
+    // A run may not close while a signal waits unseen: the task fails, afresh.
+    world
+        .apply(&mut run, |run, ctx| {
+            run.start_workflow_task(ctx, "worker", "q")
+        })
+        .0
+        .unwrap();
+    world.apply(&mut run, |run, ctx| run.signal(ctx, Default::default()));
+    let (completed, _) = world.complete(
+        &mut run,
+        vec![command(Cmd::CompleteWorkflowExecutionCommandAttributes(
+            Default::default(),
+        ))],
+    );
+    completed.unwrap();
+    assert!(run.is_open());
+    assert_eq!(
+        new_types(&run, 7),
+        [
+            E::WorkflowTaskFailed,
+            E::WorkflowExecutionSignaled,
+            E::WorkflowTaskScheduled
+        ]
+    );
+}
+
+#[test]
+fn a_closed_run_needs_no_deadline() {
+    let mut world = World::new();
+    let mut run = world.started_task();
+    let (completed, _) = world.complete(
+        &mut run,
+        vec![
+            command(Cmd::StartTimerCommandAttributes(
+                StartTimerCommandAttributes {
+                    timer_id: "t".into(),
+                    start_to_fire_timeout: secs(5),
+                },
+            )),
+            command(Cmd::ScheduleActivityTaskCommandAttributes(activity("1"))),
+        ],
+    );
+    completed.unwrap();
+    assert_eq!(timers(&run).len(), 1);
+    world.apply(&mut run, |run, ctx| run.terminate(ctx, "test", "test"));
+    assert_eq!(run.deadlines(), []);
+    assert_eq!(
+        run.last_event().map(|a| event_type(&a)),
+        Some(E::WorkflowExecutionTerminated)
+    );
+}

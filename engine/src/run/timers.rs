@@ -1,0 +1,137 @@
+//! User timers: started and cancelled by commands, fired at their deadline.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::{Ctx, Run};
+use crate::proto::{
+    self,
+    command::{CancelTimerCommandAttributes, StartTimerCommandAttributes},
+    history::{
+        history_event::Attributes, TimerCanceledEventAttributes, TimerFiredEventAttributes,
+        TimerStartedEventAttributes,
+    },
+};
+
+/// A started timer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct UserTimer {
+    pub(crate) started_event_id: i64,
+    pub(crate) fire_at: SystemTime,
+}
+
+impl<'de> Deserialize<'de> for UserTimer {
+    /// Also reads a file written before timers kept their deadline (just the started event
+    /// id); [`Run::restore_timer_deadlines`] then reads it from the started event.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Timer {
+                started_event_id: i64,
+                fire_at: SystemTime,
+            },
+            StartedEventId(i64),
+        }
+        Ok(match Stored::deserialize(d)? {
+            Stored::Timer {
+                started_event_id,
+                fire_at,
+            } => Self {
+                started_event_id,
+                fire_at,
+            },
+            Stored::StartedEventId(started_event_id) => Self {
+                started_event_id,
+                fire_at: SystemTime::UNIX_EPOCH,
+            },
+        })
+    }
+}
+
+impl Run {
+    /// `StartTimer`: the started event; the timer fires after its duration.
+    pub(super) fn start_timer(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        completed_id: i64,
+        a: StartTimerCommandAttributes,
+    ) {
+        let fire_in = proto::duration(a.start_to_fire_timeout.as_ref()).unwrap_or_default();
+        let started_event_id = self.append(
+            ctx,
+            Attributes::TimerStartedEventAttributes(TimerStartedEventAttributes {
+                timer_id: a.timer_id.clone(),
+                start_to_fire_timeout: a.start_to_fire_timeout,
+                workflow_task_completed_event_id: completed_id,
+            }),
+        );
+        self.timers.insert(
+            a.timer_id,
+            UserTimer {
+                started_event_id,
+                fire_at: ctx.now + fire_in,
+            },
+        );
+    }
+
+    /// `CancelTimer`: the canceled event, for a timer still pending.
+    pub(super) fn cancel_timer(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        completed_id: i64,
+        a: CancelTimerCommandAttributes,
+    ) {
+        let Some(timer) = self.timers.remove(&a.timer_id) else {
+            return;
+        };
+        self.append(
+            ctx,
+            Attributes::TimerCanceledEventAttributes(TimerCanceledEventAttributes {
+                timer_id: a.timer_id,
+                started_event_id: timer.started_event_id,
+                workflow_task_completed_event_id: completed_id,
+                identity: String::new(),
+            }),
+        );
+    }
+
+    /// Timer `timer_id` started at event `started` fires (if it is still that timer).
+    pub(crate) fn fire_timer(&mut self, ctx: &mut Ctx<'_>, timer_id: &str, started: i64) {
+        if self.timers.get(timer_id).map(|t| t.started_event_id) != Some(started) {
+            return;
+        }
+        self.timers.remove(timer_id);
+        self.add_new_event(
+            ctx,
+            Attributes::TimerFiredEventAttributes(TimerFiredEventAttributes {
+                timer_id: timer_id.to_owned(),
+                started_event_id: started,
+            }),
+        );
+    }
+
+    /// Timers read from a file that kept only their started event ids get their deadline
+    /// from that event (its time plus the timer's duration).
+    pub(crate) fn restore_timer_deadlines(&mut self) {
+        for timer in self.timers.values_mut() {
+            if timer.fire_at != SystemTime::UNIX_EPOCH {
+                continue;
+            }
+            let started = usize::try_from(timer.started_event_id - 1)
+                .ok()
+                .and_then(|i| self.events.get(i));
+            if let Some(event) = started {
+                let at = proto::system_time(event.event_time.as_ref()).unwrap_or(self.start_time);
+                let fire_in = match event.attributes {
+                    Some(Attributes::TimerStartedEventAttributes(a)) => {
+                        proto::duration(a.start_to_fire_timeout.as_ref()).unwrap_or_default()
+                    }
+                    _ => Default::default(),
+                };
+                timer.fire_at = at + fire_in;
+            }
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The update protocol: an update is admitted, delivered with a workflow task, accepted
+//! or rejected by the workflow, then completed; a workflow that closes first fails it.
+
+use prost::Message as _;
+use serde::{Deserialize, Serialize};
+
+use super::{Ctx, Run};
+use crate::{
+    pb,
+    proto::{
+        self,
+        enums::UpdateWorkflowExecutionLifecycleStage as Stage,
+        failure::Failure,
+        history::{history_event::Attributes, *},
+        protocol::{message::SequencingId, Message},
+        update::{self, outcome, Outcome},
+    },
+};
+
+/// Where an update is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum UpdateState {
+    /// Received, not yet given to a worker.
+    Admitted,
+    /// Given to a worker in the workflow task scheduled at this event.
+    Delivered(i64),
+    /// Accepted by the workflow at this event.
+    Accepted(i64),
+    /// Completed or rejected.
+    Completed(#[serde(with = "pb::message")] Box<Outcome>),
+}
+
+/// An update sent to the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Update {
+    pub(crate) id: String,
+    #[serde(with = "pb::message")]
+    pub(crate) request: update::Request,
+    pub(crate) state: UpdateState,
+}
+
+impl Update {
+    /// Whether it waits for a worker to see it.
+    pub(super) fn waits_for_worker(&self) -> bool {
+        matches!(
+            self.state,
+            UpdateState::Admitted | UpdateState::Delivered(_)
+        )
+    }
+}
+
+/// A failed outcome with `message`.
+fn failed(message: &str) -> Box<Outcome> {
+    Box::new(Outcome {
+        value: Some(outcome::Value::Failure(Failure {
+            message: message.to_owned(),
+            ..Default::default()
+        })),
+    })
+}
+
+impl Run {
+    /// Admits an update (an update with the same id is the same update), and schedules a
+    /// workflow task to deliver it: a speculative one if the run was idle.
+    pub(crate) fn admit_update(&mut self, ctx: &mut Ctx<'_>, request: update::Request) {
+        let id = request
+            .meta
+            .as_ref()
+            .map(|m| m.update_id.clone())
+            .unwrap_or_default();
+        if self.updates.iter().any(|u| u.id == id) {
+            return;
+        }
+        self.updates.push(Update {
+            id,
+            request,
+            state: UpdateState::Admitted,
+        });
+        let idle = self.wft.is_none() && self.buffered.is_empty();
+        self.schedule_workflow_task(ctx);
+        if idle {
+            if let Some(task) = &mut self.wft {
+                task.speculative = true;
+            }
+        }
+    }
+
+    /// Whether update `id` is known to the run.
+    pub(crate) fn has_update(&self, id: &str) -> bool {
+        self.updates.iter().any(|u| u.id == id)
+    }
+
+    /// Where update `id` is, if it has reached `wanted` (or completed): its stage and,
+    /// once completed, its outcome.
+    pub(crate) fn update_stage(&self, id: &str, wanted: Stage) -> Option<(Stage, Option<Outcome>)> {
+        let update = self.updates.iter().find(|u| u.id == id)?;
+        match &update.state {
+            UpdateState::Completed(outcome) => Some((Stage::Completed, Some((**outcome).clone()))),
+            UpdateState::Accepted(_) if wanted <= Stage::Accepted => Some((Stage::Accepted, None)),
+            _ if wanted <= Stage::Admitted => Some((Stage::Admitted, None)),
+            _ => None,
+        }
+    }
+
+    pub(super) fn has_admitted_updates(&self) -> bool {
+        self.updates
+            .iter()
+            .any(|u| u.state == UpdateState::Admitted)
+    }
+
+    /// Hands the admitted updates to the task scheduled at `scheduled`, as its messages.
+    pub(super) fn deliver_updates(&mut self, scheduled: i64) -> Vec<Message> {
+        let mut messages = Vec::new();
+        for update in &mut self.updates {
+            if update.state == UpdateState::Admitted {
+                update.state = UpdateState::Delivered(scheduled);
+                messages.push(Message {
+                    id: format!("{}/request", update.id),
+                    protocol_instance_id: update.id.clone(),
+                    body: Some(proto::pack(
+                        "temporal.api.update.v1.Request",
+                        &update.request,
+                    )),
+                    sequencing_id: Some(SequencingId::EventId(scheduled)),
+                });
+            }
+        }
+        messages
+    }
+
+    /// The task that carried updates ended without an answer: they wait for the next.
+    pub(super) fn undeliver_updates(&mut self) {
+        for update in &mut self.updates {
+            if matches!(update.state, UpdateState::Delivered(_)) {
+                update.state = UpdateState::Admitted;
+            }
+        }
+    }
+
+    /// Updates given to the task scheduled at `scheduled` that the worker did not answer
+    /// are rejected.
+    pub(super) fn reject_unanswered_updates(&mut self, scheduled: i64) {
+        for update in &mut self.updates {
+            if update.state == UpdateState::Delivered(scheduled) {
+                update.state =
+                    UpdateState::Completed(failed("the workflow did not process the update"));
+            }
+        }
+    }
+
+    /// The run closed: updates not completed fail.
+    pub(super) fn fail_pending_updates(&mut self) {
+        for update in &mut self.updates {
+            if !matches!(update.state, UpdateState::Completed(_)) {
+                update.state = UpdateState::Completed(failed(
+                    "the workflow closed before the update completed",
+                ));
+            }
+        }
+    }
+
+    /// A protocol message from the worker: an update's acceptance, rejection or response.
+    pub(super) fn apply_message(&mut self, ctx: &mut Ctx<'_>, message: &Message) {
+        let Some(body) = &message.body else { return };
+        if !self.is_open() {
+            return;
+        }
+        let type_name = body.type_url.rsplit('/').next().unwrap_or_default();
+        let id = message.protocol_instance_id.clone();
+        let Some(index) = self.updates.iter().position(|u| u.id == id) else {
+            return;
+        };
+        let bytes = body.value.as_slice();
+        match type_name {
+            "temporal.api.update.v1.Acceptance" => {
+                let Ok(acceptance) = update::Acceptance::decode(bytes) else {
+                    return;
+                };
+                let request = acceptance
+                    .accepted_request
+                    .unwrap_or_else(|| self.updates[index].request.clone());
+                let event_id = self.append(
+                    ctx,
+                    Attributes::WorkflowExecutionUpdateAcceptedEventAttributes(
+                        WorkflowExecutionUpdateAcceptedEventAttributes {
+                            protocol_instance_id: id,
+                            accepted_request_message_id: acceptance.accepted_request_message_id,
+                            accepted_request_sequencing_event_id: acceptance
+                                .accepted_request_sequencing_event_id,
+                            accepted_request: Some(request),
+                        },
+                    ),
+                );
+                self.updates[index].state = UpdateState::Accepted(event_id);
+            }
+            "temporal.api.update.v1.Rejection" => {
+                let Ok(rejection) = update::Rejection::decode(bytes) else {
+                    return;
+                };
+                self.updates[index].state = UpdateState::Completed(Box::new(Outcome {
+                    value: Some(outcome::Value::Failure(
+                        rejection.failure.unwrap_or_default(),
+                    )),
+                }));
+            }
+            "temporal.api.update.v1.Response" => {
+                let Ok(response) = update::Response::decode(bytes) else {
+                    return;
+                };
+                let accepted_event_id = match self.updates[index].state {
+                    UpdateState::Accepted(e) => e,
+                    _ => 0,
+                };
+                let outcome = response.outcome.unwrap_or_default();
+                self.append(
+                    ctx,
+                    Attributes::WorkflowExecutionUpdateCompletedEventAttributes(
+                        WorkflowExecutionUpdateCompletedEventAttributes {
+                            meta: response.meta,
+                            accepted_event_id,
+                            outcome: Some(outcome.clone()),
+                        },
+                    ),
+                );
+                self.updates[index].state = UpdateState::Completed(Box::new(outcome));
+            }
+            _ => {}
+        }
+    }
+}

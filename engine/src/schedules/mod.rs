@@ -1,0 +1,300 @@
+//! Schedules as data: Temporal schedules kept by the engine itself, their specs, and what
+//! one schedule can say of itself (its next times, its policies).
+//!
+//! A schedule starts workflows at the times its [`Spec`] names. Each schedule remembers
+//! the nominal times it has dealt with (`processed_until`) and the time of its next action
+//! (`armed`, its one deadline). Taking actions crosses runs, so it lives in the state
+//! (`state/schedules.rs`). Schedules live in the store like runs and survive restarts.
+
+pub(crate) mod spec;
+
+use std::{
+    collections::{BTreeMap, BTreeSet, VecDeque},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use serde::{Deserialize, Serialize};
+use tonic::Status;
+
+pub(crate) use spec::{canonicalize, Spec};
+
+use crate::{
+    pb,
+    proto::{
+        self,
+        common::{Memo, Payload, Payloads, SearchAttributes},
+        enums::ScheduleOverlapPolicy,
+        failure::Failure,
+        schedule::{ScheduleInfo, ScheduleState},
+        workflow::NewWorkflowExecutionInfo,
+    },
+};
+
+/// How many recent actions describe reports.
+pub(crate) const RECENT_ACTIONS: usize = 10;
+/// How many future action times describe and list report.
+pub(crate) const FUTURE_ACTIONS: usize = 10;
+/// Temporal's default catch-up window: a year.
+const DEFAULT_CATCHUP: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Patch request ids remembered, so that a retried patch acts once.
+const REMEMBERED_REQUESTS: usize = 64;
+/// At most this many actions per backfill request.
+pub(crate) const MAX_BACKFILL: usize = 100_000;
+
+/// A schedule's key: `(namespace, schedule id)`.
+pub(crate) type Key = (String, String);
+
+/// One schedule. Serialized by the durable store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Schedule {
+    pub(crate) namespace: String,
+    pub(crate) id: String,
+    /// The schedule as last created or updated, its spec canonical.
+    #[serde(with = "pb::message")]
+    pub(crate) schedule: proto::schedule::Schedule,
+    /// Counters, running workflows, recent actions, create and update times.
+    #[serde(with = "pb::message")]
+    pub(crate) info: ScheduleInfo,
+    #[serde(with = "pb::option")]
+    pub(crate) memo: Option<Memo>,
+    #[serde(with = "pb::option")]
+    pub(crate) search_attributes: Option<SearchAttributes>,
+    pub(crate) conflict_token: u64,
+    /// Every nominal time up to this one has been acted on (or missed).
+    pub(crate) processed_until: SystemTime,
+    /// Actions waiting for the running workflows to close.
+    pub(crate) buffered: VecDeque<Buffered>,
+    /// The action time the schedule's timer is armed for.
+    pub(crate) armed: Option<SystemTime>,
+    /// The last completed run's result and the last failed run's failure: given to the
+    /// next run, as Temporal does.
+    #[serde(with = "pb::option")]
+    pub(crate) last_completion_result: Option<Payloads>,
+    #[serde(with = "pb::option")]
+    pub(crate) last_failure: Option<Failure>,
+    /// Request ids of recent patches.
+    pub(crate) requests: VecDeque<String>,
+}
+
+/// An action waiting for the running workflows to close.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Buffered {
+    pub(crate) nominal: SystemTime,
+    pub(crate) actual: SystemTime,
+}
+
+/// The schedules by key, noting which ones a transaction changed (written at commit;
+/// a changed key no longer present is deleted).
+#[derive(Debug, Default)]
+pub(crate) struct Schedules {
+    map: BTreeMap<Key, Schedule>,
+    dirty: BTreeSet<Key>,
+}
+
+impl Schedules {
+    pub(crate) fn get(&self, key: &Key) -> Option<&Schedule> {
+        self.map.get(key)
+    }
+
+    /// The schedule, noted as changed.
+    pub(crate) fn get_mut(&mut self, key: &Key) -> Option<&mut Schedule> {
+        let schedule = self.map.get_mut(key)?;
+        self.dirty.insert(key.clone());
+        Some(schedule)
+    }
+
+    pub(crate) fn insert(&mut self, schedule: Schedule) {
+        let key = (schedule.namespace.clone(), schedule.id.clone());
+        self.dirty.insert(key.clone());
+        self.map.insert(key, schedule);
+    }
+
+    pub(crate) fn remove(&mut self, key: &Key) -> Option<Schedule> {
+        self.dirty.insert(key.clone());
+        self.map.remove(key)
+    }
+
+    /// Adds a schedule read from the database (not changed).
+    pub(crate) fn load(&mut self, schedule: Schedule) {
+        self.map
+            .insert((schedule.namespace.clone(), schedule.id.clone()), schedule);
+    }
+
+    pub(crate) fn keys(&self) -> Vec<Key> {
+        self.map.keys().cloned().collect()
+    }
+
+    /// The keys changed so far.
+    pub(crate) fn dirty(&self) -> &BTreeSet<Key> {
+        &self.dirty
+    }
+
+    /// The keys changed since the last call.
+    pub(crate) fn take_dirty(&mut self) -> BTreeSet<Key> {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// One page of the namespace's schedules, by id, after `after`.
+    pub(crate) fn page(&self, namespace: &str, after: &str) -> impl Iterator<Item = &Schedule> {
+        let namespace = namespace.to_owned();
+        let after = after.to_owned();
+        self.map
+            .range((namespace.clone(), after.clone())..)
+            .filter(move |((ns, id), _)| *ns == namespace && *id > after)
+            .map(|(_, s)| s)
+    }
+}
+
+/// `2026-11-24T09:00:00Z`: the suffix of scheduled workflow ids, as Temporal writes it.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    chrono::DateTime::<chrono::Utc>::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A search attribute payload as Temporal's SDKs and visibility write it.
+pub(crate) fn search_attribute(json: String, kind: &str) -> Payload {
+    Payload {
+        metadata: [
+            ("encoding".to_owned(), b"json/plain".to_vec()),
+            ("type".to_owned(), kind.as_bytes().to_vec()),
+        ]
+        .into(),
+        data: json.into_bytes(),
+        ..Default::default()
+    }
+}
+
+/// Checks a schedule sent by a client and brings its spec to canonical form.
+pub(crate) fn validate(schedule: &mut proto::schedule::Schedule) -> Result<(), Status> {
+    let spec = schedule.spec.get_or_insert_with(Default::default);
+    canonicalize(spec)
+        .map_err(|e| Status::invalid_argument(format!("invalid schedule spec: {e}")))?;
+    let Some(proto::schedule::schedule_action::Action::StartWorkflow(start)) =
+        schedule.action.as_ref().and_then(|a| a.action.as_ref())
+    else {
+        return Err(Status::invalid_argument(
+            "a schedule needs an action: start_workflow",
+        ));
+    };
+    if start.workflow_id.is_empty() {
+        return Err(Status::invalid_argument(
+            "the schedule's start_workflow action has no workflow id",
+        ));
+    }
+    if start
+        .workflow_type
+        .as_ref()
+        .is_none_or(|t| t.name.is_empty())
+    {
+        return Err(Status::invalid_argument(
+            "the schedule's start_workflow action has no workflow type",
+        ));
+    }
+    if start.task_queue.as_ref().is_none_or(|q| q.name.is_empty()) {
+        return Err(Status::invalid_argument(
+            "the schedule's start_workflow action has no task queue",
+        ));
+    }
+    Ok(())
+}
+
+impl Schedule {
+    /// The compiled spec; `None` (the schedule takes no action) if a spec stored by
+    /// another engine version no longer compiles: bad data in the file never panics.
+    pub(crate) fn spec(&self) -> Option<Spec> {
+        let spec = self.schedule.spec.clone().unwrap_or_default();
+        Spec::compile(&spec)
+            .inspect_err(|e| tracing::warn!(schedule = %self.id, "stored spec is invalid: {e}"))
+            .ok()
+    }
+
+    pub(crate) fn state(&self) -> ScheduleState {
+        self.schedule.state.clone().unwrap_or_default()
+    }
+
+    pub(crate) fn state_mut(&mut self) -> &mut ScheduleState {
+        self.schedule.state.get_or_insert_with(Default::default)
+    }
+
+    pub(crate) fn policies(&self) -> proto::schedule::SchedulePolicies {
+        self.schedule.policies.unwrap_or_default()
+    }
+
+    pub(crate) fn overlap(&self, requested: i32) -> ScheduleOverlapPolicy {
+        let requested = ScheduleOverlapPolicy::try_from(requested).unwrap_or_default();
+        if requested != ScheduleOverlapPolicy::Unspecified {
+            return requested;
+        }
+        match ScheduleOverlapPolicy::try_from(self.policies().overlap_policy).unwrap_or_default() {
+            ScheduleOverlapPolicy::Unspecified => ScheduleOverlapPolicy::Skip,
+            policy => policy,
+        }
+    }
+
+    pub(crate) fn catchup_window(&self) -> Duration {
+        proto::duration(self.policies().catchup_window.as_ref()).unwrap_or(DEFAULT_CATCHUP)
+    }
+
+    pub(crate) fn start_action(&self) -> NewWorkflowExecutionInfo {
+        match self
+            .schedule
+            .action
+            .as_ref()
+            .and_then(|a| a.action.as_ref())
+        {
+            Some(proto::schedule::schedule_action::Action::StartWorkflow(start)) => start.clone(),
+            None => NewWorkflowExecutionInfo::default(),
+        }
+    }
+
+    /// The next `n` action times after `after` (with jitter), within the remaining actions.
+    pub(crate) fn future_times(&self, after: SystemTime, n: usize) -> Vec<SystemTime> {
+        let state = self.state();
+        let n = if state.limited_actions {
+            n.min(state.remaining_actions.max(0) as usize)
+        } else {
+            n
+        };
+        let Some(spec) = self.spec() else {
+            return Vec::new();
+        };
+        let mut times = Vec::new();
+        let mut t = after;
+        while times.len() < n {
+            let Some(nominal) = spec.next_after(t) else {
+                break;
+            };
+            times.push(nominal + spec.jitter(&self.id, nominal));
+            t = nominal;
+        }
+        times
+    }
+
+    /// Whether `request_id` was seen before; remembers it.
+    pub(crate) fn seen(&mut self, request_id: &str) -> bool {
+        if request_id.is_empty() {
+            return false;
+        }
+        if self.requests.iter().any(|r| r == request_id) {
+            return true;
+        }
+        if self.requests.len() == REMEMBERED_REQUESTS {
+            self.requests.pop_front();
+        }
+        self.requests.push_back(request_id.to_owned());
+        false
+    }
+
+    pub(crate) fn describe_info(&self, now: SystemTime) -> ScheduleInfo {
+        let mut info = self.info.clone();
+        info.buffer_size = self.buffered.len() as i64;
+        info.future_action_times = self
+            .future_times(self.processed_until.max(now), FUTURE_ACTIONS)
+            .into_iter()
+            .map(proto::timestamp)
+            .collect();
+        info
+    }
+}

@@ -1,0 +1,241 @@
+//! Activity task polls, heartbeats, and a worker's answers (completed, failed, cancelled),
+//! each by task token or by workflow and activity id.
+
+use tonic::{Request, Status};
+
+use super::{
+    long_poll::{poll_deadline, Answer},
+    Service,
+};
+use crate::{
+    errors,
+    matching::Token,
+    proto::{common::WorkflowExecution, service::*},
+    run::{Ctx, Run},
+    state::{State, Topic},
+};
+
+/// The activity attempt a worker answers for: named by its task token, or (the `ById`
+/// methods) by its workflow and activity id, meaning the current attempt.
+enum ActivityTarget {
+    Token {
+        run_id: String,
+        scheduled: i64,
+        attempt: i32,
+    },
+    ById {
+        namespace: String,
+        execution: WorkflowExecution,
+        activity_id: String,
+    },
+}
+
+impl ActivityTarget {
+    fn token(token: &[u8]) -> Result<Self, Status> {
+        match Token::decode(token)? {
+            Token::Activity {
+                run,
+                scheduled,
+                attempt,
+            } => Ok(Self::Token {
+                run_id: run,
+                scheduled,
+                attempt,
+            }),
+            _ => Err(errors::wrong_token("activity")),
+        }
+    }
+
+    fn by_id(namespace: String, workflow_id: String, run_id: String, activity_id: String) -> Self {
+        Self::ById {
+            namespace,
+            execution: WorkflowExecution {
+                workflow_id,
+                run_id,
+            },
+            activity_id,
+        }
+    }
+
+    /// `(run id, scheduled event id, attempt)` of a running attempt.
+    fn resolve(self, state: &State) -> Result<(String, i64, i32), Status> {
+        let (run_id, scheduled, attempt) = match self {
+            Self::Token {
+                run_id,
+                scheduled,
+                attempt,
+            } => (run_id, scheduled, attempt),
+            Self::ById {
+                namespace,
+                execution,
+                activity_id,
+            } => {
+                if execution.workflow_id.is_empty() || activity_id.is_empty() {
+                    return Err(Status::invalid_argument(
+                        "the workflow id and the activity id are both required",
+                    ));
+                }
+                let run_id = state.resolve_run_id(&namespace, Some(&execution))?;
+                let (scheduled, attempt) = state.runs[&run_id].activity_by_id(&activity_id)?;
+                (run_id, scheduled, attempt)
+            }
+        };
+        let run = state
+            .runs
+            .get(&run_id)
+            .ok_or_else(|| errors::run_gone(&run_id))?;
+        run.check_started_activity(scheduled, attempt)?;
+        Ok((run_id, scheduled, attempt))
+    }
+}
+
+impl Service {
+    /// Runs `f` on the running activity attempt `target` names, in one transaction.
+    async fn on_activity<R>(
+        &self,
+        target: ActivityTarget,
+        f: impl FnOnce(&mut Run, &mut Ctx<'_>, i64) -> R,
+    ) -> Result<R, Status> {
+        self.store
+            .transaction(|state| {
+                let (run_id, scheduled, _) = target.resolve(state)?;
+                state
+                    .with_run(&run_id, |run, ctx| f(run, ctx, scheduled))
+                    .ok_or_else(|| errors::run_gone(&run_id))
+            })
+            .await
+    }
+
+    pub(super) async fn poll_activity_task(
+        &self,
+        request: Request<PollActivityTaskQueueRequest>,
+    ) -> Result<PollActivityTaskQueueResponse, Status> {
+        let deadline = poll_deadline(&request);
+        let r = request.into_inner();
+        let queue = r.task_queue.clone().unwrap_or_default().name;
+        self.store
+            .transaction(|state| state.check_namespace(&r.namespace))
+            .await?;
+        let topic = Topic::Queue(r.namespace.clone(), queue.clone());
+        let task = self
+            .wait_for(deadline, topic, Answer::Written, |state| {
+                Ok(state.dispatch_activity_task(&r.namespace, &queue, &r.identity))
+            })
+            .await?;
+        Ok(task.unwrap_or_default())
+    }
+
+    pub(super) async fn heartbeat(
+        &self,
+        request: Request<RecordActivityTaskHeartbeatRequest>,
+    ) -> Result<RecordActivityTaskHeartbeatResponse, Status> {
+        let r = request.into_inner();
+        let target = ActivityTarget::token(&r.task_token)?;
+        let cancel_requested = self
+            .on_activity(target, |run, ctx, s| {
+                run.record_heartbeat(ctx, s, r.details)
+            })
+            .await?;
+        Ok(RecordActivityTaskHeartbeatResponse {
+            cancel_requested,
+            ..Default::default()
+        })
+    }
+
+    pub(super) async fn heartbeat_by_id(
+        &self,
+        request: Request<RecordActivityTaskHeartbeatByIdRequest>,
+    ) -> Result<RecordActivityTaskHeartbeatByIdResponse, Status> {
+        let r = request.into_inner();
+        let target = ActivityTarget::by_id(r.namespace, r.workflow_id, r.run_id, r.activity_id);
+        let cancel_requested = self
+            .on_activity(target, |run, ctx, s| {
+                run.record_heartbeat(ctx, s, r.details)
+            })
+            .await?;
+        Ok(RecordActivityTaskHeartbeatByIdResponse {
+            cancel_requested,
+            ..Default::default()
+        })
+    }
+
+    pub(super) async fn activity_completed(
+        &self,
+        request: Request<RespondActivityTaskCompletedRequest>,
+    ) -> Result<RespondActivityTaskCompletedResponse, Status> {
+        let r = request.into_inner();
+        let target = ActivityTarget::token(&r.task_token)?;
+        self.on_activity(target, |run, ctx, s| {
+            run.complete_activity(ctx, s, r.result, r.identity)
+        })
+        .await?;
+        Ok(RespondActivityTaskCompletedResponse::default())
+    }
+
+    pub(super) async fn activity_completed_by_id(
+        &self,
+        request: Request<RespondActivityTaskCompletedByIdRequest>,
+    ) -> Result<RespondActivityTaskCompletedByIdResponse, Status> {
+        let r = request.into_inner();
+        let target = ActivityTarget::by_id(r.namespace, r.workflow_id, r.run_id, r.activity_id);
+        self.on_activity(target, |run, ctx, s| {
+            run.complete_activity(ctx, s, r.result, r.identity)
+        })
+        .await?;
+        Ok(RespondActivityTaskCompletedByIdResponse::default())
+    }
+
+    pub(super) async fn activity_failed(
+        &self,
+        request: Request<RespondActivityTaskFailedRequest>,
+    ) -> Result<RespondActivityTaskFailedResponse, Status> {
+        let r = request.into_inner();
+        let target = ActivityTarget::token(&r.task_token)?;
+        let failure = r.failure.unwrap_or_default();
+        self.on_activity(target, |run, ctx, s| {
+            run.fail_activity(ctx, s, failure, r.last_heartbeat_details, r.identity)
+        })
+        .await?;
+        Ok(RespondActivityTaskFailedResponse::default())
+    }
+
+    pub(super) async fn activity_failed_by_id(
+        &self,
+        request: Request<RespondActivityTaskFailedByIdRequest>,
+    ) -> Result<RespondActivityTaskFailedByIdResponse, Status> {
+        let r = request.into_inner();
+        let target = ActivityTarget::by_id(r.namespace, r.workflow_id, r.run_id, r.activity_id);
+        let failure = r.failure.unwrap_or_default();
+        self.on_activity(target, |run, ctx, s| {
+            run.fail_activity(ctx, s, failure, r.last_heartbeat_details, r.identity)
+        })
+        .await?;
+        Ok(RespondActivityTaskFailedByIdResponse::default())
+    }
+
+    pub(super) async fn activity_canceled(
+        &self,
+        request: Request<RespondActivityTaskCanceledRequest>,
+    ) -> Result<RespondActivityTaskCanceledResponse, Status> {
+        let r = request.into_inner();
+        let target = ActivityTarget::token(&r.task_token)?;
+        self.on_activity(target, |run, ctx, s| {
+            run.cancel_activity(ctx, s, r.details, r.identity)
+        })
+        .await?;
+        Ok(RespondActivityTaskCanceledResponse::default())
+    }
+
+    pub(super) async fn activity_canceled_by_id(
+        &self,
+        request: Request<RespondActivityTaskCanceledByIdRequest>,
+    ) -> Result<RespondActivityTaskCanceledByIdResponse, Status> {
+        let r = request.into_inner();
+        let target = ActivityTarget::by_id(r.namespace, r.workflow_id, r.run_id, r.activity_id);
+        self.on_activity(target, |run, ctx, s| {
+            run.cancel_activity(ctx, s, r.details, r.identity)
+        })
+        .await?;
+        Ok(RespondActivityTaskCanceledByIdResponse::default())
+    }
+}

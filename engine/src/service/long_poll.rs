@@ -1,0 +1,88 @@
+//! Long polls: how long a request may be held, and waiting for a transaction to find what
+//! it looks for.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tonic::{Request, Status};
+
+use super::Service;
+use crate::state::{State, Topic};
+
+/// When a long poll's answer may leave (it matters only for a durable engine).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Answer {
+    /// Once everything it read or wrote is on disk: what it tells is acknowledged.
+    Written,
+    /// At once. For a workflow task: workflow code has no effect outside the engine until
+    /// the worker's answer, whose own transaction waits for everything staged before it
+    /// (this dispatch too). A crash before the write loses only the dispatch (and whatever
+    /// it read that was not yet written, none of it acknowledged), and the task is
+    /// dispatched again; local activities it ran run again, as they may after any failed
+    /// task. Saves one disk flush per workflow task in a workflow's latency.
+    Staged,
+}
+
+/// How long a long poll is held when the client sets no deadline.
+const DEFAULT_POLL: Duration = Duration::from_secs(60);
+/// Answer this long before the client's deadline, so the empty answer arrives in time.
+pub(super) const DEADLINE_MARGIN: Duration = Duration::from_millis(1000);
+
+/// When a long poll must answer: just before the client's `grpc-timeout`.
+pub(super) fn poll_deadline<T>(request: &Request<T>) -> Instant {
+    let timeout = request
+        .metadata()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout)
+        .map(|t| t.saturating_sub(DEADLINE_MARGIN))
+        .unwrap_or(DEFAULT_POLL)
+        .min(DEFAULT_POLL);
+    Instant::now() + timeout
+}
+
+/// A `grpc-timeout` header's value: digits and a unit.
+pub(super) fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+impl Service {
+    /// Runs `check` in a transaction until it yields, the deadline passes (`None`) or the
+    /// engine closes (`None`). Wakes only on committed changes to `topic` (what `check`
+    /// reads): no busy loop, and no wake for other runs' or queues' changes.
+    pub(super) async fn wait_for<T>(
+        &self,
+        deadline: Instant,
+        topic: Topic,
+        answer: Answer,
+        mut check: impl FnMut(&mut State) -> Result<Option<T>, Status>,
+    ) -> Result<Option<T>, Status> {
+        let mut changes = self.store.subscribe_to(topic);
+        loop {
+            if self.store.is_closing() {
+                return Ok(None);
+            }
+            let found = match answer {
+                Answer::Written => self.store.transaction(&mut check).await,
+                Answer::Staged => self.store.apply(&mut check).0,
+            }?;
+            if let Some(found) = found {
+                return Ok(Some(found));
+            }
+            tokio::select! {
+                () = changes.woken() => {}
+                _ = tokio::time::sleep_until(deadline) => return Ok(None),
+            }
+        }
+    }
+}

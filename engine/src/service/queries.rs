@@ -1,0 +1,71 @@
+//! Queries: held until a worker answers from the run's state, or the deadline passes.
+
+use tonic::{Request, Status};
+
+use super::{long_poll::poll_deadline, Service};
+use crate::{
+    errors,
+    matching::Token,
+    proto::{enums::QueryResultType, service::*},
+};
+
+impl Service {
+    pub(super) async fn query(
+        &self,
+        request: Request<QueryWorkflowRequest>,
+    ) -> Result<QueryWorkflowResponse, Status> {
+        let deadline = poll_deadline(&request);
+        let r = request.into_inner();
+        let query = r.query.ok_or_else(|| errors::missing("query"))?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let id = uuid::Uuid::new_v4().to_string();
+        self.store
+            .transaction(|state| {
+                let run_id = state.resolve_run_id(&r.namespace, r.execution.as_ref())?;
+                state.enqueue_query(&run_id, id.clone(), query, reply);
+                Ok::<_, Status>(())
+            })
+            .await?;
+        let answer = tokio::time::timeout_at(deadline, answer).await;
+        // A query ending may leave the engine idle (a virtual clock may move on).
+        self.store
+            .transaction(|state| state.queries.remove(&id))
+            .await;
+        match answer {
+            Ok(Ok(Ok(result))) => Ok(QueryWorkflowResponse {
+                query_result: result,
+                ..Default::default()
+            }),
+            Ok(Ok(Err(message))) => Err(Status::invalid_argument(message)),
+            Ok(Err(_)) => Err(errors::stopping()),
+            Err(_) => Err(Status::deadline_exceeded(
+                "no worker answered the query in time: is a worker polling the workflow's \
+                 task queue?",
+            )),
+        }
+    }
+
+    pub(super) async fn query_answered(
+        &self,
+        request: Request<RespondQueryTaskCompletedRequest>,
+    ) -> Result<RespondQueryTaskCompletedResponse, Status> {
+        let r = request.into_inner();
+        let Token::Query { id } = Token::decode(&r.task_token)? else {
+            return Err(errors::wrong_token("query"));
+        };
+        let reply = self
+            .store
+            .transaction(|state| state.queries.take_reply(&id))
+            .await
+            .ok_or_else(errors::query_not_found)?;
+        let answer = if r.completed_type == QueryResultType::Answered as i32 {
+            Ok(r.query_result)
+        } else if !r.error_message.is_empty() {
+            Err(r.error_message)
+        } else {
+            Err(r.failure.map(|f| f.message).unwrap_or_default())
+        };
+        let _ = reply.send(answer);
+        Ok(RespondQueryTaskCompletedResponse::default())
+    }
+}

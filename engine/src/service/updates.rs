@@ -1,0 +1,133 @@
+//! Updates: admitted to the run, then held until the stage the caller waits for.
+
+use tonic::{Request, Status};
+
+use super::{
+    long_poll::{poll_deadline, Answer},
+    Service,
+};
+use crate::{
+    errors,
+    proto::{
+        common::WorkflowExecution,
+        enums::UpdateWorkflowExecutionLifecycleStage as Stage,
+        service::*,
+        update::{Outcome, UpdateRef, WaitPolicy},
+    },
+    state::Topic,
+};
+
+/// The stage a caller waits for (accepted unless it says otherwise).
+fn wanted_stage(policy: Option<WaitPolicy>) -> Stage {
+    policy
+        .map(|p| p.lifecycle_stage())
+        .filter(|s| *s != Stage::Unspecified)
+        .unwrap_or(Stage::Accepted)
+}
+
+impl Service {
+    /// Waits until update `update_id` of run `run_id` reaches `stage` (or the deadline:
+    /// then it is admitted).
+    async fn update_reached(
+        &self,
+        deadline: tokio::time::Instant,
+        run_id: &str,
+        update_id: &str,
+        stage: Stage,
+    ) -> Result<(i32, Option<Outcome>), Status> {
+        let reached = self
+            .wait_for(
+                deadline,
+                Topic::Run(run_id.to_owned()),
+                Answer::Written,
+                |state| {
+                    Ok(state
+                        .runs
+                        .get(run_id)
+                        .and_then(|run| run.update_stage(update_id, stage)))
+                },
+            )
+            .await?;
+        let (stage, outcome) = reached.unwrap_or((Stage::Admitted, None));
+        Ok((stage as i32, outcome))
+    }
+
+    pub(super) async fn update(
+        &self,
+        request: Request<UpdateWorkflowExecutionRequest>,
+    ) -> Result<UpdateWorkflowExecutionResponse, Status> {
+        let deadline = poll_deadline(&request);
+        let r = request.into_inner();
+        let update = r.request.ok_or_else(|| errors::missing("update request"))?;
+        let update_id = update
+            .meta
+            .as_ref()
+            .map(|m| m.update_id.clone())
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| errors::missing("update id"))?;
+        let stage = wanted_stage(r.wait_policy);
+        let run_id = self
+            .store
+            .transaction(|state| {
+                let run_id = state.resolve_run_id(&r.namespace, r.workflow_execution.as_ref())?;
+                let run = &state.runs[&run_id];
+                if run.has_update(&update_id) {
+                    return Ok(run_id);
+                }
+                if !run.is_open() {
+                    return Err(errors::already_completed(&run.workflow_id));
+                }
+                state.with_run(&run_id, |run, ctx| run.admit_update(ctx, update));
+                Ok(run_id)
+            })
+            .await?;
+        let (stage, outcome) = self
+            .update_reached(deadline, &run_id, &update_id, stage)
+            .await?;
+        let workflow_id = r
+            .workflow_execution
+            .map(|e| e.workflow_id)
+            .unwrap_or_default();
+        Ok(UpdateWorkflowExecutionResponse {
+            update_ref: Some(UpdateRef {
+                workflow_execution: Some(WorkflowExecution {
+                    workflow_id,
+                    run_id,
+                }),
+                update_id,
+            }),
+            outcome,
+            stage,
+            ..Default::default()
+        })
+    }
+
+    pub(super) async fn poll_update(
+        &self,
+        request: Request<PollWorkflowExecutionUpdateRequest>,
+    ) -> Result<PollWorkflowExecutionUpdateResponse, Status> {
+        let deadline = poll_deadline(&request);
+        let r = request.into_inner();
+        let update_ref = r.update_ref.ok_or_else(|| errors::missing("update ref"))?;
+        let stage = wanted_stage(r.wait_policy);
+        let run_id = self
+            .store
+            .transaction(|state| {
+                let run_id =
+                    state.resolve_run_id(&r.namespace, update_ref.workflow_execution.as_ref())?;
+                if !state.runs[&run_id].has_update(&update_ref.update_id) {
+                    return Err(errors::update_not_found(&update_ref.update_id));
+                }
+                Ok(run_id)
+            })
+            .await?;
+        let (stage, outcome) = self
+            .update_reached(deadline, &run_id, &update_ref.update_id, stage)
+            .await?;
+        Ok(PollWorkflowExecutionUpdateResponse {
+            outcome,
+            stage,
+            update_ref: Some(update_ref),
+        })
+    }
+}

@@ -1,0 +1,244 @@
+//! Client calls on a workflow: start (and signal-with-start), signal, cancel, terminate,
+//! delete, describe, and resetting its sticky queue.
+
+// `TerminateIfRunning` is deprecated but still sent by older clients.
+#![allow(deprecated)]
+
+use tonic::{Request, Status};
+
+use super::Service;
+use crate::{
+    errors,
+    proto::{
+        enums::{WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy},
+        history::{
+            WorkflowExecutionCancelRequestedEventAttributes,
+            WorkflowExecutionSignaledEventAttributes, WorkflowExecutionStartedEventAttributes,
+        },
+        service::*,
+    },
+    state::StartWorkflow,
+};
+
+/// Checks a start request and turns it into the state's start.
+fn start_request(r: StartWorkflowExecutionRequest) -> Result<StartWorkflow, Status> {
+    if r.workflow_id.is_empty() {
+        return Err(errors::missing("workflow id"));
+    }
+    if r.workflow_type.as_ref().is_none_or(|t| t.name.is_empty()) {
+        return Err(errors::missing("workflow type"));
+    }
+    if r.task_queue.as_ref().is_none_or(|q| q.name.is_empty()) {
+        return Err(errors::missing("task queue"));
+    }
+    if !r.cron_schedule.is_empty() {
+        if r.workflow_start_delay.is_some() {
+            return Err(Status::invalid_argument(
+                "a cron schedule and a start delay cannot be used together",
+            ));
+        }
+        crate::schedules::spec::cron_spec(&r.cron_schedule).map_err(|e| {
+            Status::invalid_argument(format!("cron schedule `{}`: {e}", r.cron_schedule))
+        })?;
+    }
+    Ok(StartWorkflow {
+        reuse: WorkflowIdReusePolicy::try_from(r.workflow_id_reuse_policy).unwrap_or_default(),
+        conflict: WorkflowIdConflictPolicy::try_from(r.workflow_id_conflict_policy)
+            .unwrap_or_default(),
+        attrs: WorkflowExecutionStartedEventAttributes {
+            workflow_type: r.workflow_type,
+            task_queue: r.task_queue,
+            input: r.input,
+            workflow_execution_timeout: r.workflow_execution_timeout,
+            workflow_run_timeout: r.workflow_run_timeout,
+            workflow_task_timeout: r.workflow_task_timeout,
+            identity: r.identity.clone(),
+            retry_policy: r.retry_policy,
+            memo: r.memo,
+            search_attributes: r.search_attributes,
+            header: r.header,
+            last_completion_result: r.last_completion_result,
+            continued_failure: r.continued_failure,
+            cron_schedule: r.cron_schedule,
+            first_workflow_task_backoff: r.workflow_start_delay,
+            ..Default::default()
+        },
+        namespace: r.namespace,
+        workflow_id: r.workflow_id,
+        request_id: r.request_id,
+        identity: r.identity,
+    })
+}
+
+impl Service {
+    pub(super) async fn start(
+        &self,
+        request: Request<StartWorkflowExecutionRequest>,
+    ) -> Result<StartWorkflowExecutionResponse, Status> {
+        let start = start_request(request.into_inner())?;
+        let (run_id, started) = self
+            .store
+            .transaction(|state| state.start_workflow(start))
+            .await?;
+        Ok(StartWorkflowExecutionResponse {
+            run_id,
+            started,
+            status: WorkflowExecutionStatus::Running as i32,
+            ..Default::default()
+        })
+    }
+
+    pub(super) async fn signal_with_start(
+        &self,
+        request: Request<SignalWithStartWorkflowExecutionRequest>,
+    ) -> Result<SignalWithStartWorkflowExecutionResponse, Status> {
+        let r = request.into_inner();
+        let signal = WorkflowExecutionSignaledEventAttributes {
+            signal_name: r.signal_name,
+            input: r.signal_input,
+            identity: r.identity.clone(),
+            header: r.header.clone(),
+            ..Default::default()
+        };
+        let start = start_request(StartWorkflowExecutionRequest {
+            namespace: r.namespace,
+            workflow_id: r.workflow_id,
+            workflow_type: r.workflow_type,
+            task_queue: r.task_queue,
+            input: r.input,
+            workflow_execution_timeout: r.workflow_execution_timeout,
+            workflow_run_timeout: r.workflow_run_timeout,
+            workflow_task_timeout: r.workflow_task_timeout,
+            identity: r.identity,
+            request_id: r.request_id,
+            workflow_id_reuse_policy: r.workflow_id_reuse_policy,
+            workflow_id_conflict_policy: r.workflow_id_conflict_policy,
+            retry_policy: r.retry_policy,
+            memo: r.memo,
+            search_attributes: r.search_attributes,
+            header: r.header,
+            cron_schedule: r.cron_schedule,
+            workflow_start_delay: r.workflow_start_delay,
+            ..Default::default()
+        })?;
+        let (run_id, started) = self
+            .store
+            .transaction(|state| state.signal_with_start(start, signal))
+            .await?;
+        Ok(SignalWithStartWorkflowExecutionResponse {
+            run_id,
+            started,
+            ..Default::default()
+        })
+    }
+
+    pub(super) async fn signal(
+        &self,
+        request: Request<SignalWorkflowExecutionRequest>,
+    ) -> Result<SignalWorkflowExecutionResponse, Status> {
+        let r = request.into_inner();
+        let signal = WorkflowExecutionSignaledEventAttributes {
+            signal_name: r.signal_name,
+            input: r.input,
+            identity: r.identity,
+            header: r.header,
+            ..Default::default()
+        };
+        self.store
+            .transaction(|state| {
+                let run_id =
+                    state.resolve_open_run_id(&r.namespace, r.workflow_execution.as_ref())?;
+                state.with_run(&run_id, |run, ctx| run.signal(ctx, signal));
+                Ok::<_, Status>(())
+            })
+            .await?;
+        Ok(SignalWorkflowExecutionResponse::default())
+    }
+
+    pub(super) async fn request_cancel(
+        &self,
+        request: Request<RequestCancelWorkflowExecutionRequest>,
+    ) -> Result<RequestCancelWorkflowExecutionResponse, Status> {
+        let r = request.into_inner();
+        let cancel = WorkflowExecutionCancelRequestedEventAttributes {
+            cause: r.reason,
+            identity: r.identity,
+            ..Default::default()
+        };
+        self.store
+            .transaction(|state| {
+                let run_id =
+                    state.resolve_open_run_id(&r.namespace, r.workflow_execution.as_ref())?;
+                state.request_cancel(&run_id, cancel);
+                Ok::<_, Status>(())
+            })
+            .await?;
+        Ok(RequestCancelWorkflowExecutionResponse::default())
+    }
+
+    pub(super) async fn terminate(
+        &self,
+        request: Request<TerminateWorkflowExecutionRequest>,
+    ) -> Result<TerminateWorkflowExecutionResponse, Status> {
+        let r = request.into_inner();
+        self.store
+            .transaction(|state| {
+                let run_id =
+                    state.resolve_open_run_id(&r.namespace, r.workflow_execution.as_ref())?;
+                state.terminate(&run_id, &r.reason, &r.identity);
+                Ok::<_, Status>(())
+            })
+            .await?;
+        Ok(TerminateWorkflowExecutionResponse::default())
+    }
+
+    pub(super) async fn delete(
+        &self,
+        request: Request<DeleteWorkflowExecutionRequest>,
+    ) -> Result<DeleteWorkflowExecutionResponse, Status> {
+        let r = request.into_inner();
+        self.store
+            .transaction(|state| {
+                let run_id = state.resolve_run_id(&r.namespace, r.workflow_execution.as_ref())?;
+                state.delete_run(&run_id);
+                Ok::<_, Status>(())
+            })
+            .await?;
+        Ok(DeleteWorkflowExecutionResponse {})
+    }
+
+    pub(super) async fn describe(
+        &self,
+        request: Request<DescribeWorkflowExecutionRequest>,
+    ) -> Result<DescribeWorkflowExecutionResponse, Status> {
+        let r = request.into_inner();
+        self.store
+            .transaction(|state| {
+                let run_id = state.resolve_run_id(&r.namespace, r.execution.as_ref())?;
+                let run = &state.runs[&run_id];
+                Ok(DescribeWorkflowExecutionResponse {
+                    execution_config: Some(run.execution_config()),
+                    workflow_execution_info: Some(run.execution_info()),
+                    pending_activities: run.pending_activities(),
+                    pending_children: run.pending_children(),
+                    ..Default::default()
+                })
+            })
+            .await
+    }
+
+    pub(super) async fn reset_sticky_task_queue(
+        &self,
+        request: Request<ResetStickyTaskQueueRequest>,
+    ) -> Result<ResetStickyTaskQueueResponse, Status> {
+        let r = request.into_inner();
+        self.store
+            .transaction(|state| {
+                let run_id = state.resolve_run_id(&r.namespace, r.execution.as_ref())?;
+                state.with_run(&run_id, |run, ctx| run.drop_stickiness(ctx));
+                Ok::<_, Status>(())
+            })
+            .await?;
+        Ok(ResetStickyTaskQueueResponse::default())
+    }
+}

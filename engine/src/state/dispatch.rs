@@ -1,0 +1,169 @@
+//! Dispatch: a poller takes the first queued entry that is still live. An entry only
+//! names a run (or a query), so the run decides whether the task is still there; stale
+//! entries are dropped without touching anything.
+//!
+//! It lives here, not in `matching`, because it pairs a queue entry with a run's state
+//! machine: both are visible only at this level.
+
+use tokio::sync::oneshot;
+
+use super::State;
+use crate::{
+    matching::{PendingQuery, QueryAnswer, WorkflowTaskRef},
+    proto::{
+        query::WorkflowQuery,
+        service::{PollActivityTaskQueueResponse, PollWorkflowTaskQueueResponse},
+    },
+};
+
+impl State {
+    /// Takes the first dispatchable workflow task or query of a queue for a poller.
+    pub(crate) fn dispatch_workflow_task(
+        &mut self,
+        namespace: &str,
+        queue: &str,
+        identity: &str,
+    ) -> Option<PollWorkflowTaskQueueResponse> {
+        let mut index = 0;
+        loop {
+            let entry = self
+                .queues
+                .get_mut(namespace, queue)
+                .workflow
+                .get(index)
+                .cloned()?;
+            match entry {
+                WorkflowTaskRef::Run(run_id) => {
+                    self.queues.get_mut(namespace, queue).workflow.remove(index);
+                    if !self
+                        .runs
+                        .get(&run_id)
+                        .is_some_and(|r| r.has_task_for(queue))
+                    {
+                        continue;
+                    }
+                    let task = self.with_run(&run_id, |run, ctx| {
+                        run.start_workflow_task(ctx, identity, queue)
+                    });
+                    if let Some(task) = task.flatten() {
+                        return Some(task);
+                    }
+                }
+                WorkflowTaskRef::Query(id) => {
+                    let run = self.queries.get(&id).and_then(|q| self.runs.get(&q.run_id));
+                    let Some(run) = run else {
+                        // Answered, timed out, or its run was deleted.
+                        self.queues.get_mut(namespace, queue).workflow.remove(index);
+                        continue;
+                    };
+                    // A query waits for the first workflow task and for any task in flight.
+                    if !run.ready_for_query() {
+                        index += 1;
+                        continue;
+                    }
+                    self.queues.get_mut(namespace, queue).workflow.remove(index);
+                    let sticky = queue != run.task_queue;
+                    if sticky && run.sticky_queue_name() != Some(queue) {
+                        // The run lost its sticky worker meanwhile: any worker answers it.
+                        let normal = run.task_queue.clone();
+                        self.queues
+                            .push_workflow(namespace, &normal, WorkflowTaskRef::Query(id));
+                        continue;
+                    }
+                    let query = self.queries.get(&id)?.query.clone();
+                    return Some(run.query_task(id, query, sticky));
+                }
+            }
+        }
+    }
+
+    /// Takes the first activity attempt of a queue that is still queued, and starts it.
+    pub(crate) fn dispatch_activity_task(
+        &mut self,
+        namespace: &str,
+        queue: &str,
+        identity: &str,
+    ) -> Option<PollActivityTaskQueueResponse> {
+        loop {
+            let task = self.queues.get_mut(namespace, queue).activity.pop_front()?;
+            if !self
+                .runs
+                .get(&task.run_id)
+                .is_some_and(|r| r.has_activity_task(&task))
+            {
+                continue;
+            }
+            let started = self.with_run(&task.run_id, |run, ctx| {
+                run.start_activity(ctx, &task, identity)
+            });
+            if let Some(response) = started.flatten() {
+                return Some(response);
+            }
+        }
+    }
+
+    /// Queues query `id` of run `run_id`: on the sticky queue of the worker that has the
+    /// run cached (it answers from its cache), else on the run's normal queue.
+    pub(crate) fn enqueue_query(
+        &mut self,
+        run_id: &str,
+        id: String,
+        query: WorkflowQuery,
+        reply: oneshot::Sender<QueryAnswer>,
+    ) {
+        let Some(run) = self.runs.get(run_id) else {
+            return;
+        };
+        let queue = match run.sticky_queue_name() {
+            Some(name) if self.sticky.worker_polls(name, self.now) => name.to_owned(),
+            _ => run.task_queue.clone(),
+        };
+        let namespace = run.namespace.clone();
+        self.queries.insert(
+            id.clone(),
+            PendingQuery {
+                run_id: run_id.to_owned(),
+                query,
+                reply: Some(reply),
+            },
+        );
+        self.queues
+            .push_workflow(&namespace, &queue, WorkflowTaskRef::Query(id));
+    }
+
+    /// A sticky queue's worker shut down: its held polls answer empty, and its waiting
+    /// tasks and queries move to their normal queues now.
+    pub(crate) fn close_sticky_queue(&mut self, namespace: &str, name: &str) {
+        self.sticky.close(name);
+        self.queues.wake(namespace, name);
+        let waiting = std::mem::take(&mut self.queues.get_mut(namespace, name).workflow);
+        for entry in waiting {
+            match entry {
+                WorkflowTaskRef::Run(run_id) => {
+                    let scheduled = self
+                        .runs
+                        .get(&run_id)
+                        .filter(|r| r.has_task_for(name))
+                        .and_then(|r| r.wft.as_ref())
+                        .map(|t| t.scheduled_event_id);
+                    if let Some(scheduled) = scheduled {
+                        self.with_run(&run_id, |run, ctx| {
+                            run.unstick_workflow_task(ctx, scheduled)
+                        });
+                    }
+                }
+                WorkflowTaskRef::Query(id) => {
+                    let queue = self
+                        .queries
+                        .get(&id)
+                        .and_then(|q| self.runs.get(&q.run_id))
+                        .map(|r| r.task_queue.clone());
+                    if let Some(queue) = queue {
+                        self.queues
+                            .push_workflow(namespace, &queue, WorkflowTaskRef::Query(id));
+                    }
+                }
+            }
+        }
+    }
+}

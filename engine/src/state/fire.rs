@@ -1,0 +1,129 @@
+//! Firing due deadlines, in deadline order, and the virtual clock's skips to the next
+//! one when nothing else can make progress.
+
+use std::time::SystemTime;
+
+use super::State;
+use crate::{
+    proto::enums::TimeoutType,
+    run::Run,
+    timers::{Fired, RunTimer},
+};
+
+impl State {
+    /// Fires every deadline due at the transaction's instant; with a virtual clock, then
+    /// skips to the next deadline and fires it, for as long as the engine is idle.
+    pub(crate) fn fire_due(&mut self) {
+        self.fire_due_now();
+        while self.clock.is_virtual() && self.is_idle() {
+            // What just fired may have closed runs whose other deadlines must not move
+            // the clock.
+            self.sync_deadlines();
+            let Some(next) = self.wheel.next() else {
+                break;
+            };
+            self.clock.skip_to(next);
+            self.now = self.clock.now();
+            self.fire_due_now();
+        }
+    }
+
+    fn fire_due_now(&mut self) {
+        while let Some((at, fired)) = self.wheel.pop_due(self.now) {
+            self.fire(at, fired);
+        }
+    }
+
+    /// Nothing but timers can make progress: no workflow or activity task is queued or held
+    /// by a worker, and no query or update waits for one.
+    fn is_idle(&self) -> bool {
+        self.queries.is_empty() && self.runs.values().all(Run::waits_only_on_timers)
+    }
+
+    fn fire(&mut self, at: SystemTime, fired: Fired) {
+        let (run_id, timer) = match fired {
+            Fired::Schedule {
+                namespace,
+                schedule_id,
+            } => {
+                let key = (namespace, schedule_id);
+                self.fire_schedule(&key, at);
+                self.fired_schedules.push(key);
+                return;
+            }
+            Fired::Run { run_id, timer } => (run_id, timer),
+        };
+        self.fired_runs.push(run_id.clone());
+        if !self.runs.get(&run_id).is_some_and(Run::is_open) {
+            return;
+        }
+        match timer {
+            RunTimer::RunTimeout => self.time_out_run(&run_id),
+            RunTimer::FirstWorkflowTask => {
+                self.with_run(&run_id, |run, ctx| run.end_backoff(ctx));
+            }
+            RunTimer::WorkflowTaskTimeout { scheduled_event_id } => {
+                self.with_run(&run_id, |run, ctx| {
+                    run.time_out_workflow_task(ctx, scheduled_event_id)
+                });
+            }
+            RunTimer::StickyScheduleToStart { scheduled_event_id } => {
+                self.with_run(&run_id, |run, ctx| {
+                    run.unstick_workflow_task(ctx, scheduled_event_id)
+                });
+            }
+            RunTimer::UserTimer {
+                timer_id,
+                started_event_id,
+            } => {
+                self.with_run(&run_id, |run, ctx| {
+                    run.fire_timer(ctx, &timer_id, started_event_id)
+                });
+            }
+            RunTimer::ActivityScheduleToClose { scheduled_event_id } => {
+                self.with_run(&run_id, |run, ctx| {
+                    run.time_out_activity(
+                        ctx,
+                        scheduled_event_id,
+                        None,
+                        TimeoutType::ScheduleToClose,
+                    )
+                });
+            }
+            RunTimer::ActivityStartToClose {
+                scheduled_event_id,
+                attempt,
+            } => {
+                self.with_run(&run_id, |run, ctx| {
+                    run.time_out_activity(
+                        ctx,
+                        scheduled_event_id,
+                        Some(attempt),
+                        TimeoutType::StartToClose,
+                    )
+                });
+            }
+            RunTimer::ActivityHeartbeat {
+                scheduled_event_id,
+                attempt,
+            } => {
+                self.with_run(&run_id, |run, ctx| {
+                    run.time_out_activity(
+                        ctx,
+                        scheduled_event_id,
+                        Some(attempt),
+                        TimeoutType::Heartbeat,
+                    )
+                });
+            }
+            RunTimer::ActivityRetry {
+                scheduled_event_id,
+                attempt,
+            } => {
+                self.with_run(&run_id, |run, ctx| {
+                    run.retry_activity(ctx, scheduled_event_id, attempt)
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! Everything the engine knows, and the transitions that cross runs: no tokio, no SQLite.
+//!
+//! | module | owns |
+//! |---|---|
+//! | `runs` | all runs, and which ones a transaction touched |
+//! | `workflows` | starting runs (workflow-id reuse and conflict policy), closing them from outside, what one run's close or completion does to others |
+//! | `dispatch` | handing queued workflow tasks, queries and activity tasks to pollers; sticky queues closing |
+//! | `fire` | firing due deadlines, and the virtual clock's skips |
+//! | `schedules` | the schedules' actions |
+//! | `rebuild` | the queues and deadlines of a state read from disk |
+//!
+//! A transition on one run goes through [`State::with_run`], which hands the run a
+//! [`Ctx`] and applies the effects it records. When the transaction ends, [`State::finish`]
+//! arms the deadlines of every run and schedule it touched (from `Run::deadlines`, the
+//! same function [`rebuild`] uses after a restart) and says what it changed: the rows to
+//! write, the topics to wake, and whether anything progressed.
+
+mod dispatch;
+mod fire;
+mod rebuild;
+mod runs;
+mod schedules;
+mod workflows;
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    time::SystemTime,
+};
+
+use tonic::Status;
+
+pub(crate) use runs::Runs;
+pub(crate) use schedules::NewSchedule;
+pub(crate) use workflows::StartWorkflow;
+
+use crate::{
+    clock::Clock,
+    errors,
+    matching::{Queries, Queues, StickyQueues, WorkflowTaskRef},
+    proto::common::WorkflowExecution,
+    run::{Config, Ctx, Effect, Run},
+    schedules::{Key, Schedules},
+    timers::TimerWheel,
+};
+
+/// A namespace the engine serves.
+#[derive(Debug, Clone)]
+pub(crate) struct Namespace {
+    pub(crate) name: String,
+    pub(crate) id: String,
+}
+
+/// What a long poll waits on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Topic {
+    /// Any change of one run, by run id.
+    Run(String),
+    /// Tasks added to one task queue (or the queue closed), by `(namespace, name)`.
+    Queue(String, String),
+}
+
+/// What a finished transaction changed.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    /// The runs it touched (changed, added or removed), to write.
+    pub(crate) runs: Vec<String>,
+    /// The schedules it changed (or removed), to write.
+    pub(crate) schedules: BTreeSet<Key>,
+    /// Who waits on what it changed.
+    pub(crate) woken: Vec<Topic>,
+    /// Something progressed: a virtual clock stands still for another while.
+    pub(crate) progress: bool,
+    /// The earliest deadline moved earlier: the timer service must look again.
+    pub(crate) timers_moved: bool,
+}
+
+/// Everything the engine knows. Mutated only inside a store transaction.
+pub(crate) struct State {
+    pub(crate) namespaces: BTreeMap<String, Namespace>,
+    pub(crate) runs: Runs,
+    /// The current (latest) run of each `(namespace, workflow id)`.
+    pub(crate) current: HashMap<(String, String), String>,
+    /// Run ids in start order, for listing.
+    pub(crate) started: Vec<String>,
+    pub(crate) schedules: Schedules,
+    pub(crate) queues: Queues,
+    pub(crate) queries: Queries,
+    pub(crate) sticky: StickyQueues,
+    pub(crate) wheel: TimerWheel,
+    pub(crate) clock: Clock,
+    /// The instant of the current transaction, read from the clock when it began.
+    pub(crate) now: SystemTime,
+    /// The last task id given to an event.
+    pub(crate) seq: u64,
+    pub(crate) config: Config,
+    /// Runs and schedules whose deadline fired: armed anew even if untouched.
+    fired_runs: Vec<String>,
+    fired_schedules: Vec<Key>,
+}
+
+impl State {
+    /// An empty state serving `namespaces`, on `clock`.
+    pub(crate) fn new(namespaces: &[String], clock: Clock, config: Config) -> Self {
+        let now = clock.now();
+        Self {
+            namespaces: namespaces
+                .iter()
+                .map(|name| {
+                    let namespace = Namespace {
+                        name: name.clone(),
+                        id: uuid::Uuid::new_v4().to_string(),
+                    };
+                    (name.clone(), namespace)
+                })
+                .collect(),
+            runs: Runs::default(),
+            current: HashMap::new(),
+            started: Vec::new(),
+            schedules: Schedules::default(),
+            queues: Queues::default(),
+            queries: Queries::default(),
+            sticky: StickyQueues::default(),
+            wheel: TimerWheel::default(),
+            clock,
+            now,
+            seq: 0,
+            config,
+            fired_runs: Vec::new(),
+            fired_schedules: Vec::new(),
+        }
+    }
+
+    /// A transaction begins: it happens at the clock's reading now.
+    pub(crate) fn begin(&mut self) {
+        self.now = self.clock.now();
+    }
+
+    /// Checks that the engine serves `namespace`.
+    pub(crate) fn check_namespace(&self, namespace: &str) -> Result<(), Status> {
+        if self.namespaces.contains_key(namespace) {
+            Ok(())
+        } else {
+            Err(errors::namespace_not_found(namespace))
+        }
+    }
+
+    /// The run `execution` names in `namespace`: by run id, or the workflow id's current
+    /// run when the run id is empty.
+    pub(crate) fn resolve_run_id(
+        &self,
+        namespace: &str,
+        execution: Option<&WorkflowExecution>,
+    ) -> Result<String, Status> {
+        self.check_namespace(namespace)?;
+        let execution = execution.cloned().unwrap_or_default();
+        if !execution.run_id.is_empty() {
+            return match self.runs.get(&execution.run_id) {
+                Some(run)
+                    if run.namespace == namespace
+                        && (execution.workflow_id.is_empty()
+                            || run.workflow_id == execution.workflow_id) =>
+                {
+                    Ok(execution.run_id)
+                }
+                _ => Err(errors::workflow_not_found(
+                    namespace,
+                    &execution.workflow_id,
+                    &execution.run_id,
+                )),
+            };
+        }
+        self.current
+            .get(&(namespace.to_owned(), execution.workflow_id.clone()))
+            .cloned()
+            .ok_or_else(|| errors::workflow_not_found(namespace, &execution.workflow_id, ""))
+    }
+
+    /// Like [`State::resolve_run_id`], for a call that needs the run open.
+    pub(crate) fn resolve_open_run_id(
+        &self,
+        namespace: &str,
+        execution: Option<&WorkflowExecution>,
+    ) -> Result<String, Status> {
+        let run_id = self.resolve_run_id(namespace, execution)?;
+        let run = &self.runs[&run_id];
+        if !run.is_open() {
+            return Err(errors::already_completed(&run.workflow_id));
+        }
+        Ok(run_id)
+    }
+
+    /// Runs one transition of run `run_id` (touching it) and applies the effects it
+    /// records; `None` if there is no such run.
+    pub(crate) fn with_run<R>(
+        &mut self,
+        run_id: &str,
+        f: impl FnOnce(&mut Run, &mut Ctx<'_>) -> R,
+    ) -> Option<R> {
+        let (out, effects) = self.with_run_effects(run_id, f)?;
+        self.apply_effects(run_id, effects);
+        Some(out)
+    }
+
+    /// Like [`State::with_run`], but hands back the recorded effects unapplied.
+    fn with_run_effects<R>(
+        &mut self,
+        run_id: &str,
+        f: impl FnOnce(&mut Run, &mut Ctx<'_>) -> R,
+    ) -> Option<(R, Vec<Effect>)> {
+        let Self {
+            runs,
+            sticky,
+            config,
+            seq,
+            now,
+            ..
+        } = self;
+        let run = runs.get_mut(run_id)?;
+        let mut ctx = Ctx::new(*now, config, sticky, seq);
+        let out = f(run, &mut ctx);
+        Some((out, ctx.effects))
+    }
+
+    /// Queues the tasks a transition of run `run_id` asked for.
+    fn apply_effects(&mut self, run_id: &str, effects: Vec<Effect>) {
+        let Some(namespace) = self.runs.get(run_id).map(|r| r.namespace.clone()) else {
+            return;
+        };
+        for effect in effects {
+            match effect {
+                Effect::WorkflowTask { queue } => self.queues.push_workflow(
+                    &namespace,
+                    &queue,
+                    WorkflowTaskRef::Run(run_id.to_owned()),
+                ),
+                Effect::ActivityTask { queue, task, .. } => {
+                    self.queues.push_activity(&namespace, &queue, task)
+                }
+            }
+        }
+    }
+
+    /// Adds a namespace; false if it exists.
+    pub(crate) fn register_namespace(&mut self, name: &str) -> bool {
+        if self.namespaces.contains_key(name) {
+            return false;
+        }
+        self.namespaces.insert(
+            name.to_owned(),
+            Namespace {
+                name: name.to_owned(),
+                id: uuid::Uuid::new_v4().to_string(),
+            },
+        );
+        true
+    }
+
+    /// Arms the deadlines of every run and schedule touched so far, or whose deadline
+    /// fired; whether the earliest deadline moved earlier.
+    fn sync_deadlines(&mut self) -> bool {
+        let mut moved = false;
+        let mut runs = std::mem::take(&mut self.fired_runs);
+        runs.extend(self.runs.touched().iter().cloned());
+        runs.sort_unstable();
+        runs.dedup();
+        for run_id in &runs {
+            let deadlines = self
+                .runs
+                .get(run_id)
+                .map(Run::deadlines)
+                .unwrap_or_default();
+            moved |= self.wheel.set_run(run_id, deadlines);
+        }
+        let mut schedules = std::mem::take(&mut self.fired_schedules);
+        schedules.extend(self.schedules.dirty().iter().cloned());
+        for (namespace, id) in schedules {
+            let at = self
+                .schedules
+                .get(&(namespace.clone(), id.clone()))
+                .and_then(|s| s.armed);
+            moved |= self.wheel.set_schedule(&namespace, &id, at);
+        }
+        moved
+    }
+
+    /// The transaction is over: arms the deadlines of what it touched and says what it
+    /// changed.
+    pub(crate) fn finish(&mut self) -> Changes {
+        let timers_moved = self.sync_deadlines();
+        let runs = self.runs.take_touched();
+        let schedules = self.schedules.take_dirty();
+        let woken = self.woken_topics(&runs);
+        let queries_changed = self.queries.take_changed();
+        Changes {
+            progress: !runs.is_empty()
+                || !woken.is_empty()
+                || !schedules.is_empty()
+                || queries_changed,
+            runs,
+            schedules,
+            woken,
+            timers_moved,
+        }
+    }
+
+    /// What a transaction woke: the runs it touched, the queues it gave tasks to, and the
+    /// queues holding a query of a touched run (a query waits until its run is ready).
+    fn woken_topics(&mut self, runs: &[String]) -> Vec<Topic> {
+        let mut topics: Vec<Topic> = Vec::with_capacity(runs.len() + 1);
+        if !self.queries.is_empty() {
+            for run_id in runs {
+                let Some(run) = self.runs.get(run_id) else {
+                    continue;
+                };
+                if self.queries.any_of_run(run_id) {
+                    topics.push(Topic::Queue(run.namespace.clone(), run.task_queue.clone()));
+                    if let Some(sticky) = run.sticky_queue_name() {
+                        topics.push(Topic::Queue(run.namespace.clone(), sticky.to_owned()));
+                    }
+                }
+            }
+        }
+        topics.extend(runs.iter().cloned().map(Topic::Run));
+        topics.extend(
+            self.queues
+                .take_woken()
+                .into_iter()
+                .map(|(namespace, name)| Topic::Queue(namespace, name)),
+        );
+        topics
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,366 @@
+//! Workflows across their runs: starting one under the workflow-id reuse and conflict
+//! policies, closing runs from outside, and what a run's completion or close does to
+//! other runs (children, parents, signals and cancels between workflows, the runs that
+//! continue it).
+
+// `TerminateIfRunning` is deprecated but still sent by older clients.
+#![allow(deprecated)]
+
+use tonic::Status;
+
+use super::State;
+use crate::{
+    errors,
+    proto::{
+        enums::{
+            ParentClosePolicy, WorkflowExecutionStatus, WorkflowIdConflictPolicy,
+            WorkflowIdReusePolicy,
+        },
+        history::{
+            WorkflowExecutionCancelRequestedEventAttributes,
+            WorkflowExecutionSignaledEventAttributes, WorkflowExecutionStartedEventAttributes,
+        },
+        service::{RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskCompletedResponse},
+    },
+    run::{CrossRun, Effect, Run, StartRun},
+};
+
+/// A client's request to start a workflow.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StartWorkflow {
+    pub(crate) namespace: String,
+    pub(crate) workflow_id: String,
+    pub(crate) request_id: String,
+    pub(crate) identity: String,
+    pub(crate) reuse: WorkflowIdReusePolicy,
+    pub(crate) conflict: WorkflowIdConflictPolicy,
+    pub(crate) attrs: WorkflowExecutionStartedEventAttributes,
+}
+
+/// Who the engine says it is in events it writes on its own.
+const ENGINE: &str = "capstan-engine";
+
+impl State {
+    /// Starts a workflow, unless its id is taken: answers the run id and whether it was
+    /// started now (`false`: an earlier start with the same request id, or the running
+    /// workflow under `UseExisting`).
+    pub(crate) fn start_workflow(
+        &mut self,
+        start: StartWorkflow,
+    ) -> Result<(String, bool), Status> {
+        self.check_namespace(&start.namespace)?;
+        let key = (start.namespace.clone(), start.workflow_id.clone());
+        if let Some(existing) = self.current.get(&key).cloned() {
+            let run = &self.runs[&existing];
+            if !start.request_id.is_empty() && run.request_id == start.request_id {
+                return Ok((existing, true));
+            }
+            let taken = || errors::already_started(&start.workflow_id, &existing, &run.request_id);
+            if run.is_open() {
+                match (start.conflict, start.reuse) {
+                    (WorkflowIdConflictPolicy::UseExisting, _) => return Ok((existing, false)),
+                    (WorkflowIdConflictPolicy::TerminateExisting, _)
+                    | (_, WorkflowIdReusePolicy::TerminateIfRunning) => self.terminate(
+                        &existing,
+                        "terminated by a new start with the same workflow id",
+                        &start.identity,
+                    ),
+                    _ => return Err(taken()),
+                }
+            } else {
+                let reject = match start.reuse {
+                    WorkflowIdReusePolicy::RejectDuplicate => true,
+                    WorkflowIdReusePolicy::AllowDuplicateFailedOnly => {
+                        run.status == WorkflowExecutionStatus::Completed
+                    }
+                    _ => false,
+                };
+                if reject {
+                    return Err(taken());
+                }
+            }
+        }
+        let run_id = self.start_run(StartRun {
+            namespace: start.namespace,
+            workflow_id: start.workflow_id,
+            request_id: start.request_id,
+            attrs: start.attrs,
+            parent: None,
+        });
+        Ok((run_id, true))
+    }
+
+    /// Signals the workflow's open run, or starts it (as [`State::start_workflow`]) and
+    /// signals the new run, in one transition.
+    pub(crate) fn signal_with_start(
+        &mut self,
+        start: StartWorkflow,
+        signal: WorkflowExecutionSignaledEventAttributes,
+    ) -> Result<(String, bool), Status> {
+        self.check_namespace(&start.namespace)?;
+        let key = (start.namespace.clone(), start.workflow_id.clone());
+        let open = self
+            .current
+            .get(&key)
+            .filter(|id| self.runs[*id].is_open())
+            .cloned();
+        let (run_id, started) = match open {
+            Some(run_id) => (run_id, false),
+            None => self.start_workflow(start)?,
+        };
+        if self.runs.get(&run_id).is_some_and(Run::is_open) {
+            self.with_run(&run_id, |run, ctx| run.signal(ctx, signal));
+        }
+        Ok((run_id, started))
+    }
+
+    /// Starts a run and its first workflow task; it becomes its workflow id's current run.
+    pub(crate) fn start_run(&mut self, start: StartRun) -> String {
+        let Self {
+            sticky,
+            config,
+            seq,
+            now,
+            ..
+        } = self;
+        let mut ctx = crate::run::Ctx::new(*now, config, sticky, seq);
+        let run = Run::start(&mut ctx, start);
+        let effects = ctx.effects;
+        let run_id = run.run_id.clone();
+        self.current.insert(
+            (run.namespace.clone(), run.workflow_id.clone()),
+            run_id.clone(),
+        );
+        self.started.push(run_id.clone());
+        self.runs.insert(run);
+        self.apply_effects(&run_id, effects);
+        run_id
+    }
+
+    /// Terminates the open run `run_id`.
+    pub(crate) fn terminate(&mut self, run_id: &str, reason: &str, identity: &str) {
+        if !self.runs.get(run_id).is_some_and(Run::is_open) {
+            return;
+        }
+        self.with_run(run_id, |run, ctx| run.terminate(ctx, reason, identity));
+        self.after_close(run_id);
+    }
+
+    /// The run's timeout passed: it closes, and a retry or its next cron run may follow.
+    pub(crate) fn time_out_run(&mut self, run_id: &str) {
+        let Some(next) = self.with_run(run_id, |run, ctx| run.time_out(ctx)) else {
+            return;
+        };
+        if self.runs.get(run_id).is_some_and(Run::is_open) {
+            return;
+        }
+        self.after_close(run_id);
+        if let Some(next) = next {
+            self.start_run(next);
+        }
+    }
+
+    /// Asks the open run `run_id` to cancel, unless it was asked already.
+    pub(crate) fn request_cancel(
+        &mut self,
+        run_id: &str,
+        attrs: WorkflowExecutionCancelRequestedEventAttributes,
+    ) {
+        let asked = self
+            .runs
+            .get(run_id)
+            .is_none_or(|run| !run.is_open() || run.cancel_requested());
+        if !asked {
+            self.with_run(run_id, |run, ctx| run.request_cancel(ctx, attrs));
+        }
+    }
+
+    /// Forgets a run: its history, its listing, and (if it is the latest run of its
+    /// workflow id) the id's current run. An open run is terminated first, as on
+    /// Temporal.
+    pub(crate) fn delete_run(&mut self, run_id: &str) {
+        self.terminate(run_id, "deleted", ENGINE);
+        let Some(run) = self.runs.remove(run_id) else {
+            return;
+        };
+        let key = (run.namespace, run.workflow_id);
+        if self.current.get(&key).is_some_and(|id| id == run_id) {
+            self.current.remove(&key);
+        }
+        self.started.retain(|id| id != run_id);
+    }
+
+    /// Completes run `run_id`'s started workflow task: its commands, then what they ask
+    /// of other runs, then (if it closed) its parent, children and schedule. Activities
+    /// asked for eagerly come back started, in the answer.
+    pub(crate) fn complete_workflow_task(
+        &mut self,
+        run_id: &str,
+        scheduled: i64,
+        request: RespondWorkflowTaskCompletedRequest,
+    ) -> Result<RespondWorkflowTaskCompletedResponse, Status> {
+        if self.runs.get(run_id).is_none() {
+            return Err(errors::run_gone(run_id));
+        }
+        self.runs[run_id].started_task(scheduled)?;
+        let identity = request.identity.clone();
+        let (completed, effects) = self
+            .with_run_effects(run_id, |run, ctx| {
+                run.complete_workflow_task(ctx, request, scheduled)
+            })
+            .ok_or_else(|| errors::run_gone(run_id))?;
+        let (eager, queued): (Vec<Effect>, Vec<Effect>) = effects
+            .into_iter()
+            .partition(|e| matches!(e, Effect::ActivityTask { eager: true, .. }));
+        self.apply_effects(run_id, queued);
+        let completed = completed?;
+        let mut activity_tasks = Vec::new();
+        for effect in eager {
+            if let Effect::ActivityTask { task, .. } = effect {
+                let started =
+                    self.with_run(run_id, |run, ctx| run.start_activity(ctx, &task, &identity));
+                activity_tasks.extend(started.flatten());
+            }
+        }
+        if let Some(reset_to) = completed.reset_to {
+            return Ok(RespondWorkflowTaskCompletedResponse {
+                reset_history_event_id: reset_to,
+                ..Default::default()
+            });
+        }
+        let closed = !self.runs[run_id].is_open();
+        for effect in completed.cross_run {
+            self.apply_cross_run(run_id, effect);
+        }
+        if closed {
+            self.after_close(run_id);
+        }
+        Ok(RespondWorkflowTaskCompletedResponse {
+            activity_tasks,
+            ..Default::default()
+        })
+    }
+
+    /// What run `run_id`'s completion asked of another run.
+    fn apply_cross_run(&mut self, run_id: &str, effect: CrossRun) {
+        let sender = self.runs[run_id].execution();
+        match effect {
+            CrossRun::ContinueAsNew(start) => {
+                self.start_run(*start);
+            }
+            CrossRun::StartChild(initiated, attrs) => {
+                let taken = self
+                    .current
+                    .get(&(attrs.namespace.clone(), attrs.workflow_id.clone()))
+                    .is_some_and(|id| self.runs[id].is_open());
+                if taken {
+                    self.with_run(run_id, |run, ctx| {
+                        run.child_start_failed(ctx, initiated, *attrs)
+                    });
+                    return;
+                }
+                let start = self.runs[run_id].child_start(initiated, &attrs);
+                let child = self.start_run(start);
+                self.with_run(run_id, |run, ctx| {
+                    run.child_started(ctx, initiated, *attrs, child)
+                });
+            }
+            CrossRun::Signal(initiated, attrs) => {
+                let target = self
+                    .resolve_run_id(&attrs.namespace, attrs.workflow_execution.as_ref())
+                    .ok()
+                    .filter(|id| self.runs[id].is_open());
+                if let Some(target) = &target {
+                    let signal = WorkflowExecutionSignaledEventAttributes {
+                        signal_name: attrs.signal_name.clone(),
+                        input: attrs.input.clone(),
+                        identity: format!("workflow {}", sender.workflow_id),
+                        header: attrs.header.clone(),
+                        external_workflow_execution: Some(sender.clone()),
+                        ..Default::default()
+                    };
+                    self.with_run(target, |run, ctx| run.signal(ctx, signal));
+                }
+                let delivered = target.is_some();
+                self.with_run(run_id, |run, ctx| {
+                    run.external_signal_outcome(ctx, initiated, attrs, delivered)
+                });
+            }
+            CrossRun::Cancel(initiated, attrs) => {
+                let target = self
+                    .resolve_run_id(&attrs.namespace, attrs.workflow_execution.as_ref())
+                    .ok()
+                    .filter(|id| self.runs[id].is_open());
+                if let Some(target) = &target {
+                    let cancel = WorkflowExecutionCancelRequestedEventAttributes {
+                        cause: attrs.reason.clone(),
+                        external_initiated_event_id: initiated,
+                        external_workflow_execution: Some(sender.clone()),
+                        identity: format!("workflow {}", sender.workflow_id),
+                    };
+                    self.with_run(target, |run, ctx| run.request_cancel(ctx, cancel));
+                }
+                let delivered = target.is_some();
+                self.with_run(run_id, |run, ctx| {
+                    run.external_cancel_outcome(ctx, initiated, attrs, delivered)
+                });
+            }
+        }
+    }
+
+    /// After a run closed: its children get their parent close policy, its schedule
+    /// hears of it, and its parent gets the child's outcome (unless another run of the
+    /// workflow continues it).
+    fn after_close(&mut self, run_id: &str) {
+        let Some(run) = self.runs.get(run_id) else {
+            return;
+        };
+        let children: Vec<_> = run.children.values().cloned().collect();
+        let continued =
+            run.status == WorkflowExecutionStatus::ContinuedAsNew || !run.new_run_id.is_empty();
+        let parent = run.parent.clone();
+        let closed = run.as_closed_child();
+        for child in children {
+            let policy = ParentClosePolicy::try_from(child.parent_close_policy)
+                .unwrap_or(ParentClosePolicy::Terminate);
+            let latest = crate::proto::common::WorkflowExecution {
+                workflow_id: child.execution.workflow_id.clone(),
+                run_id: String::new(),
+            };
+            let Ok(child_run) = self.resolve_run_id(&child.namespace, Some(&latest)) else {
+                continue;
+            };
+            match policy {
+                ParentClosePolicy::Abandon => {}
+                ParentClosePolicy::RequestCancel => self.request_cancel(
+                    &child_run,
+                    WorkflowExecutionCancelRequestedEventAttributes {
+                        cause: "parent closed".to_owned(),
+                        identity: ENGINE.to_owned(),
+                        ..Default::default()
+                    },
+                ),
+                _ => self.terminate(&child_run, "parent closed", ENGINE),
+            }
+        }
+        self.schedule_run_closed(run_id);
+        // A run continued by another (continue-as-new, retry, cron) is not the end of
+        // the workflow: the parent hears of the last run only.
+        if continued {
+            return;
+        }
+        let Some(parent) = parent else { return };
+        let Ok(parent_run) = self.resolve_run_id(&parent.namespace, Some(&parent.execution)) else {
+            return;
+        };
+        let waits = self
+            .runs
+            .get(&parent_run)
+            .is_some_and(|p| p.is_open() && p.children.contains_key(&parent.initiated_event_id));
+        if waits {
+            self.with_run(&parent_run, |p, ctx| {
+                p.child_closed(ctx, parent.initiated_event_id, closed)
+            });
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The storage boundary: the lock around the state, and every state transition as one
+//! [`Store::transaction`], all or nothing.
+//!
+//! The state lives in memory. With a database file, each transaction's changes are staged
+//! for SQLite ([`durable`]) and its answer is released once they are on disk
+//! ([`group_commit`]); on start the same state is loaded from the file and rebuilt. After
+//! each transaction, whoever waits on what it touched is woken ([`waiters`]).
+
+pub(crate) mod durable;
+pub(crate) mod group_commit;
+pub(crate) mod waiters;
+
+#[cfg(test)]
+mod tests;
+
+use std::{
+    path::Path,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Mutex,
+    },
+};
+
+use tokio::sync::{watch, Notify};
+
+pub(crate) use durable::DbError;
+pub(crate) use waiters::Subscription;
+
+use crate::{
+    clock::Clock,
+    run::Config,
+    state::{State, Topic},
+};
+
+/// The state, its database if durable, and the signals that wake long polls and the
+/// timer service.
+pub(crate) struct Store {
+    state: Mutex<Locked>,
+    /// Bumped by every transaction that progressed (the virtual clock's timer service
+    /// watches it).
+    changes: watch::Sender<u64>,
+    /// Long polls, each woken by changes to what it waits on.
+    waiters: waiters::Waiters,
+    /// Wakes the timer service when the earliest deadline moved earlier.
+    timer_wake: Notify,
+    /// The engine is stopping: waiters answer at once.
+    closing: AtomicBool,
+}
+
+/// What the store's lock guards.
+struct Locked {
+    state: State,
+    /// `None` in memory, and once the engine stopped.
+    db: Option<(durable::Db, group_commit::GroupCommit)>,
+}
+
+impl Store {
+    /// An in-memory store.
+    #[cfg(test)]
+    pub(crate) fn new(namespaces: &[String], clock: Clock) -> Self {
+        Self::open(namespaces, clock, Config::default(), None)
+            .expect("an in-memory store always opens")
+    }
+
+    /// A store in memory (`db` is `None`) or in the SQLite file `db`, loading what the
+    /// file holds.
+    pub(crate) fn open(
+        namespaces: &[String],
+        clock: Clock,
+        config: Config,
+        db: Option<&Path>,
+    ) -> Result<Self, DbError> {
+        let mut state = State::new(namespaces, clock, config);
+        let db = match db {
+            Some(path) => {
+                let (mut db, mut conn) = durable::Db::open(path, &mut state)?;
+                state.rebuild();
+                // What the rebuild did (runs that lost their sticky worker, actions that
+                // schedules missed, namespaces the file lacked) is written before anyone
+                // is answered.
+                let changes = state.finish();
+                if let Some(batch) = db.stage(&state, &changes)? {
+                    durable::write(&mut conn, [&batch])?;
+                }
+                Some((db, group_commit::GroupCommit::start(conn, path.to_owned())))
+            }
+            None => {
+                state.finish();
+                None
+            }
+        };
+        Ok(Self {
+            state: Mutex::new(Locked { state, db }),
+            changes: watch::channel(0).0,
+            waiters: waiters::Waiters::default(),
+            timer_wake: Notify::new(),
+            closing: AtomicBool::new(false),
+        })
+    }
+
+    /// Runs one state transition atomically and returns once what it changed is on disk
+    /// (when durable), so that its answer acknowledges only what a crash cannot take back.
+    pub(crate) async fn transaction<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let (out, ticket) = self.apply(f);
+        ticket.written().await;
+        out
+    }
+
+    /// Runs one state transition atomically, stages what it changed for the database (if
+    /// any), then wakes whoever waits on its effects. The ticket says when everything this
+    /// transaction may have seen or written is on disk.
+    ///
+    /// Waking waiters before the write is safe: they read in transactions of their own,
+    /// whose tickets cover this one.
+    pub(crate) fn apply<R>(&self, f: impl FnOnce(&mut State) -> R) -> (R, group_commit::Ticket) {
+        let (out, ticket, changes) = {
+            let mut locked = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let Locked { state, db } = &mut *locked;
+            state.begin();
+            let out = f(state);
+            let changes = state.finish();
+            if changes.progress {
+                state.clock.progress();
+            }
+            let ticket = match db {
+                Some((db, writer)) => {
+                    match db.stage(state, &changes) {
+                        Ok(Some(batch)) => writer.submit(batch),
+                        Ok(None) => {}
+                        Err(e) => {
+                            panic!("capstan-engine: cannot stage a change for the database: {e}")
+                        }
+                    }
+                    writer.ticket()
+                }
+                None => group_commit::Ticket::default(),
+            };
+            (out, ticket, changes)
+        };
+        self.waiters.wake(changes.woken);
+        if changes.progress {
+            self.changes.send_modify(|v| *v = v.wrapping_add(1));
+        }
+        if changes.timers_moved {
+            self.timer_wake.notify_one();
+        }
+        (out, ticket)
+    }
+
+    /// A receiver that sees every progress committed after this call.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// A wait on `topic`, woken by every transaction committed after this call that
+    /// touches it.
+    pub(crate) fn subscribe_to(&self, topic: Topic) -> Subscription<'_> {
+        self.waiters.subscribe(topic)
+    }
+
+    pub(crate) fn timer_wake(&self) -> &Notify {
+        &self.timer_wake
+    }
+
+    /// Whether the engine is stopping.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+
+    /// The engine is stopping: every long poll and the timer service wake and answer at
+    /// once.
+    pub(crate) fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.waiters.wake_all();
+        self.timer_wake.notify_one();
+        self.changes.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Writes what is staged and closes the database (after the engine stopped): what
+    /// changes later is not kept.
+    pub(crate) fn close_db(&self) {
+        let mut locked = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, mut writer)) = locked.db.take() {
+            writer.close();
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! A durable engine restarted at every kind of wait: the deadlines armed after the restart
+//! are exactly those armed before it, and each fires at its original instant.
+
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    time::{Duration, SystemTime},
+};
+
+use rusqlite::Connection;
+
+use super::durable::{self, Db};
+use crate::{
+    clock::Clock,
+    event_log::EventLog,
+    matching::Token,
+    proto::{
+        self,
+        command::{command::Attributes as Cmd, *},
+        common::{ActivityType, RetryPolicy, WorkflowType},
+        failure::{failure::FailureInfo, ApplicationFailureInfo, Failure},
+        schedule::{schedule_action::Action, IntervalSpec, Schedule, ScheduleAction, ScheduleSpec},
+        service::RespondWorkflowTaskCompletedRequest,
+        taskqueue::TaskQueue,
+        workflow::NewWorkflowExecutionInfo,
+    },
+    run::Config,
+    schedules::Key,
+    state::{Changes, NewSchedule, StartWorkflow, State},
+    timers::{Deadline, RunTimer},
+};
+
+/// A state on a SQLite file, written after every transaction as the store writes it.
+struct Durable {
+    state: State,
+    db: Db,
+    conn: Connection,
+}
+
+impl Durable {
+    /// Opens (or reopens) `path` on a clock that stands at `now`.
+    fn open(path: &Path, now: SystemTime) -> Self {
+        let mut state = State::new(
+            &["default".to_owned()],
+            Clock::Manual(now),
+            Config::default(),
+        );
+        let (db, conn) = Db::open(path, &mut state).expect("the file opens");
+        state.rebuild();
+        let mut durable = Self { state, db, conn };
+        durable.write();
+        durable
+    }
+
+    fn write(&mut self) -> Changes {
+        let changes = self.state.finish();
+        if let Some(batch) = self.db.stage(&self.state, &changes).unwrap() {
+            durable::write(&mut self.conn, [&batch]).unwrap();
+        }
+        changes
+    }
+
+    /// One transaction at the clock's reading.
+    fn tx<R>(&mut self, f: impl FnOnce(&mut State) -> R) -> (R, Changes) {
+        self.state.begin();
+        let out = f(&mut self.state);
+        (out, self.write())
+    }
+
+    fn later(&mut self, by: Duration) {
+        let to = self.state.clock.now() + by;
+        self.state.clock.skip_to(to);
+    }
+
+    /// Every armed deadline: by run id, or `schedule:` and the schedule id.
+    fn armed(&self) -> BTreeSet<(String, Deadline)> {
+        let mut armed = BTreeSet::new();
+        for run_id in self.state.runs.ids() {
+            for deadline in self.state.wheel.of_run(&run_id) {
+                armed.insert((run_id.clone(), deadline));
+            }
+        }
+        for (namespace, id) in self.state.schedules.keys() {
+            if let Some(at) = self.state.wheel.of_schedule(&namespace, &id) {
+                let deadline = Deadline {
+                    at,
+                    timer: RunTimer::FirstWorkflowTask,
+                };
+                armed.insert((format!("schedule:{id}"), deadline));
+            }
+        }
+        armed
+    }
+
+    fn start(
+        &mut self,
+        id: &str,
+        attrs: proto::history::WorkflowExecutionStartedEventAttributes,
+    ) -> String {
+        self.tx(|state| {
+            state.start_workflow(StartWorkflow {
+                namespace: "default".into(),
+                workflow_id: id.into(),
+                attrs: proto::history::WorkflowExecutionStartedEventAttributes {
+                    workflow_type: Some(WorkflowType { name: "W".into() }),
+                    task_queue: Some(TaskQueue {
+                        name: id.into(),
+                        ..Default::default()
+                    }),
+                    ..attrs
+                },
+                ..Default::default()
+            })
+        })
+        .0
+        .unwrap()
+        .0
+    }
+
+    /// Takes workflow `id`'s task (from its own queue) and completes it with `commands`.
+    fn take_task(&mut self, id: &str) -> (String, i64) {
+        let task = self
+            .tx(|state| state.dispatch_workflow_task("default", id, "worker"))
+            .0
+            .expect("a workflow task");
+        let Token::Workflow { run, scheduled, .. } = Token::decode(&task.task_token).unwrap()
+        else {
+            panic!("not a workflow token");
+        };
+        (run, scheduled)
+    }
+
+    fn run_task(&mut self, id: &str, commands: Vec<Cmd>) {
+        let (run_id, scheduled) = self.take_task(id);
+        let request = RespondWorkflowTaskCompletedRequest {
+            commands: commands
+                .into_iter()
+                .map(|attributes| Command {
+                    attributes: Some(attributes),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        self.tx(|state| state.complete_workflow_task(&run_id, scheduled, request))
+            .0
+            .unwrap();
+    }
+
+    /// Starts the first activity attempt queued on workflow `id`'s queue.
+    fn take_activity(&mut self, id: &str) -> Token {
+        let task = self
+            .tx(|state| state.dispatch_activity_task("default", id, "worker"))
+            .0
+            .expect("an activity task");
+        Token::decode(&task.task_token).unwrap()
+    }
+}
+
+fn secs(n: u64) -> Option<prost_wkt_types::Duration> {
+    Some(proto::proto_duration(Duration::from_secs(n)))
+}
+
+fn temp_db(name: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("capstan-{name}-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    path
+}
+
+fn event_time(events: &EventLog) -> Option<SystemTime> {
+    proto::system_time(events.last()?.event_time.as_ref())
+}
+
+/// One workflow (or schedule) waiting in each way a run can wait.
+fn every_kind_of_wait(engine: &mut Durable) {
+    let activity = |id: &str| ScheduleActivityTaskCommandAttributes {
+        activity_id: id.into(),
+        activity_type: Some(ActivityType { name: "a".into() }),
+        start_to_close_timeout: secs(60),
+        ..Default::default()
+    };
+    // A start delay, with a run timeout that counts from its end.
+    engine.start(
+        "delayed",
+        proto::history::WorkflowExecutionStartedEventAttributes {
+            first_workflow_task_backoff: secs(45),
+            workflow_run_timeout: secs(60),
+            ..Default::default()
+        },
+    );
+    // A cron wait.
+    engine.start(
+        "cron",
+        proto::history::WorkflowExecutionStartedEventAttributes {
+            cron_schedule: "*/5 * * * *".into(),
+            ..Default::default()
+        },
+    );
+    engine.later(Duration::from_secs(1));
+    // A failed run waiting for its retry, whose run timeout counts from the retry.
+    engine.start(
+        "retried",
+        proto::history::WorkflowExecutionStartedEventAttributes {
+            retry_policy: Some(RetryPolicy {
+                initial_interval: secs(30),
+                maximum_attempts: 3,
+                ..Default::default()
+            }),
+            workflow_run_timeout: secs(100),
+            ..Default::default()
+        },
+    );
+    engine.run_task(
+        "retried",
+        vec![Cmd::FailWorkflowExecutionCommandAttributes(
+            FailWorkflowExecutionCommandAttributes {
+                failure: Some(Failure {
+                    message: "boom".into(),
+                    ..Default::default()
+                }),
+            },
+        )],
+    );
+    engine.later(Duration::from_secs(1));
+    // A workflow task a worker holds.
+    engine.start("held", Default::default());
+    engine.take_task("held");
+    engine.later(Duration::from_secs(1));
+    // A user timer.
+    engine.start("timer", Default::default());
+    engine.run_task(
+        "timer",
+        vec![Cmd::StartTimerCommandAttributes(
+            StartTimerCommandAttributes {
+                timer_id: "t".into(),
+                start_to_fire_timeout: secs(90),
+            },
+        )],
+    );
+    // A running activity with a heartbeat timeout, one heartbeat in.
+    engine.start("heartbeat", Default::default());
+    engine.run_task(
+        "heartbeat",
+        vec![Cmd::ScheduleActivityTaskCommandAttributes(
+            ScheduleActivityTaskCommandAttributes {
+                heartbeat_timeout: secs(10),
+                schedule_to_close_timeout: secs(120),
+                retry_policy: Some(RetryPolicy {
+                    maximum_attempts: 1,
+                    ..Default::default()
+                }),
+                ..activity("beating")
+            },
+        )],
+    );
+    let token = engine.take_activity("heartbeat");
+    engine.later(Duration::from_secs(2));
+    let Token::Activity { run, scheduled, .. } = token else {
+        panic!("not an activity token")
+    };
+    engine.tx(|state| state.with_run(&run, |run, ctx| run.record_heartbeat(ctx, scheduled, None)));
+    engine.later(Duration::from_secs(1));
+    // An activity waiting for its retry.
+    engine.start("backoff", Default::default());
+    engine.run_task(
+        "backoff",
+        vec![Cmd::ScheduleActivityTaskCommandAttributes(
+            ScheduleActivityTaskCommandAttributes {
+                retry_policy: Some(RetryPolicy {
+                    initial_interval: secs(20),
+                    ..Default::default()
+                }),
+                ..activity("failing")
+            },
+        )],
+    );
+    let Token::Activity { run, scheduled, .. } = engine.take_activity("backoff") else {
+        panic!("not an activity token")
+    };
+    let failure = Failure {
+        failure_info: Some(FailureInfo::ApplicationFailureInfo(
+            ApplicationFailureInfo::default(),
+        )),
+        ..Default::default()
+    };
+    engine.tx(|state| {
+        state.with_run(&run, |run, ctx| {
+            run.fail_activity(ctx, scheduled, failure, None, "worker".into())
+        })
+    });
+    // A schedule's next action.
+    engine
+        .tx(|state| {
+            state.create_schedule(NewSchedule {
+                namespace: "default".into(),
+                id: "hourly".into(),
+                schedule: Schedule {
+                    spec: Some(ScheduleSpec {
+                        interval: vec![IntervalSpec {
+                            interval: secs(3600),
+                            phase: None,
+                        }],
+                        ..Default::default()
+                    }),
+                    action: Some(ScheduleAction {
+                        action: Some(Action::StartWorkflow(NewWorkflowExecutionInfo {
+                            workflow_id: "scheduled".into(),
+                            workflow_type: Some(WorkflowType { name: "W".into() }),
+                            task_queue: Some(TaskQueue {
+                                name: "scheduled".into(),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        })),
+                    }),
+                    ..Default::default()
+                },
+                initial_patch: None,
+                memo: None,
+                search_attributes: None,
+            })
+        })
+        .0
+        .unwrap();
+}
+
+#[test]
+fn a_restart_arms_the_same_deadlines_and_each_fires_at_its_instant() {
+    let path = temp_db("deadlines");
+    // Not on a five-minute boundary, so that the cron wait is a wait.
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_000_150);
+    let mut engine = Durable::open(&path, t0);
+    every_kind_of_wait(&mut engine);
+    let before = engine.armed();
+    let now = engine.state.clock.now();
+    drop(engine);
+
+    let mut engine = Durable::open(&path, now);
+    let after = engine.armed();
+    assert_eq!(before, after, "a restart changed the deadlines");
+    let kinds: BTreeSet<String> = before
+        .iter()
+        .map(|(owner, d)| match owner.strip_prefix("schedule:") {
+            Some(_) => "Schedule".to_owned(),
+            None => format!("{:?}", d.timer)
+                .split([' ', '{'])
+                .next()
+                .unwrap()
+                .to_owned(),
+        })
+        .collect();
+    for kind in [
+        "FirstWorkflowTask",
+        "RunTimeout",
+        "WorkflowTaskTimeout",
+        "UserTimer",
+        "ActivityHeartbeat",
+        "ActivityStartToClose",
+        "ActivityScheduleToClose",
+        "ActivityRetry",
+        "Schedule",
+    ] {
+        assert!(kinds.contains(kind), "no {kind} deadline among {kinds:?}");
+    }
+    // The run timeout of a delayed start counts from the end of its delay.
+    let delayed = engine.state.current[&("default".to_owned(), "delayed".to_owned())].clone();
+    assert!(before.contains(&(
+        delayed,
+        Deadline {
+            at: t0 + Duration::from_secs(105),
+            timer: RunTimer::RunTimeout
+        }
+    )));
+
+    let mut in_time_order: Vec<_> = before.iter().collect();
+    in_time_order.sort_by_key(|(_, d)| d.at);
+    let mut fired = 0;
+    for (owner, deadline) in in_time_order {
+        let schedule: Option<Key> = owner
+            .strip_prefix("schedule:")
+            .map(|id| ("default".to_owned(), id.to_owned()));
+        // Another deadline that fired first may have made this one moot (a timed-out
+        // activity has no start-to-close timeout left).
+        if !engine.armed().contains(&(owner.clone(), deadline.clone())) {
+            continue;
+        }
+        let touched = |changes: &Changes| match &schedule {
+            Some(key) => changes.schedules.contains(key),
+            None => changes.runs.contains(owner),
+        };
+        engine
+            .state
+            .clock
+            .skip_to(deadline.at - Duration::from_millis(1));
+        let (_, early) = engine.tx(State::fire_due);
+        assert!(!touched(&early), "{owner} {deadline:?} fired early");
+        let written = schedule
+            .is_none()
+            .then(|| engine.state.runs[owner].events.len());
+        engine.state.clock.skip_to(deadline.at);
+        let (_, on_time) = engine.tx(State::fire_due);
+        assert!(touched(&on_time), "{owner} {deadline:?} did not fire");
+        if let Some(written) = written {
+            // What firing wrote is stamped with the deadline's instant.
+            let run = &engine.state.runs[owner];
+            let writes = !matches!(deadline.timer, RunTimer::ActivityRetry { .. });
+            assert_eq!(run.events.len() > written, writes, "{owner} {deadline:?}");
+            if writes {
+                assert_eq!(
+                    event_time(&run.events),
+                    Some(deadline.at),
+                    "{owner} {deadline:?}"
+                );
+            }
+        }
+        fired += 1;
+    }
+    assert!(fired >= 9, "only {fired} deadlines fired");
+    drop(engine);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
