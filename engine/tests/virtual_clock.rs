@@ -12,8 +12,8 @@ use capstan::{
 };
 use capstan_engine::{Engine, EngineOptions};
 use capstan_examples::{
-    patterns::concurrent_timers::{Maintenance, MaintenanceWorkflow},
-    tour, worker,
+    patterns::concurrent_timers::{notifications, Maintenance, MaintenanceWorkflow},
+    worker,
 };
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -85,7 +85,7 @@ async fn two_simulated_years_of_concurrent_timers_take_well_under_a_few_seconds(
     println!("two simulated years of MaintenanceWorkflow in {wall:?} of wall time");
     assert!(wall < Duration::from_secs(5), "took {wall:?}");
 
-    assert_eq!(tour::notifications(&history), two_years_of_maintenance());
+    assert_eq!(notifications(&history), two_years_of_maintenance());
     assert_eq!(
         history.last().unwrap().event_type(),
         EventType::WorkflowExecutionTimedOut
