@@ -1,22 +1,10 @@
 //! The `capstan-engine` binary prints its address when ready and serves clients there.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Command, Stdio},
-};
+mod support;
 
 #[tokio::test]
 async fn the_binary_prints_an_address_clients_connect_to() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_capstan-engine"))
-        .args(["--port", "0", "--namespace", "default"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line.trim().to_owned();
+    let (mut child, address) = support::spawn_binary(["--port", "0", "--namespace", "default"]);
     let connected = capstan::Client::connect(address.clone()).await;
     child.kill().unwrap();
     child.wait().unwrap();
@@ -41,17 +29,9 @@ impl YearLongNap {
 
 #[tokio::test]
 async fn the_binary_runs_on_a_virtual_clock_with_the_flag() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_capstan-engine"))
-        .args(["--port", "0", "--virtual-clock"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut child, address) = support::spawn_binary(["--port", "0", "--virtual-clock"]);
     let slept = async {
-        let client = capstan::Client::connect(line.trim().to_owned())
+        let client = capstan::Client::connect(address)
             .await
             .expect("a client connects");
         capstan::Worker::new(&client, "binary-virtual-clock")

@@ -4,35 +4,10 @@
 use std::{process::Output, time::Duration};
 
 use capstan::prelude::*;
-use capstan_engine::{Engine, EngineOptions};
 use serde_json::Value;
+use support::counter::Counter;
 
-/// Adds signalled numbers to its start value until cancelled.
-#[workflow]
-#[derive(Default)]
-pub struct Tally {
-    total: i64,
-}
-
-#[workflow]
-impl Tally {
-    #[run]
-    pub async fn run(ctx: WorkflowContext<Self>, start: i64) -> WorkflowResult<i64> {
-        ctx.state_mut(|s| s.total = start);
-        ctx.wait_condition(|_| false).await?;
-        Ok(ctx.state(|s| s.total))
-    }
-
-    #[signal]
-    pub fn add(&mut self, n: i64) {
-        self.total += n;
-    }
-
-    #[query]
-    pub fn total(&self) -> i64 {
-        self.total
-    }
-}
+mod support;
 
 /// Runs `temporal ARGS --address ADDRESS` and returns its output; panics with its stderr
 /// when it fails.
@@ -54,9 +29,9 @@ async fn temporal(address: &str, args: &[&str]) -> Output {
     output
 }
 
-/// `temporal workflow start` of a `Tally` with id `id` and input `input`.
-async fn start_tally(address: &str, tq: &str, id: &str, input: &str) {
-    let args = ["workflow", "start", "--type", "Tally", "--task-queue", tq];
+/// `temporal workflow start` of a `Counter` with id `id` and input `input`.
+async fn start_counter(address: &str, tq: &str, id: &str, input: &str) {
+    let args = ["workflow", "start", "--type", "Counter", "--task-queue", tq];
     temporal(
         address,
         &[&args[..], &["--workflow-id", id, "--input", input]].concat(),
@@ -82,24 +57,21 @@ fn status(described: &Value) -> &str {
 
 #[tokio::test]
 async fn the_temporal_cli_drives_workflows_and_schedules_on_the_engine() {
-    let engine = Engine::start(EngineOptions::default())
-        .await
-        .expect("the engine starts");
+    let (engine, client) = support::engine().await;
     let address = engine.address();
-    let client = Client::connect(&address).await.unwrap();
     let tq = "cli";
     Worker::new(&client, tq)
-        .register_workflow::<Tally>()
+        .register_workflow::<Counter>()
         .run_until(async {
             let a = &address;
-            start_tally(a, tq, "tally", "5").await;
+            start_counter(a, tq, "counter", "5").await;
             temporal(
                 a,
                 &[
                     "workflow",
                     "signal",
                     "--workflow-id",
-                    "tally",
+                    "counter",
                     "--name",
                     "add",
                     "--input",
@@ -113,24 +85,24 @@ async fn the_temporal_cli_drives_workflows_and_schedules_on_the_engine() {
                     "workflow",
                     "query",
                     "--workflow-id",
-                    "tally",
+                    "counter",
                     "--type",
-                    "total",
+                    "value",
                 ],
             )
             .await;
             assert_eq!(queried["queryResult"], serde_json::json!([8]), "{queried}");
 
             let described =
-                temporal_json(a, &["workflow", "describe", "--workflow-id", "tally"]).await;
+                temporal_json(a, &["workflow", "describe", "--workflow-id", "counter"]).await;
             assert_eq!(
                 status(&described),
                 "WORKFLOW_EXECUTION_STATUS_RUNNING",
                 "{described}"
             );
             let listed = temporal_json(a, &["workflow", "list"]).await;
-            assert!(listed.to_string().contains("\"tally\""), "{listed}");
-            let shown = temporal_json(a, &["workflow", "show", "--workflow-id", "tally"]).await;
+            assert!(listed.to_string().contains("\"counter\""), "{listed}");
+            let shown = temporal_json(a, &["workflow", "show", "--workflow-id", "counter"]).await;
             let types: Vec<&str> = shown["events"]
                 .as_array()
                 .expect("events")
@@ -147,21 +119,21 @@ async fn the_temporal_cli_drives_workflows_and_schedules_on_the_engine() {
                 "{types:?}"
             );
 
-            temporal(a, &["workflow", "cancel", "--workflow-id", "tally"]).await;
-            let outcome = client.workflow_handle("tally").result_as::<i64>().await;
+            temporal(a, &["workflow", "cancel", "--workflow-id", "counter"]).await;
+            let outcome = client.workflow_handle("counter").result_as::<i64>().await;
             assert!(
                 outcome.is_err(),
                 "a cancelled run has no result: {outcome:?}"
             );
             let described =
-                temporal_json(a, &["workflow", "describe", "--workflow-id", "tally"]).await;
+                temporal_json(a, &["workflow", "describe", "--workflow-id", "counter"]).await;
             assert_eq!(
                 status(&described),
                 "WORKFLOW_EXECUTION_STATUS_CANCELED",
                 "{described}"
             );
 
-            start_tally(a, tq, "doomed", "1").await;
+            start_counter(a, tq, "doomed", "1").await;
             temporal(
                 a,
                 &[
@@ -191,7 +163,7 @@ async fn the_temporal_cli_drives_workflows_and_schedules_on_the_engine() {
                 !listed.contains("\"doomed\""),
                 "deleted, yet listed: {listed}"
             );
-            assert!(listed.contains("\"tally\""), "{listed}");
+            assert!(listed.contains("\"counter\""), "{listed}");
 
             let stdout = |o: Output| String::from_utf8_lossy(&o.stdout).into_owned();
             let namespaces = stdout(temporal(a, &["operator", "namespace", "list"]).await);
@@ -209,11 +181,11 @@ async fn the_temporal_cli_drives_workflows_and_schedules_on_the_engine() {
                     "--interval",
                     "1h",
                     "--workflow-id",
-                    "hourly-tally",
+                    "hourly-counter",
                     "--task-queue",
                     tq,
                     "--type",
-                    "Tally",
+                    "Counter",
                     "--input",
                     "0",
                     "--overlap-policy",
@@ -226,13 +198,13 @@ async fn the_temporal_cli_drives_workflows_and_schedules_on_the_engine() {
             for _ in 0..100 {
                 described =
                     temporal_json(a, &["schedule", "describe", "--schedule-id", "hourly"]).await;
-                if described.to_string().contains("hourly-tally-") {
+                if described.to_string().contains("hourly-counter-") {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             assert!(
-                described.to_string().contains("hourly-tally-"),
+                described.to_string().contains("hourly-counter-"),
                 "the triggered run: {described}"
             );
             let schedules = temporal(a, &["schedule", "list"]).await;

@@ -3,7 +3,9 @@
 //! losing a signal.
 
 use capstan::{client::WorkflowExecutionStatus, prelude::*};
-use capstan_engine::{Engine, EngineOptions};
+use capstan_engine::EngineOptions;
+
+mod support;
 
 const SIGNALS: u32 = 30;
 
@@ -47,13 +49,11 @@ impl Rolling {
 /// result and, for each run of the workflow id (oldest first), its status, history length
 /// and how many of its workflow tasks suggested continuing as new.
 async fn roll(threshold: usize) -> (u32, Vec<(WorkflowExecutionStatus, usize, usize)>) {
-    let engine = Engine::start(EngineOptions {
+    let (engine, client) = support::start(EngineOptions {
         suggest_continue_as_new_after: threshold,
         ..EngineOptions::default()
     })
-    .await
-    .unwrap();
-    let client = Client::connect(engine.address()).await.unwrap();
+    .await;
     let result = Worker::new(&client, "rolling")
         .register_workflow::<Rolling>()
         .run_until(async {

@@ -2,9 +2,8 @@
 //! the same file: nothing acknowledged is lost, and every workflow completes exactly once.
 
 use std::{
-    io::{BufRead, BufReader},
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Child,
     time::{Duration, Instant},
 };
 
@@ -12,6 +11,9 @@ use capstan::{
     client::{history::EventType, WorkflowExecutionStatus},
     prelude::*,
 };
+use support::TempDb;
+
+mod support;
 
 const WORKFLOWS: usize = 200;
 
@@ -43,18 +45,12 @@ impl DoubleTwice {
 
 /// Starts the engine binary on `port` with the database `db`; returns once it serves.
 fn spawn_engine(db: &Path, port: u16) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_capstan-engine"))
-        .args(["--port", &port.to_string(), "--db"])
-        .arg(db)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the engine binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(!line.trim().is_empty(), "the engine printed no address");
-    (child, line.trim().to_owned())
+    support::spawn_binary([
+        "--port".as_ref(),
+        port.to_string().as_ref(),
+        "--db".as_ref(),
+        db.as_os_str(),
+    ])
 }
 
 async fn completed(client: &Client) -> usize {
@@ -67,15 +63,13 @@ async fn completed(client: &Client) -> usize {
 
 #[tokio::test]
 async fn a_killed_engine_restarts_on_its_file_and_every_workflow_completes_once() {
-    let dir = std::env::temp_dir().join(format!("capstan-crash-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("engine.db");
+    let db = TempDb::new("crash");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let (mut engine, address) = spawn_engine(&db, port);
+    let (mut engine, address) = spawn_engine(db.path(), port);
     let client = Client::connect(&address).await.unwrap();
     for n in 0..WORKFLOWS {
         DoubleTwice::start(&client, format!("crash-{n}"), n as u64)
@@ -97,7 +91,7 @@ async fn a_killed_engine_restarts_on_its_file_and_every_workflow_completes_once(
             engine.kill().expect("kill -9");
             engine.wait().unwrap();
             tokio::time::sleep(Duration::from_millis(500)).await;
-            let (restarted, _) = spawn_engine(&db, port);
+            let (restarted, _) = spawn_engine(db.path(), port);
             let deadline = Instant::now() + Duration::from_secs(90);
             while completed(&client).await < WORKFLOWS && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -123,11 +117,8 @@ async fn a_killed_engine_restarts_on_its_file_and_every_workflow_completes_once(
         assert_eq!(count(EventType::WorkflowExecutionCompleted), 1, "{id}");
         assert_eq!(count(EventType::ActivityTaskCompleted), 2, "{id}");
         assert_eq!(count(EventType::TimerFired), 1, "{id}");
-        for (i, e) in history.iter().enumerate() {
-            assert_eq!(e.event_id, i as i64 + 1, "{id}: events are contiguous");
-        }
+        support::assert_contiguous(&history, &id);
     }
     restarted.kill().unwrap();
     restarted.wait().unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
 }

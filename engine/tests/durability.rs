@@ -5,11 +5,11 @@
 
 use std::{
     future::Future,
-    path::{Path, PathBuf},
     sync::atomic::{AtomicBool, AtomicU32, Ordering},
     time::{Duration, Instant},
 };
 
+use capstan::testing::unique_task_queue;
 use capstan::{
     client::{
         history::{EventType, HistoryEvent},
@@ -17,52 +17,9 @@ use capstan::{
     },
     prelude::*,
 };
-use capstan_engine::{Engine, EngineOptions};
+use support::{assert_contiguous, engine_on, TempDb};
 
-static N: AtomicU32 = AtomicU32::new(0);
-
-/// A fresh database path (and its WAL files), removed when dropped.
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "capstan-durability-{}-{name}-{}.db",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let db = Self(path);
-        db.remove();
-        db
-    }
-
-    fn remove(&self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = self.0.clone().into_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        self.remove();
-    }
-}
-
-async fn engine_on(path: &Path) -> (Engine, Client) {
-    let engine = Engine::start(EngineOptions {
-        db: Some(path.to_owned()),
-        ..EngineOptions::default()
-    })
-    .await
-    .expect("the engine starts on the file");
-    let client = Client::connect(engine.address())
-        .await
-        .expect("the client connects");
-    (engine, client)
-}
+mod support;
 
 #[activity]
 pub async fn shout(text: String) -> Result<String, ActivityError> {
@@ -120,16 +77,6 @@ fn count(history: &[HistoryEvent], t: EventType) -> usize {
     history.iter().filter(|e| e.event_type() == t).count()
 }
 
-fn assert_contiguous(history: &[HistoryEvent]) {
-    for (i, e) in history.iter().enumerate() {
-        assert_eq!(
-            e.event_id,
-            i as i64 + 1,
-            "event ids are contiguous: {history:#?}"
-        );
-    }
-}
-
 /// Runs `until` with a worker for the workflow queue and, if given, one for the late
 /// activity queue.
 async fn with_workers<F: Future>(
@@ -157,12 +104,12 @@ async fn with_workers<F: Future>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workflow_resumes_across_restarts_with_nothing_lost_or_repeated() {
     let db = TempDb::new("napper");
-    let queue = format!("napper-{}", std::process::id());
+    let queue = unique_task_queue("napper");
     let late_queue = format!("{queue}-late");
     let id = format!("napper-{queue}");
 
     // 1. Started, first activity done, stopped while its 3-second timer is pending.
-    let (engine, client) = engine_on(&db.0).await;
+    let (engine, client) = engine_on(db.path()).await;
     let started_at = Instant::now();
     with_workers(&client, &queue, None, async {
         Napper::start(&client, &id, "hello".to_owned(), late_queue.clone())
@@ -176,7 +123,7 @@ async fn a_workflow_resumes_across_restarts_with_nothing_lost_or_repeated() {
 
     // 2. A new engine on the file fires the timer; the workflow schedules the second
     // activity on a queue no one polls yet, and the engine stops again.
-    let (engine, client) = engine_on(&db.0).await;
+    let (engine, client) = engine_on(db.path()).await;
     let history = with_workers(&client, &queue, None, async {
         history_until(&client, &id, |h| {
             count(h, EventType::ActivityTaskScheduled) == 2
@@ -192,7 +139,7 @@ async fn a_workflow_resumes_across_restarts_with_nothing_lost_or_repeated() {
     engine.shutdown().await;
 
     // 3. A third engine dispatches the scheduled activity to the late queue's worker.
-    let (engine, client) = engine_on(&db.0).await;
+    let (engine, client) = engine_on(db.path()).await;
     let handle = client.workflow_handle(&id);
     let result: String = with_workers(&client, &queue, Some(&late_queue), async {
         handle.result_as::<String>().await
@@ -201,7 +148,7 @@ async fn a_workflow_resumes_across_restarts_with_nothing_lost_or_repeated() {
     .expect("the workflow completes");
     assert_eq!(result, "HELLO AND LATER");
     let history = client.workflow_handle(&id).history().await.unwrap();
-    assert_contiguous(&history);
+    assert_contiguous(&history, &id);
     for (t, n) in [
         (EventType::WorkflowExecutionStarted, 1),
         (EventType::ActivityTaskScheduled, 2),
@@ -227,7 +174,7 @@ async fn a_workflow_resumes_across_restarts_with_nothing_lost_or_repeated() {
     engine.shutdown().await;
 
     // 4. The closed workflow survives a restart: history, description and result.
-    let (engine, client) = engine_on(&db.0).await;
+    let (engine, client) = engine_on(db.path()).await;
     let handle = client.workflow_handle(&id);
     let again = handle.history().await.unwrap();
     assert_eq!(again, history);
@@ -274,11 +221,11 @@ impl Patient {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attempt_started_when_the_engine_stopped_is_retried_after_its_timeout() {
     let db = TempDb::new("patient");
-    let queue = format!("patient-{}", std::process::id());
+    let queue = unique_task_queue("patient");
     let id = format!("patient-{queue}");
 
     // The engine stops while a worker holds the activity's first attempt.
-    let (engine, client) = engine_on(&db.0).await;
+    let (engine, client) = engine_on(db.path()).await;
     let worker = Worker::new(&client, &queue)
         .register_workflow::<Patient>()
         .register_activity(slow_echo);
@@ -300,7 +247,7 @@ async fn an_attempt_started_when_the_engine_stopped_is_retried_after_its_timeout
     // On the new engine the attempt times out (start-to-close, 2 s after it started) and
     // the retry reaches the new worker.
     HANG.store(false, Ordering::SeqCst);
-    let (engine, client) = engine_on(&db.0).await;
+    let (engine, client) = engine_on(db.path()).await;
     let result = Worker::new(&client, &queue)
         .register_workflow::<Patient>()
         .register_activity(slow_echo)
@@ -310,7 +257,7 @@ async fn an_attempt_started_when_the_engine_stopped_is_retried_after_its_timeout
         .expect("the workflow completes");
     assert_eq!(result, "patience");
     let history = client.workflow_handle(&id).history().await.unwrap();
-    assert_contiguous(&history);
+    assert_contiguous(&history, &id);
     assert_eq!(count(&history, EventType::ActivityTaskScheduled), 1);
     assert_eq!(count(&history, EventType::ActivityTaskCompleted), 1);
     let started = history

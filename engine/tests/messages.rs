@@ -1,86 +1,19 @@
 //! Signals, queries and updates on the embedded engine, and the client-facing RPCs
 //! (start conflicts, describe, list, terminate).
 
-use std::time::Duration;
-
 use capstan::{
     client::history::{Attributes, EventType},
     prelude::*,
-    ApplicationError, ClientError, UpdateError,
+    ClientError,
 };
-use capstan_engine::{Engine, EngineOptions};
+use support::{counter::Counter, TempDb};
 use temporalio_protos::temporal::api::enums::v1::TaskQueueKind;
 
-#[workflow]
-#[derive(Default)]
-pub struct Counter {
-    value: i64,
-    done: bool,
-}
-
-#[workflow]
-impl Counter {
-    #[run]
-    pub async fn run(ctx: WorkflowContext<Self>, start: i64) -> WorkflowResult<i64> {
-        ctx.state_mut(|s| s.value += start);
-        ctx.wait_condition(|s| s.done).await?;
-        Ok(ctx.state(|s| s.value))
-    }
-
-    #[signal]
-    pub fn add(&mut self, n: i64) {
-        self.value += n;
-    }
-
-    #[signal]
-    pub fn finish(&mut self) {
-        self.done = true;
-    }
-
-    #[query]
-    pub fn value(&self) -> i64 {
-        self.value
-    }
-
-    #[update(validator = check_set)]
-    pub fn set(&mut self, value: i64) -> Result<i64, UpdateError> {
-        let old = self.value;
-        self.value = value;
-        Ok(old)
-    }
-
-    pub fn check_set(&self, value: &i64) -> Result<(), UpdateError> {
-        if *value < 0 {
-            return Err(
-                ApplicationError::new("ValueError", "the counter cannot go below zero").into(),
-            );
-        }
-        Ok(())
-    }
-
-    #[update]
-    pub async fn add_later(ctx: WorkflowContext<Self>, n: i64) -> Result<i64, UpdateError> {
-        ctx.sleep(Duration::from_millis(50)).await?;
-        Ok(ctx.state_mut(|s| {
-            s.value += n;
-            s.value
-        }))
-    }
-}
-
-async fn setup() -> (Engine, Client) {
-    let engine = Engine::start(EngineOptions::default())
-        .await
-        .expect("the engine starts");
-    let client = Client::connect(engine.address())
-        .await
-        .expect("the client connects");
-    (engine, client)
-}
+mod support;
 
 #[tokio::test]
 async fn signals_queries_and_updates_reach_the_workflow() {
-    let (engine, client) = setup().await;
+    let (engine, client) = support::engine().await;
     let tq = "counter";
     let id = "counter-1";
     let result = Worker::new(&client, tq)
@@ -139,7 +72,7 @@ async fn signals_queries_and_updates_reach_the_workflow() {
 
 #[tokio::test]
 async fn a_second_start_with_the_same_id_conflicts() {
-    let (engine, client) = setup().await;
+    let (engine, client) = support::engine().await;
     let first = client
         .start_workflow_by_name("Counter", "dup", (1i64,))
         .task_queue("nobody")
@@ -182,15 +115,8 @@ async fn a_second_start_with_the_same_id_conflicts() {
 /// a restart.
 #[tokio::test]
 async fn a_rejected_update_leaves_no_workflow_task_in_history() {
-    let dir = std::env::temp_dir().join(format!("capstan-speculative-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("engine.db");
-    let options = || EngineOptions {
-        db: Some(db.clone()),
-        ..EngineOptions::default()
-    };
-    let engine = Engine::start(options()).await.unwrap();
-    let client = Client::connect(engine.address()).await.unwrap();
+    let db = TempDb::new("speculative");
+    let (engine, client) = support::engine_on(db.path()).await;
     let (tq, id) = ("speculative", "counter-speculative");
     let before = Worker::new(&client, tq)
         .register_workflow::<Counter>()
@@ -223,8 +149,7 @@ async fn a_rejected_update_leaves_no_workflow_task_in_history() {
         .unwrap();
     engine.shutdown().await;
 
-    let engine = Engine::start(options()).await.unwrap();
-    let client = Client::connect(engine.address()).await.unwrap();
+    let (engine, client) = support::engine_on(db.path()).await;
     let result = Worker::new(&client, tq)
         .register_workflow::<Counter>()
         .run_until(async {
@@ -236,9 +161,7 @@ async fn a_rejected_update_leaves_no_workflow_task_in_history() {
         .unwrap();
     assert_eq!(result, 20);
     let history = client.workflow_handle(id).history().await.unwrap();
-    for (i, e) in history.iter().enumerate() {
-        assert_eq!(e.event_id, i as i64 + 1, "contiguous after the restart");
-    }
+    support::assert_contiguous(&history, "after the restart");
     let types: Vec<EventType> = history.iter().map(|e| e.event_type()).collect();
     assert_eq!(
         types[before],
@@ -253,5 +176,4 @@ async fn a_rejected_update_leaves_no_workflow_task_in_history() {
         1
     );
     engine.shutdown().await;
-    std::fs::remove_dir_all(&dir).unwrap();
 }

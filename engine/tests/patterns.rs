@@ -1,27 +1,20 @@
 //! The tour's patterns, end to end on the embedded engine: a Capstan worker and client
 //! connected to an engine started in this process.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use capstan::{
     client::history::{Attributes, EventType},
+    testing::unique_task_queue,
     Client,
 };
-use capstan_engine::{Engine, EngineOptions};
+use capstan_engine::Engine;
 use capstan_examples::{tour, worker};
 
-static QUEUE: AtomicU32 = AtomicU32::new(0);
+mod support;
 
 /// A fresh engine, a client of it and a task queue.
 async fn setup() -> (Engine, Client, String) {
-    let engine = Engine::start(EngineOptions::default())
-        .await
-        .expect("the engine starts");
-    let client = Client::connect(engine.address())
-        .await
-        .expect("the client connects");
-    let queue = format!("engine-{}", QUEUE.fetch_add(1, Ordering::SeqCst));
-    (engine, client, queue)
+    let (engine, client) = support::engine().await;
+    (engine, client, unique_task_queue("engine"))
 }
 
 async fn tour_pattern(name: &str) -> (tour::Report, Client) {
@@ -61,9 +54,7 @@ async fn activity_choice() {
             .count(),
         2
     );
-    for (i, e) in history.iter().enumerate() {
-        assert_eq!(e.event_id, i as i64 + 1, "event ids are contiguous");
-    }
+    support::assert_contiguous(&history, "activity choice");
     engine.shutdown().await;
 }
 

@@ -7,12 +7,14 @@
 use std::time::{Duration, SystemTime};
 
 use capstan::{
-    client::history::{Attributes, EventType, HistoryEvent},
+    client::history::{Attributes, EventType},
     prelude::*,
     testing::{unique_task_queue, DevServer},
     ApplicationError, ClientError, RetryPolicy,
 };
-use capstan_engine::{Engine, EngineOptions};
+use support::event_time;
+
+mod support;
 
 /// Fails until attempt `succeed_on`, then returns its attempt.
 #[workflow]
@@ -55,10 +57,6 @@ fn quick_retries(maximum_attempts: u32) -> RetryPolicy {
         maximum_attempts,
         ..RetryPolicy::default()
     }
-}
-
-fn time(event: &HistoryEvent) -> SystemTime {
-    SystemTime::try_from(event.event_time.expect("events have times")).expect("a valid time")
 }
 
 /// The failed runs' retry states and the result of a workflow that succeeds on attempt 3
@@ -120,7 +118,7 @@ async fn retries_on(address: String) -> (Vec<i32>, u32, String) {
 #[tokio::test]
 async fn a_failed_workflow_is_retried_by_its_policy_on_both_backends() {
     let dev = retries_on(DevServer::shared().await.address()).await;
-    let engine = Engine::start(EngineOptions::default()).await.unwrap();
+    let (engine, _) = support::engine().await;
     let ours = retries_on(engine.address()).await;
     engine.shutdown().await;
     // Two failed runs, each followed by a retry (RETRY_STATE_IN_PROGRESS = 1); the third
@@ -133,13 +131,7 @@ async fn a_failed_workflow_is_retried_by_its_policy_on_both_backends() {
 
 #[tokio::test]
 async fn a_cron_workflow_runs_at_each_time_of_its_schedule_and_a_delayed_start_waits() {
-    let engine = Engine::start(EngineOptions {
-        virtual_clock: true,
-        ..EngineOptions::default()
-    })
-    .await
-    .unwrap();
-    let client = Client::connect(engine.address()).await.unwrap();
+    let (engine, client) = support::virtual_clock_engine().await;
     let queue = unique_task_queue("cron");
     Worker::new(&client, &queue)
         .register_workflow::<Stamp>()
@@ -206,7 +198,9 @@ async fn a_cron_workflow_runs_at_each_time_of_its_schedule_and_a_delayed_start_w
                 .iter()
                 .find(|e| e.event_type() == EventType::WorkflowTaskScheduled)
                 .unwrap();
-            let waited = time(scheduled).duration_since(time(&history[0])).unwrap();
+            let waited = event_time(scheduled)
+                .duration_since(event_time(&history[0]))
+                .unwrap();
             assert!(
                 waited >= Duration::from_secs(24 * 3600),
                 "the first task came after {waited:?}"
@@ -219,8 +213,7 @@ async fn a_cron_workflow_runs_at_each_time_of_its_schedule_and_a_delayed_start_w
 
 #[tokio::test]
 async fn a_bad_cron_schedule_is_refused_at_start() {
-    let engine = Engine::start(EngineOptions::default()).await.unwrap();
-    let client = Client::connect(engine.address()).await.unwrap();
+    let (engine, client) = support::engine().await;
     let error = Stamp::start(&client, "bad-cron")
         .task_queue("nobody")
         .cron_schedule("61 * * * *")

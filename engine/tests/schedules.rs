@@ -4,8 +4,6 @@
 
 use std::{
     collections::BTreeSet,
-    path::PathBuf,
-    sync::atomic::{AtomicU32, Ordering},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -18,16 +16,13 @@ use capstan::{
         WorkflowExecutionStatus,
     },
     prelude::*,
+    testing::unique_task_queue,
     ApplicationError,
 };
-use capstan_engine::{Engine, EngineOptions};
 use capstan_examples::patterns::schedule::ScheduledWorkflow;
+use support::TempDb;
 
-static QUEUE: AtomicU32 = AtomicU32::new(0);
-
-fn queue(what: &str) -> String {
-    format!("{what}-{}", QUEUE.fetch_add(1, Ordering::SeqCst))
-}
+mod support;
 
 /// Waits for the signal `finish`, or is cancelled.
 #[workflow]
@@ -63,20 +58,6 @@ impl Failing {
             .non_retryable()
             .into())
     }
-}
-
-async fn engine(virtual_clock: bool, db: Option<PathBuf>) -> (Engine, Client) {
-    let engine = Engine::start(EngineOptions {
-        virtual_clock,
-        db,
-        ..EngineOptions::default()
-    })
-    .await
-    .expect("the engine starts");
-    let client = Client::connect(engine.address())
-        .await
-        .expect("the client connects");
-    (engine, client)
 }
 
 fn worker(client: &Client, task_queue: &str) -> Worker {
@@ -137,8 +118,8 @@ async fn settle(
 
 #[tokio::test]
 async fn a_two_minute_interval_acts_thirty_times_in_a_simulated_hour() {
-    let (engine, client) = engine(true, None).await;
-    let tq = queue("interval");
+    let (engine, client) = support::virtual_clock_engine().await;
+    let tq = unique_task_queue("interval");
     let start = aligned_after(engine.now(), 120);
     let end = start + Duration::from_secs(3600 - 1);
     let (schedule, ids) = worker(&client, &tq)
@@ -182,8 +163,8 @@ async fn a_two_minute_interval_acts_thirty_times_in_a_simulated_hour() {
 
 #[tokio::test]
 async fn a_two_hour_backfill_under_allow_all_starts_every_run_of_the_range() {
-    let (engine, client) = engine(false, None).await;
-    let tq = queue("backfill");
+    let (engine, client) = support::engine().await;
+    let tq = unique_task_queue("backfill");
     let schedule = client
         .create_schedule_with(
             "backfilled",
@@ -277,8 +258,8 @@ async fn every_overlap_policy_does_what_it_says() {
         },
     ];
     for case in cases {
-        let (engine, client) = engine(true, None).await;
-        let tq = queue("overlap");
+        let (engine, client) = support::virtual_clock_engine().await;
+        let tq = unique_task_queue("overlap");
         let start = aligned_after(engine.now(), 60);
         let end = start + Duration::from_secs(9 * 60);
         let id = format!("{:?}", case.policy);
@@ -345,8 +326,8 @@ async fn every_overlap_policy_does_what_it_says() {
 
 #[tokio::test]
 async fn a_failed_run_pauses_a_schedule_that_asks_for_it() {
-    let (engine, client) = engine(false, None).await;
-    let tq = queue("pause-on-failure");
+    let (engine, client) = support::engine().await;
+    let tq = unique_task_queue("pause-on-failure");
     worker(&client, &tq)
         .run_until(async {
             let schedule = client
@@ -377,15 +358,12 @@ async fn a_failed_run_pauses_a_schedule_that_asks_for_it() {
 
 #[tokio::test]
 async fn schedules_survive_a_restart_and_catch_up_within_their_window() {
-    let dir = std::env::temp_dir().join(format!("capstan-schedules-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("engine.db");
-    let _ = std::fs::remove_file(&db);
-    let tq = queue("restart");
+    let db = TempDb::new("schedules");
+    let tq = unique_task_queue("restart");
     let action =
         |id: &str| ScheduleAction::start_workflow::<ScheduledWorkflow>(id, "x".to_owned(), &tq);
     let every_second = ScheduleSpec::interval(Duration::from_secs(1));
-    let (first, client) = engine(false, Some(db.clone())).await;
+    let (first, client) = support::engine_on(db.path()).await;
     let paused = client
         .create_schedule_with(
             "paused",
@@ -430,7 +408,7 @@ async fn schedules_survive_a_restart_and_catch_up_within_their_window() {
     first.shutdown().await;
 
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (second, client) = engine(false, Some(db.clone())).await;
+    let (second, client) = support::engine_on(db.path()).await;
     let [paused, catching_up, strict] =
         ["paused", "catching-up", "strict"].map(|id| client.schedule_handle(id));
     let paused_again = paused.describe().await.unwrap();
@@ -452,5 +430,4 @@ async fn schedules_survive_a_restart_and_catch_up_within_their_window() {
     }
     assert!(client.list_schedules().await.unwrap().is_empty());
     second.shutdown().await;
-    std::fs::remove_dir_all(&dir).unwrap();
 }

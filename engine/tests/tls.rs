@@ -2,11 +2,7 @@
 //! certificate signed by it are served; without, any TLS client trusting the server's CA
 //! is. Certificates are generated at run time, never stored in source.
 
-use std::{
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::{Command, Stdio},
-};
+use std::{path::PathBuf, process::Command};
 
 use capstan::{
     testing::{TempFiles, TestCa},
@@ -14,6 +10,8 @@ use capstan::{
 };
 use capstan_engine::{Engine, EngineError, EngineOptions, EngineTls};
 use capstan_examples::{tour, worker};
+
+mod support;
 
 /// Certificates for one test: a server CA and a server certificate for `localhost`, a
 /// client CA with a client certificate, and a stranger's certificate from another CA.
@@ -215,25 +213,12 @@ async fn pem_file_errors_name_the_file() {
     assert!(matches!(err, EngineError::Tls(_)), "{err:?}");
 }
 
-/// Starts the binary with `args`; returns it and the address it prints.
-fn binary(args: &[&std::ffi::OsStr]) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_capstan-engine"))
-        .args(["--port", "0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (child, line.trim().to_owned())
-}
-
 #[tokio::test]
 async fn the_binary_serves_mtls_with_the_flags() {
     let pki = Pki::new();
-    let (mut child, address) = binary(&[
+    let (mut child, address) = support::spawn_binary([
+        "--port".as_ref(),
+        "0".as_ref(),
         "--tls-cert".as_ref(),
         pki.server_cert.as_os_str(),
         "--tls-key".as_ref(),

@@ -1,41 +1,32 @@
 //! The virtual clock: time jumps to the next timer whenever the engine is idle, so months
 //! of timers run in milliseconds, and every stamp the workflow sees is virtual.
 
-use std::{
-    sync::atomic::{AtomicU32, Ordering},
-    time::{Duration, Instant, SystemTime},
-};
+use std::time::{Duration, Instant, SystemTime};
 
 use capstan::{
     client::history::{Attributes, EventType, HistoryEvent},
     prelude::*,
+    testing::unique_task_queue,
 };
 use capstan_engine::{Engine, EngineOptions};
 use capstan_examples::{
-    patterns::concurrent_timers::{Maintenance, MaintenanceWorkflow},
-    tour, worker,
+    patterns::concurrent_timers::{notifications, Maintenance, MaintenanceWorkflow},
+    worker,
 };
+use support::event_time;
+
+mod support;
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
-static QUEUE: AtomicU32 = AtomicU32::new(0);
-
+/// A fresh engine, on the virtual clock or not, a client of it and a task queue.
 async fn setup(virtual_clock: bool) -> (Engine, Client, String) {
-    let engine = Engine::start(EngineOptions {
+    let (engine, client) = support::start(EngineOptions {
         virtual_clock,
         ..EngineOptions::default()
     })
-    .await
-    .expect("the engine starts");
-    let client = Client::connect(engine.address())
-        .await
-        .expect("the client connects");
-    let queue = format!("virtual-clock-{}", QUEUE.fetch_add(1, Ordering::SeqCst));
-    (engine, client, queue)
-}
-
-fn time(event: &HistoryEvent) -> SystemTime {
-    SystemTime::try_from(event.event_time.expect("events have times")).expect("a valid time")
+    .await;
+    (engine, client, unique_task_queue("virtual-clock"))
 }
 
 /// The seed's periods merged by hand: oil change every 3 months (91.25 days), inspection
@@ -85,24 +76,26 @@ async fn two_simulated_years_of_concurrent_timers_take_well_under_a_few_seconds(
     println!("two simulated years of MaintenanceWorkflow in {wall:?} of wall time");
     assert!(wall < Duration::from_secs(5), "took {wall:?}");
 
-    assert_eq!(tour::notifications(&history), two_years_of_maintenance());
+    assert_eq!(notifications(&history), two_years_of_maintenance());
     assert_eq!(
         history.last().unwrap().event_type(),
         EventType::WorkflowExecutionTimedOut
     );
     // Each notification is stamped at its timer's deadline exactly: the clock stands
     // still while the engine works, so re-armed timers do not drift.
-    let start = time(&history[0]);
+    let start = event_time(&history[0]);
     let sent_on: Vec<f64> = history
         .iter()
         .filter(|e| e.event_type() == EventType::ActivityTaskScheduled)
-        .map(|e| time(e).duration_since(start).unwrap().as_secs_f64() / DAY.as_secs_f64())
+        .map(|e| event_time(e).duration_since(start).unwrap().as_secs_f64() / DAY.as_secs_f64())
         .collect();
     assert_eq!(
         sent_on,
         [91.25, 182.5, 273.75, 365.0, 365.0, 456.25, 547.5, 638.75, 730.0, 730.0, 730.0]
     );
-    let span = time(history.last().unwrap()).duration_since(start).unwrap();
+    let span = event_time(history.last().unwrap())
+        .duration_since(start)
+        .unwrap();
     assert_eq!(span, DAY * 731, "the history spans the run timeout");
     // The run started at the real time.
     let skew = SystemTime::now()
@@ -185,7 +178,12 @@ async fn a_thirty_day_sleep_completes_at_once_and_the_workflow_sees_thirty_days_
             )
         })
         .unwrap();
-    assert_eq!(time(fired).duration_since(time(started)).unwrap(), DAY * 30);
+    assert_eq!(
+        event_time(fired)
+            .duration_since(event_time(started))
+            .unwrap(),
+        DAY * 30
+    );
 }
 
 #[tokio::test]
@@ -198,7 +196,7 @@ async fn without_the_virtual_clock_time_is_real() {
     assert!(!history
         .iter()
         .any(|e| e.event_type() == EventType::TimerFired));
-    let start = time(&history[0]);
+    let start = event_time(&history[0]);
     let skew = SystemTime::now()
         .duration_since(start)
         .unwrap_or_else(|e| e.duration());

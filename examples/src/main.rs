@@ -56,13 +56,7 @@ fn parse_args() -> Result<Args, String> {
     }
     if let Some(only) = &parsed.only {
         for name in only {
-            if !tour::PATTERNS.iter().any(|p| p.name == name) {
-                let names: Vec<_> = tour::PATTERNS.iter().map(|p| p.name).collect();
-                return Err(format!(
-                    "unknown pattern `{name}`; patterns: {}",
-                    names.join(", ")
-                ));
-            }
+            tour::find(name).map_err(|unknown| unknown.to_string())?;
         }
     }
     Ok(parsed)

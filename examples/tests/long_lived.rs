@@ -627,7 +627,7 @@ async fn concurrent_timers_send_the_exact_notification_sequence() {
         })
         .await
         .expect("the worker runs");
-    let sent = tour::notifications(&history);
+    let sent = notifications(&history);
     assert_eq!(sent[..expected.len()], expected, "{sent:#?}");
     // Each timer was armed with its own period.
     let armed: Vec<Duration> = history

@@ -62,18 +62,7 @@ async fn a_python_client_runs_capstan_workflows_on(address: String) {
     assert_eq!(results["greeting"], "Hello, Python!");
     assert_eq!(results["fruits"], "Ordered 3 Apples...Ordered 5 Bananas...");
     // Python's JSON converter and Capstan's write identical bytes for the same value.
-    let list = ShoppingList {
-        items: vec![
-            ShoppingItem {
-                fruit: Fruit::Apple,
-                amount: 3,
-            },
-            ShoppingItem {
-                fruit: Fruit::Banana,
-                amount: 5,
-            },
-        ],
-    };
+    let list = ShoppingList::three_apples_and_five_bananas();
     let ours = converter::to_payload(&list).unwrap().data;
     assert_eq!(
         stored_input(&client, &format!("{queue}-fruits")).await,

@@ -203,18 +203,7 @@ async fn capture_histories() {
     let ids = ["purchase-fruits-1", "say-hello-1"];
     worker(&client, &queue)
         .run_until(async {
-            let list = ShoppingList {
-                items: vec![
-                    activity_choice::ShoppingItem {
-                        fruit: Fruit::Apple,
-                        amount: 3,
-                    },
-                    activity_choice::ShoppingItem {
-                        fruit: Fruit::Banana,
-                        amount: 5,
-                    },
-                ],
-            };
+            let list = ShoppingList::three_apples_and_five_bananas();
             activity_choice::PurchaseFruitsWorkflow::execute(&client, ids[0], list)
                 .task_queue(&queue)
                 .await

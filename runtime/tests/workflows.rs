@@ -15,70 +15,15 @@ use capstan::{
     ClientError,
 };
 
+#[path = "support/counter.rs"]
+mod counter;
+
+use counter::Counter;
+
 async fn client() -> Client {
     Client::connect(DevServer::shared().await.address())
         .await
         .expect("the client connects")
-}
-
-/// A counter driven by every kind of handler.
-#[workflow]
-#[derive(Default)]
-pub struct Counter {
-    value: i64,
-    done: bool,
-}
-
-#[workflow]
-impl Counter {
-    #[run]
-    pub async fn run(ctx: WorkflowContext<Self>, start: i64) -> WorkflowResult<i64> {
-        // Runs before any handler: the run function goes up to its first `.await` before
-        // the signals and updates that came with the start are handled.
-        ctx.state_mut(|s| s.value = start);
-        ctx.wait_condition(|s| s.done).await?;
-        Ok(ctx.state(|s| s.value))
-    }
-
-    #[signal]
-    pub fn add(&mut self, n: i64) {
-        self.value += n;
-    }
-
-    #[signal]
-    pub fn finish(&mut self) {
-        self.done = true;
-    }
-
-    #[query]
-    pub fn value(&self) -> i64 {
-        self.value
-    }
-
-    #[update(validator = check_set)]
-    pub fn set(&mut self, value: i64) -> Result<i64, UpdateError> {
-        let old = self.value;
-        self.value = value;
-        Ok(old)
-    }
-
-    pub fn check_set(&self, value: &i64) -> Result<(), UpdateError> {
-        if *value < 0 {
-            return Err(
-                ApplicationError::new("ValueError", "the counter cannot go below zero").into(),
-            );
-        }
-        Ok(())
-    }
-
-    #[update]
-    pub async fn add_later(ctx: WorkflowContext<Self>, n: i64) -> Result<i64, UpdateError> {
-        ctx.sleep(Duration::from_millis(50)).await?;
-        Ok(ctx.state_mut(|s| {
-            s.value += n;
-            s.value
-        }))
-    }
 }
 
 #[tokio::test]

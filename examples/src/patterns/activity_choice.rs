@@ -3,6 +3,9 @@
 use std::time::Duration;
 
 use capstan::prelude::*;
+use serde_json::{json, Value};
+
+use crate::tour::workflow_id;
 
 /// The fruits the shop sells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +74,24 @@ pub struct ShoppingList {
     pub items: Vec<ShoppingItem>,
 }
 
+impl ShoppingList {
+    /// The order the tour and the tests place (and the Python client too).
+    pub fn three_apples_and_five_bananas() -> Self {
+        Self {
+            items: vec![
+                ShoppingItem {
+                    fruit: Fruit::Apple,
+                    amount: 3,
+                },
+                ShoppingItem {
+                    fruit: Fruit::Banana,
+                    amount: 5,
+                },
+            ],
+        }
+    }
+}
+
 /// Orders apples.
 #[activity]
 pub fn order_apples(amount: u32) -> Result<String, ActivityError> {
@@ -112,4 +133,28 @@ impl PurchaseFruitsWorkflow {
         }
         Ok(ordered.concat())
     }
+}
+
+/// Registers the pattern's workflow and activities.
+pub fn register(worker: Worker) -> Worker {
+    worker
+        .register_workflow::<PurchaseFruitsWorkflow>()
+        .register_activity(order_apples)
+        .register_activity(order_bananas)
+}
+
+/// The tour's driver: buys apples and bananas, each with its own activity.
+pub async fn tour(client: &Client, task_queue: &str, run_id: &str) -> anyhow::Result<Value> {
+    let text = PurchaseFruitsWorkflow::execute(
+        client,
+        workflow_id("purchase-fruits", run_id),
+        ShoppingList::three_apples_and_five_bananas(),
+    )
+    .task_queue(task_queue)
+    .await?;
+    anyhow::ensure!(
+        text == "Ordered 3 Apples...Ordered 5 Bananas...",
+        "unexpected result {text:?}"
+    );
+    Ok(json!(text))
 }

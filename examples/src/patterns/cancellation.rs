@@ -4,7 +4,12 @@
 
 use std::time::Duration;
 
-use capstan::{prelude::*, workflow::ActivityCancellation};
+use capstan::{
+    client::history::EventType, prelude::*, workflow::ActivityCancellation, ClientError,
+};
+use serde_json::{json, Value};
+
+use crate::tour::{event_types, workflow_id};
 
 /// Heartbeats every second until it is cancelled.
 #[activity]
@@ -48,4 +53,47 @@ impl CancellationWorkflow {
         // A cancellation error ends the workflow as cancelled.
         Ok(outcome?)
     }
+}
+
+/// Registers the pattern's workflow and activities.
+pub fn register(worker: Worker) -> Worker {
+    worker
+        .register_workflow::<CancellationWorkflow>()
+        .register_activity(never_complete_activity)
+        .register_activity(cleanup_activity)
+}
+
+/// The tour's driver: cancels the workflow while its activity heartbeats; the history
+/// shows the activity cancelled, the cleanup completed and the workflow cancelled.
+pub async fn tour(client: &Client, task_queue: &str, run_id: &str) -> anyhow::Result<Value> {
+    let handle = CancellationWorkflow::start(client, workflow_id("cancellation", run_id))
+        .task_queue(task_queue)
+        .await?;
+    // Let the activity heartbeat a little, then cancel the workflow.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    handle.cancel().await?;
+    let outcome = handle.result().await;
+    anyhow::ensure!(
+        matches!(
+            outcome,
+            Err(ClientError::WorkflowFailed {
+                how: "was cancelled",
+                ..
+            })
+        ),
+        "the workflow should end as cancelled, got {outcome:?}"
+    );
+    let events = event_types(&handle.history().await?);
+    for expected in [
+        EventType::ActivityTaskCancelRequested,
+        EventType::ActivityTaskCanceled,
+        EventType::ActivityTaskCompleted,
+        EventType::WorkflowExecutionCanceled,
+    ] {
+        anyhow::ensure!(
+            events.contains(&expected.as_str_name()),
+            "{expected:?} missing from {events:?}"
+        );
+    }
+    Ok(json!({ "history": events }))
 }

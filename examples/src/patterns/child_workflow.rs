@@ -1,6 +1,9 @@
 //! Child Workflow: a parent runs a child to completion, or starts it and keeps a handle.
 
 use capstan::{prelude::*, workflow::ParentClosePolicy};
+use serde_json::{json, Value};
+
+use crate::tour::workflow_id;
 
 /// The child's input.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -72,4 +75,32 @@ impl AdvancedParentWorkflow {
             .info(format!("Started child: {}", handle.workflow_id()));
         Ok(handle.result().await?)
     }
+}
+
+/// Registers the pattern's parents and child.
+pub fn register(worker: Worker) -> Worker {
+    worker
+        .register_workflow::<GreetingWorkflow>()
+        .register_workflow::<AdvancedParentWorkflow>()
+        .register_workflow::<ComposeGreetingWorkflow>()
+}
+
+/// The tour's driver: one parent executes its child, the other starts it with a handle.
+pub async fn tour(client: &Client, task_queue: &str, run_id: &str) -> anyhow::Result<Value> {
+    let executed =
+        GreetingWorkflow::execute(client, workflow_id("greeting", run_id), "World".to_owned())
+            .task_queue(task_queue)
+            .await?;
+    let started = AdvancedParentWorkflow::execute(
+        client,
+        workflow_id("advanced-parent", run_id),
+        "World".to_owned(),
+    )
+    .task_queue(task_queue)
+    .await?;
+    anyhow::ensure!(
+        executed == "Hello, World!" && started == "Hi, World!",
+        "unexpected results {executed:?}, {started:?}"
+    );
+    Ok(json!({ "execute_child_workflow": executed, "start_child_workflow": started }))
 }

@@ -4,9 +4,13 @@
 use std::time::Duration;
 
 use capstan::{
+    client::history::{Attributes, HistoryEvent},
     prelude::*,
     workflow::{select, Either},
 };
+use serde_json::{json, Value};
+
+use crate::tour::workflow_id;
 
 const MONTH: Duration = Duration::from_secs(365 * 24 * 3600 / 12);
 
@@ -112,4 +116,59 @@ impl MaintenanceWorkflow {
             timers[due as usize] = ctx.sleep(schedule.every(due));
         }
     }
+}
+
+/// The messages `send_notification` was scheduled with, in order.
+pub fn notifications(history: &[HistoryEvent]) -> Vec<String> {
+    history
+        .iter()
+        .filter_map(|e| match &e.attributes {
+            Some(Attributes::ActivityTaskScheduledEventAttributes(a)) => {
+                let message = a.input.as_ref()?.payloads.get(1)?;
+                capstan::converter::from_payload(message).ok()
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Registers the pattern's workflow and activity.
+pub fn register(worker: Worker) -> Worker {
+    worker
+        .register_workflow::<MaintenanceWorkflow>()
+        .register_activity(send_notification)
+}
+
+/// The tour's driver: with the periods scaled to 1 s, 2.5 s and 4 s, the first three
+/// reminders are two oil changes, then the inspection.
+pub async fn tour(client: &Client, task_queue: &str, run_id: &str) -> anyhow::Result<Value> {
+    let schedule = MaintenanceSchedule {
+        oil_change: Duration::from_millis(1000),
+        inspection: Duration::from_millis(2500),
+        coolant: Duration::from_millis(4000),
+    };
+    let handle = MaintenanceWorkflow::start(
+        client,
+        workflow_id("maintenance", run_id),
+        "driver@example.com".to_owned(),
+        Some(schedule),
+    )
+    .task_queue(task_queue)
+    .await?;
+    let sent = loop {
+        let sent = notifications(&handle.history().await?);
+        if sent.len() >= 3 {
+            break sent;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    handle.cancel().await?;
+    let expected = [
+        Maintenance::OilChange,
+        Maintenance::OilChange,
+        Maintenance::Inspection,
+    ]
+    .map(Maintenance::message);
+    anyhow::ensure!(sent[..3] == expected, "unexpected notifications {sent:?}");
+    Ok(json!(sent))
 }

@@ -4,6 +4,9 @@
 use std::time::Duration;
 
 use capstan::prelude::*;
+use serde_json::{json, Value};
+
+use crate::tour::workflow_id;
 
 /// What a run hands to the next one.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -91,4 +94,41 @@ impl LongRunningWorkflow {
         ctx.state_mut(|s| s.state.processed_items += 10);
         Ok(())
     }
+}
+
+/// Registers the pattern's workflow.
+pub fn register(worker: Worker) -> Worker {
+    worker.register_workflow::<LongRunningWorkflow>()
+}
+
+/// The tour's driver: six batches, two a run, end in a later run than the first with the
+/// state carried over.
+pub async fn tour(client: &Client, task_queue: &str, run_id: &str) -> anyhow::Result<Value> {
+    let input = WorkflowInput {
+        max_iterations: 6,
+        iterations_per_run: Some(2),
+        ..WorkflowInput::default()
+    };
+    let handle = LongRunningWorkflow::start(client, workflow_id("long-running", run_id), input)
+        .task_queue(task_queue)
+        .await?;
+    let state = handle.result().await?;
+    let last_run = client
+        .workflow_handle(handle.workflow_id())
+        .describe()
+        .await?;
+    anyhow::ensure!(
+        state.iteration == 6 && state.processed_items == 60,
+        "unexpected final state {state:?}"
+    );
+    anyhow::ensure!(
+        Some(last_run.run_id.as_str()) != handle.run_id(),
+        "the workflow should have continued as new"
+    );
+    Ok(json!({
+        "iteration": state.iteration,
+        "processed_items": state.processed_items,
+        "first_run": handle.run_id(),
+        "last_run": last_run.run_id,
+    }))
 }

@@ -9,6 +9,9 @@ use capstan::{
     interceptor::{ActivityInterceptor, NextActivity},
     prelude::*,
 };
+use serde_json::{json, Value};
+
+use crate::tour::workflow_id;
 
 /// Captures activity scheduling and execution metrics (the seed's interceptor).
 pub struct ActivityMetricsInterceptor;
@@ -152,4 +155,30 @@ pub fn series_value(scraped: &str, name: &str, labels: &[(&str, &str)]) -> Optio
         .then(|| value.parse().ok())
         .flatten()
     })
+}
+
+/// The tour's driver: one run of `MyWorkflow` on a worker of its own; the scrape shows one
+/// completed execution and one schedule-to-start sample for `my_activity`.
+pub async fn tour(client: &Client, task_queue: &str, run_id: &str) -> anyhow::Result<Value> {
+    let queue = format!("{task_queue}-metrics");
+    let (result, scraped) =
+        run_and_scrape(client, &queue, &workflow_id("metrics", run_id), false).await?;
+    let completed = series_value(
+        &scraped,
+        "activity_executions_total",
+        &[("status", "completed")],
+    );
+    let latency = series_value(
+        &scraped,
+        "activity_schedule_to_start_latency_count",
+        &[("activity_type", "my_activity")],
+    );
+    anyhow::ensure!(
+        completed == Some(1.0) && latency == Some(1.0),
+        "unexpected metrics:\n{scraped}"
+    );
+    Ok(
+        json!({ "result": result, "activity_executions_total{status=completed}": completed,
+               "activity_schedule_to_start_latency_count": latency }),
+    )
 }

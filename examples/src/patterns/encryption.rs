@@ -7,6 +7,9 @@ use capstan::{
     codec::{AesGcmCodec, KeyError},
     Client, ClientError,
 };
+use serde_json::{json, Value};
+
+use crate::tour::workflow_id;
 
 /// The variable holding the keys: `id=base64key[,id=base64key…]`, the first current.
 pub const KEYS_VARIABLE: &str = "CAPSTAN_ENCRYPTION_KEYS";
@@ -61,6 +64,35 @@ pub async fn run_encrypted(
     let keyless = Client::connect(address).await?;
     let history = keyless.workflow_handle(workflow_id).history().await?;
     Ok((result, history))
+}
+
+/// The tour's driver: a throwaway key in a file, as an operator would keep one; the
+/// workflow runs encrypted, and the history a keyless client reads has no plaintext.
+pub async fn tour(client: &Client, task_queue: &str, run_id: &str) -> anyhow::Result<Value> {
+    let dir = std::env::temp_dir().join(format!("capstan-tour-{run_id}"));
+    std::fs::create_dir_all(&dir)?;
+    let key_file = dir.join("keys");
+    let key: [u8; 32] = std::array::from_fn(|i| (i as u8) ^ (run_id.len() as u8) ^ 0x5a);
+    std::fs::write(&key_file, format!("tour-key={}\n", base64_encode(&key)))?;
+    let codec = codec(Some(&key_file))?;
+    let (result, history) = run_encrypted(
+        client.address(),
+        codec,
+        &format!("{task_queue}-encrypted"),
+        &workflow_id("encrypted", run_id),
+    )
+    .await?;
+    std::fs::remove_dir_all(&dir)?;
+    anyhow::ensure!(
+        !stored_in_clear(&history, PLAINTEXT_CARD),
+        "plaintext in the server's history"
+    );
+    Ok(json!({ "result": result, "plaintext_in_history": false }))
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 #[cfg(test)]

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use capstan::prelude::*;
+use capstan::{prelude::*, ClientError};
+use serde_json::{json, Value};
+
+use crate::tour::workflow_id;
 
 /// The activity's input.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -50,4 +53,37 @@ impl DataProcessingWorkflow {
             })
             .await?)
     }
+}
+
+/// Registers the pattern's workflow and activity.
+pub fn register(worker: Worker) -> Worker {
+    worker
+        .register_workflow::<DataProcessingWorkflow>()
+        .register_activity(process_data)
+}
+
+/// The tour's driver: the workflow fails after the activity's retries, and the client
+/// sees the whole cause chain down to the activity's `RuntimeError`.
+pub async fn tour(client: &Client, task_queue: &str, run_id: &str) -> anyhow::Result<Value> {
+    let outcome = DataProcessingWorkflow::execute(
+        client,
+        workflow_id("data-processing", run_id),
+        "test-data".to_owned(),
+    )
+    .task_queue(task_queue)
+    .await;
+    let Err(err @ ClientError::WorkflowFailed { .. }) = outcome else {
+        anyhow::bail!("the workflow should fail, got {outcome:?}");
+    };
+    let failure = err.failure().expect("a workflow failure");
+    let chain: Vec<Value> = failure
+        .chain()
+        .map(|f| json!({ "kind": format!("{:?}", f.kind()), "message": f.message(), "type": f.error_type() }))
+        .collect();
+    let root = failure.root_cause();
+    anyhow::ensure!(
+        root.error_type() == Some("RuntimeError"),
+        "root cause should be the activity's RuntimeError: {failure}"
+    );
+    Ok(json!({ "error": err.to_string(), "chain": chain }))
 }

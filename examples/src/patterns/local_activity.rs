@@ -3,6 +3,9 @@
 use std::time::Duration;
 
 use capstan::prelude::*;
+use serde_json::{json, Value};
+
+use crate::tour::workflow_id;
 
 /// The greeting's parts.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -52,4 +55,25 @@ impl LocalActivityWorkflow {
             "Invalid result".to_owned()
         })
     }
+}
+
+/// Registers the pattern's workflow and its local activities.
+pub fn register(worker: Worker) -> Worker {
+    worker
+        .register_workflow::<LocalActivityWorkflow>()
+        .register_activity(compose_greeting)
+        .register_activity(validate_input)
+}
+
+/// The tour's driver: a greeting composed and validated by local activities.
+pub async fn tour(client: &Client, task_queue: &str, run_id: &str) -> anyhow::Result<Value> {
+    let text = LocalActivityWorkflow::execute(
+        client,
+        workflow_id("local-activity", run_id),
+        "World".to_owned(),
+    )
+    .task_queue(task_queue)
+    .await?;
+    anyhow::ensure!(text == "Hello, World!", "unexpected result {text:?}");
+    Ok(json!(text))
 }

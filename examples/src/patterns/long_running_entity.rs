@@ -5,6 +5,9 @@
 use std::time::{Duration, SystemTime};
 
 use capstan::prelude::*;
+use serde_json::{json, Value};
+
+use crate::tour::workflow_id;
 
 /// The account's level, from its points.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -211,4 +214,42 @@ impl CustomerRewardAccount {
             is_active: self.is_active,
         }
     }
+}
+
+/// Registers the pattern's workflow and activity.
+pub fn register(worker: Worker) -> Worker {
+    worker
+        .register_workflow::<CustomerRewardAccount>()
+        .register_activity(get_user)
+}
+
+/// The tour's driver: points added by updates move the level, a fractional amount is
+/// rejected, a query reads the account and the `cancel` update closes it.
+pub async fn tour(client: &Client, task_queue: &str, run_id: &str) -> anyhow::Result<Value> {
+    let input = CustomerRewardAccountInput {
+        user_id: "user-1".to_owned(),
+        ..Default::default()
+    };
+    let account =
+        CustomerRewardAccount::start(client, workflow_id("reward-account", run_id), input)
+            .task_queue(task_queue)
+            .await?;
+    let mut levels = Vec::new();
+    for points in [300, 300, 500, -5000, 120] {
+        let status = account.add_points(AddPointInput { points }).await?;
+        levels.push(json!([points, status.points, status.level]));
+    }
+    let rejected = account
+        .update_with::<_, CustomerRewardAccountStatus>("add_points", (json!({ "points": 1.5 }),))
+        .await
+        .map(|_| "accepted".to_owned())
+        .unwrap_or_else(|e| e.to_string());
+    let queried = account.query_reward_status().await?;
+    let closed = account.cancel_account().await?;
+    let result = account.result().await?;
+    anyhow::ensure!(
+        queried.points == 120 && !closed.is_active && result == closed,
+        "unexpected statuses {queried:?}, {closed:?}, {result:?}"
+    );
+    Ok(json!({ "add_points": levels, "rejected": rejected, "result": result }))
 }

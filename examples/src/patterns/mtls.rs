@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use capstan::{prelude::*, TlsConfig};
+use serde_json::{json, Value};
+
+use crate::tour::workflow_id;
 
 /// The seed's workflow: it runs only for authenticated workers.
 #[workflow]
@@ -72,4 +75,54 @@ impl Certificates {
             client: leaf("client", "capstan-worker")?,
         })
     }
+}
+
+/// The tour's driver: an engine of its own that requires client certificates, with
+/// throwaway certificates in files (the tour's client is not used); a worker and client
+/// with a certificate run `SecureWorkflow`, a client without one is refused.
+pub async fn tour(_client: &Client, task_queue: &str, run_id: &str) -> anyhow::Result<Value> {
+    let dir = std::env::temp_dir().join(format!("capstan-tour-mtls-{run_id}"));
+    let certs = Certificates::generate(&dir)?;
+    let tls =
+        capstan_engine::EngineTls::from_files(&certs.server.0, &certs.server.1, Some(&certs.ca))?;
+    let engine = capstan_engine::Engine::start(capstan_engine::EngineOptions {
+        tls: Some(tls),
+        ..Default::default()
+    })
+    .await?;
+    let secure = create_secure_client(
+        &engine.address(),
+        Some(certs.ca.clone()),
+        certs.client.0.clone(),
+        certs.client.1.clone(),
+    )
+    .await?;
+    let queue = format!("{task_queue}-secure");
+    let result = Worker::new(&secure, &queue)
+        .register_workflow::<SecureWorkflow>()
+        .run_until(
+            SecureWorkflow::execute(&secure, workflow_id("secure", run_id), "payload".to_owned())
+                .task_queue(&queue),
+        )
+        .await??;
+    let refused = Client::builder(engine.address())
+        .tls(TlsConfig {
+            server_root_ca_cert: Some(certs.ca.clone()),
+            domain: Some("localhost".to_owned()),
+            ..Default::default()
+        })
+        .connect()
+        .await
+        .err()
+        .map(|e| e.to_string());
+    std::fs::remove_dir_all(&dir)?;
+    anyhow::ensure!(
+        result == "Securely processed: payload",
+        "unexpected {result:?}"
+    );
+    anyhow::ensure!(
+        refused.is_some(),
+        "a client without a certificate was let in"
+    );
+    Ok(json!({ "result": result, "without_certificate": refused }))
 }

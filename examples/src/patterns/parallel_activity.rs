@@ -3,6 +3,9 @@
 use std::{future::IntoFuture, time::Duration};
 
 use capstan::{prelude::*, workflow::try_join_all};
+use serde_json::{json, Value};
+
+use crate::tour::workflow_id;
 
 /// Greets someone.
 #[activity]
@@ -29,4 +32,23 @@ impl SayHelloWorkflow {
         results.sort();
         Ok(results)
     }
+}
+
+/// Registers the pattern's workflow and activity.
+pub fn register(worker: Worker) -> Worker {
+    worker
+        .register_workflow::<SayHelloWorkflow>()
+        .register_activity(say_hello_activity)
+}
+
+/// The tour's driver: greets three users at once.
+pub async fn tour(client: &Client, task_queue: &str, run_id: &str) -> anyhow::Result<Value> {
+    let greetings = SayHelloWorkflow::execute(client, workflow_id("say-hello", run_id))
+        .task_queue(task_queue)
+        .await?;
+    anyhow::ensure!(
+        greetings == ["Hello, user1!", "Hello, user2!", "Hello, user3!"],
+        "unexpected result {greetings:?}"
+    );
+    Ok(json!(greetings))
 }

@@ -5,6 +5,9 @@
 use std::time::Duration;
 
 use capstan::prelude::*;
+use serde_json::{json, Value};
+
+use crate::tour::workflow_id;
 
 /// Polls `service_url` every `poll_interval` seconds (default 1) until it returns data.
 #[activity]
@@ -87,4 +90,29 @@ impl FrequentPollingWorkflow {
             })
             .await?)
     }
+}
+
+/// Registers the pattern's workflow and activity.
+pub fn register(worker: Worker) -> Worker {
+    worker
+        .register_workflow::<FrequentPollingWorkflow>()
+        .register_activity(poll_external_service)
+}
+
+/// The tour's driver: a service that has data on its fourth call, polled every 0.1 s in
+/// one attempt.
+pub async fn tour(client: &Client, task_queue: &str, run_id: &str) -> anyhow::Result<Value> {
+    let data = FrequentPollingWorkflow::execute(
+        client,
+        workflow_id("frequent-polling", run_id),
+        "fake://ready-after/4".to_owned(),
+        Some(0.1),
+    )
+    .task_queue(task_queue)
+    .await?;
+    anyhow::ensure!(
+        data == "data after 4 calls (attempt 1)",
+        "unexpected {data:?}"
+    );
+    Ok(json!(data))
 }

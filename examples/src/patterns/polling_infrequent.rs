@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use capstan::prelude::*;
+use capstan::{prelude::*, ClientError};
+use serde_json::{json, Value};
+
+use crate::tour::workflow_id;
 
 /// A short-lived activity that checks the service's status.
 #[activity]
@@ -118,4 +121,44 @@ fn get_job_status(job_id: &str, poll: u32) -> &'static str {
 fn number_after(text: &str, key: &str) -> Option<u32> {
     let rest = text.split(key).nth(1)?;
     rest.trim_start_matches('/').split('/').next()?.parse().ok()
+}
+
+/// Registers the pattern's workflows and activities.
+pub fn register(worker: Worker) -> Worker {
+    worker
+        .register_workflow::<InfrequentPollingWorkflow>()
+        .register_workflow::<JobMonitoringWorkflow>()
+        .register_activity(poll_service_status)
+        .register_activity(check_job_completion)
+}
+
+/// The tour's driver: a service ready on the third poll, every 0.5 s, and a job that fails
+/// on its second, which stops the retries with the job's `ValueError`.
+pub async fn tour(client: &Client, task_queue: &str, run_id: &str) -> anyhow::Result<Value> {
+    let every = Some(Duration::from_millis(500));
+    let status = InfrequentPollingWorkflow::execute(
+        client,
+        workflow_id("infrequent-polling", run_id),
+        "fake://ready-at/3".to_owned(),
+        every,
+    )
+    .task_queue(task_queue)
+    .await?;
+    let job = JobMonitoringWorkflow::execute(
+        client,
+        workflow_id("job-monitoring", run_id),
+        "fake-job/fails-at/2".to_owned(),
+        every,
+    )
+    .task_queue(task_queue)
+    .await;
+    let Err(err @ ClientError::WorkflowFailed { .. }) = job else {
+        anyhow::bail!("the failed job should fail the workflow, got {job:?}");
+    };
+    let root = err.failure().expect("a workflow failure").root_cause();
+    anyhow::ensure!(
+        status == "ready" && root.error_type() == Some("ValueError"),
+        "unexpected {status:?}, {root}"
+    );
+    Ok(json!({ "service": status, "job": root.message() }))
 }

@@ -11,6 +11,9 @@ use capstan::{
     prelude::*,
     ClientError,
 };
+use serde_json::{json, Value};
+
+use crate::tour::{eventually, workflow_id};
 
 /// The workflow the schedules start.
 #[workflow]
@@ -112,4 +115,94 @@ pub async fn manage_schedule(
         .update(|_| ScheduleSpec::interval(Duration::from_secs(3600)))
         .await?;
     Ok(handle)
+}
+
+/// Registers the workflow the schedules start.
+pub fn register(worker: Worker) -> Worker {
+    worker.register_workflow::<ScheduledWorkflow>()
+}
+
+/// The tour's driver: the interval schedule's triggered run and backfill, the cron
+/// schedule's weekday mornings, and the managed schedule's final state; deletes the
+/// schedules.
+pub async fn tour(client: &Client, task_queue: &str, run_id: &str) -> anyhow::Result<Value> {
+    let id = |w: &str| workflow_id(w, run_id);
+    let interval = create_interval_schedule(
+        client,
+        &id("interval-schedule"),
+        &id("scheduled-workflow"),
+        task_queue,
+    )
+    .await?;
+    trigger_schedule_manually(&interval).await?;
+    let triggered = eventually("the triggered run", async || {
+        let described = interval.describe().await.ok()?;
+        described.recent_actions.first().cloned()
+    })
+    .await?;
+    let result: String = client
+        .workflow_handle(&triggered.workflow_id)
+        .result_as()
+        .await?;
+    let now = SystemTime::now();
+    backfill_schedule(&interval, now).await?;
+    // One action per 2-minute mark in [now - 2 h, now - 5 min].
+    let mark = |t: SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+    };
+    let (from, to) = (mark(now) - 2 * 3600, mark(now) - 5 * 60);
+    let backfilled = (from.div_ceil(120)..=to / 120).count() as i64;
+    let described = eventually("the backfilled runs", async || {
+        let d = interval.describe().await.ok()?;
+        (d.action_count > backfilled).then_some(d)
+    })
+    .await?;
+
+    let cron = create_cron_schedule(
+        client,
+        &id("cron-schedule"),
+        &id("daily-report-workflow"),
+        task_queue,
+    )
+    .await?;
+    let mornings = cron.describe().await?.next_action_times;
+    let weekday_nine = |t: &SystemTime| {
+        let secs = mark(*t);
+        let weekday = (secs / 86_400 + 4) % 7; // 1970-01-01 was a Thursday
+        (1..=5).contains(&weekday) && secs % 86_400 == 9 * 3600
+    };
+    anyhow::ensure!(
+        !mornings.is_empty() && mornings.iter().all(weekday_nine),
+        "the cron schedule should act at 09:00 UTC on weekdays: {mornings:?}"
+    );
+
+    let managed = manage_schedule(
+        client,
+        &id("complex-schedule"),
+        &id("complex-workflow"),
+        task_queue,
+    )
+    .await?;
+    let managed_state = managed.describe().await?;
+    for handle in [&interval, &cron, &managed] {
+        handle.delete().await?;
+    }
+    anyhow::ensure!(
+        result == "Processed: scheduled data",
+        "unexpected {result:?}"
+    );
+    anyhow::ensure!(
+        managed_state.notes == "Maintenance complete"
+            && managed_state.spec.intervals() == [(Duration::from_secs(3600), Duration::ZERO)],
+        "unexpected managed schedule {managed_state:?}"
+    );
+    Ok(json!({
+        "triggered": result,
+        "backfilled_runs": backfilled,
+        "actions": described.action_count,
+        "weekday_mornings_ahead": mornings.len(),
+        "managed": { "notes": managed_state.notes, "every_secs": 3600 },
+    }))
 }
