@@ -166,7 +166,7 @@ fn a_closed_runs_deadlines_are_disarmed_and_a_touched_runs_rearmed() {
         !changes.timers_moved,
         "a later deadline replaced an earlier one"
     );
-    assert_eq!(changes.runs, [run_id.clone()]);
+    assert_eq!(changes.runs, std::slice::from_ref(&run_id));
     assert_eq!(changes.woken, [Topic::Run(run_id.clone())]);
     let armed = state.wheel.of_run(&run_id);
     assert!(matches!(
