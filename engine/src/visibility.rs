@@ -11,7 +11,8 @@
 //!   search attribute equals a value when any of its items does.
 //!
 //! An empty query matches every execution. `ORDER BY` is refused: listings are newest
-//! first.
+//! first. A query may nest parentheses [`MAX_DEPTH`] deep and hold [`MAX_TERMS`] conditions
+//! and values: the parser and the matcher recurse only as deep as the parentheses go.
 
 use std::{cmp::Ordering, time::SystemTime};
 
@@ -35,6 +36,11 @@ pub(crate) struct Record<'a> {
     pub(crate) search_attributes: Option<&'a SearchAttributes>,
 }
 
+/// How deep parentheses may nest.
+pub(crate) const MAX_DEPTH: usize = 32;
+/// How many conditions (and values listed after `IN`'s first) a query may hold.
+pub(crate) const MAX_TERMS: usize = 1000;
+
 /// A parsed list query.
 #[derive(Debug, Default)]
 pub(crate) struct Filter {
@@ -44,8 +50,8 @@ pub(crate) struct Filter {
 
 #[derive(Debug)]
 enum Expr {
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
     Compare(Field, Op, Literal),
     In(Field, Vec<Literal>, bool),
     Between(Field, Literal, Literal, bool),
@@ -102,7 +108,12 @@ impl Filter {
         if tokens.is_empty() {
             return Ok(Self::default());
         }
-        let mut parser = Parser { tokens, at: 0 };
+        let mut parser = Parser {
+            tokens,
+            at: 0,
+            depth: 0,
+            terms: 0,
+        };
         let expr = parser.or().map_err(|m| invalid(query, &m))?;
         if let Some(token) = parser.peek() {
             let message = if token.is_keyword("ORDER") {
@@ -123,8 +134,8 @@ impl Filter {
 impl Expr {
     fn matches(&self, run: &Record<'_>) -> bool {
         match self {
-            Self::And(a, b) => a.matches(run) && b.matches(run),
-            Self::Or(a, b) => a.matches(run) || b.matches(run),
+            Self::And(all) => all.iter().all(|e| e.matches(run)),
+            Self::Or(any) => any.iter().any(|e| e.matches(run)),
             Self::Compare(field, op, literal) => {
                 let actual = field.of(run);
                 match op {
@@ -317,7 +328,13 @@ fn status_name(status: WorkflowExecutionStatus) -> &'static str {
 }
 
 fn invalid(query: &str, problem: &str) -> Status {
-    Status::invalid_argument(format!("invalid list query `{query}`: {problem}"))
+    // A status message travels in a header: a huge query is named by its start.
+    const SHOWN: usize = 200;
+    let shown = match query.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}… ({} bytes)", &query[..end], query.len()),
+        None => query.to_owned(),
+    };
+    Status::invalid_argument(format!("invalid list query `{shown}`: {problem}"))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -452,6 +469,10 @@ fn tokenize(query: &str) -> Result<Vec<Token>, String> {
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
+    /// How many parentheses are open.
+    depth: usize,
+    /// Conditions and values so far.
+    terms: usize,
 }
 
 impl Parser {
@@ -482,28 +503,53 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<Expr, String> {
-        let mut left = self.and()?;
+        let mut any = vec![self.and()?];
         while self.eat_keyword("OR") {
-            left = Expr::Or(Box::new(left), Box::new(self.and()?));
+            any.push(self.and()?);
         }
-        Ok(left)
+        Ok(if any.len() == 1 {
+            any.remove(0)
+        } else {
+            Expr::Or(any)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, String> {
-        let mut left = self.condition()?;
+        let mut all = vec![self.condition()?];
         while self.eat_keyword("AND") {
-            left = Expr::And(Box::new(left), Box::new(self.condition()?));
+            all.push(self.condition()?);
         }
-        Ok(left)
+        Ok(if all.len() == 1 {
+            all.remove(0)
+        } else {
+            Expr::And(all)
+        })
+    }
+
+    /// Counts one more condition or value against [`MAX_TERMS`].
+    fn term(&mut self) -> Result<(), String> {
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return Err(format!(
+                "more than {MAX_TERMS} conditions and values: split the query"
+            ));
+        }
+        Ok(())
     }
 
     fn condition(&mut self) -> Result<Expr, String> {
         if self.peek() == Some(&Token::Open) {
             self.at += 1;
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err(format!("parentheses nest more than {MAX_DEPTH} deep"));
+            }
             let inner = self.or()?;
             self.expect("`)`", &Token::Close)?;
+            self.depth -= 1;
             return Ok(inner);
         }
+        self.term()?;
         let field = match self.next() {
             Some(Token::Word(w)) if !is_reserved(&w) => Field::named(&w),
             Some(Token::Name(n)) => Field::named(&n),
@@ -529,6 +575,7 @@ impl Parser {
             let mut values = vec![self.value(&field)?];
             while self.peek() == Some(&Token::Comma) {
                 self.at += 1;
+                self.term()?;
                 values.push(self.value(&field)?);
             }
             self.expect("`)` closing the IN list", &Token::Close)?;
@@ -610,9 +657,15 @@ mod tests {
     #[test]
     fn and_binds_tighter_than_or() {
         let f = parse("WorkflowId = 'a' OR WorkflowId = 'b' AND WorkflowType = 'T'");
-        assert!(matches!(f.expr, Some(Expr::Or(_, _))), "{f:?}");
+        assert!(
+            matches!(f.expr, Some(Expr::Or(ref any)) if any.len() == 2),
+            "{f:?}"
+        );
         let f = parse("(WorkflowId = 'a' OR WorkflowId = 'b') AND WorkflowType = 'T'");
-        assert!(matches!(f.expr, Some(Expr::And(_, _))), "{f:?}");
+        assert!(
+            matches!(f.expr, Some(Expr::And(ref all)) if all.len() == 2),
+            "{f:?}"
+        );
     }
 
     #[test]
@@ -654,5 +707,44 @@ mod tests {
         assert!(error("(WorkflowId = 'a'").contains("expected `)`"));
         assert!(error("WorkflowId NOT = 'a'").contains("IN or BETWEEN after NOT"));
         assert!(error("StartTime > 5").contains("RFC 3339 strings"));
+    }
+
+    #[test]
+    fn hostile_queries_are_refused_without_deep_recursion() {
+        // Run on a small stack: a parser or matcher that recursed per term or per
+        // parenthesis would overflow it.
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let nested = format!("{}WorkflowId = 'a'{}", "(".repeat(5000), ")".repeat(5000));
+                assert!(error(&nested).contains("nest more than 32 deep"));
+                let chain = vec!["WorkflowId = 'a'"; 30_000].join(" AND ");
+                let message = error(&chain);
+                assert!(message.contains("more than 1000 conditions"), "{message}");
+                assert!(message.len() < 600, "the message echoes the whole query");
+                let values = format!("WorkflowId IN ({})", vec!["'a'"; 2000].join(","));
+                assert!(error(&values).contains("more than 1000"));
+                // At the limits, a query parses and matches.
+                let deep = format!("{}WorkflowId = 'wf'{}", "(".repeat(32), ")".repeat(32));
+                assert!(Filter::parse(&deep).is_ok());
+                let long = vec!["WorkflowId = 'wf'"; 1000].join(" AND ");
+                let filter = Filter::parse(&long).unwrap();
+                let record = Record {
+                    workflow_type: "W",
+                    workflow_id: "wf",
+                    run_id: "r",
+                    task_queue: "q",
+                    status: WorkflowExecutionStatus::Running,
+                    start_time: SystemTime::UNIX_EPOCH,
+                    execution_time: SystemTime::UNIX_EPOCH,
+                    close_time: None,
+                    history_length: 3,
+                    search_attributes: None,
+                };
+                assert!(filter.matches(&record));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }
