@@ -14,6 +14,18 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+/// The last instant the engine represents (9999-12-31T23:59:59Z): time arithmetic
+/// saturates there instead of overflowing.
+pub(crate) fn end_of_time() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799)
+}
+
+/// `t + d`, saturating at [`end_of_time`].
+pub(crate) fn after(t: SystemTime, d: Duration) -> SystemTime {
+    let end = end_of_time();
+    t.checked_add(d).map_or(end, |t| t.min(end))
+}
+
 /// How long the virtual clock waits without progress before it flows at the real pace.
 pub(crate) const STALL: Duration = Duration::from_secs(2);
 

@@ -48,6 +48,7 @@ mod store;
 mod timer_service;
 mod timers;
 mod tls;
+mod validate;
 mod visibility;
 
 pub use tls::EngineTls;

@@ -35,22 +35,31 @@ pub(crate) fn timestamp(t: SystemTime) -> prost_wkt_types::Timestamp {
 /// The system time of an optional protobuf timestamp; `None` when absent or before 1970.
 pub(crate) fn system_time(t: Option<&prost_wkt_types::Timestamp>) -> Option<SystemTime> {
     let t = t?;
-    Some(UNIX_EPOCH + Duration::new(u64::try_from(t.seconds).ok()?, t.nanos.max(0) as u32))
+    UNIX_EPOCH.checked_add(Duration::new(
+        u64::try_from(t.seconds).ok()?,
+        t.nanos.clamp(0, 999_999_999) as u32,
+    ))
 }
 
+/// The longest duration a protobuf `Duration` may hold: 10,000 years.
+pub(crate) const MAX_DURATION_SECONDS: i64 = 315_576_000_000;
+
 /// A std duration of an optional protobuf duration; `None` when absent, zero or negative.
+/// Values beyond what a protobuf duration may hold (10,000 years) count as that: the
+/// requests' checks refuse them (`validate`), and nothing stored can make this panic.
 pub(crate) fn duration(d: Option<&prost_wkt_types::Duration>) -> Option<Duration> {
     let d = d?;
     if d.seconds < 0 || (d.seconds == 0 && d.nanos <= 0) {
         return None;
     }
-    Some(Duration::new(d.seconds as u64, d.nanos.max(0) as u32))
+    let seconds = d.seconds.min(MAX_DURATION_SECONDS) as u64;
+    Some(Duration::new(seconds, d.nanos.clamp(0, 999_999_999) as u32))
 }
 
 /// A protobuf duration of a std duration.
 pub(crate) fn proto_duration(d: Duration) -> prost_wkt_types::Duration {
     prost_wkt_types::Duration {
-        seconds: d.as_secs() as i64,
+        seconds: d.as_secs().min(MAX_DURATION_SECONDS as u64) as i64,
         nanos: d.subsec_nanos() as i32,
     }
 }

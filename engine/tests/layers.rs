@@ -13,7 +13,15 @@ use std::{
 /// its own layer or above.
 const LAYERS: &[&[&str]] = &[
     &["proto"],
-    &["pb", "clock", "errors", "event_log", "visibility", "timers"],
+    &[
+        "pb",
+        "clock",
+        "errors",
+        "event_log",
+        "visibility",
+        "timers",
+        "validate",
+    ],
     &["matching", "schedules"],
     &["run"],
     &["state"],
@@ -53,9 +61,10 @@ fn module_of(src: &Path, file: &Path) -> String {
 }
 
 /// The text of a file without its test modules (`#[cfg(test)] mod tests { … }` at the
-/// end of a file, or a `tests.rs` file).
+/// end of a file, a `tests.rs` file, or a `tests/` folder's).
 fn non_test_text(file: &Path) -> Option<String> {
-    if file.file_name().is_some_and(|n| n == "tests.rs") {
+    let in_tests = file.components().any(|c| c.as_os_str() == "tests");
+    if in_tests || file.file_name().is_some_and(|n| n == "tests.rs") {
         return None;
     }
     let text = std::fs::read_to_string(file).unwrap();

@@ -23,12 +23,24 @@ pub(crate) struct PendingQuery {
 pub(crate) struct Queries {
     map: HashMap<String, PendingQuery>,
     changed: bool,
+    /// Queries added by the current transaction (removed again if it fails).
+    added: Vec<String>,
 }
 
 impl Queries {
     pub(crate) fn insert(&mut self, id: String, query: PendingQuery) {
+        self.added.push(id.clone());
         self.map.insert(id, query);
         self.changed = true;
+    }
+
+    /// The transaction failed: the queries it added are dropped (their callers get an
+    /// error as the reply channel closes).
+    pub(crate) fn roll_back(&mut self) {
+        for id in std::mem::take(&mut self.added) {
+            self.map.remove(&id);
+        }
+        self.changed = false;
     }
 
     pub(crate) fn remove(&mut self, id: &str) -> Option<PendingQuery> {
@@ -55,8 +67,10 @@ impl Queries {
         self.map.values().any(|q| q.run_id == run_id)
     }
 
-    /// Whether queries were added or removed since the last call.
+    /// Whether queries were added or removed since the last call; the transaction is
+    /// kept.
     pub(crate) fn take_changed(&mut self) -> bool {
+        self.added.clear();
         std::mem::take(&mut self.changed)
     }
 }

@@ -8,6 +8,7 @@ use tonic::Status;
 
 use super::{retry, task_queue, Ctx, Effect, Run, PREVIOUS_EVENT};
 use crate::{
+    clock::after,
     errors,
     matching::{ActivityTaskRef, Token},
     pb,
@@ -66,7 +67,7 @@ impl Activity {
         let mut deadlines = Vec::new();
         if let Some(t) = proto::duration(attrs.schedule_to_close_timeout.as_ref()) {
             deadlines.push((
-                self.scheduled_time + t,
+                after(self.scheduled_time, t),
                 RunTimer::ActivityScheduleToClose { scheduled_event_id },
             ));
         }
@@ -86,7 +87,7 @@ impl Activity {
             } => {
                 if let Some(t) = proto::duration(attrs.start_to_close_timeout.as_ref()) {
                     deadlines.push((
-                        *started_time + t,
+                        after(*started_time, t),
                         RunTimer::ActivityStartToClose {
                             scheduled_event_id,
                             attempt,
@@ -95,7 +96,7 @@ impl Activity {
                 }
                 if let Some(t) = proto::duration(attrs.heartbeat_timeout.as_ref()) {
                     deadlines.push((
-                        *last_heartbeat + t,
+                        after(*last_heartbeat, t),
                         RunTimer::ActivityHeartbeat {
                             scheduled_event_id,
                             attempt,
@@ -209,6 +210,20 @@ impl Run {
         if !activity.is_started() {
             self.cancel_activity(ctx, scheduled, None, String::new());
         }
+    }
+
+    /// Whether the outcome of the activity scheduled at `scheduled` waits in the buffer
+    /// (it closed while a task ran).
+    pub(super) fn has_buffered_activity_outcome(&self, scheduled: i64) -> bool {
+        self.buffered.iter().any(|a| match a {
+            Attributes::ActivityTaskCompletedEventAttributes(e) => {
+                e.scheduled_event_id == scheduled
+            }
+            Attributes::ActivityTaskFailedEventAttributes(e) => e.scheduled_event_id == scheduled,
+            Attributes::ActivityTaskTimedOutEventAttributes(e) => e.scheduled_event_id == scheduled,
+            Attributes::ActivityTaskCanceledEventAttributes(e) => e.scheduled_event_id == scheduled,
+            _ => false,
+        })
     }
 
     /// Whether the queued attempt `task` names is still there to start.
@@ -426,14 +441,14 @@ impl Run {
             (None, RetryState::Timeout)
         } else {
             let deadline = proto::duration(activity.attrs.schedule_to_close_timeout.as_ref())
-                .map(|t| activity.scheduled_time + t);
+                .map(|t| after(activity.scheduled_time, t));
             retry::decide(activity.attempt, &policy, &failure, deadline, now)
         };
         if let Some(backoff) = retry {
             activity.attempt += 1;
             activity.state = ActivityState::Backoff;
             activity.last_failure = Some(failure);
-            activity.attempt_scheduled_time = now + backoff;
+            activity.attempt_scheduled_time = after(now, backoff);
             if backoff.is_zero() {
                 let attempt = activity.attempt;
                 self.retry_activity(ctx, scheduled, attempt);
@@ -509,7 +524,7 @@ impl Run {
             }
             let every = proto::duration(activity.attrs.heartbeat_timeout.as_ref());
             if timeout == TimeoutType::Heartbeat
-                && every.is_some_and(|every| last_heartbeat + every > ctx.now)
+                && every.is_some_and(|every| after(last_heartbeat, every) > ctx.now)
             {
                 return;
             }

@@ -1,5 +1,5 @@
-//! A workflow task completion's commands: all checked before any is applied, then each
-//! applied by the function for its type (in the module of its concept).
+//! A workflow task completion's commands, once checked (`checks`): each applied by the
+//! function for its type (in the module of its concept).
 
 use std::collections::HashSet;
 
@@ -9,61 +9,12 @@ use crate::proto::{
         command::Attributes as Cmd, Command, ModifyWorkflowPropertiesCommandAttributes,
         RecordMarkerCommandAttributes, UpsertWorkflowSearchAttributesCommandAttributes,
     },
-    enums::{CommandType, WorkflowTaskFailedCause},
     history::{
         history_event::Attributes, MarkerRecordedEventAttributes,
         UpsertWorkflowSearchAttributesEventAttributes, WorkflowPropertiesModifiedEventAttributes,
     },
     protocol::Message,
 };
-
-/// Why a completion cannot be applied: the workflow task fails with this cause.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Rejected {
-    pub(crate) cause: WorkflowTaskFailedCause,
-    pub(crate) message: String,
-}
-
-/// The name Temporal gives a command's type, for messages.
-fn type_name(command: &Command) -> String {
-    match CommandType::try_from(command.command_type) {
-        Ok(CommandType::Unspecified) | Err(_) => format!("command type {}", command.command_type),
-        Ok(t) => t.as_str_name().to_owned(),
-    }
-}
-
-/// Checks every command before any is applied: a command the engine does not support (or
-/// one without attributes) fails the task, as Temporal fails it for a command it cannot
-/// handle, instead of being skipped.
-pub(crate) fn check(commands: &[Command]) -> Result<(), Rejected> {
-    for command in commands {
-        match &command.attributes {
-            None => {
-                return Err(Rejected {
-                    cause: WorkflowTaskFailedCause::Unspecified,
-                    message: format!(
-                        "a `{}` command has no attributes: the engine does not know what it \
-                         asks for",
-                        type_name(command)
-                    ),
-                })
-            }
-            Some(Cmd::ScheduleNexusOperationCommandAttributes(_))
-            | Some(Cmd::RequestCancelNexusOperationCommandAttributes(_)) => {
-                return Err(Rejected {
-                    cause: WorkflowTaskFailedCause::FeatureDisabled,
-                    message: format!(
-                        "unsupported command `{}`: the embedded engine does not run Nexus \
-                         operations",
-                        type_name(command)
-                    ),
-                })
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
-}
 
 /// Whether the command closes the run.
 pub(crate) fn closes_run(command: &Command) -> bool {

@@ -6,7 +6,8 @@
 //! |---|---|
 //! | `start` | a new run and its first workflow task |
 //! | `workflow_task` | scheduling, starting, completing, failing and timing out workflow tasks (sticky, transient, speculative) |
-//! | `commands` | a completion's commands: checked all first, then one function per command type |
+//! | `checks` | a completion's commands, all checked before any is applied |
+//! | `commands` | a completion's commands applied, one function per command type |
 //! | `activities` | activity attempts: scheduled, started, heartbeats, outcomes, retries, timeouts |
 //! | `timers` | user timers |
 //! | `children` | child workflows, as the parent sees them |
@@ -28,6 +29,7 @@
 #![allow(deprecated)]
 
 mod activities;
+mod checks;
 mod children;
 mod close;
 mod commands;
@@ -58,6 +60,7 @@ pub(crate) use updates::Update;
 pub(crate) use workflow_task::{StickyQueue, WorkflowTask};
 
 use crate::{
+    clock::after,
     event_log::{event_type, EventLog},
     matching::{ActivityTaskRef, StickyQueues},
     pb,
@@ -128,6 +131,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) config: &'a Config,
     /// Which sticky queues have a worker polling.
     pub(crate) sticky: &'a StickyQueues,
+    /// Whether a namespace a command names is served.
+    pub(crate) namespace_exists: &'a dyn Fn(&str) -> bool,
     /// The engine's task id sequence.
     seq: &'a mut u64,
     /// What the transition asked for, in order.
@@ -145,9 +150,16 @@ impl<'a> Ctx<'a> {
             now,
             config,
             sticky,
+            namespace_exists: &|_| true,
             seq,
             effects: Vec::new(),
         }
+    }
+
+    /// Names the namespaces commands may address (every one, unless told).
+    pub(crate) fn with_namespaces(mut self, exists: &'a dyn Fn(&str) -> bool) -> Self {
+        self.namespace_exists = exists;
+        self
     }
 
     /// The next task id.
@@ -227,7 +239,83 @@ fn task_queue(name: &str) -> Option<TaskQueue> {
     })
 }
 
+/// A run as it was when a transaction first touched it, to put back if the transaction
+/// fails. Its events are kept as a length (they are only appended), or whole when a
+/// speculative task may drop some.
+#[derive(Debug)]
+pub(crate) struct RunImage {
+    run: Run,
+    events: Result<EventLog, usize>,
+}
+
+impl RunImage {
+    /// Keeps the image's events whole, taken from `now` (the run about to be removed).
+    pub(crate) fn keep_events(&mut self, now: &Run) {
+        if let Err(len) = self.events {
+            let mut events = now.events.clone();
+            events.truncate(len);
+            self.events = Ok(events);
+        }
+    }
+
+    /// The run as it was; `now` is the run as the failed transaction left it (`None`:
+    /// removed, and then the image kept its events).
+    pub(crate) fn restore(self, now: Option<Run>) -> Run {
+        let mut run = self.run;
+        run.events = match (self.events, now) {
+            (Ok(events), _) => events,
+            (Err(len), Some(now)) => {
+                let mut events = now.events;
+                events.truncate(len);
+                events
+            }
+            (Err(_), None) => EventLog::default(),
+        };
+        run
+    }
+}
+
 impl Run {
+    /// What [`RunImage::restore`] needs to put the run back as it is now.
+    pub(crate) fn image(&self) -> RunImage {
+        let speculative = self.wft.as_ref().is_some_and(|t| t.speculative);
+        RunImage {
+            // A struct literal: a new field must be named here.
+            run: Self {
+                namespace: self.namespace.clone(),
+                workflow_id: self.workflow_id.clone(),
+                run_id: self.run_id.clone(),
+                workflow_type: self.workflow_type.clone(),
+                task_queue: self.task_queue.clone(),
+                started: self.started.clone(),
+                request_id: self.request_id.clone(),
+                status: self.status,
+                events: EventLog::default(),
+                buffered: self.buffered.clone(),
+                wft: self.wft.clone(),
+                previous_started_event_id: self.previous_started_event_id,
+                sticky: self.sticky.clone(),
+                task_timeout: self.task_timeout,
+                start_time: self.start_time,
+                close_time: self.close_time,
+                activities: self.activities.clone(),
+                timers: self.timers.clone(),
+                children: self.children.clone(),
+                updates: self.updates.clone(),
+                parent: self.parent.clone(),
+                new_run_id: self.new_run_id.clone(),
+                backoff_until: self.backoff_until,
+                in_completion: self.in_completion,
+                needs_task: self.needs_task,
+            },
+            events: if speculative {
+                Ok(self.events.clone())
+            } else {
+                Err(self.events.len())
+            },
+        }
+    }
+
     pub(crate) fn execution(&self) -> WorkflowExecution {
         WorkflowExecution {
             workflow_id: self.workflow_id.clone(),
@@ -324,14 +412,16 @@ impl Run {
         let timeout = proto::duration(self.started.workflow_run_timeout.as_ref()).or(
             proto::duration(self.started.workflow_execution_timeout.as_ref()),
         )?;
-        Some(self.execution_time() + timeout)
+        Some(after(self.execution_time(), timeout))
     }
 
     /// When the run may first execute: its start, after any start delay, backoff or cron
     /// wait.
     pub(crate) fn execution_time(&self) -> SystemTime {
-        self.start_time
-            + proto::duration(self.started.first_workflow_task_backoff.as_ref()).unwrap_or_default()
+        after(
+            self.start_time,
+            proto::duration(self.started.first_workflow_task_backoff.as_ref()).unwrap_or_default(),
+        )
     }
 
     /// Every timer the run needs now, with its instant: the one derivation of its
@@ -352,11 +442,11 @@ impl Run {
             let scheduled_event_id = task.scheduled_event_id;
             match (task.started_time, &task.sticky_queue, &self.sticky) {
                 (Some(started), _, _) => add(
-                    started + self.task_timeout,
+                    after(started, self.task_timeout),
                     RunTimer::WorkflowTaskTimeout { scheduled_event_id },
                 ),
                 (None, Some(queue), Some(sticky)) if *queue == sticky.name => add(
-                    task.scheduled_time + sticky.schedule_to_start,
+                    after(task.scheduled_time, sticky.schedule_to_start),
                     RunTimer::StickyScheduleToStart { scheduled_event_id },
                 ),
                 _ => {}

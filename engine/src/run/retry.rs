@@ -46,17 +46,19 @@ pub(super) fn decide(
     }
     let initial =
         proto::duration(policy.initial_interval.as_ref()).unwrap_or(Duration::from_secs(1));
-    let mut backoff = initial.mul_f64(
-        policy
-            .backoff_coefficient
-            .max(1.0)
-            .powi(attempt.saturating_sub(1)),
-    );
+    // In floating point: a coefficient's power overflows to infinity, never panics.
+    let coefficient = if policy.backoff_coefficient.is_finite() {
+        policy.backoff_coefficient.max(1.0)
+    } else {
+        2.0
+    };
+    let seconds = initial.as_secs_f64() * coefficient.powi(attempt.saturating_sub(1));
+    let mut backoff = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
     if let Some(max) = proto::duration(policy.maximum_interval.as_ref()) {
         backoff = backoff.min(max);
     }
     let backoff = next_delay.unwrap_or(backoff);
-    if deadline.is_some_and(|d| now + backoff >= d) {
+    if deadline.is_some_and(|d| crate::clock::after(now, backoff) >= d) {
         return (None, RetryState::Timeout);
     }
     (Some(backoff), RetryState::InProgress)

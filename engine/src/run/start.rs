@@ -94,7 +94,7 @@ impl Run {
             updates: Vec::new(),
             parent: start.parent,
             new_run_id: String::new(),
-            backoff_until: backoff.map(|b| now + b),
+            backoff_until: backoff.map(|b| crate::clock::after(now, b)),
             in_completion: false,
             needs_task: false,
         };

@@ -275,15 +275,6 @@ fn each_command_gives_its_events_effects_and_deadlines() {
             }],
         ),
         (
-            "cancel an unknown timer",
-            Cmd::CancelTimerCommandAttributes(CancelTimerCommandAttributes {
-                timer_id: "nope".into(),
-            }),
-            vec![],
-            vec![],
-            vec![],
-        ),
-        (
             "record marker",
             Cmd::RecordMarkerCommandAttributes(RecordMarkerCommandAttributes {
                 marker_name: "m".into(),
@@ -337,21 +328,41 @@ fn each_command_gives_its_events_effects_and_deadlines() {
         ),
         (
             "start child",
-            Cmd::StartChildWorkflowExecutionCommandAttributes(Default::default()),
+            Cmd::StartChildWorkflowExecutionCommandAttributes(
+                StartChildWorkflowExecutionCommandAttributes {
+                    workflow_id: "child".into(),
+                    workflow_type: Some(WorkflowType { name: "C".into() }),
+                    ..Default::default()
+                },
+            ),
             vec![E::StartChildWorkflowExecutionInitiated],
             vec![],
             vec![],
         ),
         (
             "signal external",
-            Cmd::SignalExternalWorkflowExecutionCommandAttributes(Default::default()),
+            Cmd::SignalExternalWorkflowExecutionCommandAttributes(
+                SignalExternalWorkflowExecutionCommandAttributes {
+                    execution: Some(WorkflowExecution {
+                        workflow_id: "other".into(),
+                        run_id: String::new(),
+                    }),
+                    signal_name: "poke".into(),
+                    ..Default::default()
+                },
+            ),
             vec![E::SignalExternalWorkflowExecutionInitiated],
             vec![],
             vec![],
         ),
         (
             "cancel external",
-            Cmd::RequestCancelExternalWorkflowExecutionCommandAttributes(Default::default()),
+            Cmd::RequestCancelExternalWorkflowExecutionCommandAttributes(
+                RequestCancelExternalWorkflowExecutionCommandAttributes {
+                    workflow_id: "other".into(),
+                    ..Default::default()
+                },
+            ),
             vec![E::RequestCancelExternalWorkflowExecutionInitiated],
             vec![],
             vec![],
@@ -598,5 +609,165 @@ fn a_closed_run_needs_no_deadline() {
     assert_eq!(
         run.last_event().map(|a| event_type(&a)),
         Some(E::WorkflowExecutionTerminated)
+    );
+}
+
+/// What Temporal rejects in a completion: the task fails with this cause, naming this.
+#[test]
+fn commands_temporal_rejects_fail_the_task_with_its_cause() {
+    let timer = |id: &str, secs_: u64| {
+        Cmd::StartTimerCommandAttributes(StartTimerCommandAttributes {
+            timer_id: id.into(),
+            start_to_fire_timeout: secs(secs_),
+        })
+    };
+    let cases: Vec<(&str, Vec<Cmd>, WorkflowTaskFailedCause, &str)> = vec![
+        (
+            "duplicate timer",
+            vec![timer("t", 5), timer("t", 5)],
+            WorkflowTaskFailedCause::StartTimerDuplicateId,
+            "`t` is already in use",
+        ),
+        (
+            "zero timer",
+            vec![timer("t", 0)],
+            WorkflowTaskFailedCause::BadStartTimerAttributes,
+            "must be positive",
+        ),
+        (
+            "duplicate activity",
+            vec![
+                Cmd::ScheduleActivityTaskCommandAttributes(activity("1")),
+                Cmd::ScheduleActivityTaskCommandAttributes(activity("1")),
+            ],
+            WorkflowTaskFailedCause::ScheduleActivityDuplicateId,
+            "`1` is already in use",
+        ),
+        (
+            "activity without a type",
+            vec![Cmd::ScheduleActivityTaskCommandAttributes(
+                ScheduleActivityTaskCommandAttributes {
+                    activity_type: None,
+                    ..activity("1")
+                },
+            )],
+            WorkflowTaskFailedCause::BadScheduleActivityAttributes,
+            "activity_type is not set",
+        ),
+        (
+            "activity without timeouts",
+            vec![Cmd::ScheduleActivityTaskCommandAttributes(
+                ScheduleActivityTaskCommandAttributes {
+                    start_to_close_timeout: None,
+                    ..activity("1")
+                },
+            )],
+            WorkflowTaskFailedCause::BadScheduleActivityAttributes,
+            "schedule_to_close_timeout or start_to_close_timeout",
+        ),
+        (
+            "cancel of an unknown timer",
+            vec![Cmd::CancelTimerCommandAttributes(
+                CancelTimerCommandAttributes {
+                    timer_id: "nope".into(),
+                },
+            )],
+            WorkflowTaskFailedCause::BadCancelTimerAttributes,
+            "no timer `nope`",
+        ),
+        (
+            "cancel of an unknown activity",
+            vec![Cmd::RequestCancelActivityTaskCommandAttributes(
+                RequestCancelActivityTaskCommandAttributes {
+                    scheduled_event_id: 2,
+                },
+            )],
+            WorkflowTaskFailedCause::BadRequestCancelActivityAttributes,
+            "scheduled at event 2",
+        ),
+        (
+            "child without an id",
+            vec![Cmd::StartChildWorkflowExecutionCommandAttributes(
+                StartChildWorkflowExecutionCommandAttributes {
+                    workflow_type: Some(WorkflowType { name: "C".into() }),
+                    ..Default::default()
+                },
+            )],
+            WorkflowTaskFailedCause::BadStartChildExecutionAttributes,
+            "workflow_id is not set",
+        ),
+        (
+            "signal without a name",
+            vec![Cmd::SignalExternalWorkflowExecutionCommandAttributes(
+                SignalExternalWorkflowExecutionCommandAttributes {
+                    execution: Some(WorkflowExecution {
+                        workflow_id: "other".into(),
+                        run_id: String::new(),
+                    }),
+                    ..Default::default()
+                },
+            )],
+            WorkflowTaskFailedCause::BadSignalWorkflowExecutionAttributes,
+            "signal_name is not set",
+        ),
+    ];
+    for (name, commands, cause, named) in cases {
+        let mut world = World::new();
+        let mut run = world.started_task();
+        let (completed, _) = world.complete(&mut run, commands.into_iter().map(command).collect());
+        let status = completed.unwrap_err();
+        assert!(status.message().contains(named), "{name}: {status:?}");
+        let Some(Attributes::WorkflowTaskFailedEventAttributes(failed)) = run.last_event() else {
+            panic!("{name}: no failed event");
+        };
+        assert_eq!(failed.cause, cause as i32, "{name}");
+        assert!(
+            run.timers.is_empty() && run.activities.is_empty(),
+            "{name}: applied"
+        );
+    }
+    // A timer started and cancelled in one completion is fine.
+    let mut world = World::new();
+    let mut run = world.started_task();
+    let cancel = Cmd::CancelTimerCommandAttributes(CancelTimerCommandAttributes {
+        timer_id: "t".into(),
+    });
+    let (completed, _) = world.complete(&mut run, vec![command(timer("t", 5)), command(cancel)]);
+    completed.unwrap();
+}
+
+#[test]
+fn a_timer_that_fired_while_the_task_ran_can_still_be_cancelled() {
+    let mut world = World::new();
+    let mut run = world.started_task();
+    let (completed, _) = world.complete(
+        &mut run,
+        vec![command(Cmd::StartTimerCommandAttributes(
+            StartTimerCommandAttributes {
+                timer_id: "t".into(),
+                start_to_fire_timeout: secs(5),
+            },
+        ))],
+    );
+    completed.unwrap();
+    world.apply(&mut run, |run, ctx| run.signal(ctx, Default::default()));
+    world
+        .apply(&mut run, |run, ctx| {
+            run.start_workflow_task(ctx, "worker", "q")
+        })
+        .0
+        .unwrap();
+    world.later(Duration::from_secs(5));
+    world.apply(&mut run, |run, ctx| run.fire_timer(ctx, "t", 5));
+    let before = run.events.len();
+    let cancel = Cmd::CancelTimerCommandAttributes(CancelTimerCommandAttributes {
+        timer_id: "t".into(),
+    });
+    let (completed, _) = world.complete(&mut run, vec![command(cancel)]);
+    completed.unwrap();
+    assert_eq!(
+        new_types(&run, before),
+        [E::WorkflowTaskCompleted, E::TimerCanceled],
+        "the buffered fired event is dropped"
     );
 }

@@ -71,26 +71,46 @@ impl Run {
             a.timer_id,
             UserTimer {
                 started_event_id,
-                fire_at: ctx.now + fire_in,
+                fire_at: crate::clock::after(ctx.now, fire_in),
             },
         );
     }
 
-    /// `CancelTimer`: the canceled event, for a timer still pending.
+    /// The ids of timers whose fired event waits in the buffer (they fired while a task
+    /// ran).
+    pub(super) fn buffered_fired_timers(&self) -> impl Iterator<Item = &str> {
+        self.buffered.iter().filter_map(|a| match a {
+            Attributes::TimerFiredEventAttributes(fired) => Some(fired.timer_id.as_str()),
+            _ => None,
+        })
+    }
+
+    /// `CancelTimer`: the canceled event, for a timer still pending, or one that fired
+    /// while the task ran (its fired event, still buffered, is dropped, as on Temporal).
     pub(super) fn cancel_timer(
         &mut self,
         ctx: &mut Ctx<'_>,
         completed_id: i64,
         a: CancelTimerCommandAttributes,
     ) {
-        let Some(timer) = self.timers.remove(&a.timer_id) else {
-            return;
+        let started_event_id = match self.timers.remove(&a.timer_id) {
+            Some(timer) => timer.started_event_id,
+            None => {
+                let fired = self.buffered.iter().position(|e| {
+                    matches!(e, Attributes::TimerFiredEventAttributes(f) if f.timer_id == a.timer_id)
+                });
+                let Some(at) = fired else { return };
+                match self.buffered.remove(at) {
+                    Attributes::TimerFiredEventAttributes(f) => f.started_event_id,
+                    _ => return,
+                }
+            }
         };
         self.append(
             ctx,
             Attributes::TimerCanceledEventAttributes(TimerCanceledEventAttributes {
                 timer_id: a.timer_id,
-                started_event_id: timer.started_event_id,
+                started_event_id,
                 workflow_task_completed_event_id: completed_id,
                 identity: String::new(),
             }),
@@ -130,7 +150,7 @@ impl Run {
                     }
                     _ => Default::default(),
                 };
-                timer.fire_at = at + fire_in;
+                timer.fire_at = crate::clock::after(at, fire_in);
             }
         }
     }

@@ -15,6 +15,7 @@ use crate::{
         protocol::{message::SequencingId, Message},
         update::{self, outcome, Outcome},
     },
+    validate,
 };
 
 /// Where an update is.
@@ -194,9 +195,10 @@ impl Run {
                 self.updates[index].state = UpdateState::Accepted(event_id);
             }
             "temporal.api.update.v1.Rejection" => {
-                let Ok(rejection) = update::Rejection::decode(bytes) else {
+                let Ok(mut rejection) = update::Rejection::decode(bytes) else {
                     return;
                 };
+                validate::limit_optional_failure(&mut rejection.failure);
                 self.updates[index].state = UpdateState::Completed(Box::new(Outcome {
                     value: Some(outcome::Value::Failure(
                         rejection.failure.unwrap_or_default(),
@@ -211,7 +213,10 @@ impl Run {
                     UpdateState::Accepted(e) => e,
                     _ => 0,
                 };
-                let outcome = response.outcome.unwrap_or_default();
+                let mut outcome = response.outcome.unwrap_or_default();
+                if let Some(outcome::Value::Failure(failure)) = &mut outcome.value {
+                    validate::limit_failure(failure);
+                }
                 self.append(
                     ctx,
                     Attributes::WorkflowExecutionUpdateCompletedEventAttributes(

@@ -406,7 +406,7 @@ impl Run {
             return;
         };
         let started_time = self.wft.as_ref().and_then(|t| t.started_time);
-        if started_time.is_some_and(|t| ctx.now < t + self.task_timeout) {
+        if started_time.is_some_and(|t| ctx.now < crate::clock::after(t, self.task_timeout)) {
             return;
         }
         self.end_task_unsuccessfully(
@@ -436,7 +436,9 @@ impl Run {
                 cross_run: Vec::new(),
             });
         }
-        if let Err(rejected) = super::commands::check(&request.commands) {
+        let mut request = request;
+        super::checks::limit_failures(&mut request.commands);
+        if let Err(rejected) = self.check_commands(&request.commands, ctx.namespace_exists) {
             let message = rejected.message.clone();
             self.reject_workflow_task(ctx, rejected.cause, rejected.message, request.identity);
             return Err(Status::invalid_argument(message));

@@ -28,6 +28,7 @@ use crate::{
         schedule::{ScheduleInfo, ScheduleState},
         workflow::NewWorkflowExecutionInfo,
     },
+    validate,
 };
 
 /// How many recent actions describe reports.
@@ -84,11 +85,13 @@ pub(crate) struct Buffered {
 }
 
 /// The schedules by key, noting which ones a transaction changed (written at commit;
-/// a changed key no longer present is deleted).
+/// a changed key no longer present is deleted), and how they were before it, to put them
+/// back if it fails.
 #[derive(Debug, Default)]
 pub(crate) struct Schedules {
     map: BTreeMap<Key, Schedule>,
     dirty: BTreeSet<Key>,
+    images: Vec<(Key, Option<Schedule>)>,
 }
 
 impl Schedules {
@@ -96,22 +99,42 @@ impl Schedules {
         self.map.get(key)
     }
 
+    /// Notes the first change of `key` in this transaction, keeping its image.
+    fn touch(&mut self, key: &Key) {
+        if self.dirty.insert(key.clone()) {
+            self.images.push((key.clone(), self.map.get(key).cloned()));
+        }
+    }
+
     /// The schedule, noted as changed.
     pub(crate) fn get_mut(&mut self, key: &Key) -> Option<&mut Schedule> {
-        let schedule = self.map.get_mut(key)?;
-        self.dirty.insert(key.clone());
-        Some(schedule)
+        if !self.map.contains_key(key) {
+            return None;
+        }
+        self.touch(key);
+        self.map.get_mut(key)
     }
 
     pub(crate) fn insert(&mut self, schedule: Schedule) {
         let key = (schedule.namespace.clone(), schedule.id.clone());
-        self.dirty.insert(key.clone());
+        self.touch(&key);
         self.map.insert(key, schedule);
     }
 
     pub(crate) fn remove(&mut self, key: &Key) -> Option<Schedule> {
-        self.dirty.insert(key.clone());
+        self.touch(key);
         self.map.remove(key)
+    }
+
+    /// Puts every schedule the transaction changed back as it was; answers their keys.
+    pub(crate) fn roll_back(&mut self) -> BTreeSet<Key> {
+        for (key, image) in std::mem::take(&mut self.images).into_iter().rev() {
+            match image {
+                Some(schedule) => self.map.insert(key, schedule),
+                None => self.map.remove(&key),
+            };
+        }
+        std::mem::take(&mut self.dirty)
     }
 
     /// Adds a schedule read from the database (not changed).
@@ -129,8 +152,10 @@ impl Schedules {
         &self.dirty
     }
 
-    /// The keys changed since the last call.
+    /// The keys changed since the last call; the transaction is kept (their images are
+    /// let go).
     pub(crate) fn take_dirty(&mut self) -> BTreeSet<Key> {
+        self.images.clear();
         std::mem::take(&mut self.dirty)
     }
 
@@ -197,6 +222,39 @@ pub(crate) fn validate(schedule: &mut proto::schedule::Schedule) -> Result<(), S
             "the schedule's start_workflow action has no task queue",
         ));
     }
+    let spec = schedule.spec.as_ref();
+    let policies = schedule.policies.as_ref();
+    let mut durations = vec![
+        ("spec.jitter", spec.and_then(|s| s.jitter.as_ref())),
+        (
+            "policies.catchup_window",
+            policies.and_then(|p| p.catchup_window.as_ref()),
+        ),
+        (
+            "action.start_workflow.workflow_execution_timeout",
+            start.workflow_execution_timeout.as_ref(),
+        ),
+        (
+            "action.start_workflow.workflow_run_timeout",
+            start.workflow_run_timeout.as_ref(),
+        ),
+        (
+            "action.start_workflow.workflow_task_timeout",
+            start.workflow_task_timeout.as_ref(),
+        ),
+    ];
+    for interval in spec.map(|s| s.interval.as_slice()).unwrap_or_default() {
+        durations.push(("spec.interval.interval", interval.interval.as_ref()));
+        durations.push(("spec.interval.phase", interval.phase.as_ref()));
+    }
+    for (field, d) in durations {
+        validate::duration(field, d).map_err(Status::invalid_argument)?;
+    }
+    validate::retry_policy(
+        "action.start_workflow.retry_policy",
+        start.retry_policy.as_ref(),
+    )
+    .map_err(Status::invalid_argument)?;
     Ok(())
 }
 
@@ -208,6 +266,14 @@ impl Schedule {
         Spec::compile(&spec)
             .inspect_err(|e| tracing::warn!(schedule = %self.id, "stored spec is invalid: {e}"))
             .ok()
+    }
+
+    /// Pauses the schedule with `notes` (it takes no action until unpaused).
+    pub(crate) fn pause(&mut self, notes: String) {
+        let state = self.state_mut();
+        state.paused = true;
+        state.notes = notes;
+        self.armed = None;
     }
 
     pub(crate) fn state(&self) -> ScheduleState {
@@ -266,7 +332,7 @@ impl Schedule {
             let Some(nominal) = spec.next_after(t) else {
                 break;
             };
-            times.push(nominal + spec.jitter(&self.id, nominal));
+            times.push(crate::clock::after(nominal, spec.jitter(&self.id, nominal)));
             t = nominal;
         }
         times

@@ -13,6 +13,7 @@ use crate::{
     proto::{common::WorkflowExecution, service::*},
     run::{Ctx, Run},
     state::{State, Topic},
+    validate,
 };
 
 /// The activity attempt a worker answers for: named by its task token, or (the `ById`
@@ -191,7 +192,8 @@ impl Service {
     ) -> Result<RespondActivityTaskFailedResponse, Status> {
         let r = request.into_inner();
         let target = ActivityTarget::token(&r.task_token)?;
-        let failure = r.failure.unwrap_or_default();
+        let mut failure = r.failure.unwrap_or_default();
+        validate::limit_failure(&mut failure);
         self.on_activity(target, |run, ctx, s| {
             run.fail_activity(ctx, s, failure, r.last_heartbeat_details, r.identity)
         })
@@ -205,7 +207,8 @@ impl Service {
     ) -> Result<RespondActivityTaskFailedByIdResponse, Status> {
         let r = request.into_inner();
         let target = ActivityTarget::by_id(r.namespace, r.workflow_id, r.run_id, r.activity_id);
-        let failure = r.failure.unwrap_or_default();
+        let mut failure = r.failure.unwrap_or_default();
+        validate::limit_failure(&mut failure);
         self.on_activity(target, |run, ctx, s| {
             run.fail_activity(ctx, s, failure, r.last_heartbeat_details, r.identity)
         })

@@ -30,7 +30,9 @@ mod workflows;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::{panic::AssertUnwindSafe, sync::Arc};
+
+use futures_util::FutureExt as _;
 
 use tonic::{Request, Response, Status};
 
@@ -47,6 +49,9 @@ pub(crate) struct Service {
 /// Implements `WorkflowService` from a table of `rpc(Request) -> Response => handler`:
 /// each handler is a method of [`Service`] in the module of its area, taking the request
 /// (with its metadata, for long polls' deadlines) and answering the response message.
+///
+/// A handler that panics (a bug) answers `INTERNAL`: its transaction was undone, and the
+/// connection and its other calls go on.
 macro_rules! rpcs {
     ($($rpc:ident($request:ident) -> $response:ident => $handler:ident;)*) => {
         #[tonic::async_trait]
@@ -56,11 +61,21 @@ macro_rules! rpcs {
                     &self,
                     request: Request<$request>,
                 ) -> Result<Response<$response>, Status> {
-                    self.$handler(request).await.map(Response::new)
+                    let handled = AssertUnwindSafe(self.$handler(request)).catch_unwind().await;
+                    handled.unwrap_or_else(|panic| Err(failed(stringify!($rpc), panic.as_ref())))
+                        .map(Response::new)
                 }
             )*
         }
     };
+}
+
+/// The answer to a call whose handler panicked.
+fn failed(rpc: &str, panic: &(dyn std::any::Any + Send)) -> Status {
+    Status::internal(format!(
+        "the engine failed handling {rpc} and applied none of it: {}",
+        crate::store::panic_message(panic)
+    ))
 }
 
 rpcs! {

@@ -15,6 +15,7 @@ use crate::{
     proto::{enums::TaskQueueKind, service::*},
     state::Topic,
     store::Store,
+    validate,
 };
 
 /// The run and scheduled event id a workflow task token names.
@@ -69,7 +70,8 @@ impl Service {
         &self,
         request: Request<RespondWorkflowTaskFailedRequest>,
     ) -> Result<RespondWorkflowTaskFailedResponse, Status> {
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        validate::limit_optional_failure(&mut r.failure);
         let (run_id, scheduled) = workflow_token(&r.task_token)?;
         self.store
             .transaction(|state| {

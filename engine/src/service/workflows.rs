@@ -18,6 +18,7 @@ use crate::{
         service::*,
     },
     state::StartWorkflow,
+    validate,
 };
 
 /// Checks a start request and turns it into the state's start.
@@ -31,6 +32,18 @@ fn start_request(r: StartWorkflowExecutionRequest) -> Result<StartWorkflow, Stat
     if r.task_queue.as_ref().is_none_or(|q| q.name.is_empty()) {
         return Err(errors::missing("task queue"));
     }
+    for (field, d) in [
+        ("workflow_execution_timeout", &r.workflow_execution_timeout),
+        ("workflow_run_timeout", &r.workflow_run_timeout),
+        ("workflow_task_timeout", &r.workflow_task_timeout),
+        ("workflow_start_delay", &r.workflow_start_delay),
+    ] {
+        validate::duration(field, d.as_ref()).map_err(Status::invalid_argument)?;
+    }
+    validate::retry_policy("retry_policy", r.retry_policy.as_ref())
+        .map_err(Status::invalid_argument)?;
+    let mut r = r;
+    validate::limit_optional_failure(&mut r.continued_failure);
     if !r.cron_schedule.is_empty() {
         if r.workflow_start_delay.is_some() {
             return Err(Status::invalid_argument(

@@ -29,8 +29,46 @@ impl State {
     }
 
     fn fire_due_now(&mut self) {
-        while let Some((at, fired)) = self.wheel.pop_due(self.now) {
-            self.fire(at, fired);
+        while self.fire_next_due() {}
+    }
+
+    /// Fires the earliest deadline if it is due; whether there was one.
+    pub(crate) fn fire_next_due(&mut self) -> bool {
+        let Some((at, fired)) = self.wheel.pop_due(self.now) else {
+            return false;
+        };
+        self.fire(at, fired);
+        true
+    }
+
+    /// The earliest due deadline cannot be fired (firing it failed, `why`): it is
+    /// disarmed, and its run terminated (or its schedule paused) saying why, so that the
+    /// engine goes on. Answers what was set aside, if anything was due.
+    pub(crate) fn set_aside_next_due(&mut self, why: &str, terminate: bool) -> Option<String> {
+        let (at, fired) = self.wheel.pop_due(self.now)?;
+        match fired {
+            Fired::Run { run_id, timer } => {
+                let reason =
+                    format!("the engine could not fire the run's {timer:?} deadline: {why}");
+                if terminate {
+                    self.terminate(&run_id, &reason, "capstan-engine");
+                }
+                Some(format!("run `{run_id}`'s {timer:?} deadline at {at:?}"))
+            }
+            Fired::Schedule {
+                namespace,
+                schedule_id,
+            } => {
+                let key = (namespace, schedule_id);
+                if terminate {
+                    if let Some(schedule) = self.schedules.get_mut(&key) {
+                        schedule.pause(format!(
+                            "paused: the engine could not take its action: {why}"
+                        ));
+                    }
+                }
+                Some(format!("schedule `{}`'s action at {at:?}", key.1))
+            }
         }
     }
 
@@ -56,6 +94,12 @@ impl State {
         self.fired_runs.push(run_id.clone());
         if !self.runs.get(&run_id).is_some_and(Run::is_open) {
             return;
+        }
+        #[cfg(test)]
+        if self.fail_firing.as_ref() == Some(&run_id) {
+            // Half-way through, as a bug would.
+            self.with_run(&run_id, |run, ctx| run.signal(ctx, Default::default()));
+            panic!("injected fault firing {timer:?}");
         }
         match timer {
             RunTimer::RunTimeout => self.time_out_run(&run_id),

@@ -74,6 +74,20 @@ pub(crate) struct Changes {
     pub(crate) timers_moved: bool,
 }
 
+/// What a transaction changed in the indexes beside runs, schedules and queries, in
+/// order, to undo it if the transaction fails.
+#[derive(Debug)]
+enum Undo {
+    /// `current[key]` was this.
+    Current((String, String), Option<String>),
+    /// A run id was appended to `started`.
+    Started,
+    /// This run id was removed from `started` at this position.
+    Unstarted(usize, String),
+    /// This namespace was added.
+    Namespace(String),
+}
+
 /// Everything the engine knows. Mutated only inside a store transaction.
 pub(crate) struct State {
     pub(crate) namespaces: BTreeMap<String, Namespace>,
@@ -96,6 +110,11 @@ pub(crate) struct State {
     /// Runs and schedules whose deadline fired: armed anew even if untouched.
     fired_runs: Vec<String>,
     fired_schedules: Vec<Key>,
+    /// The current transaction's changes to the indexes, to undo if it fails.
+    undo: Vec<Undo>,
+    /// Firing a deadline of this run panics (a fault tests inject).
+    #[cfg(test)]
+    pub(crate) fail_firing: Option<String>,
 }
 
 impl State {
@@ -127,6 +146,9 @@ impl State {
             config,
             fired_runs: Vec::new(),
             fired_schedules: Vec::new(),
+            undo: Vec::new(),
+            #[cfg(test)]
+            fail_firing: None,
         }
     }
 
@@ -213,10 +235,12 @@ impl State {
             config,
             seq,
             now,
+            namespaces,
             ..
         } = self;
         let run = runs.get_mut(run_id)?;
-        let mut ctx = Ctx::new(*now, config, sticky, seq);
+        let exists = |namespace: &str| namespaces.contains_key(namespace);
+        let mut ctx = Ctx::new(*now, config, sticky, seq).with_namespaces(&exists);
         let out = f(run, &mut ctx);
         Some((out, ctx.effects))
     }
@@ -240,11 +264,35 @@ impl State {
         }
     }
 
+    /// Makes `run_id` the current run of `key` (`None`: it has none).
+    fn set_current(&mut self, key: (String, String), run_id: Option<String>) {
+        let before = match run_id {
+            Some(run_id) => self.current.insert(key.clone(), run_id),
+            None => self.current.remove(&key),
+        };
+        self.undo.push(Undo::Current(key, before));
+    }
+
+    /// Lists `run_id` as started last.
+    fn push_started(&mut self, run_id: String) {
+        self.started.push(run_id);
+        self.undo.push(Undo::Started);
+    }
+
+    /// Takes `run_id` off the list of started runs.
+    fn remove_started(&mut self, run_id: &str) {
+        if let Some(at) = self.started.iter().position(|id| id == run_id) {
+            let id = self.started.remove(at);
+            self.undo.push(Undo::Unstarted(at, id));
+        }
+    }
+
     /// Adds a namespace; false if it exists.
     pub(crate) fn register_namespace(&mut self, name: &str) -> bool {
         if self.namespaces.contains_key(name) {
             return false;
         }
+        self.undo.push(Undo::Namespace(name.to_owned()));
         self.namespaces.insert(
             name.to_owned(),
             Namespace {
@@ -283,9 +331,45 @@ impl State {
         moved
     }
 
+    /// The transaction failed: everything it changed is put back as it was (runs,
+    /// schedules, the indexes, queries added; the tasks it took from queues are queued
+    /// again), and nothing of it is written or woken.
+    pub(crate) fn roll_back(&mut self) {
+        for undo in std::mem::take(&mut self.undo).into_iter().rev() {
+            match undo {
+                Undo::Current(key, Some(run_id)) => {
+                    self.current.insert(key, run_id);
+                }
+                Undo::Current(key, None) => {
+                    self.current.remove(&key);
+                }
+                Undo::Started => {
+                    self.started.pop();
+                }
+                Undo::Unstarted(at, run_id) => self.started.insert(at, run_id),
+                Undo::Namespace(name) => {
+                    self.namespaces.remove(&name);
+                }
+            }
+        }
+        let runs = self.runs.roll_back();
+        let schedules = self.schedules.roll_back();
+        self.queries.roll_back();
+        self.queues.take_woken();
+        // Queue entries are only references: whatever the restored runs wait for is queued
+        // again (an entry no longer live is skipped when polled).
+        for run_id in &runs {
+            self.requeue(run_id);
+        }
+        self.fired_runs.extend(runs);
+        self.fired_schedules.extend(schedules);
+        self.sync_deadlines();
+    }
+
     /// The transaction is over: arms the deadlines of what it touched and says what it
     /// changed.
     pub(crate) fn finish(&mut self) -> Changes {
+        self.undo.clear();
         let timers_moved = self.sync_deadlines();
         let runs = self.runs.take_touched();
         let schedules = self.schedules.take_dirty();

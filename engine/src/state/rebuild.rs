@@ -1,14 +1,64 @@
-//! A state read from disk, made live: its queues refilled and its deadlines armed with
-//! the same function the live path uses (`Run::deadlines`), so a restart changes no
-//! deadline.
+//! A state read from disk (or put back after a failed transaction), made live: its queues
+//! refilled and its deadlines armed with the same function the live path uses
+//! (`Run::deadlines`), so a restart changes no deadline.
 
 use std::time::SystemTime;
 
 use super::State;
 use crate::{
     matching::{ActivityTaskRef, WorkflowTaskRef},
-    run::ActivityState,
+    run::{ActivityState, Run},
 };
+
+/// What a run waits for in task queues: its workflow task, if scheduled and not started
+/// (the queue and when it was scheduled), and its queued activity attempts.
+struct Queued {
+    workflow: Option<(String, SystemTime)>,
+    activities: Vec<(String, SystemTime, ActivityTaskRef)>,
+}
+
+fn queued(run: &Run) -> Queued {
+    if !run.is_open() {
+        return Queued {
+            workflow: None,
+            activities: Vec::new(),
+        };
+    }
+    let workflow = run
+        .wft
+        .as_ref()
+        .filter(|t| t.started_event_id.is_none())
+        .map(|t| {
+            let queue = t
+                .sticky_queue
+                .clone()
+                .unwrap_or_else(|| run.task_queue.clone());
+            (queue, t.scheduled_time)
+        });
+    let activities = run
+        .activities
+        .iter()
+        .filter(|(_, a)| a.state == ActivityState::Scheduled)
+        .map(|(scheduled, a)| {
+            let queue = a
+                .attrs
+                .task_queue
+                .as_ref()
+                .map(|q| q.name.clone())
+                .unwrap_or_default();
+            let task = ActivityTaskRef {
+                run_id: run.run_id.clone(),
+                scheduled_event_id: *scheduled,
+                attempt: a.attempt,
+            };
+            (queue, a.attempt_scheduled_time, task)
+        })
+        .collect();
+    Queued {
+        workflow,
+        activities,
+    }
+}
 
 impl State {
     /// Rebuilds what is not stored: no sticky worker polls a fresh engine (tasks waiting
@@ -31,36 +81,15 @@ impl State {
                 run.forget_sticky_worker();
             }
         }
-        let mut workflow_tasks: Vec<(SystemTime, String, String, String)> = Vec::new();
-        let mut activity_tasks: Vec<(SystemTime, String, String, ActivityTaskRef)> = Vec::new();
-        for run in self.runs.values().filter(|r| r.is_open()) {
-            if let Some(task) = run.wft.as_ref().filter(|t| t.started_event_id.is_none()) {
-                workflow_tasks.push((
-                    task.scheduled_time,
-                    run.namespace.clone(),
-                    run.task_queue.clone(),
-                    run.run_id.clone(),
-                ));
+        let mut workflow_tasks = Vec::new();
+        let mut activity_tasks = Vec::new();
+        for run in self.runs.values() {
+            let queued = queued(run);
+            if let Some((queue, at)) = queued.workflow {
+                workflow_tasks.push((at, run.namespace.clone(), queue, run.run_id.clone()));
             }
-            for (scheduled, activity) in &run.activities {
-                if activity.state == ActivityState::Scheduled {
-                    let queue = activity
-                        .attrs
-                        .task_queue
-                        .as_ref()
-                        .map(|q| q.name.clone())
-                        .unwrap_or_default();
-                    activity_tasks.push((
-                        activity.attempt_scheduled_time,
-                        run.namespace.clone(),
-                        queue,
-                        ActivityTaskRef {
-                            run_id: run.run_id.clone(),
-                            scheduled_event_id: *scheduled,
-                            attempt: activity.attempt,
-                        },
-                    ));
-                }
+            for (queue, at, task) in queued.activities {
+                activity_tasks.push((at, run.namespace.clone(), queue, task));
             }
         }
         workflow_tasks.sort_by_key(|t| t.0);
@@ -81,6 +110,23 @@ impl State {
                 s.armed = None;
             }
             self.tick_schedule(&key);
+        }
+    }
+
+    /// Queues again what run `run_id` waits for (after a failed transaction took it off
+    /// its queue); an entry queued twice is skipped the second time.
+    pub(super) fn requeue(&mut self, run_id: &str) {
+        let Some(run) = self.runs.get(run_id) else {
+            return;
+        };
+        let namespace = run.namespace.clone();
+        let queued = queued(run);
+        if let Some((queue, _)) = queued.workflow {
+            self.queues
+                .push_workflow(&namespace, &queue, WorkflowTaskRef::Run(run_id.to_owned()));
+        }
+        for (queue, _, task) in queued.activities {
+            self.queues.push_activity(&namespace, &queue, task);
         }
     }
 }

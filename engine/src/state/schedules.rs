@@ -11,6 +11,7 @@ use tonic::Status;
 
 use super::State;
 use crate::{
+    clock::after,
     errors,
     proto::{
         self,
@@ -279,7 +280,7 @@ impl State {
         Ok(spec
             .times_between(start, end, MAX_BACKFILL)
             .into_iter()
-            .map(|nominal| nominal + spec.jitter(&s.id, nominal))
+            .map(|nominal| after(nominal, spec.jitter(&s.id, nominal)))
             .collect())
     }
 
@@ -316,7 +317,7 @@ impl State {
                 s.armed = None;
                 return;
             };
-            let actual = nominal + spec.jitter(&s.id, nominal);
+            let actual = after(nominal, spec.jitter(&s.id, nominal));
             if actual > now {
                 s.armed = Some(actual);
                 return;

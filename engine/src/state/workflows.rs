@@ -127,11 +127,9 @@ impl State {
         let run = Run::start(&mut ctx, start);
         let effects = ctx.effects;
         let run_id = run.run_id.clone();
-        self.current.insert(
-            (run.namespace.clone(), run.workflow_id.clone()),
-            run_id.clone(),
-        );
-        self.started.push(run_id.clone());
+        let key = (run.namespace.clone(), run.workflow_id.clone());
+        self.set_current(key, Some(run_id.clone()));
+        self.push_started(run_id.clone());
         self.runs.insert(run);
         self.apply_effects(&run_id, effects);
         run_id
@@ -185,9 +183,9 @@ impl State {
         };
         let key = (run.namespace, run.workflow_id);
         if self.current.get(&key).is_some_and(|id| id == run_id) {
-            self.current.remove(&key);
+            self.set_current(key, None);
         }
-        self.started.retain(|id| id != run_id);
+        self.remove_started(run_id);
     }
 
     /// Completes run `run_id`'s started workflow task: its commands, then what they ask

@@ -47,6 +47,31 @@ pub(crate) struct Store {
     closing: AtomicBool,
 }
 
+/// A transaction whose transition panicked; it was undone.
+pub(crate) struct Failed {
+    /// What the panic said.
+    pub(crate) message: String,
+    payload: Box<dyn std::any::Any + Send>,
+}
+
+impl Failed {
+    fn new(payload: Box<dyn std::any::Any + Send>) -> Self {
+        Self {
+            message: panic_message(payload.as_ref()),
+            payload,
+        }
+    }
+}
+
+/// The text of a panic's payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
 /// What the store's lock guards.
 struct Locked {
     state: State,
@@ -106,18 +131,57 @@ impl Store {
         out
     }
 
+    /// [`Store::transaction`], answering a panic of the transition as an error once the
+    /// transaction is undone.
+    pub(crate) async fn try_transaction<R>(
+        &self,
+        f: impl FnOnce(&mut State) -> R,
+    ) -> Result<R, Failed> {
+        let (out, ticket) = self.try_apply(f)?;
+        ticket.written().await;
+        Ok(out)
+    }
+
     /// Runs one state transition atomically, stages what it changed for the database (if
     /// any), then wakes whoever waits on its effects. The ticket says when everything this
     /// transaction may have seen or written is on disk.
     ///
     /// Waking waiters before the write is safe: they read in transactions of their own,
     /// whose tickets cover this one.
+    ///
+    /// # Panics
+    ///
+    /// If the transition panics (a bug): nothing of it stays in memory or reaches the
+    /// disk, and the panic goes on to the caller (a request's handler answers `INTERNAL`).
     pub(crate) fn apply<R>(&self, f: impl FnOnce(&mut State) -> R) -> (R, group_commit::Ticket) {
+        match self.try_apply(f) {
+            Ok(done) => done,
+            Err(failed) => std::panic::resume_unwind(failed.payload),
+        }
+    }
+
+    /// [`Store::apply`], answering a panic of the transition as an error once the
+    /// transaction is undone.
+    pub(crate) fn try_apply<R>(
+        &self,
+        f: impl FnOnce(&mut State) -> R,
+    ) -> Result<(R, group_commit::Ticket), Failed> {
         let (out, ticket, changes) = {
             let mut locked = self.state.lock().unwrap_or_else(|e| e.into_inner());
             let Locked { state, db } = &mut *locked;
             state.begin();
-            let out = f(state);
+            let out = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(state))) {
+                Ok(out) => out,
+                Err(payload) => {
+                    state.roll_back();
+                    let failed = Failed::new(payload);
+                    tracing::error!(
+                        "capstan-engine: a transaction failed and was undone: {}",
+                        failed.message
+                    );
+                    return Err(failed);
+                }
+            };
             let changes = state.finish();
             if changes.progress {
                 state.clock.progress();
@@ -144,7 +208,7 @@ impl Store {
         if changes.timers_moved {
             self.timer_wake.notify_one();
         }
-        (out, ticket)
+        Ok((out, ticket))
     }
 
     /// A receiver that sees every progress committed after this call.

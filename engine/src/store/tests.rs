@@ -423,3 +423,201 @@ fn a_restart_arms_the_same_deadlines_and_each_fires_at_its_instant() {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
+
+/// A store in memory on a clock that stands at a fixed instant.
+fn memory_store() -> std::sync::Arc<super::Store> {
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    std::sync::Arc::new(
+        super::Store::open(
+            &["default".to_owned()],
+            Clock::Manual(t0),
+            Config::default(),
+            None,
+        )
+        .unwrap(),
+    )
+}
+
+/// Starts workflow `id` on queue `id` and completes its first task with a 60 s timer.
+async fn start_with_timer(store: &super::Store, id: &str) -> String {
+    store
+        .transaction(|state| {
+            state
+                .start_workflow(StartWorkflow {
+                    namespace: "default".into(),
+                    workflow_id: id.into(),
+                    attrs: proto::history::WorkflowExecutionStartedEventAttributes {
+                        workflow_type: Some(WorkflowType { name: "W".into() }),
+                        task_queue: Some(TaskQueue {
+                            name: id.into(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                })
+                .unwrap();
+            let task = state
+                .dispatch_workflow_task("default", id, "worker")
+                .unwrap();
+            let Token::Workflow { run, scheduled, .. } = Token::decode(&task.task_token).unwrap()
+            else {
+                panic!("not a workflow token");
+            };
+            let timer = Command {
+                attributes: Some(Cmd::StartTimerCommandAttributes(
+                    StartTimerCommandAttributes {
+                        timer_id: "t".into(),
+                        start_to_fire_timeout: secs(60),
+                    },
+                )),
+                ..Default::default()
+            };
+            let request = RespondWorkflowTaskCompletedRequest {
+                commands: vec![timer],
+                ..Default::default()
+            };
+            state
+                .complete_workflow_task(&run, scheduled, request)
+                .unwrap();
+            run
+        })
+        .await
+}
+
+#[tokio::test]
+async fn a_failed_transaction_leaves_nothing_behind() {
+    let store = memory_store();
+    store
+        .transaction(|state| {
+            state.start_workflow(StartWorkflow {
+                namespace: "default".into(),
+                workflow_id: "kept".into(),
+                attrs: proto::history::WorkflowExecutionStartedEventAttributes {
+                    workflow_type: Some(WorkflowType { name: "W".into() }),
+                    task_queue: Some(TaskQueue {
+                        name: "q".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+        })
+        .await
+        .unwrap();
+    let before = store
+        .transaction(|state| {
+            let run = &state.runs[&state.current[&("default".to_owned(), "kept".to_owned())]];
+            (
+                run.events.len(),
+                state.started.len(),
+                state.runs.ids().len(),
+            )
+        })
+        .await;
+    // A transaction that takes the task, starts another workflow, signals, registers a
+    // namespace, then fails.
+    let failed = store
+        .try_transaction(|state| {
+            let task = state.dispatch_workflow_task("default", "q", "worker");
+            assert!(task.is_some());
+            let kept = state.current[&("default".to_owned(), "kept".to_owned())].clone();
+            state.with_run(&kept, |run, ctx| run.signal(ctx, Default::default()));
+            state.start_run(crate::run::StartRun {
+                namespace: "default".into(),
+                workflow_id: "ghost".into(),
+                ..Default::default()
+            });
+            state.register_namespace("ghost-namespace");
+            panic!("a bug");
+        })
+        .await;
+    assert_eq!(failed.err().map(|f| f.message), Some("a bug".to_owned()));
+    let after = store
+        .transaction(|state| {
+            let run = &state.runs[&state.current[&("default".to_owned(), "kept".to_owned())]];
+            assert!(
+                run.wft.as_ref().unwrap().started_event_id.is_none(),
+                "the task is started"
+            );
+            assert!(!state
+                .current
+                .contains_key(&("default".to_owned(), "ghost".to_owned())));
+            assert!(!state.namespaces.contains_key("ghost-namespace"));
+            (
+                run.events.len(),
+                state.started.len(),
+                state.runs.ids().len(),
+            )
+        })
+        .await;
+    assert_eq!(before, after);
+    // The task it took is queued again.
+    let task = store
+        .transaction(|state| state.dispatch_workflow_task("default", "q", "worker"))
+        .await;
+    assert!(task.is_some());
+}
+
+#[tokio::test]
+async fn a_deadline_whose_firing_fails_is_set_aside_and_the_others_fire() {
+    let store = memory_store();
+    let bad = start_with_timer(&store, "bad").await;
+    let good = start_with_timer(&store, "good").await;
+    store
+        .transaction(|state| {
+            state.fail_firing = Some(bad.clone());
+            let later = state.clock.now() + Duration::from_secs(61);
+            state.clock.skip_to(later);
+        })
+        .await;
+    let service = tokio::spawn(crate::timer_service::run(store.clone()));
+    let fired = |run: String| {
+        let store = store.clone();
+        async move {
+            store
+                .transaction(|state| state.runs[&run].last_event())
+                .await
+                .map(|a| crate::event_log::event_type(&a))
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fired(good.clone()).await != Some(proto::enums::EventType::WorkflowTaskScheduled) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the good timer never fired"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (status, reason) = store
+        .transaction(|state| {
+            let run = &state.runs[&bad];
+            let reason = match run.last_event() {
+                Some(proto::history::history_event::Attributes::WorkflowExecutionTerminatedEventAttributes(a)) => a.reason,
+                other => format!("{other:?}"),
+            };
+            (run.status, reason)
+        })
+        .await;
+    assert_eq!(status, proto::enums::WorkflowExecutionStatus::Terminated);
+    assert!(reason.contains("injected fault"), "{reason}");
+    // The service goes on: a later timer fires.
+    let later = start_with_timer(&store, "later").await;
+    store
+        .transaction(|state| {
+            let later = state.clock.now() + Duration::from_secs(61);
+            state.clock.skip_to(later);
+        })
+        .await;
+    store.timer_wake().notify_one();
+    while fired(later.clone()).await != Some(proto::enums::EventType::WorkflowTaskScheduled) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the timer service stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    store.close();
+    service.await.unwrap();
+}

@@ -1,5 +1,7 @@
 //! The service end to end in-process: RPCs straight into the handlers, no network.
 
+mod hostile;
+
 use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;

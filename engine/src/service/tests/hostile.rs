@@ -1,0 +1,313 @@
+//! Hostile requests and worker answers: each is refused with a status naming the field,
+//! or kept within the engine's bounds, and the engine (and its file) goes on serving.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use tonic::{Code, Request};
+
+use super::{history, service, start, take};
+use crate::{
+    clock::Clock,
+    proto::{
+        self,
+        command::{command::Attributes as Cmd, *},
+        common::{ActivityType, RetryPolicy, WorkflowExecution, WorkflowType},
+        enums::{EventType, WorkflowTaskFailedCause},
+        failure::{failure::FailureInfo, ApplicationFailureInfo, Failure},
+        history::history_event::Attributes,
+        service::*,
+        taskqueue::TaskQueue,
+        WorkflowService,
+    },
+    run::Config,
+    service::{long_poll::DEADLINE_MARGIN, Service},
+    store::Store,
+};
+
+/// The longest `Duration` a client can send: 2^63 − 1 seconds.
+fn absurd() -> Option<prost_wkt_types::Duration> {
+    Some(prost_wkt_types::Duration {
+        seconds: i64::MAX,
+        nanos: 999_999_999,
+    })
+}
+
+fn starting(id: &str) -> StartWorkflowExecutionRequest {
+    StartWorkflowExecutionRequest {
+        namespace: "default".to_owned(),
+        workflow_id: id.to_owned(),
+        workflow_type: Some(WorkflowType { name: "W".into() }),
+        task_queue: Some(TaskQueue {
+            name: "q".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn absurd_start_options_are_refused_naming_the_field() {
+    let svc = service();
+    let cases: Vec<(&str, StartWorkflowExecutionRequest)> = vec![
+        (
+            "workflow_execution_timeout",
+            StartWorkflowExecutionRequest {
+                workflow_execution_timeout: absurd(),
+                ..starting("a")
+            },
+        ),
+        (
+            "workflow_run_timeout",
+            StartWorkflowExecutionRequest {
+                workflow_run_timeout: absurd(),
+                ..starting("a")
+            },
+        ),
+        (
+            "workflow_task_timeout",
+            StartWorkflowExecutionRequest {
+                workflow_task_timeout: Some(prost_wkt_types::Duration {
+                    seconds: -5,
+                    nanos: 0,
+                }),
+                ..starting("a")
+            },
+        ),
+        (
+            "workflow_start_delay",
+            StartWorkflowExecutionRequest {
+                workflow_start_delay: absurd(),
+                ..starting("a")
+            },
+        ),
+        (
+            "retry_policy.backoff_coefficient",
+            StartWorkflowExecutionRequest {
+                retry_policy: Some(RetryPolicy {
+                    backoff_coefficient: f64::INFINITY,
+                    ..Default::default()
+                }),
+                ..starting("a")
+            },
+        ),
+    ];
+    for (field, request) in cases {
+        let status = svc
+            .start_workflow_execution(Request::new(request))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        assert!(status.message().contains(field), "{field}: {status:?}");
+    }
+    // Nothing was started.
+    let status = svc
+        .describe_workflow_execution(Request::new(DescribeWorkflowExecutionRequest {
+            namespace: "default".into(),
+            execution: Some(WorkflowExecution {
+                workflow_id: "a".into(),
+                run_id: String::new(),
+            }),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+}
+
+/// A temporary database file, removed with its WAL files.
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn new(name: &str) -> Self {
+        let db = Self(
+            std::env::temp_dir().join(format!("capstan-hostile-{name}-{}.db", std::process::id())),
+        );
+        db.remove();
+        db
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+
+    fn service(&self) -> Service {
+        let store = Store::open(
+            &["default".to_owned()],
+            Clock::Real,
+            Config::default(),
+            Some(&self.0),
+        )
+        .expect("the file opens");
+        Service {
+            store: Arc::new(store),
+        }
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+fn completion(token: Vec<u8>, commands: Vec<Cmd>) -> Request<RespondWorkflowTaskCompletedRequest> {
+    Request::new(RespondWorkflowTaskCompletedRequest {
+        namespace: "default".into(),
+        task_token: token,
+        commands: commands
+            .into_iter()
+            .map(|attributes| Command {
+                attributes: Some(attributes),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    })
+}
+
+fn activity(retry_policy: Option<RetryPolicy>) -> Cmd {
+    Cmd::ScheduleActivityTaskCommandAttributes(ScheduleActivityTaskCommandAttributes {
+        activity_id: "a".into(),
+        activity_type: Some(ActivityType { name: "a".into() }),
+        start_to_close_timeout: Some(proto::proto_duration(Duration::from_secs(5))),
+        retry_policy,
+        ..Default::default()
+    })
+}
+
+/// A failure nesting `depth` causes.
+fn deep_failure(depth: usize) -> Failure {
+    let mut failure = Failure {
+        message: "root".into(),
+        failure_info: Some(FailureInfo::ApplicationFailureInfo(
+            ApplicationFailureInfo {
+                non_retryable: true,
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    };
+    for level in 1..depth {
+        failure = Failure {
+            message: format!("level {level}"),
+            cause: Some(Box::new(failure)),
+            failure_info: Some(FailureInfo::ApplicationFailureInfo(
+                ApplicationFailureInfo {
+                    non_retryable: true,
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        };
+    }
+    failure
+}
+
+#[tokio::test]
+async fn absurd_commands_and_deep_failures_leave_a_file_that_opens_again() {
+    let db = TempDb::new("commands");
+    let long = Duration::from_secs(5);
+    {
+        let svc = db.service();
+        start(&svc, "absurd").await;
+        let bad_commands: Vec<(Cmd, &str)> = vec![
+            (
+                Cmd::StartTimerCommandAttributes(StartTimerCommandAttributes {
+                    timer_id: "t".into(),
+                    start_to_fire_timeout: absurd(),
+                }),
+                "start_to_fire_timeout",
+            ),
+            (
+                activity(Some(RetryPolicy {
+                    backoff_coefficient: f64::INFINITY,
+                    ..Default::default()
+                })),
+                "retry_policy.backoff_coefficient",
+            ),
+            (
+                Cmd::ScheduleActivityTaskCommandAttributes(ScheduleActivityTaskCommandAttributes {
+                    start_to_close_timeout: absurd(),
+                    ..match activity(None) {
+                        Cmd::ScheduleActivityTaskCommandAttributes(a) => a,
+                        _ => unreachable!(),
+                    }
+                }),
+                "start_to_close_timeout",
+            ),
+        ];
+        for (bad, field) in bad_commands {
+            let task = take(&svc, "q", false, long).await;
+            let status = svc
+                .respond_workflow_task_completed(completion(task.task_token, vec![bad]))
+                .await
+                .unwrap_err();
+            assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+            assert!(status.message().contains(field), "{field}: {status:?}");
+        }
+        // Only the first attempt's failure is written; the later attempts were transient.
+        let causes: Vec<i32> = history(&svc, "absurd")
+            .await
+            .iter()
+            .filter_map(|e| match &e.attributes {
+                Some(Attributes::WorkflowTaskFailedEventAttributes(a)) => Some(a.cause),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            causes,
+            [WorkflowTaskFailedCause::BadStartTimerAttributes as i32]
+        );
+        // An activity whose failure nests 100 causes.
+        let task = take(&svc, "q", false, long).await;
+        svc.respond_workflow_task_completed(completion(task.task_token, vec![activity(None)]))
+            .await
+            .unwrap();
+        let mut request = Request::new(PollActivityTaskQueueRequest {
+            namespace: "default".into(),
+            task_queue: Some(TaskQueue {
+                name: "q".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        request.set_timeout(long + DEADLINE_MARGIN);
+        let attempt = svc
+            .poll_activity_task_queue(request)
+            .await
+            .unwrap()
+            .into_inner();
+        svc.respond_activity_task_failed(Request::new(RespondActivityTaskFailedRequest {
+            task_token: attempt.task_token,
+            failure: Some(deep_failure(100)),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+        let events = history(&svc, "absurd").await;
+        let failure = events
+            .iter()
+            .find_map(|e| match &e.attributes {
+                Some(Attributes::ActivityTaskFailedEventAttributes(a)) => a.failure.clone(),
+                _ => None,
+            })
+            .expect("the activity failed");
+        let mut depth = 1;
+        let mut at = &failure;
+        while let Some(cause) = &at.cause {
+            depth += 1;
+            at = cause;
+        }
+        assert_eq!(depth, crate::validate::MAX_FAILURE_DEPTH);
+        assert!(at.message.contains("deeper causes"), "{}", at.message);
+        svc.store.close_db();
+    }
+    // The file opens, and the history reads back whole.
+    let svc = db.service();
+    let events = history(&svc, "absurd").await;
+    assert!(events
+        .iter()
+        .any(|e| e.event_type() == EventType::ActivityTaskFailed));
+    svc.store.close_db();
+}
