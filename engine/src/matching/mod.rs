@@ -46,23 +46,46 @@ pub(crate) struct Queues {
 }
 
 impl Queues {
-    /// The queue, to read or take tasks from (add them with the `push_` methods, which
-    /// wake its pollers).
-    pub(crate) fn get_mut(&mut self, namespace: &str, name: &str) -> &mut QueueTasks {
+    /// The queue, if it holds anything.
+    pub(crate) fn get_mut(&mut self, namespace: &str, name: &str) -> Option<&mut QueueTasks> {
+        self.queues
+            .get_mut(&(namespace.to_owned(), name.to_owned()))
+    }
+
+    fn entry(&mut self, namespace: &str, name: &str) -> &mut QueueTasks {
         self.queues
             .entry((namespace.to_owned(), name.to_owned()))
             .or_default()
     }
 
+    /// Forgets queue `name` if it holds nothing: a queue costs memory only while it has
+    /// tasks (a worker's sticky queue is named once and never again).
+    pub(crate) fn forget_if_empty(&mut self, namespace: &str, name: &str) {
+        let key = (namespace.to_owned(), name.to_owned());
+        if self
+            .queues
+            .get(&key)
+            .is_some_and(|q| q.workflow.is_empty() && q.activity.is_empty())
+        {
+            self.queues.remove(&key);
+        }
+    }
+
+    /// How many queues hold tasks.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.queues.len()
+    }
+
     /// Adds a workflow task (or query) to queue `name`.
     pub(crate) fn push_workflow(&mut self, namespace: &str, name: &str, task: WorkflowTaskRef) {
-        self.get_mut(namespace, name).workflow.push_back(task);
+        self.entry(namespace, name).workflow.push_back(task);
         self.wake(namespace, name);
     }
 
     /// Adds an activity task to queue `name`.
     pub(crate) fn push_activity(&mut self, namespace: &str, name: &str, task: ActivityTaskRef) {
-        self.get_mut(namespace, name).activity.push_back(task);
+        self.entry(namespace, name).activity.push_back(task);
         self.wake(namespace, name);
     }
 

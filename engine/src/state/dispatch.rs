@@ -24,17 +24,24 @@ impl State {
         queue: &str,
         identity: &str,
     ) -> Option<PollWorkflowTaskQueueResponse> {
+        let task = self.first_workflow_task(namespace, queue, identity);
+        self.queues.forget_if_empty(namespace, queue);
+        task
+    }
+
+    fn first_workflow_task(
+        &mut self,
+        namespace: &str,
+        queue: &str,
+        identity: &str,
+    ) -> Option<PollWorkflowTaskQueueResponse> {
         let mut index = 0;
         loop {
-            let entry = self
-                .queues
-                .get_mut(namespace, queue)
-                .workflow
-                .get(index)
-                .cloned()?;
+            let entries = &mut self.queues.get_mut(namespace, queue)?.workflow;
+            let entry = entries.get(index).cloned()?;
             match entry {
                 WorkflowTaskRef::Run(run_id) => {
-                    self.queues.get_mut(namespace, queue).workflow.remove(index);
+                    entries.remove(index);
                     if !self
                         .runs
                         .get(&run_id)
@@ -53,7 +60,7 @@ impl State {
                     let run = self.queries.get(&id).and_then(|q| self.runs.get(&q.run_id));
                     let Some(run) = run else {
                         // Answered, timed out, or its run was deleted.
-                        self.queues.get_mut(namespace, queue).workflow.remove(index);
+                        entries.remove(index);
                         continue;
                     };
                     // A query waits for the first workflow task and for any task in flight.
@@ -61,7 +68,7 @@ impl State {
                         index += 1;
                         continue;
                     }
-                    self.queues.get_mut(namespace, queue).workflow.remove(index);
+                    entries.remove(index);
                     let sticky = queue != run.task_queue;
                     if sticky && run.sticky_queue_name() != Some(queue) {
                         // The run lost its sticky worker meanwhile: any worker answers it.
@@ -84,8 +91,23 @@ impl State {
         queue: &str,
         identity: &str,
     ) -> Option<PollActivityTaskQueueResponse> {
+        let task = self.first_activity_task(namespace, queue, identity);
+        self.queues.forget_if_empty(namespace, queue);
+        task
+    }
+
+    fn first_activity_task(
+        &mut self,
+        namespace: &str,
+        queue: &str,
+        identity: &str,
+    ) -> Option<PollActivityTaskQueueResponse> {
         loop {
-            let task = self.queues.get_mut(namespace, queue).activity.pop_front()?;
+            let task = self
+                .queues
+                .get_mut(namespace, queue)?
+                .activity
+                .pop_front()?;
             if !self
                 .runs
                 .get(&task.run_id)
@@ -131,39 +153,63 @@ impl State {
             .push_workflow(&namespace, &queue, WorkflowTaskRef::Query(id));
     }
 
-    /// A sticky queue's worker shut down: its held polls answer empty, and its waiting
-    /// tasks and queries move to their normal queues now.
+    /// A sticky queue's worker shut down: its held polls answer empty, and the tasks and
+    /// queries waiting on it move to their normal queues now. Entries that are not there
+    /// for this sticky worker stay (a buggy worker may name a normal queue as its sticky
+    /// one: that queue's tasks are not its to move).
     pub(crate) fn close_sticky_queue(&mut self, namespace: &str, name: &str) {
-        self.sticky.close(name);
+        self.sticky.close(name, self.now);
         self.queues.wake(namespace, name);
-        let waiting = std::mem::take(&mut self.queues.get_mut(namespace, name).workflow);
+        let Some(queue) = self.queues.get_mut(namespace, name) else {
+            return;
+        };
+        let waiting = std::mem::take(&mut queue.workflow);
+        let mut kept = std::collections::VecDeque::new();
         for entry in waiting {
-            match entry {
+            match &entry {
                 WorkflowTaskRef::Run(run_id) => {
-                    let scheduled = self
-                        .runs
-                        .get(&run_id)
-                        .filter(|r| r.has_task_for(name))
+                    let run = self.runs.get(run_id);
+                    let scheduled = run
                         .and_then(|r| r.wft.as_ref())
+                        .filter(|t| t.sticky_queue.as_deref() == Some(name))
                         .map(|t| t.scheduled_event_id);
-                    if let Some(scheduled) = scheduled {
-                        self.with_run(&run_id, |run, ctx| {
-                            run.unstick_workflow_task(ctx, scheduled)
-                        });
+                    match scheduled {
+                        Some(scheduled) => {
+                            self.with_run(run_id, |run, ctx| {
+                                run.unstick_workflow_task(ctx, scheduled)
+                            });
+                        }
+                        None if run.is_some_and(|r| r.has_task_for(name)) => kept.push_back(entry),
+                        None => {}
                     }
                 }
                 WorkflowTaskRef::Query(id) => {
                     let queue = self
                         .queries
-                        .get(&id)
+                        .get(id)
                         .and_then(|q| self.runs.get(&q.run_id))
                         .map(|r| r.task_queue.clone());
-                    if let Some(queue) = queue {
-                        self.queues
-                            .push_workflow(namespace, &queue, WorkflowTaskRef::Query(id));
+                    match queue {
+                        Some(queue) if queue == name => kept.push_back(entry),
+                        Some(queue) => self.queues.push_workflow(
+                            namespace,
+                            &queue,
+                            WorkflowTaskRef::Query(id.clone()),
+                        ),
+                        None => {}
                     }
                 }
             }
         }
+        if let Some(queue) = self.queues.get_mut(namespace, name) {
+            // Entries pushed meanwhile (none today) go after the kept ones.
+            kept.append(&mut queue.workflow);
+            queue.workflow = kept;
+        } else if !kept.is_empty() {
+            for entry in kept {
+                self.queues.push_workflow(namespace, name, entry);
+            }
+        }
+        self.queues.forget_if_empty(namespace, name);
     }
 }

@@ -311,3 +311,38 @@ async fn absurd_commands_and_deep_failures_leave_a_file_that_opens_again() {
         .any(|e| e.event_type() == EventType::ActivityTaskFailed));
     svc.store.close_db();
 }
+
+#[tokio::test]
+async fn a_shutdown_naming_a_normal_queue_leaves_its_tasks_there() {
+    let svc = service();
+    start(&svc, "waits").await;
+    // A buggy worker names the normal queue as its sticky one.
+    svc.shutdown_worker(Request::new(ShutdownWorkerRequest {
+        namespace: "default".to_owned(),
+        sticky_task_queue: "q".to_owned(),
+        ..Default::default()
+    }))
+    .await
+    .unwrap();
+    let task = take(&svc, "q", false, Duration::from_secs(2)).await;
+    assert!(
+        !task.task_token.is_empty(),
+        "the workflow task is still queued"
+    );
+}
+
+#[tokio::test]
+async fn queues_polled_once_are_not_remembered() {
+    let svc = service();
+    for i in 0..200 {
+        let name = format!("sticky-{i}");
+        let task = take(&svc, &name, true, Duration::ZERO).await;
+        assert!(task.task_token.is_empty());
+        if i % 2 == 0 {
+            super::shut_down(&svc, &name).await;
+        }
+    }
+    // (Sticky pollers are forgotten once idle for a grace period: matching's unit tests.)
+    let queues = svc.store.apply(|state| state.queues.len()).0;
+    assert_eq!(queues, 0, "empty queues are forgotten");
+}
