@@ -93,6 +93,14 @@ pub(crate) fn malformed_token() -> Status {
     Status::not_found("unknown or malformed task token")
 }
 
+/// A task token handed out in namespace `token` used in a request naming `request`.
+pub(crate) fn token_namespace_mismatch(token: &str, request: &str) -> Status {
+    Status::invalid_argument(format!(
+        "Operation requested with a token from a different namespace: the token is from \
+         namespace `{token}`, the request names `{request}`"
+    ))
+}
+
 /// A task token of the wrong kind for the call (`kind`: workflow, activity or query).
 pub(crate) fn wrong_token(kind: &str) -> Status {
     Status::invalid_argument(format!("not a {kind} task token"))

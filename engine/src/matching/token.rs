@@ -1,4 +1,5 @@
-//! Task tokens: what a handed-out task stands for, opaque to workers.
+//! Task tokens: what a handed-out task stands for, opaque to workers, and bound to the
+//! namespace it was handed out in.
 
 use serde::{Deserialize, Serialize};
 
@@ -8,14 +9,16 @@ use serde::{Deserialize, Serialize};
 pub(crate) enum Token {
     #[serde(rename = "w")]
     Workflow {
+        ns: String,
         run: String,
         scheduled: i64,
         attempt: i32,
     },
     #[serde(rename = "q")]
-    Query { id: String },
+    Query { ns: String, id: String },
     #[serde(rename = "a")]
     Activity {
+        ns: String,
         run: String,
         scheduled: i64,
         attempt: i32,
@@ -27,8 +30,17 @@ impl Token {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, tonic::Status> {
-        serde_json::from_slice(bytes).map_err(|_| crate::errors::malformed_token())
+    /// The token a request naming `namespace` carries; a token handed out in another
+    /// namespace is refused, as Temporal does.
+    pub(crate) fn decode(bytes: &[u8], namespace: &str) -> Result<Self, tonic::Status> {
+        let token: Self =
+            serde_json::from_slice(bytes).map_err(|_| crate::errors::malformed_token())?;
+        let (Self::Workflow { ns, .. } | Self::Query { ns, .. } | Self::Activity { ns, .. }) =
+            &token;
+        if ns != namespace {
+            return Err(crate::errors::token_namespace_mismatch(ns, namespace));
+        }
+        Ok(token)
     }
 }
 
@@ -39,12 +51,16 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_garbage_is_refused() {
         let token = Token::Activity {
+            ns: "a".into(),
             run: "r".into(),
             scheduled: 5,
             attempt: 2,
         };
-        assert_eq!(Token::decode(&token.encode()).unwrap(), token);
-        let status = Token::decode(b"forged").unwrap_err();
+        assert_eq!(Token::decode(&token.encode(), "a").unwrap(), token);
+        let status = Token::decode(b"forged", "a").unwrap_err();
         assert_eq!(status.code(), tonic::Code::NotFound);
+        let status = Token::decode(&token.encode(), "b").unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(status.message().contains("namespace `a`"), "{status:?}");
     }
 }

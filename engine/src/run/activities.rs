@@ -249,6 +249,7 @@ impl Run {
         let workflow_type = self.started.workflow_type.clone();
         let namespace = self.namespace.clone();
         let token = Token::Activity {
+            ns: namespace.clone(),
             run: self.run_id.clone(),
             scheduled: task.scheduled_event_id,
             attempt: task.attempt,

@@ -46,7 +46,7 @@ mod workflow_task;
 mod tests;
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     time::{Duration, SystemTime},
 };
 
@@ -221,6 +221,10 @@ pub(crate) struct Run {
     /// next cron time.
     #[serde(default)]
     pub(crate) backoff_until: Option<SystemTime>,
+    /// The request ids of the signals received from clients: a retried signal is applied
+    /// once.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    signal_request_ids: BTreeSet<String>,
     /// Inside `complete_workflow_task`: new events don't schedule a task by themselves.
     in_completion: bool,
     needs_task: bool,
@@ -307,6 +311,7 @@ impl Run {
                 backoff_until: self.backoff_until,
                 in_completion: self.in_completion,
                 needs_task: self.needs_task,
+                signal_request_ids: self.signal_request_ids.clone(),
             },
             events: if speculative {
                 Ok(self.events.clone())

@@ -22,7 +22,11 @@ impl Run {
         sticky: bool,
     ) -> PollWorkflowTaskQueueResponse {
         PollWorkflowTaskQueueResponse {
-            task_token: Token::Query { id }.encode(),
+            task_token: Token::Query {
+                ns: self.namespace.clone(),
+                id,
+            }
+            .encode(),
             workflow_execution: Some(self.execution()),
             workflow_type: self.started.workflow_type.clone(),
             previous_started_event_id: self.previous_started_event_id,

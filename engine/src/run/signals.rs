@@ -15,12 +15,17 @@ use crate::proto::{
 };
 
 impl Run {
-    /// A signal from a client or another workflow.
+    /// A signal from a client or another workflow. A client's signal with a request id
+    /// the run has seen is a retry: applied once, as on Temporal.
     pub(crate) fn signal(
         &mut self,
         ctx: &mut Ctx<'_>,
+        request_id: &str,
         attrs: WorkflowExecutionSignaledEventAttributes,
     ) {
+        if !request_id.is_empty() && !self.signal_request_ids.insert(request_id.to_owned()) {
+            return;
+        }
         self.add_new_event(
             ctx,
             Attributes::WorkflowExecutionSignaledEventAttributes(attrs),

@@ -97,6 +97,7 @@ impl Run {
             backoff_until: backoff.map(|b| crate::clock::after(now, b)),
             in_completion: false,
             needs_task: false,
+            signal_request_ids: Default::default(),
         };
         run.append(
             ctx,

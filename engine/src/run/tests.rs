@@ -545,7 +545,7 @@ fn events_that_arrive_while_a_task_is_held_wait_for_it_to_end() {
     let mut world = World::new();
     let mut run = world.started_task();
     let (_, effects) = world.apply(&mut run, |run, ctx| {
-        run.signal(ctx, Default::default());
+        run.signal(ctx, "", Default::default());
     });
     assert_eq!(effects, []);
     assert_eq!(types(&run).len(), 3, "buffered, not written");
@@ -567,7 +567,7 @@ fn events_that_arrive_while_a_task_is_held_wait_for_it_to_end() {
         })
         .0
         .unwrap();
-    world.apply(&mut run, |run, ctx| run.signal(ctx, Default::default()));
+    world.apply(&mut run, |run, ctx| run.signal(ctx, "", Default::default()));
     let (completed, _) = world.complete(
         &mut run,
         vec![command(Cmd::CompleteWorkflowExecutionCommandAttributes(
@@ -750,7 +750,7 @@ fn a_timer_that_fired_while_the_task_ran_can_still_be_cancelled() {
         ))],
     );
     completed.unwrap();
-    world.apply(&mut run, |run, ctx| run.signal(ctx, Default::default()));
+    world.apply(&mut run, |run, ctx| run.signal(ctx, "", Default::default()));
     world
         .apply(&mut run, |run, ctx| {
             run.start_workflow_task(ctx, "worker", "q")

@@ -258,6 +258,7 @@ impl Run {
         task.started_time = Some(now);
         let messages = self.deliver_updates(task.scheduled_event_id);
         let token = Token::Workflow {
+            ns: self.namespace.clone(),
             run: self.run_id.clone(),
             scheduled: task.scheduled_event_id,
             attempt: task.attempt,

@@ -32,12 +32,13 @@ enum ActivityTarget {
 }
 
 impl ActivityTarget {
-    fn token(token: &[u8]) -> Result<Self, Status> {
-        match Token::decode(token)? {
+    fn token(token: &[u8], namespace: &str) -> Result<Self, Status> {
+        match Token::decode(token, namespace)? {
             Token::Activity {
                 run,
                 scheduled,
                 attempt,
+                ..
             } => Ok(Self::Token {
                 run_id: run,
                 scheduled,
@@ -131,7 +132,7 @@ impl Service {
         request: Request<RecordActivityTaskHeartbeatRequest>,
     ) -> Result<RecordActivityTaskHeartbeatResponse, Status> {
         let r = request.into_inner();
-        let target = ActivityTarget::token(&r.task_token)?;
+        let target = ActivityTarget::token(&r.task_token, &r.namespace)?;
         let cancel_requested = self
             .on_activity(target, |run, ctx, s| {
                 run.record_heartbeat(ctx, s, r.details)
@@ -165,7 +166,7 @@ impl Service {
         request: Request<RespondActivityTaskCompletedRequest>,
     ) -> Result<RespondActivityTaskCompletedResponse, Status> {
         let r = request.into_inner();
-        let target = ActivityTarget::token(&r.task_token)?;
+        let target = ActivityTarget::token(&r.task_token, &r.namespace)?;
         self.on_activity(target, |run, ctx, s| {
             run.complete_activity(ctx, s, r.result, r.identity)
         })
@@ -191,7 +192,7 @@ impl Service {
         request: Request<RespondActivityTaskFailedRequest>,
     ) -> Result<RespondActivityTaskFailedResponse, Status> {
         let r = request.into_inner();
-        let target = ActivityTarget::token(&r.task_token)?;
+        let target = ActivityTarget::token(&r.task_token, &r.namespace)?;
         let mut failure = r.failure.unwrap_or_default();
         validate::limit_failure(&mut failure);
         self.on_activity(target, |run, ctx, s| {
@@ -221,7 +222,7 @@ impl Service {
         request: Request<RespondActivityTaskCanceledRequest>,
     ) -> Result<RespondActivityTaskCanceledResponse, Status> {
         let r = request.into_inner();
-        let target = ActivityTarget::token(&r.task_token)?;
+        let target = ActivityTarget::token(&r.task_token, &r.namespace)?;
         self.on_activity(target, |run, ctx, s| {
             run.cancel_activity(ctx, s, r.details, r.identity)
         })

@@ -50,7 +50,7 @@ impl Service {
         request: Request<RespondQueryTaskCompletedRequest>,
     ) -> Result<RespondQueryTaskCompletedResponse, Status> {
         let r = request.into_inner();
-        let Token::Query { id } = Token::decode(&r.task_token)? else {
+        let Token::Query { id, .. } = Token::decode(&r.task_token, &r.namespace)? else {
             return Err(errors::wrong_token("query"));
         };
         let reply = self

@@ -19,8 +19,8 @@ use crate::{
 };
 
 /// The run and scheduled event id a workflow task token names.
-fn workflow_token(token: &[u8]) -> Result<(String, i64), Status> {
-    match Token::decode(token)? {
+fn workflow_token(token: &[u8], namespace: &str) -> Result<(String, i64), Status> {
+    match Token::decode(token, namespace)? {
         Token::Workflow { run, scheduled, .. } => Ok((run, scheduled)),
         _ => Err(errors::wrong_token("workflow")),
     }
@@ -60,7 +60,7 @@ impl Service {
         request: Request<RespondWorkflowTaskCompletedRequest>,
     ) -> Result<RespondWorkflowTaskCompletedResponse, Status> {
         let r = request.into_inner();
-        let (run_id, scheduled) = workflow_token(&r.task_token)?;
+        let (run_id, scheduled) = workflow_token(&r.task_token, &r.namespace)?;
         self.store
             .transaction(|state| state.complete_workflow_task(&run_id, scheduled, r))
             .await
@@ -72,7 +72,7 @@ impl Service {
     ) -> Result<RespondWorkflowTaskFailedResponse, Status> {
         let mut r = request.into_inner();
         validate::limit_optional_failure(&mut r.failure);
-        let (run_id, scheduled) = workflow_token(&r.task_token)?;
+        let (run_id, scheduled) = workflow_token(&r.task_token, &r.namespace)?;
         self.store
             .transaction(|state| {
                 let run = state

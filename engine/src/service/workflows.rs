@@ -161,7 +161,7 @@ impl Service {
             .transaction(|state| {
                 let run_id =
                     state.resolve_open_run_id(&r.namespace, r.workflow_execution.as_ref())?;
-                state.with_run(&run_id, |run, ctx| run.signal(ctx, signal));
+                state.with_run(&run_id, |run, ctx| run.signal(ctx, &r.request_id, signal));
                 Ok::<_, Status>(())
             })
             .await?;

@@ -98,7 +98,7 @@ impl State {
         #[cfg(test)]
         if self.fail_firing.as_ref() == Some(&run_id) {
             // Half-way through, as a bug would.
-            self.with_run(&run_id, |run, ctx| run.signal(ctx, Default::default()));
+            self.with_run(&run_id, |run, ctx| run.signal(ctx, "", Default::default()));
             panic!("injected fault firing {timer:?}");
         }
         match timer {

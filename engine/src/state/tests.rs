@@ -61,7 +61,9 @@ fn run_task(state: &mut State, queue: &str, commands: Vec<Cmd>) -> (String, Chan
     })
     .0
     .expect("a task");
-    let Token::Workflow { run, scheduled, .. } = Token::decode(&task.task_token).unwrap() else {
+    let Token::Workflow { run, scheduled, .. } =
+        Token::decode(&task.task_token, "default").unwrap()
+    else {
         panic!("not a workflow token");
     };
     let request = RespondWorkflowTaskCompletedRequest {
@@ -140,7 +142,7 @@ fn a_closed_runs_deadlines_are_disarmed_and_a_touched_runs_rearmed() {
         run: run_id,
         scheduled,
         ..
-    } = Token::decode(&task.unwrap().task_token).unwrap()
+    } = Token::decode(&task.unwrap().task_token, "default").unwrap()
     else {
         panic!("not a workflow token");
     };
@@ -256,7 +258,9 @@ fn activities_asked_for_eagerly_come_back_started_and_others_are_queued() {
     })
     .0
     .unwrap();
-    let Token::Workflow { run, scheduled, .. } = Token::decode(&task.task_token).unwrap() else {
+    let Token::Workflow { run, scheduled, .. } =
+        Token::decode(&task.task_token, "default").unwrap()
+    else {
         panic!()
     };
     let request = RespondWorkflowTaskCompletedRequest {

@@ -104,12 +104,13 @@ impl State {
             .get(&key)
             .filter(|id| self.runs[*id].is_open())
             .cloned();
+        let request_id = start.request_id.clone();
         let (run_id, started) = match open {
             Some(run_id) => (run_id, false),
             None => self.start_workflow(start)?,
         };
         if self.runs.get(&run_id).is_some_and(Run::is_open) {
-            self.with_run(&run_id, |run, ctx| run.signal(ctx, signal));
+            self.with_run(&run_id, |run, ctx| run.signal(ctx, &request_id, signal));
         }
         Ok((run_id, started))
     }
@@ -277,7 +278,7 @@ impl State {
                         external_workflow_execution: Some(sender.clone()),
                         ..Default::default()
                     };
-                    self.with_run(target, |run, ctx| run.signal(ctx, signal));
+                    self.with_run(target, |run, ctx| run.signal(ctx, "", signal));
                 }
                 let delivered = target.is_some();
                 self.with_run(run_id, |run, ctx| {

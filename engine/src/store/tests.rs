@@ -123,7 +123,8 @@ impl Durable {
             .tx(|state| state.dispatch_workflow_task("default", id, "worker"))
             .0
             .expect("a workflow task");
-        let Token::Workflow { run, scheduled, .. } = Token::decode(&task.task_token).unwrap()
+        let Token::Workflow { run, scheduled, .. } =
+            Token::decode(&task.task_token, "default").unwrap()
         else {
             panic!("not a workflow token");
         };
@@ -153,7 +154,7 @@ impl Durable {
             .tx(|state| state.dispatch_activity_task("default", id, "worker"))
             .0
             .expect("an activity task");
-        Token::decode(&task.task_token).unwrap()
+        Token::decode(&task.task_token, "default").unwrap()
     }
 }
 
@@ -460,7 +461,8 @@ async fn start_with_timer(store: &super::Store, id: &str) -> String {
             let task = state
                 .dispatch_workflow_task("default", id, "worker")
                 .unwrap();
-            let Token::Workflow { run, scheduled, .. } = Token::decode(&task.task_token).unwrap()
+            let Token::Workflow { run, scheduled, .. } =
+                Token::decode(&task.task_token, "default").unwrap()
             else {
                 panic!("not a workflow token");
             };
@@ -523,7 +525,7 @@ async fn a_failed_transaction_leaves_nothing_behind() {
             let task = state.dispatch_workflow_task("default", "q", "worker");
             assert!(task.is_some());
             let kept = state.current[&("default".to_owned(), "kept".to_owned())].clone();
-            state.with_run(&kept, |run, ctx| run.signal(ctx, Default::default()));
+            state.with_run(&kept, |run, ctx| run.signal(ctx, "", Default::default()));
             state.start_run(crate::run::StartRun {
                 namespace: "default".into(),
                 workflow_id: "ghost".into(),

@@ -279,6 +279,7 @@ async fn absurd_commands_and_deep_failures_leave_a_file_that_opens_again() {
             .unwrap()
             .into_inner();
         svc.respond_activity_task_failed(Request::new(RespondActivityTaskFailedRequest {
+            namespace: "default".into(),
             task_token: attempt.task_token,
             failure: Some(deep_failure(100)),
             ..Default::default()
@@ -345,4 +346,57 @@ async fn queues_polled_once_are_not_remembered() {
     // (Sticky pollers are forgotten once idle for a grace period: matching's unit tests.)
     let queues = svc.store.apply(|state| state.queues.len()).0;
     assert_eq!(queues, 0, "empty queues are forgotten");
+}
+
+#[tokio::test]
+async fn a_token_from_another_namespace_is_refused() {
+    let svc = Service {
+        store: Arc::new(Store::new(
+            &["default".to_owned(), "other".to_owned()],
+            Clock::Real,
+        )),
+    };
+    start(&svc, "bound").await;
+    let task = take(&svc, "q", false, Duration::from_secs(2)).await;
+    let mut request = completion(task.task_token.clone(), Vec::new());
+    request.get_mut().namespace = "other".into();
+    let status = svc
+        .respond_workflow_task_completed(request)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("different namespace"),
+        "{status:?}"
+    );
+    // In its own namespace the token still works.
+    svc.respond_workflow_task_completed(completion(task.task_token, Vec::new()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_signal_retried_with_its_request_id_is_applied_once() {
+    let svc = service();
+    start(&svc, "retried").await;
+    for request_id in ["a", "a", "b", ""] {
+        svc.signal_workflow_execution(Request::new(SignalWorkflowExecutionRequest {
+            namespace: "default".to_owned(),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: "retried".to_owned(),
+                run_id: String::new(),
+            }),
+            signal_name: "poke".to_owned(),
+            request_id: request_id.to_owned(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    }
+    let signals = history(&svc, "retried")
+        .await
+        .iter()
+        .filter(|e| e.event_type() == EventType::WorkflowExecutionSignaled)
+        .count();
+    assert_eq!(signals, 3, "`a` twice counts once");
 }

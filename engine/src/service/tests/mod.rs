@@ -284,6 +284,7 @@ async fn activities_asked_for_eagerly_come_back_with_the_completion() {
     );
     // The eager task is started: its token completes it.
     svc.respond_activity_task_completed(Request::new(RespondActivityTaskCompletedRequest {
+        namespace: "default".to_owned(),
         task_token: answer.activity_tasks[0].task_token.clone(),
         identity: "eager-worker".to_owned(),
         ..Default::default()
