@@ -142,17 +142,15 @@ where
     (out, began.elapsed(), slowest)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement: run in release with --ignored --nocapture"]
-async fn measure_matching_times_over_a_thousand_days() {
+/// Times ListScheduleMatchingTimes over 1,000 days of schedule `id`.
+async fn measure_matching_times(create: CreateScheduleRequest, what: &str) {
     let svc = Arc::new(service());
-    svc.create_schedule(Request::new(paused_schedule("minutely", MINUTE)))
-        .await
-        .unwrap();
+    let id = create.schedule_id.clone();
+    svc.create_schedule(Request::new(create)).await.unwrap();
     let task = svc.clone();
     let (times, took, slowest) = while_heavy(&svc, async move {
         let end = origin() + Duration::from_secs(1000 * 86_400);
-        task.list_schedule_matching_times(Request::new(matching("minutely", origin(), end)))
+        task.list_schedule_matching_times(Request::new(matching(&id, origin(), end)))
             .await
             .unwrap()
             .into_inner()
@@ -161,9 +159,39 @@ async fn measure_matching_times_over_a_thousand_days() {
     })
     .await;
     println!(
-        "ListScheduleMatchingTimes, 1,000 days of a 1-minute interval: {took:?} for {times} \
-         times; slowest DescribeNamespace meanwhile: {slowest:?}"
+        "ListScheduleMatchingTimes, 1,000 days of {what}: {took:?} for {times} times; \
+         slowest DescribeNamespace meanwhile: {slowest:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run in release with --ignored --nocapture"]
+async fn measure_matching_times_over_a_thousand_days() {
+    measure_matching_times(paused_schedule("minutely", MINUTE), "a 1-minute interval").await;
+    let mut calendar = paused_schedule("calendar", MINUTE);
+    let spec = calendar.schedule.as_mut().unwrap().spec.as_mut().unwrap();
+    spec.interval.clear();
+    spec.cron_string = vec!["* * * * *".to_owned()];
+    measure_matching_times(calendar, "cron `* * * * *`").await;
+    let mut sparse = paused_schedule("sparse", Duration::from_secs(1));
+    let spec = sparse.schedule.as_mut().unwrap().spec.as_mut().unwrap();
+    // Every second but those of minutes 1-59: 3,600 of 86,400 a day pass.
+    let range = |start, end| Range {
+        start,
+        end,
+        step: 1,
+    };
+    spec.exclude_structured_calendar = vec![StructuredCalendarSpec {
+        second: vec![range(0, 59)],
+        minute: vec![range(1, 59)],
+        hour: vec![range(0, 23)],
+        ..Default::default()
+    }];
+    measure_matching_times(
+        sparse,
+        "a 1-second interval excluding minutes 1-59 of every hour",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
