@@ -245,6 +245,10 @@ impl Engine {
             }
         });
         let timers = tokio::spawn(timer_service::run(store.clone()));
+        // Backfills the engine was taking when it stopped go on.
+        for key in store.apply(|state| state.schedules_with_backfills()).0 {
+            tokio::spawn(service::take_backfills(store.clone(), key));
+        }
         Ok(Self {
             address,
             store,

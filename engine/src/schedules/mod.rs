@@ -16,7 +16,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 
-pub(crate) use spec::{canonicalize, Spec};
+pub(crate) use spec::{canonicalize, Budget, Spec};
 
 use crate::{
     pb,
@@ -25,7 +25,7 @@ use crate::{
         common::{Memo, Payload, Payloads, SearchAttributes},
         enums::ScheduleOverlapPolicy,
         failure::Failure,
-        schedule::{ScheduleInfo, ScheduleState},
+        schedule::{ScheduleInfo, ScheduleSpec, ScheduleState},
         workflow::NewWorkflowExecutionInfo,
     },
     validate,
@@ -41,6 +41,15 @@ const DEFAULT_CATCHUP: Duration = Duration::from_secs(365 * 24 * 3600);
 const REMEMBERED_REQUESTS: usize = 64;
 /// At most this many actions per backfill request.
 pub(crate) const MAX_BACKFILL: usize = 100_000;
+/// A backfill takes at most this many actions per transaction, so that other calls get the
+/// lock in between.
+pub(crate) const BACKFILL_CHUNK: usize = 256;
+/// The steps (see [`Budget`]) that finding one chunk of a backfill may spend.
+const BACKFILL_CHUNK_STEPS: u64 = 1_000_000;
+/// ListScheduleMatchingTimes answers at most this many times, as Temporal does.
+pub(crate) const MAX_MATCHING_TIMES: usize = 1000;
+/// The steps (see [`Budget`]) that ListScheduleMatchingTimes may spend.
+const MATCHING_STEPS: u64 = 2_000_000;
 
 /// A schedule's key: `(namespace, schedule id)`.
 pub(crate) type Key = (String, String);
@@ -75,8 +84,101 @@ pub(crate) struct Schedule {
     pub(crate) last_failure: Option<Failure>,
     /// Request ids of recent patches.
     pub(crate) requests: VecDeque<String>,
+    /// Backfills asked for and not finished, in order: kept with the schedule, so that a
+    /// restarted engine finishes them.
+    #[serde(default)]
+    pub(crate) backfills: VecDeque<Backfill>,
 }
 
+/// What is left of a backfill: the nominal times in `[from, to]`, at most `left` of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Backfill {
+    pub(crate) from: SystemTime,
+    pub(crate) to: SystemTime,
+    /// As requested (unspecified: the schedule's).
+    pub(crate) overlap_policy: i32,
+    pub(crate) left: usize,
+}
+
+/// A backfill's next chunk, found outside the lock: the nominal times to act at, and what
+/// is left of the backfill after them (`None`: it is finished).
+#[derive(Debug)]
+pub(crate) struct BackfillChunk {
+    pub(crate) times: Vec<SystemTime>,
+    pub(crate) rest: Option<Backfill>,
+}
+
+/// Compiles a stored spec; `None` (the schedule takes no action) if a spec stored by
+/// another engine version no longer compiles: bad data in the file never panics.
+fn compile(id: &str, spec: Option<&ScheduleSpec>) -> Option<Spec> {
+    let spec = spec.cloned().unwrap_or_default();
+    Spec::compile(&spec)
+        .inspect_err(|e| tracing::warn!(schedule = %id, "stored spec is invalid: {e}"))
+        .ok()
+}
+
+/// The action times (with jitter) of schedule `id`'s `spec` whose nominal times are in
+/// `[start, end]`: at most [`MAX_MATCHING_TIMES`], and the first ones found within a
+/// bounded amount of work (a spec that excludes nearly every time it matches answers the
+/// times found so far rather than search for minutes).
+pub(crate) fn matching_times(
+    id: &str,
+    spec: Option<&ScheduleSpec>,
+    start: SystemTime,
+    end: SystemTime,
+) -> Vec<SystemTime> {
+    let Some(spec) = compile(id, spec) else {
+        return Vec::new();
+    };
+    let mut budget = Budget::new(MATCHING_STEPS);
+    let times = spec.times_between(start, end, MAX_MATCHING_TIMES, &mut budget);
+    if budget.exhausted() {
+        tracing::warn!(
+            schedule = %id,
+            found = times.len(),
+            "listing matching times gave up: the spec matches too rarely in the range"
+        );
+    }
+    times
+        .into_iter()
+        .map(|nominal| crate::clock::after(nominal, spec.jitter_within(id, nominal, &mut budget)))
+        .collect()
+}
+
+/// The next chunk of `backfill` under schedule `id`'s `spec`: at most [`BACKFILL_CHUNK`]
+/// times, found within a bounded amount of work. A spec that needs more than that for
+/// one chunk ends the backfill there (with a warning) rather than search for minutes.
+pub(crate) fn backfill_chunk(
+    id: &str,
+    spec: Option<&ScheduleSpec>,
+    backfill: &Backfill,
+) -> BackfillChunk {
+    let Some(spec) = compile(id, spec) else {
+        return BackfillChunk {
+            times: Vec::new(),
+            rest: None,
+        };
+    };
+    let limit = backfill.left.min(BACKFILL_CHUNK);
+    let mut budget = Budget::new(BACKFILL_CHUNK_STEPS);
+    let times = spec.times_between(backfill.from, backfill.to, limit, &mut budget);
+    if budget.exhausted() {
+        tracing::warn!(
+            schedule = %id,
+            "a backfill stops early: its spec matches too rarely to find its times"
+        );
+        return BackfillChunk { times, rest: None };
+    }
+    let rest = match times.last() {
+        Some(last) if times.len() == limit && backfill.left > limit => Some(Backfill {
+            from: *last + Duration::from_nanos(1),
+            left: backfill.left - limit,
+            ..backfill.clone()
+        }),
+        _ => None,
+    };
+    BackfillChunk { times, rest }
+}
 /// An action waiting for the running workflows to close.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Buffered {
@@ -262,10 +364,7 @@ impl Schedule {
     /// The compiled spec; `None` (the schedule takes no action) if a spec stored by
     /// another engine version no longer compiles: bad data in the file never panics.
     pub(crate) fn spec(&self) -> Option<Spec> {
-        let spec = self.schedule.spec.clone().unwrap_or_default();
-        Spec::compile(&spec)
-            .inspect_err(|e| tracing::warn!(schedule = %self.id, "stored spec is invalid: {e}"))
-            .ok()
+        compile(&self.id, self.schedule.spec.as_ref())
     }
 
     /// Pauses the schedule with `notes` (it takes no action until unpaused).

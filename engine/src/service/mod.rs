@@ -27,6 +27,8 @@ mod visibility;
 mod workflow_tasks;
 mod workflows;
 
+pub(crate) use schedules::take_backfills;
+
 #[cfg(test)]
 mod tests;
 

@@ -23,12 +23,13 @@ use crate::{
         },
         schedule::{
             BackfillRequest, ScheduleActionResult, ScheduleInfo, ScheduleListEntry,
-            ScheduleListInfo, SchedulePatch, TriggerImmediatelyRequest,
+            ScheduleListInfo, SchedulePatch, ScheduleSpec, TriggerImmediatelyRequest,
         },
     },
     run::StartRun,
     schedules::{
-        rfc3339, search_attribute, validate, Buffered, Key, Schedule, MAX_BACKFILL, RECENT_ACTIONS,
+        rfc3339, search_attribute, validate, Backfill, BackfillChunk, Buffered, Key, Schedule,
+        MAX_BACKFILL, RECENT_ACTIONS,
     },
 };
 
@@ -75,6 +76,7 @@ impl State {
             last_completion_result: None,
             last_failure: None,
             requests: VecDeque::new(),
+            backfills: VecDeque::new(),
         });
         if let Some(patch) = new.initial_patch {
             self.apply_patch(&key, patch);
@@ -138,7 +140,8 @@ impl State {
         Ok(())
     }
 
-    /// Pauses, unpauses, triggers or backfills; a patch whose request id was seen is a no-op.
+    /// Pauses, unpauses, triggers or queues backfills (see [`State::take_backfill_chunk`]);
+    /// a patch whose request id was seen is a no-op.
     pub(crate) fn patch_schedule(
         &mut self,
         key: &Key,
@@ -200,25 +203,78 @@ impl State {
             let nominal = proto::system_time(scheduled_time.as_ref()).unwrap_or(now);
             self.take_action(key, nominal, now, overlap_policy, true);
         }
+        // Backfills are taken later, a chunk per transaction: the patch only notes them.
         for BackfillRequest {
             start_time,
             end_time,
             overlap_policy,
         } in patch.backfill_request
         {
-            let (Some(start), Some(end)) = (
+            let (Some(from), Some(to)) = (
                 proto::system_time(start_time.as_ref()),
                 proto::system_time(end_time.as_ref()),
             ) else {
                 continue;
             };
-            let Some(spec) = self.schedules.get(key).and_then(Schedule::spec) else {
-                return;
-            };
-            for nominal in spec.times_between(start, end, MAX_BACKFILL) {
-                self.take_action(key, nominal, now, overlap_policy, true);
+            if let Some(s) = self.schedules.get_mut(key) {
+                s.backfills.push_back(Backfill {
+                    from,
+                    to,
+                    overlap_policy,
+                    left: MAX_BACKFILL,
+                });
             }
         }
+    }
+
+    /// The schedule's first unfinished backfill and the spec it follows, from which the
+    /// backfill's next chunk is found outside the lock; `None` when it has none.
+    pub(crate) fn pending_backfill(&self, key: &Key) -> Option<(Option<ScheduleSpec>, Backfill)> {
+        let s = self.schedules.get(key)?;
+        let backfill = s.backfills.front()?.clone();
+        Some((s.schedule.spec.clone(), backfill))
+    }
+
+    /// The schedules with unfinished backfills (a restarted engine finishes them).
+    pub(crate) fn schedules_with_backfills(&self) -> Vec<Key> {
+        self.schedules
+            .keys()
+            .into_iter()
+            .filter(|key| {
+                self.schedules
+                    .get(key)
+                    .is_some_and(|s| !s.backfills.is_empty())
+            })
+            .collect()
+    }
+
+    /// Takes the actions of `chunk`, found from `read` (see [`State::pending_backfill`]),
+    /// in order, and leaves the rest of the backfill first in line; does nothing and
+    /// answers `false` if the schedule's first backfill or its spec changed since.
+    pub(crate) fn take_backfill_chunk(
+        &mut self,
+        key: &Key,
+        read: &(Option<ScheduleSpec>, Backfill),
+        chunk: BackfillChunk,
+    ) -> bool {
+        let now = self.now;
+        let Some(s) = self.schedules.get(key) else {
+            return false;
+        };
+        if s.backfills.front() != Some(&read.1) || s.schedule.spec != read.0 {
+            return false;
+        }
+        let Some(s) = self.schedules.get_mut(key) else {
+            return false;
+        };
+        s.backfills.pop_front();
+        if let Some(rest) = chunk.rest {
+            s.backfills.push_front(rest);
+        }
+        for nominal in chunk.times {
+            self.take_action(key, nominal, now, read.1.overlap_policy, true);
+        }
+        true
     }
 
     pub(crate) fn delete_schedule(&mut self, key: &Key) -> Result<(), Status> {
@@ -263,25 +319,13 @@ impl State {
         (entries, None)
     }
 
-    /// The action times in `[start, end]`.
-    pub(crate) fn schedule_matching_times(
-        &self,
-        key: &Key,
-        start: SystemTime,
-        end: SystemTime,
-    ) -> Result<Vec<SystemTime>, Status> {
+    /// The schedule's spec (the matching times are found outside the lock).
+    pub(crate) fn schedule_spec(&self, key: &Key) -> Result<Option<ScheduleSpec>, Status> {
         let s = self
             .schedules
             .get(key)
             .ok_or_else(|| errors::schedule_not_found(&key.1))?;
-        let Some(spec) = s.spec() else {
-            return Ok(Vec::new());
-        };
-        Ok(spec
-            .times_between(start, end, MAX_BACKFILL)
-            .into_iter()
-            .map(|nominal| after(nominal, spec.jitter(&s.id, nominal)))
-            .collect())
+        Ok(s.schedule.spec.clone())
     }
 
     /// The schedule's timer fired at `at`.
@@ -366,12 +410,22 @@ impl State {
         manual: bool,
     ) {
         self.start_buffered(key);
-        let Some(s) = self.schedules.get_mut(key) else {
+        let Some(s) = self.schedules.get(key) else {
             return;
         };
         let overlap = s.overlap(requested);
-        let running = s.info.running_workflows.clone();
-        if running.is_empty() || overlap == ScheduleOverlapPolicy::AllowAll {
+        // ALLOW_ALL starts whatever runs, so it need not look up which of the running
+        // workflows still run: a look-up per running workflow per action made a long
+        // backfill quadratic.
+        if overlap == ScheduleOverlapPolicy::AllowAll {
+            self.start_scheduled(key, nominal, actual, manual);
+            return;
+        }
+        self.refresh_running(key);
+        let Some(s) = self.schedules.get_mut(key) else {
+            return;
+        };
+        if s.info.running_workflows.is_empty() {
             self.start_scheduled(key, nominal, actual, manual);
             return;
         }
@@ -389,12 +443,12 @@ impl State {
                 // The newest action starts once the others finish cancelling.
                 s.buffered.clear();
                 s.buffered.push_back(buffered);
-                for w in &running {
+                for w in s.info.running_workflows.clone() {
                     self.cancel_scheduled(&key.0, &w.workflow_id);
                 }
             }
             ScheduleOverlapPolicy::TerminateOther => {
-                for w in &running {
+                for w in s.info.running_workflows.clone() {
                     if let Some(run_id) = self
                         .current
                         .get(&(key.0.clone(), w.workflow_id.clone()))
@@ -434,6 +488,13 @@ impl State {
 
     /// Starts the first buffered action if nothing runs any more.
     fn start_buffered(&mut self, key: &Key) {
+        if self
+            .schedules
+            .get(key)
+            .is_none_or(|s| s.buffered.is_empty())
+        {
+            return;
+        }
         self.refresh_running(key);
         let Some(s) = self.schedules.get_mut(key) else {
             return;
@@ -570,6 +631,11 @@ impl State {
         let Some(s) = self.schedules.get_mut(&key) else {
             return;
         };
+        // The closed run's own entry goes here; others that closed unnoticed are dropped
+        // when an overlap policy needs to know what runs.
+        s.info
+            .running_workflows
+            .retain(|w| w.workflow_id != workflow_id);
         for action in &mut s.info.recent_actions {
             if action
                 .start_workflow_result

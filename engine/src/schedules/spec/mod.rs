@@ -336,6 +336,39 @@ pub(crate) fn cron_spec(cron: &str) -> Result<Spec, String> {
     Spec::compile(&spec)
 }
 
+/// A bound on the work of a search of a spec's times, in steps: each candidate time and
+/// each calendar day looked at spends one. A spec that matches rarely, or excludes nearly
+/// all it matches, may need millions of steps per time; a search that must answer within
+/// bounds (matching times, a backfill) gives up when its budget runs out.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    steps: u64,
+}
+
+impl Budget {
+    pub(crate) fn new(steps: u64) -> Self {
+        Self { steps }
+    }
+
+    /// No bound beyond the spec's own (100,000 excluded times, 200 years of days).
+    fn unlimited() -> Self {
+        Self::new(u64::MAX)
+    }
+
+    /// Whether the search gave up for want of steps.
+    pub(crate) fn exhausted(&self) -> bool {
+        self.steps == 0
+    }
+
+    fn spend(&mut self) -> bool {
+        if self.steps == 0 {
+            return false;
+        }
+        self.steps -= 1;
+        true
+    }
+}
+
 /// A compiled spec: finds the action times.
 #[derive(Debug)]
 pub(crate) struct Spec {
@@ -393,6 +426,11 @@ impl Spec {
 
     /// The first action time strictly after `after` (before jitter), if any.
     pub(crate) fn next_after(&self, after: SystemTime) -> Option<SystemTime> {
+        self.next_within(after, &mut Budget::unlimited())
+    }
+
+    /// [`Spec::next_after`] within `budget`: `None` also when the budget runs out.
+    fn next_within(&self, after: SystemTime, budget: &mut Budget) -> Option<SystemTime> {
         let mut after = after;
         if let Some(start) = self.start {
             // The start time itself may match.
@@ -400,6 +438,9 @@ impl Spec {
         }
         // Excluded times are skipped; a spec that excludes every match ends somewhere.
         for _ in 0..100_000 {
+            if !budget.spend() {
+                return None;
+            }
             let next = self
                 .intervals
                 .iter()
@@ -407,9 +448,13 @@ impl Spec {
                 .chain(
                     self.calendars
                         .iter()
-                        .filter_map(|c| c.next_after(&self.tz, after)),
+                        .filter_map(|c| c.next_after(&self.tz, after, budget)),
                 )
                 .min()?;
+            if budget.exhausted() {
+                // A calendar gave up: `next` may not be the first match.
+                return None;
+            }
             if self.end.is_some_and(|end| next > end) {
                 return None;
             }
@@ -422,21 +467,24 @@ impl Spec {
         None
     }
 
-    /// The nominal action times in `[start, end]` (both inclusive), at most `limit`.
+    /// The nominal action times in `[start, end]` (both inclusive), at most `limit`, found
+    /// within `budget`: when it runs out (see [`Budget::exhausted`]), the times found so
+    /// far, the first ones of the range.
     pub(crate) fn times_between(
         &self,
         start: SystemTime,
         end: SystemTime,
         limit: usize,
+        budget: &mut Budget,
     ) -> Vec<SystemTime> {
         let mut times = Vec::new();
         let mut t = start.checked_sub(Duration::from_nanos(1)).unwrap_or(start);
-        while let Some(nominal) = self.next_after(t).filter(|n| *n <= end) {
+        while times.len() < limit {
+            let Some(nominal) = self.next_within(t, budget).filter(|n| *n <= end) else {
+                break;
+            };
             times.push(nominal);
             t = nominal;
-            if times.len() == limit {
-                break;
-            }
         }
         times
     }
@@ -445,11 +493,22 @@ impl Spec {
     /// pseudo-random share of the jitter for this schedule and time, never reaching the
     /// following nominal time.
     pub(crate) fn jitter(&self, seed: &str, nominal: SystemTime) -> Duration {
+        self.jitter_within(seed, nominal, &mut Budget::unlimited())
+    }
+
+    /// [`Spec::jitter`] within `budget` (if it runs out, the jitter is bounded by the
+    /// spec's alone).
+    pub(crate) fn jitter_within(
+        &self,
+        seed: &str,
+        nominal: SystemTime,
+        budget: &mut Budget,
+    ) -> Duration {
         if self.jitter.is_zero() {
             return Duration::ZERO;
         }
         let mut max = self.jitter;
-        if let Some(following) = self.next_after(nominal) {
+        if let Some(following) = self.next_within(nominal, budget) {
             max = max.min(following.duration_since(nominal).unwrap_or_default());
         }
         let nanos = nominal
@@ -587,8 +646,9 @@ impl Calendar {
         None
     }
 
-    /// The first matching whole second strictly after `after`, in `tz`.
-    fn next_after(&self, tz: &Tz, after: SystemTime) -> Option<SystemTime> {
+    /// The first matching whole second strictly after `after`, in `tz`; each day looked at
+    /// spends a step of `budget`.
+    fn next_after(&self, tz: &Tz, after: SystemTime, budget: &mut Budget) -> Option<SystemTime> {
         let floor = match after.duration_since(UNIX_EPOCH) {
             Ok(d) => d.as_secs() as i64,
             Err(_) => -1,
@@ -601,6 +661,9 @@ impl Calendar {
         let mut from = Some(local.time());
         // A calendar matching nothing for 200 years matches nothing.
         for _ in 0..(366 * 200) {
+            if !budget.spend() {
+                return None;
+            }
             if self.day_matches(date) {
                 let mut start = from.unwrap_or(NaiveTime::MIN);
                 while let Some(time) = self.time_from(start) {

@@ -114,10 +114,10 @@ async fn absurd_start_options_are_refused_naming_the_field() {
 }
 
 /// A temporary database file, removed with its WAL files.
-struct TempDb(PathBuf);
+pub(super) struct TempDb(PathBuf);
 
 impl TempDb {
-    fn new(name: &str) -> Self {
+    pub(super) fn new(name: &str) -> Self {
         let db = Self(
             std::env::temp_dir().join(format!("capstan-hostile-{name}-{}.db", std::process::id())),
         );
@@ -131,7 +131,7 @@ impl TempDb {
         }
     }
 
-    fn service(&self) -> Service {
+    pub(super) fn service(&self) -> Service {
         let store = Store::open(
             &["default".to_owned()],
             Clock::Real,

@@ -1,6 +1,7 @@
 //! The service end to end in-process: RPCs straight into the handlers, no network.
 
 mod hostile;
+mod schedules;
 
 use std::{sync::Arc, time::Duration};
 
