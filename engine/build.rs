@@ -21,6 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .generate_default_stubs(true)
         .extern_path(".temporal", "::temporalio_protos::temporal")
+        // Prost's codec, but an undecodable request is INVALID_ARGUMENT, not INTERNAL.
+        .codec_path("crate::service::Codec")
         .compile_fds(set)?;
     name_unimplemented_methods()
 }

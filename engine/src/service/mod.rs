@@ -17,6 +17,7 @@
 //! Every other `WorkflowService` method answers `Unimplemented`, naming itself.
 
 mod activity_tasks;
+mod codec;
 mod history;
 mod long_poll;
 mod namespaces;
@@ -27,6 +28,7 @@ mod visibility;
 mod workflow_tasks;
 mod workflows;
 
+pub(crate) use codec::Codec;
 pub(crate) use schedules::take_backfills;
 
 #[cfg(test)]
