@@ -1,5 +1,10 @@
 //! The durable half of the store: a SQLite file in WAL mode.
 //!
+//! The file is the engine's alone: `PRAGMA application_id` is [`APPLICATION_ID`] ("CPST";
+//! files of versions 1 and 2, which had none, are stamped when opened), any other SQLite
+//! file is refused unchanged, and while an engine has it open it holds its lock
+//! ([`FileLock`](super::file_lock::FileLock), on `<file>-lock`).
+//!
 //! Schema (version 2, `PRAGMA user_version`; a version-1 file gains the `schedules` table):
 //!
 //! - `namespaces(name PRIMARY KEY, id)`
@@ -25,6 +30,7 @@ use std::{
 use prost::Message as _;
 use rusqlite::{params, Connection};
 
+use super::file_lock::{self, FileLock};
 use crate::{
     event_log::EventLog,
     proto::history::HistoryEvent,
@@ -33,6 +39,13 @@ use crate::{
 };
 
 const SCHEMA_VERSION: i64 = 2;
+
+/// `PRAGMA application_id` of an engine's file: "CPST". Files of schema versions 1 and 2
+/// have none (0) and are stamped when opened.
+pub(crate) const APPLICATION_ID: i32 = 0x4350_5354;
+
+/// The tables of schema versions 1 and 2, which had no application id.
+const LEGACY_TABLES: &[&str] = &["events", "namespaces", "runs", "schedules"];
 
 /// Why the database could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -48,12 +61,24 @@ pub(crate) enum DbError {
     Decode { run_id: String, message: String },
     #[error("the database has schema version {0}; this engine reads version {SCHEMA_VERSION}")]
     Version(i64),
+    #[error(transparent)]
+    Lock(#[from] file_lock::LockError),
+    #[error("it is not a SQLite database; give `--db` a new path or a Capstan engine database")]
+    NotSqlite,
+    #[error(
+        "it is not a Capstan engine database ({0}); it was left unchanged: give `--db` a new path or a Capstan engine database"
+    )]
+    NotCapstan(String),
+    #[error("cannot read it: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// What of the state the database file holds (or will hold once the batches staged so far
 /// are written): what the next [`Db::stage`] must add.
 pub(crate) struct Db {
     path: PathBuf,
+    /// This engine's claim on the file, for as long as it has it open.
+    _lock: FileLock,
     /// Events already stored, by run id.
     stored_events: HashMap<String, usize>,
     next_order: i64,
@@ -71,52 +96,22 @@ impl Db {
     /// `state` (the caller rebuilds queues and deadlines from it). Returns the connection
     /// for the writer.
     pub(crate) fn open(path: &Path, state: &mut State) -> Result<(Self, Connection), DbError> {
-        let conn = Connection::open(path)?;
-        // WAL: readers never block the writer and a commit is one append to the log.
-        // synchronous=FULL: a commit is on disk (fsync of the log) before it returns, so an
-        // acknowledged change survives an OS crash or power loss too. The fsync costs
-        // milliseconds; the group commit writer spreads it over every transaction that
-        // arrived meanwhile.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "OFF")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
-            return Err(DbError::Version(version));
-        }
-        conn.execute_batch(
-            "BEGIN;
-             CREATE TABLE IF NOT EXISTS namespaces (
-                 name TEXT PRIMARY KEY,
-                 id TEXT NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS runs (
-                 run_id TEXT PRIMARY KEY,
-                 namespace TEXT NOT NULL,
-                 workflow_id TEXT NOT NULL,
-                 start_order INTEGER NOT NULL,
-                 status INTEGER NOT NULL,
-                 state TEXT NOT NULL
-             );
-             CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (namespace, workflow_id);
-             CREATE TABLE IF NOT EXISTS events (
-                 run_id TEXT NOT NULL,
-                 event_id INTEGER NOT NULL,
-                 event BLOB NOT NULL,
-                 PRIMARY KEY (run_id, event_id)
-             ) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS schedules (
-                 namespace TEXT NOT NULL,
-                 schedule_id TEXT NOT NULL,
-                 state TEXT NOT NULL,
-                 PRIMARY KEY (namespace, schedule_id)
-             ) WITHOUT ROWID;
-             PRAGMA user_version = 2;
-             COMMIT;",
-        )?;
+        // Taken before anything is read: whoever holds it may be writing.
+        let lock = FileLock::acquire(path)?;
+        let conn = match open_capstan_file(path) {
+            Ok(conn) => conn,
+            Err(e) => {
+                if matches!(e, DbError::NotSqlite | DbError::NotCapstan(_)) {
+                    // Not ours: leave nothing beside it.
+                    let _ = std::fs::remove_file(file_lock::lock_path(path));
+                    drop(lock);
+                }
+                return Err(e);
+            }
+        };
         let mut db = Self {
             path: path.to_owned(),
+            _lock: lock,
             stored_events: HashMap::new(),
             next_order: 0,
             stored_namespaces: 0,
@@ -296,6 +291,129 @@ impl Db {
         }
         Ok(Some(batch))
     }
+}
+
+/// Opens the file at `path` if it is an engine's (of this schema version or an older one)
+/// or new, and brings its schema up to date; refuses, before changing anything, any other
+/// file.
+fn open_capstan_file(path: &Path) -> Result<Connection, DbError> {
+    check_sqlite_header(path)?;
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let version = identify(&conn)?;
+    if version > SCHEMA_VERSION {
+        return Err(DbError::Version(version));
+    }
+    // WAL: readers never block the writer and a commit is one append to the log.
+    // synchronous=FULL: a commit is on disk (fsync of the log) before it returns, so an
+    // acknowledged change survives an OS crash or power loss too. The fsync costs
+    // milliseconds; the group commit writer spreads it over every transaction that
+    // arrived meanwhile.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.execute_batch(&format!(
+        "BEGIN;
+         CREATE TABLE IF NOT EXISTS namespaces (
+             name TEXT PRIMARY KEY,
+             id TEXT NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS runs (
+             run_id TEXT PRIMARY KEY,
+             namespace TEXT NOT NULL,
+             workflow_id TEXT NOT NULL,
+             start_order INTEGER NOT NULL,
+             status INTEGER NOT NULL,
+             state TEXT NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (namespace, workflow_id);
+         CREATE TABLE IF NOT EXISTS events (
+             run_id TEXT NOT NULL,
+             event_id INTEGER NOT NULL,
+             event BLOB NOT NULL,
+             PRIMARY KEY (run_id, event_id)
+         ) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS schedules (
+             namespace TEXT NOT NULL,
+             schedule_id TEXT NOT NULL,
+             state TEXT NOT NULL,
+             PRIMARY KEY (namespace, schedule_id)
+         ) WITHOUT ROWID;
+         PRAGMA user_version = {SCHEMA_VERSION};
+         PRAGMA application_id = {APPLICATION_ID};
+         COMMIT;"
+    ))?;
+    Ok(conn)
+}
+
+/// A file SQLite would open is empty or starts with SQLite's header; anything else is
+/// refused before SQLite sees it.
+fn check_sqlite_header(path: &Path) -> Result<(), DbError> {
+    use std::io::Read as _;
+    let Ok(file) = std::fs::File::open(path) else {
+        // Missing: SQLite creates it (or says why it cannot).
+        return Ok(());
+    };
+    let mut header = Vec::with_capacity(16);
+    file.take(16).read_to_end(&mut header)?;
+    if header.is_empty() || header == b"SQLite format 3\0" {
+        Ok(())
+    } else {
+        Err(DbError::NotSqlite)
+    }
+}
+
+/// The schema version of an engine's file (0: a new, empty file), or why the file is
+/// someone else's.
+fn identify(conn: &Connection) -> Result<i64, DbError> {
+    let application_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if application_id == APPLICATION_ID {
+        return Ok(version);
+    }
+    if application_id != 0 {
+        return Err(DbError::NotCapstan(format!(
+            "its application id is {application_id:#010x}, not the engine's {APPLICATION_ID:#010x}"
+        )));
+    }
+    let tables: Vec<String> = {
+        let mut stmt = conn.prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+             ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    if tables.is_empty() && version == 0 {
+        return Ok(0);
+    }
+    let legacy = (1..=2).contains(&version)
+        && ["runs", "events"]
+            .iter()
+            .all(|t| tables.iter().any(|n| n == t))
+        && tables.iter().all(|t| LEGACY_TABLES.contains(&t.as_str()));
+    if legacy {
+        return Ok(version);
+    }
+    let foreign: Vec<&String> = tables
+        .iter()
+        .filter(|t| !LEGACY_TABLES.contains(&t.as_str()))
+        .collect();
+    Err(DbError::NotCapstan(match foreign.as_slice() {
+        [] => format!("it has no application id and schema version {version}"),
+        [..] => {
+            let mut names = foreign
+                .iter()
+                .take(5)
+                .map(|t| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if foreign.len() > 5 {
+                names.push_str(&format!(" and {} more", foreign.len() - 5));
+            }
+            format!("it holds tables of its own: {names}")
+        }
+    }))
 }
 
 /// The rows one store transaction changed (see [`Db::stage`]).

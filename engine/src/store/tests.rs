@@ -163,7 +163,7 @@ fn secs(n: u64) -> Option<prost_wkt_types::Duration> {
 
 fn temp_db(name: &str) -> PathBuf {
     let path = std::env::temp_dir().join(format!("capstan-{name}-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
+    for suffix in ["", "-wal", "-shm", "-lock"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     path
@@ -419,7 +419,7 @@ fn a_restart_arms_the_same_deadlines_and_each_fires_at_its_instant() {
     }
     assert!(fired >= 9, "only {fired} deadlines fired");
     drop(engine);
-    for suffix in ["", "-wal", "-shm"] {
+    for suffix in ["", "-wal", "-shm", "-lock"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
@@ -620,4 +620,139 @@ async fn a_deadline_whose_firing_fails_is_set_aside_and_the_others_fire() {
     }
     store.close();
     service.await.unwrap();
+}
+
+/// A durable store on `path`, or why it did not open.
+fn open_store(path: &Path) -> Result<super::Store, String> {
+    super::Store::open(
+        &["default".to_owned()],
+        Clock::Manual(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+        Config::default(),
+        Some(path),
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn remove_db(path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-lock"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+#[test]
+fn a_second_store_on_one_file_is_refused_until_the_first_is_gone() {
+    let path = temp_db("owned");
+    let first = open_store(&path).unwrap();
+    let refused = open_store(&path).err().expect("a second store is refused");
+    assert!(
+        refused.contains(&format!("{}-lock", path.display())),
+        "names the file: {refused}"
+    );
+    assert!(
+        refused.contains(&format!("pid {}", std::process::id())),
+        "names the holder: {refused}"
+    );
+    assert!(refused.contains("another engine has it open"), "{refused}");
+
+    // Closed (as the engine shuts down): the file is free, though the store lives on.
+    first.close_db();
+    let second = open_store(&path).unwrap();
+    drop(first);
+    // Dropped: free as well.
+    drop(second);
+    let third = open_store(&path).unwrap();
+    drop(third);
+
+    // A lock file left by a process that died (its lock died with it) blocks nobody.
+    std::fs::write(
+        format!("{}-lock", path.display()),
+        "pid=999999\nhost=elsewhere\nsince=2001-01-01T00:00:00Z\n",
+    )
+    .unwrap();
+    drop(open_store(&path).unwrap());
+    remove_db(&path);
+}
+
+#[test]
+fn a_sqlite_file_of_another_application_is_refused_and_left_unchanged() {
+    let path = temp_db("foreign");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE runs (x); CREATE TABLE events (y); CREATE TABLE invoices (z);
+             INSERT INTO invoices VALUES (1);",
+        )
+        .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let refused = open_store(&path).err().expect("refused");
+    assert!(
+        refused.contains("not a Capstan engine database")
+            && refused.contains("`invoices`")
+            && refused.contains("left unchanged"),
+        "{refused}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before, "the file changed");
+    assert!(
+        !Path::new(&format!("{}-lock", path.display())).exists(),
+        "a lock file was left beside someone else's database"
+    );
+
+    // Another application's id, even without tables.
+    remove_db(&path);
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA application_id = 1234; CREATE TABLE t (x);")
+        .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let refused = open_store(&path).err().expect("refused");
+    assert!(
+        refused.contains("not a Capstan engine database")
+            && refused.contains("application id is 0x000004d2"),
+        "{refused}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before, "the file changed");
+
+    // Not SQLite at all.
+    remove_db(&path);
+    std::fs::write(&path, "name,amount\nrent,1200\n").unwrap();
+    let refused = open_store(&path).err().expect("refused");
+    assert!(refused.contains("not a SQLite database"), "{refused}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"name,amount\nrent,1200\n");
+    remove_db(&path);
+
+    // An empty file is a new database.
+    std::fs::write(&path, "").unwrap();
+    drop(open_store(&path).unwrap());
+    let id: i32 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .unwrap();
+    assert_eq!(id, durable::APPLICATION_ID);
+    remove_db(&path);
+}
+
+#[test]
+fn a_file_of_schema_version_2_without_application_id_opens_and_is_stamped() {
+    let path = temp_db("legacy");
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let mut engine = Durable::open(&path, t0);
+    let run_id = engine.start("old", Default::default());
+    let history = engine.state.runs[&run_id].events.to_vec();
+    drop(engine);
+    // As version 2 wrote it: no application id.
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA application_id = 0; PRAGMA user_version = 2;")
+        .unwrap();
+
+    let engine = Durable::open(&path, t0);
+    assert_eq!(engine.state.runs[&run_id].events.to_vec(), history);
+    drop(engine);
+    let id: i32 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .unwrap();
+    assert_eq!(id, durable::APPLICATION_ID);
+    remove_db(&path);
 }
