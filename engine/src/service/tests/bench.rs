@@ -5,8 +5,8 @@
 //! cargo test --release -p capstan-engine --lib signal_costs -- --ignored --nocapture
 //! ```
 //!
-//! A signal to a run with a small and with a 20 MiB input, and signals buffered while a
-//! workflow task is held started: the 1st against the 3,000th.
+//! A signal to a run with a small and with a 20 MiB input, and signals buffered (to the
+//! small one) while a workflow task is held started: the 1st against the 3,000th.
 
 use std::{sync::Arc, time::Instant};
 
@@ -84,7 +84,7 @@ async fn time_signals(svc: &Service, id: &str, n: usize) -> f64 {
 #[tokio::test]
 #[ignore = "a benchmark: run in release with --ignored --nocapture"]
 async fn signal_costs() {
-    const SIGNALS: usize = 200;
+    const SIGNALS: usize = 50;
     const BUFFERED: usize = 3_000;
     for (name, bytes) in [("small", 16), ("20MiB", 20 << 20)] {
         let (svc, path) = durable_service(name);
@@ -94,6 +94,9 @@ async fn signal_costs() {
         let ms = time_signals(&svc, name, SIGNALS).await;
         println!("bench: input {name:>5}: signal (no task started): {ms:8.3} ms/signal");
 
+        if bytes > 16 {
+            continue;
+        }
         // Hold a workflow task started: every signal is buffered.
         let task = svc
             .poll_workflow_task_queue(poll("q", false, std::time::Duration::from_secs(5)))
