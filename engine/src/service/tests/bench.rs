@@ -30,9 +30,7 @@ fn durable_service(name: &str) -> (Service, std::path::PathBuf) {
         "capstan-engine-bench-{}-{name}.db",
         std::process::id()
     ));
-    for suffix in ["", "-wal", "-shm", "-lock"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    remove(&path);
     let store = Store::open(
         &["default".to_owned()],
         Clock::Real,
@@ -95,6 +93,8 @@ async fn signal_costs() {
         println!("bench: input {name:>5}: signal (no task started): {ms:8.3} ms/signal");
 
         if bytes > 16 {
+            drop(svc);
+            remove(&path);
             continue;
         }
         // Hold a workflow task started: every signal is buffered.
@@ -112,8 +112,12 @@ async fn signal_costs() {
             BUFFERED - 9
         );
         drop(svc);
-        for suffix in ["", "-wal", "-shm", "-lock"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        remove(&path);
+    }
+}
+
+fn remove(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm", "-lock"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
