@@ -5,7 +5,8 @@
 use prost::Message;
 use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex digits of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -15,7 +16,8 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn unhex(s: &str) -> Result<Vec<u8>, String> {
+/// The bytes that [`hex`] wrote.
+pub(crate) fn unhex(s: &str) -> Result<Vec<u8>, String> {
     if !s.len().is_multiple_of(2) {
         return Err("odd length".to_owned());
     }
@@ -84,35 +86,6 @@ pub(crate) mod messages {
         Vec::<String>::deserialize(d)?
             .iter()
             .map(|s| decode::<M, D>(s))
-            .collect()
-    }
-}
-
-/// History event attributes (a oneof), stored as an event that carries them.
-pub(crate) mod attributes {
-    use super::*;
-    use crate::proto::history::{history_event::Attributes, HistoryEvent};
-
-    pub(crate) fn serialize<S: Serializer>(v: &[Attributes], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(v.iter().map(|a| {
-            hex(&HistoryEvent {
-                attributes: Some(a.clone()),
-                ..Default::default()
-            }
-            .encode_to_vec())
-        }))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Vec<Attributes>, D::Error> {
-        Vec::<String>::deserialize(d)?
-            .iter()
-            .map(|s| {
-                decode::<HistoryEvent, D>(s)?
-                    .attributes
-                    .ok_or_else(|| D::Error::custom("an event without attributes"))
-            })
             .collect()
     }
 }

@@ -273,3 +273,27 @@ async fn an_attempt_started_when_the_engine_stopped_is_retried_after_its_timeout
     assert_eq!(count(&history, EventType::WorkflowExecutionCompleted), 1);
     engine.shutdown().await;
 }
+
+#[test]
+fn a_second_engine_on_one_file_is_refused_and_told_who_holds_it() {
+    let db = TempDb::new("owned");
+    let path = db.path().to_str().unwrap();
+    let (mut first, _) = support::spawn_binary(["--port", "0", "--db", path]);
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_capstan-engine"))
+        .args(["--port", "0", "--db", path])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1), "{second:?}");
+    let message = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        message.contains(&format!("cannot use the database {path}:"))
+            && message.contains(&format!("pid {}", first.id())),
+        "{message}"
+    );
+    // Killed, the first engine's lock goes with it; its lock file stays and blocks nobody.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let (mut third, _) = support::spawn_binary(["--port", "0", "--db", path]);
+    third.kill().unwrap();
+    third.wait().unwrap();
+}

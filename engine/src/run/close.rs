@@ -206,10 +206,8 @@ impl Run {
             retry_policy: a.retry_policy.or(self.started.retry_policy.clone()),
             attempt: 1,
             header: a.header,
-            memo: a.memo.or(self.started.memo.clone()),
-            search_attributes: a
-                .search_attributes
-                .or(self.started.search_attributes.clone()),
+            memo: a.memo.or(self.memo.clone()),
+            search_attributes: a.search_attributes.or(self.search_attributes.clone()),
             workflow_id: self.workflow_id.clone(),
             ..Default::default()
         };
@@ -326,7 +324,10 @@ impl Run {
             last_completion_result: None,
             parent_initiated_event_version: 0,
             prev_auto_reset_points: None,
-            ..self.started.clone()
+            // As the workflow left them.
+            memo: self.memo.clone(),
+            search_attributes: self.search_attributes.clone(),
+            ..(*self.started).clone()
         }
     }
 

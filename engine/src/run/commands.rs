@@ -147,10 +147,7 @@ impl Run {
         completed_id: i64,
         a: UpsertWorkflowSearchAttributesCommandAttributes,
     ) {
-        let merged = self
-            .started
-            .search_attributes
-            .get_or_insert_with(Default::default);
+        let merged = self.search_attributes.get_or_insert_with(Default::default);
         if let Some(upserted) = &a.search_attributes {
             merged.indexed_fields.extend(
                 upserted
@@ -177,7 +174,7 @@ impl Run {
         completed_id: i64,
         a: ModifyWorkflowPropertiesCommandAttributes,
     ) {
-        let merged = self.started.memo.get_or_insert_with(Default::default);
+        let merged = self.memo.get_or_insert_with(Default::default);
         if let Some(memo) = &a.upserted_memo {
             merged
                 .fields

@@ -22,8 +22,8 @@ impl Run {
             history_length: self.events.len() as i64,
             parent_execution: self.parent.as_ref().map(|p| p.execution.clone()),
             execution_time: Some(proto::timestamp(self.execution_time())),
-            memo: self.started.memo.clone(),
-            search_attributes: self.started.search_attributes.clone(),
+            memo: self.memo.clone(),
+            search_attributes: self.search_attributes.clone(),
             task_queue: self.task_queue.clone(),
             first_run_id: self.started.first_execution_run_id.clone(),
             ..Default::default()

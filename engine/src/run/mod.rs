@@ -5,6 +5,7 @@
 //! | module | owns |
 //! |---|---|
 //! | `start` | a new run and its first workflow task |
+//! | `buffer` | events that arrive while a workflow task is started |
 //! | `workflow_task` | scheduling, starting, completing, failing and timing out workflow tasks (sticky, transient, speculative) |
 //! | `checks` | a completion's commands, all checked before any is applied |
 //! | `commands` | a completion's commands applied, one function per command type |
@@ -29,6 +30,7 @@
 #![allow(deprecated)]
 
 mod activities;
+mod buffer;
 mod checks;
 mod children;
 mod close;
@@ -47,12 +49,14 @@ mod tests;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
+    sync::Arc,
     time::{Duration, SystemTime},
 };
 
 use serde::{Deserialize, Serialize};
 
 pub(crate) use activities::{Activity, ActivityState};
+pub(crate) use buffer::EventBuffer;
 pub(crate) use children::{Child, ParentRef};
 pub(crate) use start::StartRun;
 pub(crate) use timers::UserTimer;
@@ -66,7 +70,7 @@ use crate::{
     pb,
     proto::{
         self,
-        common::WorkflowExecution,
+        common::{Memo, SearchAttributes, WorkflowExecution},
         enums::{EventType, TaskQueueKind, WorkflowExecutionStatus},
         history::{history_event::Attributes, *},
         taskqueue::TaskQueue,
@@ -181,8 +185,9 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// One workflow run. Serialized (without its events, which are stored one row each) by
-/// the durable store.
+/// One workflow run. Serialized by the durable store without what it stores apart: its
+/// events (one row each), its started attributes (those of event 1) and its buffered
+/// events (one row each).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Run {
     pub(crate) namespace: String,
@@ -190,16 +195,25 @@ pub(crate) struct Run {
     pub(crate) run_id: String,
     pub(crate) workflow_type: String,
     pub(crate) task_queue: String,
-    #[serde(with = "pb::message")]
-    pub(crate) started: WorkflowExecutionStartedEventAttributes,
+    /// The attributes of the started event (event 1), as written: shared, since they hold
+    /// the input, which may be large.
+    #[serde(skip)]
+    pub(crate) started: Arc<WorkflowExecutionStartedEventAttributes>,
+    /// The run's memo: the started event's, with what the workflow upserted since.
+    #[serde(default, with = "pb::option")]
+    pub(crate) memo: Option<Memo>,
+    /// The run's search attributes: the started event's, with what the workflow upserted
+    /// since.
+    #[serde(default, with = "pb::option")]
+    pub(crate) search_attributes: Option<SearchAttributes>,
     pub(crate) request_id: String,
     #[serde(with = "pb::status")]
     pub(crate) status: WorkflowExecutionStatus,
     #[serde(skip)]
     pub(crate) events: EventLog,
     /// Events that arrived while a workflow task was started; written after it ends.
-    #[serde(with = "pb::attributes")]
-    buffered: Vec<Attributes>,
+    #[serde(skip)]
+    pub(crate) buffered: EventBuffer,
     pub(crate) wft: Option<WorkflowTask>,
     /// The started event of the last completed workflow task.
     pub(crate) previous_started_event_id: i64,
@@ -292,6 +306,8 @@ impl Run {
                 workflow_type: self.workflow_type.clone(),
                 task_queue: self.task_queue.clone(),
                 started: self.started.clone(),
+                memo: self.memo.clone(),
+                search_attributes: self.search_attributes.clone(),
                 request_id: self.request_id.clone(),
                 status: self.status,
                 events: EventLog::default(),
@@ -403,7 +419,7 @@ impl Run {
 
     /// Writes the events buffered while a task was started; whether there were any.
     fn flush_buffered(&mut self, ctx: &mut Ctx<'_>) -> bool {
-        let buffered = std::mem::take(&mut self.buffered);
+        let buffered = self.buffered.take();
         let any = !buffered.is_empty();
         for attrs in buffered {
             self.append(ctx, attrs);
@@ -486,7 +502,7 @@ impl Run {
             execution_time: self.execution_time(),
             close_time: self.close_time,
             history_length: self.events.len(),
-            search_attributes: self.started.search_attributes.as_ref(),
+            search_attributes: self.search_attributes.as_ref(),
         }
     }
 }

@@ -3,10 +3,11 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
+    sync::Arc,
     time::Duration,
 };
 
-use super::{task_queue, Ctx, ParentRef, Run};
+use super::{task_queue, Ctx, EventBuffer, ParentRef, Run};
 use crate::{
     event_log::EventLog,
     proto::{
@@ -77,11 +78,13 @@ impl Run {
                 .map(|t| t.name.clone())
                 .unwrap_or_default(),
             task_queue: queue,
-            started: attrs.clone(),
+            started: Arc::new(attrs.clone()),
+            memo: attrs.memo.clone(),
+            search_attributes: attrs.search_attributes.clone(),
             request_id: start.request_id,
             status: WorkflowExecutionStatus::Running,
             events: EventLog::default(),
-            buffered: Vec::new(),
+            buffered: EventBuffer::default(),
             wft: None,
             previous_started_event_id: 0,
             sticky: None,

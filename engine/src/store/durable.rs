@@ -1,38 +1,64 @@
 //! The durable half of the store: a SQLite file in WAL mode.
 //!
-//! Schema (version 2, `PRAGMA user_version`; a version-1 file gains the `schedules` table):
+//! The file is the engine's alone: `PRAGMA application_id` is [`APPLICATION_ID`] ("CPST";
+//! files of versions 1 and 2, which had none, are stamped when opened), any other SQLite
+//! file is refused unchanged, and while an engine has it open it holds its lock
+//! ([`FileLock`](super::file_lock::FileLock), on `<file>-lock`).
+//!
+//! Schema (version 3, `PRAGMA user_version`). Opening an older file brings it up to date
+//! in one transaction: version 1 gains `schedules`; versions 1 and 2 gain `buffered`, and
+//! their runs' states lose their started attributes and buffered events.
 //!
 //! - `namespaces(name PRIMARY KEY, id)`
 //! - `runs(run_id PRIMARY KEY, namespace, workflow_id, start_order, status, state)`: `state`
-//!   is the run's mutable state (everything but its events) as JSON, protobuf fields in it
-//!   hex-encoded protobuf; `start_order` keeps the order runs were started in (listing
-//!   order and which run of a workflow id is current).
+//!   is the run's mutable state as JSON, protobuf fields in it hex-encoded protobuf; not in
+//!   it are its events, its buffered events (both rows of their own) and its started
+//!   attributes (read back from event 1: they hold the input, which may be large, and
+//!   never change). `start_order` keeps the order runs were started in (listing order and
+//!   which run of a workflow id is current).
 //! - `events(run_id, event_id, event)`: one row per history event, the protobuf bytes of a
 //!   `HistoryEvent`. Events are append-only, so a commit inserts only the new ones.
+//! - `buffered(run_id, seq, event)`: the events that arrived while a workflow task was
+//!   started, in order, each the protobuf bytes of a `HistoryEvent` that carries only its
+//!   attributes. A commit inserts the new ones, and rewrites a run's rows only when one
+//!   left the buffer (the task ended, or a fired timer was canceled).
 //! - `schedules(namespace, schedule_id, state)`: each schedule as JSON, like runs.
 //!
 //! A store transaction that touched runs or schedules stages them, their new events and any
 //! new namespace as one [`Batch`] ([`Db::stage`]); the group commit writer writes every
 //! batch staged meanwhile in one SQLite transaction ([`write`]), and the store transaction's
-//! effects are released once its batch is on disk.
+//! effects are released once its batch is on disk. A change to a run so writes its small
+//! state and what it appended, whatever its input or its buffer hold.
 
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
+    sync::Arc,
     time::SystemTime,
 };
 
 use prost::Message as _;
 use rusqlite::{params, Connection};
 
+use super::file_lock::{self, FileLock};
 use crate::{
     event_log::EventLog,
-    proto::history::HistoryEvent,
-    run::Run,
+    pb,
+    proto::history::{
+        history_event::Attributes, HistoryEvent, WorkflowExecutionStartedEventAttributes,
+    },
+    run::{EventBuffer, Run},
     state::{Changes, Namespace, State},
 };
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
+
+/// `PRAGMA application_id` of an engine's file: "CPST". Files of schema versions 1 and 2
+/// have none (0) and are stamped when opened.
+pub(crate) const APPLICATION_ID: i32 = 0x4350_5354;
+
+/// The tables of schema versions 1 and 2, which had no application id.
+const LEGACY_TABLES: &[&str] = &["events", "namespaces", "runs", "schedules"];
 
 /// Why the database could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -48,14 +74,28 @@ pub(crate) enum DbError {
     Decode { run_id: String, message: String },
     #[error("the database has schema version {0}; this engine reads version {SCHEMA_VERSION}")]
     Version(i64),
+    #[error(transparent)]
+    Lock(#[from] file_lock::LockError),
+    #[error("it is not a SQLite database; give `--db` a new path or a Capstan engine database")]
+    NotSqlite,
+    #[error(
+        "it is not a Capstan engine database ({0}); it was left unchanged: give `--db` a new path or a Capstan engine database"
+    )]
+    NotCapstan(String),
+    #[error("cannot read it: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// What of the state the database file holds (or will hold once the batches staged so far
 /// are written): what the next [`Db::stage`] must add.
 pub(crate) struct Db {
     path: PathBuf,
+    /// This engine's claim on the file, for as long as it has it open.
+    _lock: FileLock,
     /// Events already stored, by run id.
     stored_events: HashMap<String, usize>,
+    /// Buffered events already stored, by run id: the buffer's epoch and how many.
+    stored_buffered: HashMap<String, (u64, usize)>,
     next_order: i64,
     stored_namespaces: usize,
 }
@@ -71,53 +111,24 @@ impl Db {
     /// `state` (the caller rebuilds queues and deadlines from it). Returns the connection
     /// for the writer.
     pub(crate) fn open(path: &Path, state: &mut State) -> Result<(Self, Connection), DbError> {
-        let conn = Connection::open(path)?;
-        // WAL: readers never block the writer and a commit is one append to the log.
-        // synchronous=FULL: a commit is on disk (fsync of the log) before it returns, so an
-        // acknowledged change survives an OS crash or power loss too. The fsync costs
-        // milliseconds; the group commit writer spreads it over every transaction that
-        // arrived meanwhile.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "OFF")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
-            return Err(DbError::Version(version));
-        }
-        conn.execute_batch(
-            "BEGIN;
-             CREATE TABLE IF NOT EXISTS namespaces (
-                 name TEXT PRIMARY KEY,
-                 id TEXT NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS runs (
-                 run_id TEXT PRIMARY KEY,
-                 namespace TEXT NOT NULL,
-                 workflow_id TEXT NOT NULL,
-                 start_order INTEGER NOT NULL,
-                 status INTEGER NOT NULL,
-                 state TEXT NOT NULL
-             );
-             CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (namespace, workflow_id);
-             CREATE TABLE IF NOT EXISTS events (
-                 run_id TEXT NOT NULL,
-                 event_id INTEGER NOT NULL,
-                 event BLOB NOT NULL,
-                 PRIMARY KEY (run_id, event_id)
-             ) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS schedules (
-                 namespace TEXT NOT NULL,
-                 schedule_id TEXT NOT NULL,
-                 state TEXT NOT NULL,
-                 PRIMARY KEY (namespace, schedule_id)
-             ) WITHOUT ROWID;
-             PRAGMA user_version = 2;
-             COMMIT;",
-        )?;
+        // Taken before anything is read: whoever holds it may be writing.
+        let lock = FileLock::acquire(path)?;
+        let conn = match open_capstan_file(path) {
+            Ok(conn) => conn,
+            Err(e) => {
+                if matches!(e, DbError::NotSqlite | DbError::NotCapstan(_)) {
+                    // Not ours: leave nothing beside it.
+                    let _ = std::fs::remove_file(file_lock::lock_path(path));
+                    drop(lock);
+                }
+                return Err(e);
+            }
+        };
         let mut db = Self {
             path: path.to_owned(),
+            _lock: lock,
             stored_events: HashMap::new(),
+            stored_buffered: HashMap::new(),
             next_order: 0,
             stored_namespaces: 0,
         };
@@ -174,6 +185,27 @@ impl Db {
                 log.push_encoded(&bytes);
             }
         }
+        let mut buffered: HashMap<String, Vec<Attributes>> = HashMap::new();
+        {
+            let mut stmt =
+                conn.prepare("SELECT run_id, event FROM buffered ORDER BY run_id, seq")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let run_id: String = row.get(0)?;
+                let bytes: Vec<u8> = row.get(1)?;
+                let attrs = HistoryEvent::decode(bytes.as_slice())
+                    .map_err(|e| e.to_string())
+                    .and_then(|e| {
+                        e.attributes
+                            .ok_or_else(|| "a buffered event without attributes".to_owned())
+                    })
+                    .map_err(|message| DbError::Decode {
+                        run_id: run_id.clone(),
+                        message,
+                    })?;
+                buffered.entry(run_id).or_default().push(attrs);
+            }
+        }
         let mut stmt =
             conn.prepare("SELECT run_id, start_order, state FROM runs ORDER BY start_order")?;
         let mut rows = stmt.query([])?;
@@ -186,6 +218,18 @@ impl Db {
                 message: e.to_string(),
             })?;
             run.events = events.remove(&run_id).unwrap_or_default();
+            run.started = match run.events.get(0).and_then(|e| e.attributes) {
+                Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) => Arc::new(a),
+                _ => {
+                    return Err(DbError::Decode {
+                        run_id,
+                        message: "its first event is not a started event".to_owned(),
+                    })
+                }
+            };
+            run.buffered = EventBuffer::from_entries(buffered.remove(&run_id).unwrap_or_default());
+            self.stored_buffered
+                .insert(run_id.clone(), (run.buffered.epoch(), run.buffered.len()));
             run.restore_timer_deadlines();
             self.next_order = self.next_order.max(order + 1);
             self.stored_events.insert(run_id.clone(), run.events.len());
@@ -246,6 +290,7 @@ impl Db {
         for run_id in dirty {
             let Some(run) = state.runs.get(run_id) else {
                 // Deleted.
+                self.stored_buffered.remove(run_id);
                 if self.stored_events.remove(run_id).is_some() {
                     batch.deleted_runs.push(run_id.clone());
                 }
@@ -263,6 +308,14 @@ impl Db {
                 0
             };
             let from = stored.unwrap_or(0).min(run.events.len());
+            // Buffered events: the new ones, unless some went (then all, anew).
+            let buffer = &run.buffered;
+            let (epoch, kept) = self
+                .stored_buffered
+                .insert(run_id.clone(), (buffer.epoch(), buffer.len()))
+                .unwrap_or((buffer.epoch(), 0));
+            let rewrite_buffered = epoch != buffer.epoch() || kept > buffer.len();
+            let first_new = if rewrite_buffered { 0 } else { kept };
             batch.runs.push(RunRow {
                 run_id: run_id.clone(),
                 namespace: run.namespace.clone(),
@@ -276,6 +329,18 @@ impl Db {
                     .map(|_| run.events.len() as i64),
                 events: (from..run.events.len())
                     .filter_map(|i| Some((i as i64 + 1, run.events.encoded(i)?.to_vec())))
+                    .collect(),
+                rewrite_buffered,
+                // Encoded as a `HistoryEvent` that carries only these attributes.
+                buffered: buffer
+                    .iter()
+                    .enumerate()
+                    .skip(first_new)
+                    .map(|(seq, attrs)| {
+                        let mut bytes = Vec::with_capacity(attrs.encoded_len());
+                        attrs.encode(&mut bytes);
+                        (seq as i64, bytes)
+                    })
                     .collect(),
             });
         }
@@ -298,6 +363,199 @@ impl Db {
     }
 }
 
+/// Opens the file at `path` if it is an engine's (of this schema version or an older one)
+/// or new, and brings its schema up to date; refuses, before changing anything, any other
+/// file.
+fn open_capstan_file(path: &Path) -> Result<Connection, DbError> {
+    check_sqlite_header(path)?;
+    let mut conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let version = identify(&conn)?;
+    if version > SCHEMA_VERSION {
+        return Err(DbError::Version(version));
+    }
+    // WAL: readers never block the writer and a commit is one append to the log.
+    // synchronous=FULL: a commit is on disk (fsync of the log) before it returns, so an
+    // acknowledged change survives an OS crash or power loss too. The fsync costs
+    // milliseconds; the group commit writer spreads it over every transaction that
+    // arrived meanwhile.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let tx = conn.transaction()?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS namespaces (
+             name TEXT PRIMARY KEY,
+             id TEXT NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS runs (
+             run_id TEXT PRIMARY KEY,
+             namespace TEXT NOT NULL,
+             workflow_id TEXT NOT NULL,
+             start_order INTEGER NOT NULL,
+             status INTEGER NOT NULL,
+             state TEXT NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (namespace, workflow_id);
+         CREATE TABLE IF NOT EXISTS events (
+             run_id TEXT NOT NULL,
+             event_id INTEGER NOT NULL,
+             event BLOB NOT NULL,
+             PRIMARY KEY (run_id, event_id)
+         ) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS schedules (
+             namespace TEXT NOT NULL,
+             schedule_id TEXT NOT NULL,
+             state TEXT NOT NULL,
+             PRIMARY KEY (namespace, schedule_id)
+         ) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS buffered (
+             run_id TEXT NOT NULL,
+             seq INTEGER NOT NULL,
+             event BLOB NOT NULL,
+             PRIMARY KEY (run_id, seq)
+         ) WITHOUT ROWID;",
+    )?;
+    if (1..3).contains(&version) {
+        move_run_parts_out(&tx)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+    tx.commit()?;
+    Ok(conn)
+}
+
+/// Version 3: a run's state no longer holds its started attributes (they are event 1's;
+/// its memo and search attributes, which the workflow may have changed since, stay) nor
+/// its buffered events (rows of `buffered`).
+fn move_run_parts_out(tx: &rusqlite::Transaction<'_>) -> Result<(), DbError> {
+    let rows: Vec<(String, String)> = {
+        let mut stmt = tx.prepare("SELECT run_id, state FROM runs")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut update = tx.prepare("UPDATE runs SET state = ?2 WHERE run_id = ?1")?;
+    let mut insert_buffered =
+        tx.prepare("INSERT OR REPLACE INTO buffered (run_id, seq, event) VALUES (?1, ?2, ?3)")?;
+    for (run_id, json) in rows {
+        let decode = |message: String| DbError::Decode {
+            run_id: run_id.clone(),
+            message,
+        };
+        let mut state: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&json).map_err(|e| decode(e.to_string()))?;
+        if let Some(started) = state.remove("started") {
+            let hex = started
+                .as_str()
+                .ok_or_else(|| decode("`started` is not a string".into()))?;
+            let started = pb::unhex(hex)
+                .and_then(|bytes| {
+                    WorkflowExecutionStartedEventAttributes::decode(bytes.as_slice())
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(decode)?;
+            let field = |m: Option<Vec<u8>>| {
+                m.map_or(serde_json::Value::Null, |bytes| pb::hex(&bytes).into())
+            };
+            state.insert(
+                "memo".to_owned(),
+                field(started.memo.map(|m| m.encode_to_vec())),
+            );
+            state.insert(
+                "search_attributes".to_owned(),
+                field(started.search_attributes.map(|m| m.encode_to_vec())),
+            );
+        }
+        if let Some(buffered) = state.remove("buffered") {
+            let entries = buffered
+                .as_array()
+                .ok_or_else(|| decode("`buffered` is not a list".into()))?;
+            for (seq, entry) in entries.iter().enumerate() {
+                // Each is already a `HistoryEvent` that carries only its attributes.
+                let bytes = entry
+                    .as_str()
+                    .ok_or_else(|| "a buffered event is not a string".to_owned())
+                    .and_then(pb::unhex)
+                    .map_err(decode)?;
+                insert_buffered.execute(params![run_id, seq as i64, bytes])?;
+            }
+        }
+        let json = serde_json::to_string(&state).map_err(|e| decode(e.to_string()))?;
+        update.execute(params![run_id, json])?;
+    }
+    Ok(())
+}
+
+/// A file SQLite would open is empty or starts with SQLite's header; anything else is
+/// refused before SQLite sees it.
+fn check_sqlite_header(path: &Path) -> Result<(), DbError> {
+    use std::io::Read as _;
+    let Ok(file) = std::fs::File::open(path) else {
+        // Missing: SQLite creates it (or says why it cannot).
+        return Ok(());
+    };
+    let mut header = Vec::with_capacity(16);
+    file.take(16).read_to_end(&mut header)?;
+    if header.is_empty() || header == b"SQLite format 3\0" {
+        Ok(())
+    } else {
+        Err(DbError::NotSqlite)
+    }
+}
+
+/// The schema version of an engine's file (0: a new, empty file), or why the file is
+/// someone else's.
+fn identify(conn: &Connection) -> Result<i64, DbError> {
+    let application_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if application_id == APPLICATION_ID {
+        return Ok(version);
+    }
+    if application_id != 0 {
+        return Err(DbError::NotCapstan(format!(
+            "its application id is {application_id:#010x}, not the engine's {APPLICATION_ID:#010x}"
+        )));
+    }
+    let tables: Vec<String> = {
+        let mut stmt = conn.prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+             ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    if tables.is_empty() && version == 0 {
+        return Ok(0);
+    }
+    let legacy = (1..=2).contains(&version)
+        && ["runs", "events"]
+            .iter()
+            .all(|t| tables.iter().any(|n| n == t))
+        && tables.iter().all(|t| LEGACY_TABLES.contains(&t.as_str()));
+    if legacy {
+        return Ok(version);
+    }
+    let foreign: Vec<&String> = tables
+        .iter()
+        .filter(|t| !LEGACY_TABLES.contains(&t.as_str()))
+        .collect();
+    Err(DbError::NotCapstan(match foreign.as_slice() {
+        [] => format!("it has no application id and schema version {version}"),
+        [..] => {
+            let mut names = foreign
+                .iter()
+                .take(5)
+                .map(|t| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if foreign.len() > 5 {
+                names.push_str(&format!(" and {} more", foreign.len() - 5));
+            }
+            format!("it holds tables of its own: {names}")
+        }
+    }))
+}
+
 /// The rows one store transaction changed (see [`Db::stage`]).
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
@@ -311,6 +569,25 @@ pub(crate) struct Batch {
 
 #[cfg(test)]
 impl Batch {
+    /// How many bytes of rows the batch writes (keys aside).
+    pub(crate) fn bytes(&self) -> usize {
+        let runs: usize = self
+            .runs
+            .iter()
+            .map(|r| {
+                r.state.len()
+                    + r.events.iter().map(|(_, e)| e.len()).sum::<usize>()
+                    + r.buffered.iter().map(|(_, e)| e.len()).sum::<usize>()
+            })
+            .sum();
+        let schedules: usize = self
+            .schedules
+            .iter()
+            .map(|(_, _, s)| s.as_ref().map_or(0, String::len))
+            .sum();
+        runs + schedules
+    }
+
     /// A batch adding one namespace.
     pub(crate) fn namespace(name: &str, id: &str) -> Self {
         Self {
@@ -333,6 +610,10 @@ struct RunRow {
     /// Events after this id are deleted first.
     truncate_after: Option<i64>,
     events: Vec<(i64, Vec<u8>)>,
+    /// The run's buffered events are deleted first.
+    rewrite_buffered: bool,
+    /// New buffered events: `(seq, encoded)`.
+    buffered: Vec<(i64, Vec<u8>)>,
 }
 
 /// Writes `batches`, in order, in one SQLite transaction: one commit (and, with
@@ -358,6 +639,10 @@ pub(crate) fn write<'a>(
         let mut upsert_schedule = tx.prepare_cached(
             "INSERT OR REPLACE INTO schedules (namespace, schedule_id, state) VALUES (?1, ?2, ?3)",
         )?;
+        let mut insert_buffered = tx.prepare_cached(
+            "INSERT OR REPLACE INTO buffered (run_id, seq, event) VALUES (?1, ?2, ?3)",
+        )?;
+        let mut delete_buffered = tx.prepare_cached("DELETE FROM buffered WHERE run_id = ?1")?;
         let mut delete_run = tx.prepare_cached("DELETE FROM runs WHERE run_id = ?1")?;
         let mut delete_events = tx.prepare_cached("DELETE FROM events WHERE run_id = ?1")?;
         let mut delete_schedule =
@@ -381,10 +666,17 @@ pub(crate) fn write<'a>(
                 for (event_id, event) in &run.events {
                     insert_event.execute(params![run.run_id, event_id, event])?;
                 }
+                if run.rewrite_buffered {
+                    delete_buffered.execute(params![run.run_id])?;
+                }
+                for (seq, event) in &run.buffered {
+                    insert_buffered.execute(params![run.run_id, seq, event])?;
+                }
             }
             for run_id in &batch.deleted_runs {
                 delete_run.execute(params![run_id])?;
                 delete_events.execute(params![run_id])?;
+                delete_buffered.execute(params![run_id])?;
             }
             for (namespace, schedule_id, state) in &batch.schedules {
                 match state {

@@ -7,6 +7,7 @@
 //! each transaction, whoever waits on what it touched is woken ([`waiters`]).
 
 pub(crate) mod durable;
+pub(crate) mod file_lock;
 pub(crate) mod group_commit;
 pub(crate) mod waiters;
 
@@ -76,7 +77,14 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 struct Locked {
     state: State,
     /// `None` in memory, and once the engine stopped.
-    db: Option<(durable::Db, group_commit::GroupCommit)>,
+    db: Option<Durable>,
+}
+
+/// The database file and its writer.
+struct Durable {
+    /// First: dropped (its last batches written) before the file's lock is released.
+    writer: group_commit::GroupCommit,
+    db: durable::Db,
 }
 
 impl Store {
@@ -107,7 +115,10 @@ impl Store {
                 if let Some(batch) = db.stage(&state, &changes)? {
                     durable::write(&mut conn, [&batch])?;
                 }
-                Some((db, group_commit::GroupCommit::start(conn, path.to_owned())))
+                Some(Durable {
+                    writer: group_commit::GroupCommit::start(conn, path.to_owned()),
+                    db,
+                })
             }
             None => {
                 state.finish();
@@ -187,7 +198,7 @@ impl Store {
                 state.clock.progress();
             }
             let ticket = match db {
-                Some((db, writer)) => {
+                Some(Durable { writer, db }) => {
                     match db.stage(state, &changes) {
                         Ok(Some(batch)) => writer.submit(batch),
                         Ok(None) => {}
@@ -244,8 +255,9 @@ impl Store {
     /// changes later is not kept.
     pub(crate) fn close_db(&self) {
         let mut locked = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, mut writer)) = locked.db.take() {
-            writer.close();
+        if let Some(mut durable) = locked.db.take() {
+            durable.writer.close();
+            // Then the file's lock goes, with `durable.db`.
         }
     }
 }

@@ -53,11 +53,18 @@ impl Durable {
     }
 
     fn write(&mut self) -> Changes {
+        self.write_measured().0
+    }
+
+    /// [`Durable::write`], and how many bytes of rows it wrote.
+    fn write_measured(&mut self) -> (Changes, usize) {
         let changes = self.state.finish();
+        let mut bytes = 0;
         if let Some(batch) = self.db.stage(&self.state, &changes).unwrap() {
+            bytes = batch.bytes();
             durable::write(&mut self.conn, [&batch]).unwrap();
         }
-        changes
+        (changes, bytes)
     }
 
     /// One transaction at the clock's reading.
@@ -164,7 +171,7 @@ fn secs(n: u64) -> Option<prost_wkt_types::Duration> {
 
 fn temp_db(name: &str) -> PathBuf {
     let path = std::env::temp_dir().join(format!("capstan-{name}-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
+    for suffix in ["", "-wal", "-shm", "-lock"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     path
@@ -420,7 +427,7 @@ fn a_restart_arms_the_same_deadlines_and_each_fires_at_its_instant() {
     }
     assert!(fired >= 9, "only {fired} deadlines fired");
     drop(engine);
-    for suffix in ["", "-wal", "-shm"] {
+    for suffix in ["", "-wal", "-shm", "-lock"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
@@ -622,4 +629,362 @@ async fn a_deadline_whose_firing_fails_is_set_aside_and_the_others_fire() {
     }
     store.close();
     service.await.unwrap();
+}
+
+/// A durable store on `path`, or why it did not open.
+fn open_store(path: &Path) -> Result<super::Store, String> {
+    super::Store::open(
+        &["default".to_owned()],
+        Clock::Manual(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+        Config::default(),
+        Some(path),
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn remove_db(path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-lock"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+#[test]
+fn a_second_store_on_one_file_is_refused_until_the_first_is_gone() {
+    let path = temp_db("owned");
+    let first = open_store(&path).unwrap();
+    let refused = open_store(&path).err().expect("a second store is refused");
+    assert!(
+        refused.contains(&format!("{}-lock", path.display())),
+        "names the file: {refused}"
+    );
+    assert!(
+        refused.contains(&format!("pid {}", std::process::id())),
+        "names the holder: {refused}"
+    );
+    assert!(refused.contains("another engine has it open"), "{refused}");
+
+    // Closed (as the engine shuts down): the file is free, though the store lives on.
+    first.close_db();
+    let second = open_store(&path).unwrap();
+    drop(first);
+    // Dropped: free as well.
+    drop(second);
+    let third = open_store(&path).unwrap();
+    drop(third);
+
+    // A lock file left by a process that died (its lock died with it) blocks nobody.
+    std::fs::write(
+        format!("{}-lock", path.display()),
+        "pid=999999\nhost=elsewhere\nsince=2001-01-01T00:00:00Z\n",
+    )
+    .unwrap();
+    drop(open_store(&path).unwrap());
+    remove_db(&path);
+}
+
+#[test]
+fn a_sqlite_file_of_another_application_is_refused_and_left_unchanged() {
+    let path = temp_db("foreign");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE runs (x); CREATE TABLE events (y); CREATE TABLE invoices (z);
+             INSERT INTO invoices VALUES (1);",
+        )
+        .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let refused = open_store(&path).err().expect("refused");
+    assert!(
+        refused.contains("not a Capstan engine database")
+            && refused.contains("`invoices`")
+            && refused.contains("left unchanged"),
+        "{refused}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before, "the file changed");
+    assert!(
+        !Path::new(&format!("{}-lock", path.display())).exists(),
+        "a lock file was left beside someone else's database"
+    );
+
+    // Another application's id, even without tables.
+    remove_db(&path);
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA application_id = 1234; CREATE TABLE t (x);")
+        .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let refused = open_store(&path).err().expect("refused");
+    assert!(
+        refused.contains("not a Capstan engine database")
+            && refused.contains("application id is 0x000004d2"),
+        "{refused}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before, "the file changed");
+
+    // Not SQLite at all.
+    remove_db(&path);
+    std::fs::write(&path, "name,amount\nrent,1200\n").unwrap();
+    let refused = open_store(&path).err().expect("refused");
+    assert!(refused.contains("not a SQLite database"), "{refused}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"name,amount\nrent,1200\n");
+    remove_db(&path);
+
+    // An empty file is a new database.
+    std::fs::write(&path, "").unwrap();
+    drop(open_store(&path).unwrap());
+    let id: i32 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .unwrap();
+    assert_eq!(id, durable::APPLICATION_ID);
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
+    remove_db(&path);
+}
+
+#[test]
+fn a_file_of_schema_version_2_without_application_id_opens_and_is_stamped() {
+    let path = temp_db("legacy");
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let mut engine = Durable::open(&path, t0);
+    let run_id = engine.start("old", Default::default());
+    let history = engine.state.runs[&run_id].events.to_vec();
+    drop(engine);
+    // As version 2 wrote it: no application id.
+    downgrade_to_version_2(&path);
+
+    let engine = Durable::open(&path, t0);
+    assert_eq!(engine.state.runs[&run_id].events.to_vec(), history);
+    drop(engine);
+    let id: i32 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .unwrap();
+    assert_eq!(id, durable::APPLICATION_ID);
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
+    remove_db(&path);
+}
+
+/// A payload of `n` bytes.
+fn payload(n: usize) -> Option<proto::common::Payloads> {
+    Some(proto::common::Payloads {
+        payloads: vec![proto::common::Payload {
+            data: vec![7; n],
+            ..Default::default()
+        }],
+    })
+}
+
+/// Signals run `run_id` in a transaction of its own; returns the bytes that it wrote.
+fn signal(engine: &mut Durable, run_id: &str, name: &str) -> usize {
+    engine.state.begin();
+    engine.state.with_run(run_id, |run, ctx| {
+        run.signal(
+            ctx,
+            "",
+            proto::history::WorkflowExecutionSignaledEventAttributes {
+                signal_name: name.to_owned(),
+                input: payload(100),
+                ..Default::default()
+            },
+        )
+    });
+    engine.write_measured().1
+}
+
+#[test]
+fn a_signal_writes_what_changed_whatever_the_input_and_the_buffer_hold() {
+    let path = temp_db("incremental");
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let mut engine = Durable::open(&path, t0);
+    let run_id = engine.start(
+        "big",
+        proto::history::WorkflowExecutionStartedEventAttributes {
+            input: payload(1 << 20),
+            ..Default::default()
+        },
+    );
+    let idle = signal(&mut engine, &run_id, "first");
+    assert!(
+        idle < 8 * 1024,
+        "a signal to a run with a 1 MiB input wrote {idle} bytes"
+    );
+
+    // A task started: signals are buffered, and each writes only itself.
+    engine.take_task("big");
+    let first = signal(&mut engine, &run_id, "buffered");
+    assert!(
+        first < 8 * 1024,
+        "the 1st buffered signal wrote {first} bytes"
+    );
+    for _ in 0..300 {
+        signal(&mut engine, &run_id, "buffered");
+    }
+    let last = signal(&mut engine, &run_id, "buffered");
+    assert_eq!(engine.state.runs[&run_id].buffered.len(), 302);
+    assert!(
+        last <= first + 16,
+        "the 302nd buffered signal wrote {last} bytes, the 1st {first}"
+    );
+    drop(engine);
+    remove_db(&path);
+}
+
+/// What of a run and its queue a restart must restore.
+fn snapshot(engine: &mut Durable, run_id: &str, queue: &str) -> String {
+    let tasks = engine
+        .state
+        .queues
+        .get_mut("default", queue)
+        .map(|q| q.workflow.clone())
+        .unwrap_or_default();
+    let run = &engine.state.runs[run_id];
+    // Maps encode in no fixed order: compared sorted.
+    let mut state: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&serde_json::to_string(run).unwrap()).unwrap();
+    state.remove("memo");
+    state.remove("search_attributes");
+    let memo: Option<std::collections::BTreeMap<_, _>> =
+        run.memo.as_ref().map(|m| m.fields.iter().collect());
+    let search: Option<std::collections::BTreeMap<_, _>> = run
+        .search_attributes
+        .as_ref()
+        .map(|s| s.indexed_fields.iter().collect());
+    format!(
+        "state {state:?}\nmemo {memo:?}\nsearch {search:?}\nstarted {:?}\nbuffered {:?}\nevents {:?}\ntasks {tasks:?}\narmed {:?}",
+        run.started,
+        run.buffered.iter().collect::<Vec<_>>(),
+        run.events.to_vec(),
+        engine.armed(),
+    )
+}
+
+/// Rewrites a version 3 file as version 2 wrote it: each run's started attributes and
+/// buffered events inside its state, no `buffered` table, no application id.
+fn downgrade_to_version_2(path: &Path) {
+    let conn = Connection::open(path).unwrap();
+    let runs: Vec<(String, String, Vec<u8>)> = {
+        let mut stmt = conn
+            .prepare("SELECT r.run_id, r.state, e.event FROM runs r JOIN events e ON e.run_id = r.run_id AND e.event_id = 1")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    };
+    for (run_id, json, first) in runs {
+        let mut state: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&json).unwrap();
+        let Some(
+            proto::history::history_event::Attributes::WorkflowExecutionStartedEventAttributes(
+                mut started,
+            ),
+        ) = <proto::history::HistoryEvent as prost::Message>::decode(first.as_slice())
+            .unwrap()
+            .attributes
+        else {
+            panic!("event 1 is not a started event");
+        };
+        let memo = state.remove("memo").unwrap();
+        let search = state.remove("search_attributes").unwrap();
+        let decode = |v: serde_json::Value| v.as_str().map(|hex| crate::pb::unhex(hex).unwrap());
+        started.memo = decode(memo)
+            .map(|b| <proto::common::Memo as prost::Message>::decode(b.as_slice()).unwrap());
+        started.search_attributes = decode(search).map(|b| {
+            <proto::common::SearchAttributes as prost::Message>::decode(b.as_slice()).unwrap()
+        });
+        state.insert(
+            "started".into(),
+            crate::pb::hex(&prost::Message::encode_to_vec(&started)).into(),
+        );
+        let buffered: Vec<serde_json::Value> = {
+            let mut stmt = conn
+                .prepare("SELECT event FROM buffered WHERE run_id = ?1 ORDER BY seq")
+                .unwrap();
+            let rows = stmt
+                .query_map([&run_id], |r| r.get::<_, Vec<u8>>(0))
+                .unwrap();
+            rows.map(|b| crate::pb::hex(&b.unwrap()).into()).collect()
+        };
+        state.insert("buffered".into(), buffered.into());
+        conn.execute(
+            "UPDATE runs SET state = ?2 WHERE run_id = ?1",
+            rusqlite::params![run_id, serde_json::to_string(&state).unwrap()],
+        )
+        .unwrap();
+    }
+    conn.execute_batch("DROP TABLE buffered; PRAGMA user_version = 2; PRAGMA application_id = 0;")
+        .unwrap();
+}
+
+#[test]
+fn a_restart_with_buffered_signals_and_a_large_input_restores_the_same_run() {
+    let path = temp_db("buffered-restart");
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let mut engine = Durable::open(&path, t0);
+    let run_id = engine.start(
+        "big",
+        proto::history::WorkflowExecutionStartedEventAttributes {
+            input: payload(4 << 20),
+            memo: Some(proto::common::Memo {
+                fields: [("origin".to_owned(), proto::common::Payload::default())].into(),
+            }),
+            ..Default::default()
+        },
+    );
+    // The workflow changes its memo: the run's memo is no longer the started event's.
+    engine.run_task(
+        "big",
+        vec![Cmd::ModifyWorkflowPropertiesCommandAttributes(
+            ModifyWorkflowPropertiesCommandAttributes {
+                upserted_memo: Some(proto::common::Memo {
+                    fields: [("stage".to_owned(), proto::common::Payload::default())].into(),
+                }),
+            },
+        )],
+    );
+    signal(&mut engine, &run_id, "wake");
+    let (_, scheduled) = engine.take_task("big");
+    for i in 0..20 {
+        signal(&mut engine, &run_id, &format!("buffered-{i}"));
+    }
+    let before = snapshot(&mut engine, &run_id, "big");
+    assert!(before.contains("buffered-19"));
+    drop(engine);
+
+    let mut engine = Durable::open(&path, t0);
+    assert_eq!(snapshot(&mut engine, &run_id, "big"), before);
+    drop(engine);
+
+    // The same file as version 2 wrote it is migrated to the same run.
+    downgrade_to_version_2(&path);
+    let mut engine = Durable::open(&path, t0);
+    assert_eq!(snapshot(&mut engine, &run_id, "big"), before);
+
+    // The task completes: the buffered signals reach the history, and leave the buffer
+    // on disk too.
+    engine
+        .tx(|state| state.complete_workflow_task(&run_id, scheduled, Default::default()))
+        .0
+        .unwrap();
+    let after = snapshot(&mut engine, &run_id, "big");
+    assert!(engine.state.runs[&run_id].buffered.is_empty());
+    drop(engine);
+    let mut engine = Durable::open(&path, t0);
+    assert_eq!(snapshot(&mut engine, &run_id, "big"), after);
+    let buffered_rows: i64 = engine
+        .conn
+        .query_row("SELECT count(*) FROM buffered", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(buffered_rows, 0);
+    drop(engine);
+    remove_db(&path);
 }

@@ -1,5 +1,6 @@
 //! The service end to end in-process: RPCs straight into the handlers, no network.
 
+mod bench;
 mod hostile;
 mod schedules;
 

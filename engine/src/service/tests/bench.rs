@@ -1,0 +1,123 @@
+//! What a signal costs on a durable file (`#[ignore]`d; run in release and read the
+//! output):
+//!
+//! ```text
+//! cargo test --release -p capstan-engine --lib signal_costs -- --ignored --nocapture
+//! ```
+//!
+//! A signal to a run with a small and with a 20 MiB input, and signals buffered (to the
+//! small one) while a workflow task is held started: the 1st against the 3,000th.
+
+use std::{sync::Arc, time::Instant};
+
+use tonic::Request;
+
+use super::{poll, signal_workflow, Service};
+use crate::{
+    clock::Clock,
+    proto::{
+        self,
+        common::{Payload, Payloads},
+        service::*,
+        WorkflowService,
+    },
+    run::Config,
+    store::Store,
+};
+
+fn durable_service(name: &str) -> (Service, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!(
+        "capstan-engine-bench-{}-{name}.db",
+        std::process::id()
+    ));
+    remove(&path);
+    let store = Store::open(
+        &["default".to_owned()],
+        Clock::Real,
+        Config::default(),
+        Some(&path),
+    )
+    .unwrap();
+    (
+        Service {
+            store: Arc::new(store),
+        },
+        path,
+    )
+}
+
+async fn start_with_input(svc: &Service, id: &str, bytes: usize) {
+    svc.start_workflow_execution(Request::new(StartWorkflowExecutionRequest {
+        namespace: "default".to_owned(),
+        workflow_id: id.to_owned(),
+        workflow_type: Some(proto::common::WorkflowType {
+            name: "W".to_owned(),
+        }),
+        task_queue: Some(proto::taskqueue::TaskQueue {
+            name: "q".to_owned(),
+            ..Default::default()
+        }),
+        input: Some(Payloads {
+            payloads: vec![Payload {
+                metadata: Default::default(),
+                data: vec![7; bytes],
+                ..Default::default()
+            }],
+        }),
+        ..Default::default()
+    }))
+    .await
+    .unwrap();
+}
+
+/// Mean time of `n` signals to `id`, in milliseconds.
+async fn time_signals(svc: &Service, id: &str, n: usize) -> f64 {
+    let t = Instant::now();
+    for _ in 0..n {
+        signal_workflow(svc, id).await;
+    }
+    t.elapsed().as_secs_f64() * 1000.0 / n as f64
+}
+
+#[tokio::test]
+#[ignore = "a benchmark: run in release with --ignored --nocapture"]
+async fn signal_costs() {
+    const SIGNALS: usize = 50;
+    const BUFFERED: usize = 3_000;
+    for (name, bytes) in [("small", 16), ("20MiB", 20 << 20)] {
+        let (svc, path) = durable_service(name);
+        start_with_input(&svc, name, bytes).await;
+        // Warm up.
+        time_signals(&svc, name, 5).await;
+        let ms = time_signals(&svc, name, SIGNALS).await;
+        println!("bench: input {name:>5}: signal (no task started): {ms:8.3} ms/signal");
+
+        if bytes > 16 {
+            drop(svc);
+            remove(&path);
+            continue;
+        }
+        // Hold a workflow task started: every signal is buffered.
+        let task = svc
+            .poll_workflow_task_queue(poll("q", false, std::time::Duration::from_secs(5)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!task.task_token.is_empty());
+        let first = time_signals(&svc, name, 10).await;
+        time_signals(&svc, name, BUFFERED - 20).await;
+        let last = time_signals(&svc, name, 10).await;
+        println!(
+            "bench: input {name:>5}: buffered signal 1-10: {first:8.3} ms; {}-{BUFFERED}: {last:8.3} ms",
+            BUFFERED - 9
+        );
+        drop(svc);
+        remove(&path);
+    }
+}
+
+fn remove(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm", "-lock"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
