@@ -277,8 +277,16 @@ impl Engine {
     /// Stops accepting calls, answers held long polls, and waits for the server to stop.
     pub async fn shutdown(mut self) {
         self.signal_stop();
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
+        if let Some(mut server) = self.server.take() {
+            // Held polls are answered at once; a connected client that keeps its idle
+            // connection open past the grace is cut off rather than waited for.
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
+                .await
+                .is_err()
+            {
+                server.abort();
+                let _ = server.await;
+            }
         }
         if let Some(timers) = self.timers.take() {
             let _ = timers.await;
@@ -293,6 +301,9 @@ impl Engine {
         }
     }
 }
+
+/// How long a stopping engine waits for its connections to close.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl Drop for Engine {
     fn drop(&mut self) {

@@ -93,6 +93,31 @@ async fn main() {
         }
     };
     println!("{}", engine.address());
-    let _ = tokio::signal::ctrl_c().await;
+    stop_requested().await;
     engine.shutdown().await;
+}
+
+/// Returns at SIGINT (Ctrl-C) or SIGTERM (what service managers and containers send):
+/// either way the engine stops gracefully, answering its held polls and writing what it
+/// acknowledged.
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -12,6 +12,33 @@ async fn the_binary_prints_an_address_clients_connect_to() {
     assert_eq!(client.address(), address);
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_stops_the_binary_gracefully() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let db = support::TempDb::new("sigterm");
+    let db_path = db.path().to_str().unwrap().to_owned();
+    let (mut child, address) =
+        support::spawn_binary(["--port", "0", "--namespace", "default", "--db", &db_path]);
+    // A connected client does not hold the engine up.
+    let _client = capstan::Client::connect(address).await.unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        None,
+        "the process was not killed by the signal"
+    );
+    assert!(status.success(), "{status:?}");
+    // The file was let go: another engine opens it.
+    let (engine, _) = support::engine_on(db.path()).await;
+    engine.shutdown().await;
+}
+
 /// Sleeps a year.
 #[capstan::workflow]
 #[derive(Default)]
