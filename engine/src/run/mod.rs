@@ -48,7 +48,7 @@ mod workflow_task;
 mod tests;
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, HashMap, VecDeque},
     sync::Arc,
     time::{Duration, SystemTime},
 };
@@ -235,10 +235,12 @@ pub(crate) struct Run {
     /// next cron time.
     #[serde(default)]
     pub(crate) backoff_until: Option<SystemTime>,
-    /// The request ids of the signals received from clients: a retried signal is applied
-    /// once.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    signal_request_ids: BTreeSet<String>,
+    /// The request ids of the last `signals::RECENT_SIGNAL_REQUEST_IDS` signals received from
+    /// clients: a retried signal is applied once. Bounded, because the run's stored state
+    /// is written at every change and a client retries within moments, not thousands of
+    /// signals later.
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    signal_request_ids: VecDeque<String>,
     /// Inside `complete_workflow_task`: new events don't schedule a task by themselves.
     in_completion: bool,
     needs_task: bool,

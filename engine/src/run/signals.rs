@@ -14,6 +14,9 @@ use crate::proto::{
     history::{history_event::Attributes, *},
 };
 
+/// How many of a run's latest client signal request ids it remembers.
+pub(crate) const RECENT_SIGNAL_REQUEST_IDS: usize = 64;
+
 impl Run {
     /// A signal from a client or another workflow. A client's signal with a request id
     /// the run has seen is a retry: applied once, as on Temporal.
@@ -23,8 +26,14 @@ impl Run {
         request_id: &str,
         attrs: WorkflowExecutionSignaledEventAttributes,
     ) {
-        if !request_id.is_empty() && !self.signal_request_ids.insert(request_id.to_owned()) {
-            return;
+        if !request_id.is_empty() {
+            if self.signal_request_ids.iter().any(|id| id == request_id) {
+                return;
+            }
+            if self.signal_request_ids.len() == RECENT_SIGNAL_REQUEST_IDS {
+                self.signal_request_ids.pop_front();
+            }
+            self.signal_request_ids.push_back(request_id.to_owned());
         }
         self.add_new_event(
             ctx,

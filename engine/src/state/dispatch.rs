@@ -201,14 +201,11 @@ impl State {
                 }
             }
         }
+        // The queue is still there (only `forget_if_empty` removes one); entries moved
+        // onto it meanwhile go after the kept ones.
         if let Some(queue) = self.queues.get_mut(namespace, name) {
-            // Entries pushed meanwhile (none today) go after the kept ones.
             kept.append(&mut queue.workflow);
             queue.workflow = kept;
-        } else if !kept.is_empty() {
-            for entry in kept {
-                self.queues.push_workflow(namespace, name, entry);
-            }
         }
         self.queues.forget_if_empty(namespace, name);
     }

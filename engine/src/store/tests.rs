@@ -642,6 +642,14 @@ fn open_store(path: &Path) -> Result<super::Store, String> {
     .map_err(|e| e.to_string())
 }
 
+/// The value of integer pragma `name` in the file at `path`.
+fn pragma(path: &Path, name: &str) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .pragma_query_value(None, name, |r| r.get(0))
+        .unwrap()
+}
+
 fn remove_db(path: &Path) {
     for suffix in ["", "-wal", "-shm", "-lock"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -733,16 +741,11 @@ fn a_sqlite_file_of_another_application_is_refused_and_left_unchanged() {
     // An empty file is a new database.
     std::fs::write(&path, "").unwrap();
     drop(open_store(&path).unwrap());
-    let id: i32 = Connection::open(&path)
-        .unwrap()
-        .pragma_query_value(None, "application_id", |r| r.get(0))
-        .unwrap();
-    assert_eq!(id, durable::APPLICATION_ID);
-    let version: i64 = Connection::open(&path)
-        .unwrap()
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(
+        pragma(&path, "application_id"),
+        i64::from(durable::APPLICATION_ID)
+    );
+    assert_eq!(pragma(&path, "user_version"), 3);
     remove_db(&path);
 }
 
@@ -760,16 +763,11 @@ fn a_file_of_schema_version_2_without_application_id_opens_and_is_stamped() {
     let engine = Durable::open(&path, t0);
     assert_eq!(engine.state.runs[&run_id].events.to_vec(), history);
     drop(engine);
-    let id: i32 = Connection::open(&path)
-        .unwrap()
-        .pragma_query_value(None, "application_id", |r| r.get(0))
-        .unwrap();
-    assert_eq!(id, durable::APPLICATION_ID);
-    let version: i64 = Connection::open(&path)
-        .unwrap()
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(
+        pragma(&path, "application_id"),
+        i64::from(durable::APPLICATION_ID)
+    );
+    assert_eq!(pragma(&path, "user_version"), 3);
     remove_db(&path);
 }
 

@@ -10,15 +10,11 @@
 
 use std::{sync::Arc, time::Instant};
 
-use tonic::Request;
-
-use super::{poll, signal_workflow, Service};
+use super::{poll, signal_workflow, start_with, Service};
 use crate::{
     clock::Clock,
     proto::{
-        self,
         common::{Payload, Payloads},
-        service::*,
         WorkflowService,
     },
     run::Config,
@@ -47,27 +43,13 @@ fn durable_service(name: &str) -> (Service, std::path::PathBuf) {
 }
 
 async fn start_with_input(svc: &Service, id: &str, bytes: usize) {
-    svc.start_workflow_execution(Request::new(StartWorkflowExecutionRequest {
-        namespace: "default".to_owned(),
-        workflow_id: id.to_owned(),
-        workflow_type: Some(proto::common::WorkflowType {
-            name: "W".to_owned(),
-        }),
-        task_queue: Some(proto::taskqueue::TaskQueue {
-            name: "q".to_owned(),
+    let input = Payloads {
+        payloads: vec![Payload {
+            data: vec![7; bytes],
             ..Default::default()
-        }),
-        input: Some(Payloads {
-            payloads: vec![Payload {
-                metadata: Default::default(),
-                data: vec![7; bytes],
-                ..Default::default()
-            }],
-        }),
-        ..Default::default()
-    }))
-    .await
-    .unwrap();
+        }],
+    };
+    start_with(svc, id, Some(input)).await;
 }
 
 /// Mean time of `n` signals to `id`, in milliseconds.

@@ -318,13 +318,7 @@ async fn a_shutdown_naming_a_normal_queue_leaves_its_tasks_there() {
     let svc = service();
     start(&svc, "waits").await;
     // A buggy worker names the normal queue as its sticky one.
-    svc.shutdown_worker(Request::new(ShutdownWorkerRequest {
-        namespace: "default".to_owned(),
-        sticky_task_queue: "q".to_owned(),
-        ..Default::default()
-    }))
-    .await
-    .unwrap();
+    super::shut_down(&svc, "q").await;
     let task = take(&svc, "q", false, Duration::from_secs(2)).await;
     assert!(
         !task.task_token.is_empty(),

@@ -71,6 +71,11 @@ async fn unknown_namespaces_and_forged_tokens_are_refused() {
 
 /// Starts workflow `id` of type `W` on queue `q`; returns its run id.
 async fn start(svc: &Service, id: &str) -> String {
+    start_with(svc, id, None).await
+}
+
+/// [`start`] with `input`.
+async fn start_with(svc: &Service, id: &str, input: Option<proto::common::Payloads>) -> String {
     svc.start_workflow_execution(Request::new(StartWorkflowExecutionRequest {
         namespace: "default".to_owned(),
         workflow_id: id.to_owned(),
@@ -81,6 +86,7 @@ async fn start(svc: &Service, id: &str) -> String {
             name: "q".to_owned(),
             ..Default::default()
         }),
+        input,
         ..Default::default()
     }))
     .await
