@@ -57,6 +57,15 @@ pub(crate) fn workflow_not_found(namespace: &str, workflow_id: &str, run_id: &st
     }
 }
 
+/// The run's stored rows were found damaged when the engine opened its file.
+pub(crate) fn run_damaged(workflow_id: &str, run_id: &str, what: &str) -> Status {
+    Status::data_loss(format!(
+        "workflow `{workflow_id}` run `{run_id}` cannot be served: its stored rows are damaged \
+         ({what}); the engine set it aside when it opened its database file, left its rows \
+         there unchanged, and serves every other workflow"
+    ))
+}
+
 /// A task token names a run that no longer exists.
 pub(crate) fn run_gone(run_id: &str) -> Status {
     Status::not_found(format!("workflow run `{run_id}` not found: it was deleted"))

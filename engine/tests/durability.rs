@@ -297,3 +297,99 @@ fn a_second_engine_on_one_file_is_refused_and_told_who_holds_it() {
     third.kill().unwrap();
     third.wait().unwrap();
 }
+
+/// Flips one byte of `needle` in event 1 of `workflow_id`'s run, as a failing disk might,
+/// and answers the damaged row.
+fn damage_the_input(path: &std::path::Path, workflow_id: &str, needle: &[u8]) -> Vec<u8> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let run_id: String = conn
+        .query_row(
+            "SELECT run_id FROM runs WHERE workflow_id = ?1",
+            [workflow_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut event: Vec<u8> = conn
+        .query_row(
+            "SELECT event FROM events WHERE run_id = ?1 AND event_id = 1",
+            [&run_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let at = event
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the input is in event 1");
+    event[at] ^= 0x01;
+    conn.execute(
+        "UPDATE events SET event = ?2 WHERE run_id = ?1 AND event_id = 1",
+        rusqlite::params![run_id, event],
+    )
+    .unwrap();
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_row_sets_its_run_aside_and_every_other_run_is_served() {
+    let db = TempDb::new("damaged");
+    let queue = unique_task_queue("damaged");
+    let (damaged, whole) = (format!("damaged-{queue}"), format!("whole-{queue}"));
+    let (engine, client) = engine_on(db.path()).await;
+    for id in [&damaged, &whole] {
+        Napper::start(&client, id, "precious".to_owned(), queue.clone())
+            .task_queue(&queue)
+            .await
+            .unwrap();
+    }
+    engine.shutdown().await;
+    let written = damage_the_input(db.path(), &damaged, b"precious");
+
+    let (engine, client) = engine_on(db.path()).await;
+    // The damaged run is not served as if nothing happened, whichever way it is named.
+    let refused = client
+        .workflow_handle(&damaged)
+        .history()
+        .await
+        .unwrap_err();
+    let message = refused.to_string();
+    assert!(
+        message.contains("DataLoss") && message.contains("event 1 fails its checksum"),
+        "{message}"
+    );
+    let refused = client
+        .workflow_handle(&damaged)
+        .describe()
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("DataLoss"), "{refused}");
+    let restart = Napper::start(&client, &damaged, "again".to_owned(), queue.clone())
+        .task_queue(&queue)
+        .await
+        .unwrap_err();
+    assert!(restart.to_string().contains("DataLoss"), "{restart}");
+    // The other run is served, input intact.
+    let history = client.workflow_handle(&whole).history().await.unwrap();
+    assert_contiguous(&history, &whole);
+    assert_eq!(
+        client
+            .workflow_handle(&whole)
+            .describe()
+            .await
+            .unwrap()
+            .status,
+        WorkflowExecutionStatus::Running
+    );
+    engine.shutdown().await;
+
+    // The damaged row is left as it was, for whoever looks into it.
+    let conn = rusqlite::Connection::open(db.path()).unwrap();
+    let still: Vec<u8> = conn
+        .query_row(
+            "SELECT event FROM events JOIN runs USING (run_id)
+             WHERE workflow_id = ?1 AND event_id = 1",
+            [&damaged],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(still, written);
+}

@@ -8,6 +8,7 @@
 //! | `fire` | firing due deadlines, and the virtual clock's skips |
 //! | `schedules` | the schedules' actions |
 //! | `rebuild` | the queues and deadlines of a state read from disk |
+//! | `damaged` | runs found damaged in the file, set aside and answered `DATA_LOSS` |
 //!
 //! A transition on one run goes through [`State::with_run`], which hands the run a
 //! [`Ctx`] and applies the effects it records. When the transaction ends, [`State::finish`]
@@ -15,6 +16,7 @@
 //! same function [`rebuild`] uses after a restart) and says what it changed: the rows to
 //! write, the topics to wake, and whether anything progressed.
 
+mod damaged;
 mod dispatch;
 mod fire;
 mod rebuild;
@@ -29,6 +31,7 @@ use std::{
 
 use tonic::Status;
 
+pub(crate) use damaged::{Damaged, DamagedRun};
 pub(crate) use runs::Runs;
 pub(crate) use schedules::NewSchedule;
 pub(crate) use workflows::StartWorkflow;
@@ -96,6 +99,8 @@ pub(crate) struct State {
     pub(crate) current: HashMap<(String, String), String>,
     /// Run ids in start order, for listing.
     pub(crate) started: Vec<String>,
+    /// Runs found damaged when the file was opened: not loaded, answered `DATA_LOSS`.
+    pub(crate) damaged: Damaged,
     pub(crate) schedules: Schedules,
     pub(crate) queues: Queues,
     pub(crate) queries: Queries,
@@ -135,6 +140,7 @@ impl State {
             runs: Runs::default(),
             current: HashMap::new(),
             started: Vec::new(),
+            damaged: Damaged::default(),
             schedules: Schedules::default(),
             queues: Queues::default(),
             queries: Queries::default(),
@@ -184,17 +190,25 @@ impl State {
                 {
                     Ok(execution.run_id)
                 }
-                _ => Err(errors::workflow_not_found(
-                    namespace,
-                    &execution.workflow_id,
-                    &execution.run_id,
-                )),
+                _ => Err(match self.damaged.run(&execution.run_id) {
+                    Some(damaged) if damaged.namespace == namespace => damaged.status(),
+                    _ => errors::workflow_not_found(
+                        namespace,
+                        &execution.workflow_id,
+                        &execution.run_id,
+                    ),
+                }),
             };
         }
         self.current
             .get(&(namespace.to_owned(), execution.workflow_id.clone()))
             .cloned()
-            .ok_or_else(|| errors::workflow_not_found(namespace, &execution.workflow_id, ""))
+            .ok_or_else(
+                || match self.damaged.latest(namespace, &execution.workflow_id) {
+                    Some(damaged) => damaged.status(),
+                    None => errors::workflow_not_found(namespace, &execution.workflow_id, ""),
+                },
+            )
     }
 
     /// Like [`State::resolve_run_id`], for a call that needs the run open.

@@ -50,6 +50,10 @@ impl State {
     ) -> Result<(String, bool), Status> {
         self.check_namespace(&start.namespace)?;
         let key = (start.namespace.clone(), start.workflow_id.clone());
+        if let Some(damaged) = self.damaged.latest(&key.0, &key.1) {
+            // Whether it is still open, and what its reuse policy allows, is unknown.
+            return Err(damaged.status());
+        }
         if let Some(existing) = self.current.get(&key).cloned() {
             let run = &self.runs[&existing];
             if !start.request_id.is_empty() && run.request_id == start.request_id {

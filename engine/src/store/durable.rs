@@ -5,24 +5,30 @@
 //! file is refused unchanged, and while an engine has it open it holds its lock
 //! ([`FileLock`](super::file_lock::FileLock), on `<file>-lock`).
 //!
-//! Schema (version 3, `PRAGMA user_version`). Opening an older file brings it up to date
+//! Schema (version 4, `PRAGMA user_version`). Opening an older file brings it up to date
 //! in one transaction: version 1 gains `schedules`; versions 1 and 2 gain `buffered`, and
-//! their runs' states lose their started attributes and buffered events.
+//! their runs' states lose their started attributes and buffered events; versions 1 to 3
+//! gain the `crc` columns (their rows keep none: unverified).
 //!
 //! - `namespaces(name PRIMARY KEY, id)`
-//! - `runs(run_id PRIMARY KEY, namespace, workflow_id, start_order, status, state)`: `state`
+//! - `runs(run_id PRIMARY KEY, namespace, workflow_id, start_order, status, state, crc)`: `state`
 //!   is the run's mutable state as JSON, protobuf fields in it hex-encoded protobuf; not in
 //!   it are its events, its buffered events (both rows of their own) and its started
 //!   attributes (read back from event 1: they hold the input, which may be large, and
 //!   never change). `start_order` keeps the order runs were started in (listing order and
 //!   which run of a workflow id is current).
-//! - `events(run_id, event_id, event)`: one row per history event, the protobuf bytes of a
+//! - `events(run_id, event_id, event, crc)`: one row per history event, the protobuf bytes of a
 //!   `HistoryEvent`. Events are append-only, so a commit inserts only the new ones.
-//! - `buffered(run_id, seq, event)`: the events that arrived while a workflow task was
+//! - `buffered(run_id, seq, event, crc)`: the events that arrived while a workflow task was
 //!   started, in order, each the protobuf bytes of a `HistoryEvent` that carries only its
 //!   attributes. A commit inserts the new ones, and rewrites a run's rows only when one
 //!   left the buffer (the task ended, or a fired timer was canceled).
 //! - `schedules(namespace, schedule_id, state)`: each schedule as JSON, like runs.
+//!
+//! `crc` is the CRC-32 of the row's `state` or `event`: SQLite checks its own structures,
+//! not what a row holds, and a payload with a flipped bit still decodes. A run with a row
+//! that fails its checksum or does not decode is set aside when the file is opened (see
+//! [`Damaged`](crate::state::Damaged)): its rows stay as they are, every other run is served.
 //!
 //! A store transaction that touched runs or schedules stages them, their new events and any
 //! new namespace as one [`Batch`] ([`Db::stage`]); the group commit writer writes every
@@ -48,10 +54,10 @@ use crate::{
         history_event::Attributes, HistoryEvent, WorkflowExecutionStartedEventAttributes,
     },
     run::{EventBuffer, Run},
-    state::{Changes, Namespace, State},
+    state::{Changes, DamagedRun, Namespace, State},
 };
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// `PRAGMA application_id` of an engine's file: "CPST". Files of schema versions 1 and 2
 /// have none (0) and are stamped when opened.
@@ -152,91 +158,131 @@ impl Db {
             r.get::<_, i64>(0)
         })? as usize;
 
+        // What is damaged, by run id: those runs are set aside, not loaded.
+        let mut damage: HashMap<String, String> = HashMap::new();
         let mut events: HashMap<String, EventLog> = HashMap::new();
         let mut max_task_id = 0;
         let mut latest_event = SystemTime::UNIX_EPOCH;
         {
-            let mut stmt =
-                conn.prepare("SELECT run_id, event FROM events ORDER BY run_id, event_id")?;
+            let mut stmt = conn.prepare(
+                "SELECT run_id, event_id, event, crc FROM events ORDER BY run_id, event_id",
+            )?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
                 let run_id: String = row.get(0)?;
-                let bytes: Vec<u8> = row.get(1)?;
-                let event =
-                    HistoryEvent::decode(bytes.as_slice()).map_err(|e| DbError::Decode {
-                        run_id: run_id.clone(),
-                        message: e.to_string(),
-                    })?;
-                let log = events.entry(run_id).or_default();
-                if event.event_id != log.len() as i64 + 1 {
-                    return Err(DbError::Decode {
-                        run_id: row.get(0)?,
-                        message: format!(
-                            "event {} is stored as event {}",
-                            log.len() + 1,
-                            event.event_id
-                        ),
+                if damage.contains_key(&run_id) {
+                    continue;
+                }
+                let event_id: i64 = row.get(1)?;
+                let bytes: Vec<u8> = row.get(2)?;
+                let log = events.entry(run_id.clone()).or_default();
+                let event = verify(&bytes, row.get(3)?)
+                    .and_then(|()| HistoryEvent::decode(bytes.as_slice()).map_err(|e| e.to_string()))
+                    .map_err(|e| format!("event {event_id} {e}"))
+                    .and_then(|event| {
+                        if event.event_id == event_id && event_id == log.len() as i64 + 1 {
+                            Ok(event)
+                        } else {
+                            Err(format!(
+                                "event {} is missing (found event {event_id}, which says it is event {})",
+                                log.len() + 1,
+                                event.event_id
+                            ))
+                        }
                     });
+                match event {
+                    Ok(event) => {
+                        max_task_id = max_task_id.max(event.task_id);
+                        if let Some(t) = event_time(&event) {
+                            latest_event = latest_event.max(t);
+                        }
+                        log.push_encoded(&bytes);
+                    }
+                    Err(what) => {
+                        events.remove(&run_id);
+                        damage.insert(run_id, what);
+                    }
                 }
-                max_task_id = max_task_id.max(event.task_id);
-                if let Some(t) = event_time(&event) {
-                    latest_event = latest_event.max(t);
-                }
-                log.push_encoded(&bytes);
             }
         }
         let mut buffered: HashMap<String, Vec<Attributes>> = HashMap::new();
         {
             let mut stmt =
-                conn.prepare("SELECT run_id, event FROM buffered ORDER BY run_id, seq")?;
+                conn.prepare("SELECT run_id, seq, event, crc FROM buffered ORDER BY run_id, seq")?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
                 let run_id: String = row.get(0)?;
-                let bytes: Vec<u8> = row.get(1)?;
-                let attrs = HistoryEvent::decode(bytes.as_slice())
-                    .map_err(|e| e.to_string())
-                    .and_then(|e| {
-                        e.attributes
-                            .ok_or_else(|| "a buffered event without attributes".to_owned())
+                if damage.contains_key(&run_id) {
+                    continue;
+                }
+                let seq: i64 = row.get(1)?;
+                let bytes: Vec<u8> = row.get(2)?;
+                let attrs = verify(&bytes, row.get(3)?)
+                    .and_then(|()| {
+                        HistoryEvent::decode(bytes.as_slice()).map_err(|e| e.to_string())
                     })
-                    .map_err(|message| DbError::Decode {
-                        run_id: run_id.clone(),
-                        message,
-                    })?;
-                buffered.entry(run_id).or_default().push(attrs);
+                    .and_then(|e| e.attributes.ok_or_else(|| "has no attributes".to_owned()))
+                    .map_err(|e| format!("buffered event {seq} {e}"));
+                match attrs {
+                    Ok(attrs) => buffered.entry(run_id).or_default().push(attrs),
+                    Err(what) => {
+                        buffered.remove(&run_id);
+                        damage.insert(run_id, what);
+                    }
+                }
             }
         }
-        let mut stmt =
-            conn.prepare("SELECT run_id, start_order, state FROM runs ORDER BY start_order")?;
+        let mut stmt = conn.prepare(
+            "SELECT run_id, namespace, workflow_id, start_order, state, crc FROM runs
+             ORDER BY start_order",
+        )?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             let run_id: String = row.get(0)?;
-            let order: i64 = row.get(1)?;
-            let json: String = row.get(2)?;
-            let mut run: Run = serde_json::from_str(&json).map_err(|e| DbError::Decode {
-                run_id: run_id.clone(),
-                message: e.to_string(),
-            })?;
-            run.events = events.remove(&run_id).unwrap_or_default();
-            run.started = match run.events.get(0).and_then(|e| e.attributes) {
-                Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) => Arc::new(a),
-                _ => {
-                    return Err(DbError::Decode {
+            let key: (String, String) = (row.get(1)?, row.get(2)?);
+            let order: i64 = row.get(3)?;
+            let json: String = row.get(4)?;
+            self.next_order = self.next_order.max(order + 1);
+            let run = match damage.remove(&run_id) {
+                Some(what) => Err(what),
+                None => verify(json.as_bytes(), row.get(5)?)
+                    .and_then(|()| serde_json::from_str::<Run>(&json).map_err(|e| e.to_string()))
+                    .map_err(|e| format!("its state {e}")),
+            };
+            let run = run.and_then(|mut run| {
+                run.events = events.remove(&run_id).unwrap_or_default();
+                run.started = match run.events.get(0).and_then(|e| e.attributes) {
+                    Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) => Arc::new(a),
+                    _ => return Err("its first event is not a started event".to_owned()),
+                };
+                Ok(run)
+            });
+            let mut run = match run {
+                Ok(run) => run,
+                Err(what) => {
+                    tracing::error!(
+                        "capstan-engine: {}: workflow `{}` run `{run_id}` is damaged ({what}); it is set aside, its rows left unchanged, and every other run is served",
+                        self.path.display(),
+                        key.1
+                    );
+                    // It may be its workflow id's latest run: no older one stands in for it.
+                    state.current.remove(&key);
+                    state.damaged.insert(DamagedRun {
                         run_id,
-                        message: "its first event is not a started event".to_owned(),
-                    })
+                        namespace: key.0,
+                        workflow_id: key.1,
+                        what,
+                    });
+                    continue;
                 }
             };
             run.buffered = EventBuffer::from_entries(buffered.remove(&run_id).unwrap_or_default());
             self.stored_buffered
                 .insert(run_id.clone(), (run.buffered.epoch(), run.buffered.len()));
             run.restore_timer_deadlines();
-            self.next_order = self.next_order.max(order + 1);
             self.stored_events.insert(run_id.clone(), run.events.len());
-            state.current.insert(
-                (run.namespace.clone(), run.workflow_id.clone()),
-                run_id.clone(),
-            );
+            state.damaged.superseded(&key);
+            state.current.insert(key, run_id.clone());
             state.started.push(run_id);
             state.runs.load(run);
         }
@@ -394,13 +440,15 @@ fn open_capstan_file(path: &Path) -> Result<Connection, DbError> {
              workflow_id TEXT NOT NULL,
              start_order INTEGER NOT NULL,
              status INTEGER NOT NULL,
-             state TEXT NOT NULL
+             state TEXT NOT NULL,
+             crc INTEGER
          );
          CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (namespace, workflow_id);
          CREATE TABLE IF NOT EXISTS events (
              run_id TEXT NOT NULL,
              event_id INTEGER NOT NULL,
              event BLOB NOT NULL,
+             crc INTEGER,
              PRIMARY KEY (run_id, event_id)
          ) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS schedules (
@@ -413,11 +461,17 @@ fn open_capstan_file(path: &Path) -> Result<Connection, DbError> {
              run_id TEXT NOT NULL,
              seq INTEGER NOT NULL,
              event BLOB NOT NULL,
+             crc INTEGER,
              PRIMARY KEY (run_id, seq)
          ) WITHOUT ROWID;",
     )?;
     if (1..3).contains(&version) {
         move_run_parts_out(&tx)?;
+    }
+    if (1..4).contains(&version) {
+        for table in ["runs", "events", "buffered"] {
+            add_checksum_column(&tx, table)?;
+        }
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.pragma_update(None, "application_id", APPLICATION_ID)?;
@@ -484,6 +538,34 @@ fn move_run_parts_out(tx: &rusqlite::Transaction<'_>) -> Result<(), DbError> {
         update.execute(params![run_id, json])?;
     }
     Ok(())
+}
+
+/// Version 4: `crc` on `table`, unless it has one (`buffered`, created by this very
+/// upgrade from version 1 or 2, has).
+fn add_checksum_column(tx: &rusqlite::Transaction<'_>, table: &str) -> Result<(), DbError> {
+    let has: bool = tx.query_row(
+        &format!("SELECT count(*) > 0 FROM pragma_table_info('{table}') WHERE name = 'crc'"),
+        [],
+        |r| r.get(0),
+    )?;
+    if !has {
+        tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN crc INTEGER"))?;
+    }
+    Ok(())
+}
+
+/// The checksum a row keeps of `bytes`.
+fn checksum(bytes: &[u8]) -> i64 {
+    i64::from(crc32fast::hash(bytes))
+}
+
+/// Checks `bytes` against the checksum stored beside them (none: a row written before
+/// version 4, unverified).
+fn verify(bytes: &[u8], stored: Option<i64>) -> Result<(), String> {
+    match stored {
+        Some(crc) if crc != checksum(bytes) => Err("fails its checksum".to_owned()),
+        _ => Ok(()),
+    }
 }
 
 /// A file SQLite would open is empty or starts with SQLite's header; anything else is
@@ -627,12 +709,13 @@ pub(crate) fn write<'a>(
         let mut namespace =
             tx.prepare_cached("INSERT OR IGNORE INTO namespaces (name, id) VALUES (?1, ?2)")?;
         let mut upsert_run = tx.prepare_cached(
-            "INSERT INTO runs (run_id, namespace, workflow_id, start_order, status, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, state = excluded.state",
+            "INSERT INTO runs (run_id, namespace, workflow_id, start_order, status, state, crc)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (run_id) DO UPDATE
+             SET status = excluded.status, state = excluded.state, crc = excluded.crc",
         )?;
         let mut insert_event = tx.prepare_cached(
-            "INSERT OR REPLACE INTO events (run_id, event_id, event) VALUES (?1, ?2, ?3)",
+            "INSERT OR REPLACE INTO events (run_id, event_id, event, crc) VALUES (?1, ?2, ?3, ?4)",
         )?;
         let mut drop_events =
             tx.prepare_cached("DELETE FROM events WHERE run_id = ?1 AND event_id > ?2")?;
@@ -640,7 +723,7 @@ pub(crate) fn write<'a>(
             "INSERT OR REPLACE INTO schedules (namespace, schedule_id, state) VALUES (?1, ?2, ?3)",
         )?;
         let mut insert_buffered = tx.prepare_cached(
-            "INSERT OR REPLACE INTO buffered (run_id, seq, event) VALUES (?1, ?2, ?3)",
+            "INSERT OR REPLACE INTO buffered (run_id, seq, event, crc) VALUES (?1, ?2, ?3, ?4)",
         )?;
         let mut delete_buffered = tx.prepare_cached("DELETE FROM buffered WHERE run_id = ?1")?;
         let mut delete_run = tx.prepare_cached("DELETE FROM runs WHERE run_id = ?1")?;
@@ -658,19 +741,20 @@ pub(crate) fn write<'a>(
                     run.workflow_id,
                     run.start_order,
                     run.status,
-                    run.state
+                    run.state,
+                    checksum(run.state.as_bytes())
                 ])?;
                 if let Some(last) = run.truncate_after {
                     drop_events.execute(params![run.run_id, last])?;
                 }
                 for (event_id, event) in &run.events {
-                    insert_event.execute(params![run.run_id, event_id, event])?;
+                    insert_event.execute(params![run.run_id, event_id, event, checksum(event)])?;
                 }
                 if run.rewrite_buffered {
                     delete_buffered.execute(params![run.run_id])?;
                 }
                 for (seq, event) in &run.buffered {
-                    insert_buffered.execute(params![run.run_id, seq, event])?;
+                    insert_buffered.execute(params![run.run_id, seq, event, checksum(event)])?;
                 }
             }
             for run_id in &batch.deleted_runs {

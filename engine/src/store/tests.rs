@@ -745,7 +745,7 @@ fn a_sqlite_file_of_another_application_is_refused_and_left_unchanged() {
         pragma(&path, "application_id"),
         i64::from(durable::APPLICATION_ID)
     );
-    assert_eq!(pragma(&path, "user_version"), 3);
+    assert_eq!(pragma(&path, "user_version"), 4);
     remove_db(&path);
 }
 
@@ -767,7 +767,7 @@ fn a_file_of_schema_version_2_without_application_id_opens_and_is_stamped() {
         pragma(&path, "application_id"),
         i64::from(durable::APPLICATION_ID)
     );
-    assert_eq!(pragma(&path, "user_version"), 3);
+    assert_eq!(pragma(&path, "user_version"), 4);
     remove_db(&path);
 }
 
@@ -865,8 +865,8 @@ fn snapshot(engine: &mut Durable, run_id: &str, queue: &str) -> String {
     )
 }
 
-/// Rewrites a version 3 file as version 2 wrote it: each run's started attributes and
-/// buffered events inside its state, no `buffered` table, no application id.
+/// Rewrites a version 4 file as version 2 wrote it: each run's started attributes and
+/// buffered events inside its state, no `buffered` table, no checksums, no application id.
 fn downgrade_to_version_2(path: &Path) {
     let conn = Connection::open(path).unwrap();
     let runs: Vec<(String, String, Vec<u8>)> = {
@@ -919,8 +919,11 @@ fn downgrade_to_version_2(path: &Path) {
         )
         .unwrap();
     }
-    conn.execute_batch("DROP TABLE buffered; PRAGMA user_version = 2; PRAGMA application_id = 0;")
-        .unwrap();
+    conn.execute_batch(
+        "DROP TABLE buffered; ALTER TABLE runs DROP COLUMN crc; ALTER TABLE events DROP COLUMN crc;
+         PRAGMA user_version = 2; PRAGMA application_id = 0;",
+    )
+    .unwrap();
 }
 
 #[test]
@@ -983,6 +986,40 @@ fn a_restart_with_buffered_signals_and_a_large_input_restores_the_same_run() {
         .query_row("SELECT count(*) FROM buffered", [], |r| r.get(0))
         .unwrap();
     assert_eq!(buffered_rows, 0);
+    drop(engine);
+    remove_db(&path);
+}
+
+#[test]
+fn a_run_whose_state_does_not_decode_is_set_aside_and_the_others_load() {
+    let path = temp_db("undecodable");
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let mut engine = Durable::open(&path, t0);
+    let broken = engine.start("broken", Default::default());
+    let kept = engine.start("kept", Default::default());
+    drop(engine);
+    // A row of a file written before checksums (none to check), then truncated.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE runs SET state = '{\"status\":', crc = NULL WHERE run_id = ?1",
+        [&broken],
+    )
+    .unwrap();
+    drop(conn);
+
+    let engine = Durable::open(&path, t0);
+    assert!(engine.state.runs.get(&kept).is_some());
+    assert!(engine.state.runs.get(&broken).is_none());
+    let damaged = engine.state.damaged.run(&broken).expect("set aside");
+    assert!(damaged.what.starts_with("its state "), "{}", damaged.what);
+    assert_eq!(
+        engine
+            .state
+            .damaged
+            .latest("default", "broken")
+            .map(|d| &d.run_id),
+        Some(&broken)
+    );
     drop(engine);
     remove_db(&path);
 }
