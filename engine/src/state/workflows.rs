@@ -251,6 +251,10 @@ impl State {
             CrossRun::ContinueAsNew(start) => {
                 self.start_run(*start);
             }
+            // A run that the same task closed starts, signals and cancels nothing: its
+            // history ends with its close event (Temporal drops these for a closed run too).
+            CrossRun::StartChild(..) | CrossRun::Signal(..) | CrossRun::Cancel(..)
+                if !self.runs[run_id].is_open() => {}
             CrossRun::StartChild(initiated, attrs) => {
                 let taken = self
                     .current

@@ -151,7 +151,10 @@ impl Drop for TempDb {
     }
 }
 
-fn completion(token: Vec<u8>, commands: Vec<Cmd>) -> Request<RespondWorkflowTaskCompletedRequest> {
+pub(super) fn completion(
+    token: Vec<u8>,
+    commands: Vec<Cmd>,
+) -> Request<RespondWorkflowTaskCompletedRequest> {
     Request::new(RespondWorkflowTaskCompletedRequest {
         namespace: "default".into(),
         task_token: token,
