@@ -126,9 +126,13 @@ impl TempDb {
     }
 
     fn remove(&self) {
-        for suffix in ["", "-wal", "-shm"] {
+        for suffix in ["", "-wal", "-shm", "-lock"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
         }
+    }
+
+    pub(super) fn path(&self) -> &std::path::Path {
+        &self.0
     }
 
     pub(super) fn service(&self) -> Service {

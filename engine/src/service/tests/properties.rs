@@ -9,7 +9,12 @@
 //! A failing case is shrunk by proptest and printed; its seed is kept in
 //! `engine/proptest-regressions/` and replayed first by every later run.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::Path,
+    sync::Arc,
+    time::Duration,
+};
 
 use proptest::prelude::*;
 use tonic::{Code, Request, Status};
@@ -28,6 +33,7 @@ use crate::{
         taskqueue::TaskQueue,
         WorkflowService,
     },
+    run::Config,
     service::{long_poll::DEADLINE_MARGIN, Service},
     store::Store,
 };
@@ -49,6 +55,8 @@ enum Step {
     Terminate,
     /// This many seconds pass on the virtual clock; what is due fires.
     Wait(u32),
+    /// The engine stops and opens its file again (durable runs only).
+    Restart,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -186,8 +194,10 @@ fn command() -> impl Strategy<Value = Cmd> {
     ]
 }
 
-fn step() -> impl Strategy<Value = Step> {
+/// A step; with `restarts`, the engine may also stop and open its file again.
+fn step(restarts: bool) -> impl Strategy<Value = Step> {
     prop_oneof![
+        u32::from(restarts) * 2 => Just(Step::Restart),
         6 => proptest::collection::vec(command(), 0..4).prop_map(Step::Complete),
         1 => Just(Step::FailTask),
         4 => prop_oneof![
@@ -389,6 +399,7 @@ async fn apply(svc: &Service, step: Step) {
                 panic!("firing deadlines failed: {}", failed.message);
             }
         }
+        Step::Restart => unreachable!("the runner restarts the engine"),
     }
 }
 
@@ -567,10 +578,68 @@ fn check_state(svc: &Service) -> Result<(), String> {
         .0
 }
 
-async fn run_steps(steps: Vec<Step>) -> Result<(), String> {
-    let svc = Service {
-        store: Arc::new(Store::new(&["default".to_owned()], Clock::new_virtual())),
-    };
+/// An engine on the virtual clock, in memory or on the file `db`.
+fn engine(db: Option<&Path>) -> Service {
+    let store = Store::open(
+        &["default".to_owned()],
+        Clock::new_virtual(),
+        Config::default(),
+        db,
+    )
+    .expect("the store opens");
+    Service {
+        store: Arc::new(store),
+    }
+}
+
+/// Every run's history, by run id.
+fn histories(svc: &Service) -> BTreeMap<String, Vec<HistoryEvent>> {
+    svc.store
+        .apply(|state| {
+            state
+                .runs
+                .values()
+                .map(|run| (run.run_id.clone(), run.events.to_vec()))
+                .collect()
+        })
+        .0
+}
+
+/// Stops the engine and opens its file again, its virtual clock where it was: every
+/// history it acknowledged is there, whole (opening may add to it: a task whose worker
+/// went with the engine, say).
+fn restart(svc: Service, db: &Path) -> Result<Service, String> {
+    let before = histories(&svc);
+    let now = svc.store.apply(|state| state.now).0;
+    svc.store.close();
+    svc.store.close_db();
+    drop(svc);
+    let svc = engine(Some(db));
+    svc.store.apply(|state| {
+        state.clock.skip_to(now);
+        state.now = state.clock.now();
+    });
+    let after = histories(&svc);
+    for (run_id, events) in before {
+        match after.get(&run_id) {
+            Some(kept) if kept.starts_with(&events) => {}
+            Some(kept) => {
+                return Err(format!(
+                    "run `{run_id}` had {} events, {} after the restart, not the same",
+                    events.len(),
+                    kept.len()
+                ))
+            }
+            None => return Err(format!("run `{run_id}` is gone after the restart")),
+        }
+    }
+    Ok(svc)
+}
+
+/// Runs `steps` on a fresh engine (on the file `db`, if given), checking the invariants
+/// after each.
+async fn run_steps(steps: Vec<Step>, db: Option<&Path>) -> Result<(), String> {
+    let mut svc = engine(db);
     let start = StartWorkflowExecutionRequest {
         namespace: "default".to_owned(),
         workflow_id: "wf".to_owned(),
@@ -588,9 +657,15 @@ async fn run_steps(steps: Vec<Step>) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     for (n, step) in steps.into_iter().enumerate() {
         let what = format!("{step:?}");
-        apply(&svc, step).await;
+        match (step, db) {
+            (Step::Restart, Some(db)) => svc = restart(svc, db)?,
+            (Step::Restart, None) => {}
+            (step, _) => apply(&svc, step).await,
+        }
         check_state(&svc).map_err(|e| format!("after step {n} ({what}): {e}"))?;
     }
+    svc.store.close();
+    svc.store.close_db();
     Ok(())
 }
 
@@ -609,11 +684,35 @@ proptest! {
 
     #[test]
     fn any_sequence_of_answers_calls_and_time_keeps_the_invariants(
-        steps in proptest::collection::vec(step(), 1..40)
+        steps in proptest::collection::vec(step(false), 1..40)
     ) {
-        let outcome = runtime().block_on(run_steps(steps));
+        let outcome = runtime().block_on(run_steps(steps, None));
         prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 24,
+        ..ProptestConfig::default()
+    })]
+
+    /// On a file, with restarts among the steps: nothing acknowledged is lost.
+    #[test]
+    fn any_sequence_with_restarts_keeps_every_acknowledged_event(
+        steps in proptest::collection::vec(step(true), 1..30)
+    ) {
+        let db = super::hostile::TempDb::new("properties");
+        let outcome = runtime().block_on(run_steps(steps, Some(db.path())));
+        prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 96,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn any_list_query_is_answered(query in list_query()) {
