@@ -1,16 +1,20 @@
-//! A completion's commands, checked before any is applied, as Temporal checks them: a
-//! command the engine does not support, or one with attributes Temporal rejects, fails
-//! the workflow task with the cause Temporal gives and a message naming the field; none
-//! of the completion's commands is applied.
+//! A completion's commands and protocol messages, checked before any is applied, as
+//! Temporal checks them: a command the engine does not support, or one with attributes
+//! Temporal rejects, or an update message out of turn, fails the workflow task with the
+//! cause Temporal gives and a message naming the field; none of the completion is applied.
 
 use std::collections::HashSet;
 
-use super::Run;
+use prost::Message as _;
+
+use super::{updates::UpdateState, Run};
 use crate::{
     proto::{
         command::{command::Attributes as Cmd, Command},
         enums::{CommandType, WorkflowTaskFailedCause as Cause},
         failure::Failure,
+        protocol::Message,
+        update::{Acceptance, Rejection, Response},
     },
     validate,
 };
@@ -69,7 +73,87 @@ pub(crate) fn limit_failures(commands: &mut [Command]) {
     }
 }
 
+/// Where an update stands as a completion's messages are checked in turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    /// Admitted or delivered: it may be accepted or rejected.
+    Open,
+    Accepted,
+    Completed,
+}
+
 impl Run {
+    /// Checks a completion's protocol messages in order, as the updates they answer would
+    /// move: each names an update the run has, decodes as an acceptance, rejection or
+    /// response, and comes in turn (a response only to an accepted update, nothing after
+    /// its completion).
+    pub(crate) fn check_messages(&self, messages: &[Message]) -> Result<(), Rejected> {
+        let bad = |message: &Message, problem: String| Rejected {
+            cause: Cause::BadUpdateWorkflowExecutionMessage,
+            message: format!(
+                "bad protocol message `{}` for update `{}`: {problem}",
+                message.id, message.protocol_instance_id
+            ),
+        };
+        let mut turns: std::collections::HashMap<&str, Turn> = std::collections::HashMap::new();
+        for message in messages {
+            let id = message.protocol_instance_id.as_str();
+            let Some(update) = self.updates.iter().find(|u| u.id == id) else {
+                return Err(bad(
+                    message,
+                    "the update was not found on the engine (it may have been rejected or \
+                     completed already)"
+                        .to_owned(),
+                ));
+            };
+            let turn = turns.entry(id).or_insert(match update.state {
+                UpdateState::Admitted | UpdateState::Delivered(_) => Turn::Open,
+                UpdateState::Accepted(_) => Turn::Accepted,
+                UpdateState::Completed(_) => Turn::Completed,
+            });
+            let Some(body) = &message.body else {
+                return Err(bad(message, "it has no body".to_owned()));
+            };
+            let type_name = body.type_url.rsplit('/').next().unwrap_or_default();
+            let bytes = body.value.as_slice();
+            let (decoded, from, to) = match type_name {
+                "temporal.api.update.v1.Acceptance" => (
+                    Acceptance::decode(bytes).map(drop),
+                    Turn::Open,
+                    Turn::Accepted,
+                ),
+                "temporal.api.update.v1.Rejection" => (
+                    Rejection::decode(bytes).map(drop),
+                    Turn::Open,
+                    Turn::Completed,
+                ),
+                "temporal.api.update.v1.Response" => (
+                    Response::decode(bytes).map(drop),
+                    Turn::Accepted,
+                    Turn::Completed,
+                ),
+                other => return Err(bad(message, format!("unsupported message type `{other}`"))),
+            };
+            decoded.map_err(|e| bad(message, format!("its body does not decode: {e}")))?;
+            if *turn != from {
+                let short = type_name.rsplit('.').next().unwrap_or_default();
+                return Err(bad(
+                    message,
+                    format!(
+                        "invalid state transition: {short} for an update that is {}",
+                        match turn {
+                            Turn::Open => "not accepted",
+                            Turn::Accepted => "accepted already",
+                            Turn::Completed => "completed already",
+                        }
+                    ),
+                ));
+            }
+            *turn = to;
+        }
+        Ok(())
+    }
+
     /// Checks every command before any is applied; `namespace_exists` says whether a
     /// namespace a command names is served.
     pub(crate) fn check_commands(

@@ -431,18 +431,21 @@ impl Run {
         scheduled: i64,
     ) -> Result<Completed, Status> {
         let (scheduled_event_id, started_event_id) = self.started_task(scheduled)?;
+        let mut request = request;
+        super::checks::limit_failures(&mut request.commands);
+        let checked = self
+            .check_messages(&request.messages)
+            .and_then(|()| self.check_commands(&request.commands, ctx.namespace_exists));
+        if let Err(rejected) = checked {
+            let message = rejected.message.clone();
+            self.reject_workflow_task(ctx, rejected.cause, rejected.message, request.identity);
+            return Err(Status::invalid_argument(message));
+        }
         if let Some(reset_to) = self.discard_speculative_task(ctx, &request) {
             return Ok(Completed {
                 reset_to: Some(reset_to),
                 cross_run: Vec::new(),
             });
-        }
-        let mut request = request;
-        super::checks::limit_failures(&mut request.commands);
-        if let Err(rejected) = self.check_commands(&request.commands, ctx.namespace_exists) {
-            let message = rejected.message.clone();
-            self.reject_workflow_task(ctx, rejected.cause, rejected.message, request.identity);
-            return Err(Status::invalid_argument(message));
         }
         let closes = request.commands.iter().any(super::commands::closes_run);
         if closes && (!self.buffered.is_empty() || self.has_admitted_updates()) {

@@ -29,6 +29,7 @@ use crate::{
         enums::EventType,
         failure::Failure,
         history::{history_event::Attributes as Event, HistoryEvent},
+        protocol::Message,
         service::*,
         taskqueue::TaskQueue,
         WorkflowService,
@@ -41,14 +42,19 @@ use crate::{
 /// One thing that happens to the workflow.
 #[derive(Debug, Clone)]
 enum Step {
-    /// A worker takes the workflow task, if there is one, and completes it with these.
-    Complete(Vec<Cmd>),
+    /// A worker takes the workflow task, if there is one, and completes it with these
+    /// commands, answering the updates the task delivers so (in turn, the last answer
+    /// for the rest).
+    Complete(Vec<Cmd>, Vec<UpdateAnswer>),
     /// A worker takes the workflow task and fails it.
     FailTask,
     /// A worker takes an activity task, if there is one, and answers it so.
     Activity(Answer),
     /// A client signals, with one of a few request ids (so some are retries).
     Signal(u8),
+    /// A client sends an update, with one of a few ids (so some are retries), waiting
+    /// for its acceptance for a moment only.
+    Update(u8),
     /// A client asks the workflow to cancel.
     Cancel,
     /// A client terminates it.
@@ -57,6 +63,20 @@ enum Step {
     Wait(u32),
     /// The engine stops and opens its file again (durable runs only).
     Restart,
+}
+
+/// What a worker answers an update it was delivered.
+#[derive(Debug, Clone, Copy)]
+enum UpdateAnswer {
+    /// Accepts it and responds in the same task.
+    Complete,
+    /// Accepts it; the response may come in a later task or never.
+    Accept,
+    Reject,
+    /// Says nothing of it.
+    Ignore,
+    /// Responds without accepting it first (a protocol violation).
+    RespondOnly,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -198,7 +218,12 @@ fn command() -> impl Strategy<Value = Cmd> {
 fn step(restarts: bool) -> impl Strategy<Value = Step> {
     prop_oneof![
         u32::from(restarts) * 2 => Just(Step::Restart),
-        6 => proptest::collection::vec(command(), 0..4).prop_map(Step::Complete),
+        6 => (
+            proptest::collection::vec(command(), 0..4),
+            proptest::collection::vec(update_answer(), 0..3),
+        )
+            .prop_map(|(commands, answers)| Step::Complete(commands, answers)),
+        2 => (0u8..3).prop_map(Step::Update),
         1 => Just(Step::FailTask),
         4 => prop_oneof![
             Just(Answer::Complete), Just(Answer::Fail), Just(Answer::Canceled),
@@ -246,12 +271,93 @@ async fn take_activity(svc: &Service) -> Option<Vec<u8>> {
     (!task.task_token.is_empty()).then_some(task.task_token)
 }
 
-async fn take_workflow_task(svc: &Service) -> Option<Vec<u8>> {
+fn update_answer() -> impl Strategy<Value = UpdateAnswer> {
+    prop_oneof![
+        3 => Just(UpdateAnswer::Complete),
+        2 => Just(UpdateAnswer::Accept),
+        2 => Just(UpdateAnswer::Reject),
+        1 => Just(UpdateAnswer::Ignore),
+        1 => Just(UpdateAnswer::RespondOnly),
+    ]
+}
+
+/// A workflow task taken from the queue, if there was one.
+async fn take_workflow_task(svc: &Service) -> Option<PollWorkflowTaskQueueResponse> {
     let task = answered(
         "PollWorkflowTaskQueue",
         svc.poll_workflow_task_queue(poll("q", false, SHORT)).await,
     )?;
-    (!task.task_token.is_empty()).then_some(task.task_token)
+    (!task.task_token.is_empty()).then_some(task)
+}
+
+/// The protocol messages answering the update requests `delivered` so.
+fn update_messages(delivered: &[Message], answers: &[UpdateAnswer]) -> Vec<Message> {
+    use proto::update::{outcome, Acceptance, Meta, Outcome, Rejection, Response};
+    let mut messages = Vec::new();
+    for (n, request) in delivered.iter().enumerate() {
+        let answer = answers
+            .get(n)
+            .or(answers.last())
+            .copied()
+            .unwrap_or(UpdateAnswer::Ignore);
+        let id = &request.protocol_instance_id;
+        let message = |kind: &str, body| Message {
+            id: format!("{id}/{kind}"),
+            protocol_instance_id: id.clone(),
+            body: Some(body),
+            ..Default::default()
+        };
+        let accept = || {
+            message(
+                "accept",
+                proto::pack(
+                    "temporal.api.update.v1.Acceptance",
+                    &Acceptance {
+                        accepted_request_message_id: request.id.clone(),
+                        ..Default::default()
+                    },
+                ),
+            )
+        };
+        let respond = || {
+            message(
+                "respond",
+                proto::pack(
+                    "temporal.api.update.v1.Response",
+                    &Response {
+                        meta: Some(Meta {
+                            update_id: id.clone(),
+                            identity: "property".to_owned(),
+                        }),
+                        outcome: Some(Outcome {
+                            value: Some(outcome::Value::Success(Payloads::default())),
+                        }),
+                    },
+                ),
+            )
+        };
+        match answer {
+            UpdateAnswer::Complete => messages.extend([accept(), respond()]),
+            UpdateAnswer::Accept => messages.push(accept()),
+            UpdateAnswer::RespondOnly => messages.push(respond()),
+            UpdateAnswer::Reject => messages.push(message(
+                "reject",
+                proto::pack(
+                    "temporal.api.update.v1.Rejection",
+                    &Rejection {
+                        rejected_request_message_id: request.id.clone(),
+                        failure: Some(Failure {
+                            message: "rejected".to_owned(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                ),
+            )),
+            UpdateAnswer::Ignore => {}
+        }
+    }
+    messages
 }
 
 fn execution() -> Option<WorkflowExecution> {
@@ -263,17 +369,20 @@ fn execution() -> Option<WorkflowExecution> {
 
 async fn apply(svc: &Service, step: Step) {
     match step {
-        Step::Complete(commands) => {
-            if let Some(task_token) = take_workflow_task(svc).await {
+        Step::Complete(commands, answers) => {
+            if let Some(task) = take_workflow_task(svc).await {
+                let mut request = completion(task.task_token, commands);
+                request.get_mut().messages = update_messages(&task.messages, &answers);
                 answered(
                     "RespondWorkflowTaskCompleted",
-                    svc.respond_workflow_task_completed(completion(task_token, commands))
-                        .await,
+                    svc.respond_workflow_task_completed(request).await,
                 );
             }
         }
         Step::FailTask => {
-            if let Some(task_token) = take_workflow_task(svc).await {
+            if let Some(PollWorkflowTaskQueueResponse { task_token, .. }) =
+                take_workflow_task(svc).await
+            {
                 let request = RespondWorkflowTaskFailedRequest {
                     namespace: "default".to_owned(),
                     task_token,
@@ -360,6 +469,29 @@ async fn apply(svc: &Service, step: Step) {
                 svc.signal_workflow_execution(Request::new(request)).await,
             );
         }
+        Step::Update(n) => {
+            let mut request = Request::new(UpdateWorkflowExecutionRequest {
+                namespace: "default".to_owned(),
+                workflow_execution: execution(),
+                request: Some(proto::update::Request {
+                    meta: Some(proto::update::Meta {
+                        update_id: format!("update-{n}"),
+                        identity: "property".to_owned(),
+                    }),
+                    input: Some(proto::update::Input {
+                        name: "change".to_owned(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            request.set_timeout(SHORT + DEADLINE_MARGIN);
+            answered(
+                "UpdateWorkflowExecution",
+                svc.update_workflow_execution(request).await,
+            );
+        }
         Step::Cancel => {
             let request = RequestCancelWorkflowExecutionRequest {
                 namespace: "default".to_owned(),
@@ -439,6 +571,11 @@ fn reference(event: &HistoryEvent) -> Option<(i64, EventType, &'static str)> {
             (a.scheduled_event_id, T::ActivityTaskScheduled, "cancel")
         }
         Event::TimerFiredEventAttributes(a) => (a.started_event_id, T::TimerStarted, "outcome"),
+        Event::WorkflowExecutionUpdateCompletedEventAttributes(a) => (
+            a.accepted_event_id,
+            T::WorkflowExecutionUpdateAccepted,
+            "outcome",
+        ),
         Event::TimerCanceledEventAttributes(a) => (a.started_event_id, T::TimerStarted, "outcome"),
         Event::ChildWorkflowExecutionStartedEventAttributes(a) => (
             a.initiated_event_id,
@@ -515,8 +652,17 @@ fn is_close(t: EventType) -> bool {
 /// The invariants of one run's history; `Err` says which is broken.
 fn check_history(events: &[HistoryEvent]) -> Result<(), String> {
     let mut seen = HashMap::new();
+    let mut accepted = HashMap::new();
     for (i, event) in events.iter().enumerate() {
         let id = i as i64 + 1;
+        if let Some(Event::WorkflowExecutionUpdateAcceptedEventAttributes(a)) = &event.attributes {
+            if let Some(first) = accepted.insert(a.protocol_instance_id.clone(), id) {
+                return Err(format!(
+                    "update `{}` is accepted twice: events {first} and {id}",
+                    a.protocol_instance_id
+                ));
+            }
+        }
         if event.event_id != id {
             return Err(format!("event {id} has id {}", event.event_id));
         }
