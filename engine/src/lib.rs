@@ -18,7 +18,7 @@
 //!
 //! | layer | owns | may not |
 //! |---|---|---|
-//! | [`Engine`] (`lib.rs`), `tls` | starting and stopping the server | hold any policy |
+//! | [`Engine`] (`lib.rs`), `tls`, `health` | starting and stopping the server; the gRPC health service | hold any policy |
 //! | `service/` | one file per RPC area: decode, validate, one store transaction | decide what a request does |
 //! | `timer_service` | sleeping until the next deadline, firing it in a transaction | decide what a deadline does |
 //! | `store/` | the lock, transactions, SQLite, group commit, long-poll wake-ups | know what a run is beyond its rows |
@@ -37,6 +37,7 @@
 mod clock;
 mod errors;
 mod event_log;
+mod health;
 mod matching;
 mod pb;
 mod proto;
@@ -152,6 +153,7 @@ pub struct Engine {
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     timers: Option<JoinHandle<()>>,
+    health: health::Reporter,
 }
 
 impl std::fmt::Debug for Engine {
@@ -205,6 +207,7 @@ impl Engine {
             message: e.to_string(),
         })?;
         let store = Arc::new(store);
+        let (health, health_service) = health::Reporter::start(store.clone());
         let service = proto::WorkflowServiceServer::new(service::Service {
             store: store.clone(),
         })
@@ -236,6 +239,7 @@ impl Engine {
         let server = tokio::spawn(async move {
             let result = builder
                 .add_service(service)
+                .add_service(health_service)
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = stopped.await;
                 })
@@ -249,12 +253,14 @@ impl Engine {
         for key in store.apply(|state| state.schedules_with_backfills()).0 {
             tokio::spawn(service::take_backfills(store.clone(), key));
         }
+        log_start(&options, address);
         Ok(Self {
             address,
             store,
             stop: Some(stop),
             server: Some(server),
             timers: Some(timers),
+            health,
         })
     }
 
@@ -274,24 +280,30 @@ impl Engine {
         self.address
     }
 
+    /// Caps the database file at `pages` pages (`None` lifts the cap): SQLite then answers
+    /// writes that need more "database or disk is full", as on a full disk. Nothing in
+    /// memory. For tests of how the engine weathers a full disk.
+    #[doc(hidden)]
+    pub fn test_limit_db_pages(&self, pages: Option<u64>) {
+        self.store.limit_db_pages(pages);
+    }
+
     /// Stops accepting calls, answers held long polls, and waits for the server to stop.
     pub async fn shutdown(mut self) {
+        self.health.stopping().await;
         self.signal_stop();
-        if let Some(mut server) = self.server.take() {
-            // Held polls are answered at once; a connected client that keeps its idle
-            // connection open past the grace is cut off rather than waited for.
-            if tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
-                .await
-                .is_err()
-            {
-                server.abort();
-                let _ = server.await;
-            }
+        // Held polls are answered at once; a connected client that keeps its idle
+        // connection open past the grace is cut off rather than waited for.
+        if let Some(server) = self.server.take() {
+            finish_within_grace(server).await;
         }
+        // A deadline fired just now may wait for a database that cannot be written; it is
+        // then not waited for (its change was acknowledged to no one).
         if let Some(timers) = self.timers.take() {
-            let _ = timers.await;
+            finish_within_grace(timers).await;
         }
         self.store.close_db();
+        tracing::info!("stopped serving at {}", self.address);
     }
 
     fn signal_stop(&mut self) {
@@ -299,6 +311,31 @@ impl Engine {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// Says where the engine serves.
+fn log_start(options: &EngineOptions, address: SocketAddr) {
+    let db = match &options.db {
+        Some(path) => format!("database {}", path.display()),
+        None => "in memory".to_owned(),
+    };
+    let tls = match &options.tls {
+        Some(tls) if tls.client_ca_pem.is_some() => ", mTLS",
+        Some(_) => ", TLS",
+        None => "",
+    };
+    tracing::info!("serving Temporal's WorkflowService at {address} ({db}{tls})");
+}
+
+/// Waits [`SHUTDOWN_GRACE`] for `task` to finish, then stops it.
+async fn finish_within_grace(mut task: JoinHandle<()>) {
+    if tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+        .await
+        .is_err()
+    {
+        task.abort();
+        let _ = task.await;
     }
 }
 
