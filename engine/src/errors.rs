@@ -166,6 +166,22 @@ pub(crate) fn unwritten(path: &Path, cause: &str) -> Status {
     ))
 }
 
+/// A call without an API key to an engine that requires one.
+pub(crate) fn missing_api_key() -> Status {
+    Status::unauthenticated(
+        "this engine requires an API key: send the metadata `authorization: Bearer <key>` \
+         (the api_key option of Temporal's SDKs and of Capstan's client)",
+    )
+}
+
+/// A call whose API key is not the engine's (the key sent is never repeated).
+pub(crate) fn wrong_api_key() -> Status {
+    Status::unauthenticated(
+        "the API key sent in `authorization: Bearer <key>` is not the one this engine was \
+         started with",
+    )
+}
+
 /// The engine is shutting down.
 pub(crate) fn stopping() -> Status {
     Status::unavailable("the engine is stopping")

@@ -18,7 +18,7 @@
 //!
 //! | layer | owns | may not |
 //! |---|---|---|
-//! | [`Engine`] (`lib.rs`), `tls`, `health` | starting and stopping the server; the gRPC health service | hold any policy |
+//! | [`Engine`] (`lib.rs`), `tls`, `auth`, `health` | starting and stopping the server; the API key; the gRPC health service | hold any policy |
 //! | `service/` | one file per RPC area: decode, validate, one store transaction | decide what a request does |
 //! | `timer_service` | sleeping until the next deadline, firing it in a transaction | decide what a deadline does |
 //! | `store/` | the lock, transactions, SQLite, group commit, long-poll wake-ups | know what a run is beyond its rows |
@@ -34,6 +34,7 @@
 
 #![warn(missing_docs)]
 
+mod auth;
 mod clock;
 mod errors;
 mod event_log;
@@ -65,7 +66,7 @@ use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::codec::CompressionEncoding;
 
 /// How to start an [`Engine`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EngineOptions {
     /// The address to listen on (default loopback).
     pub ip: IpAddr,
@@ -90,6 +91,29 @@ pub struct EngineOptions {
     /// missing; an existing file's workflows resume where they were: timers, queued and
     /// timed-out tasks, histories and results.
     pub db: Option<PathBuf>,
+    /// An API key every `WorkflowService` call must carry as `authorization: Bearer <key>`
+    /// (default `None`: none needed), the header Temporal's SDKs and Capstan's client send
+    /// with their API-key option. Others are answered `UNAUTHENTICATED`. The gRPC health
+    /// service needs no key. Without TLS the key crosses the network in the clear.
+    pub api_key: Option<String>,
+}
+
+impl std::fmt::Debug for EngineOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineOptions")
+            .field("ip", &self.ip)
+            .field("port", &self.port)
+            .field("namespaces", &self.namespaces)
+            .field("virtual_clock", &self.virtual_clock)
+            .field("tls", &self.tls)
+            .field(
+                "suggest_continue_as_new_after",
+                &self.suggest_continue_as_new_after,
+            )
+            .field("db", &self.db)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<hidden>"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for EngineOptions {
@@ -102,6 +126,7 @@ impl Default for EngineOptions {
             tls: None,
             db: None,
             suggest_continue_as_new_after: 4096,
+            api_key: None,
         }
     }
 }
@@ -218,6 +243,12 @@ impl Engine {
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(64 * 1024 * 1024)
         .max_encoding_message_size(256 * 1024 * 1024);
+        // The health service takes no key: load balancers and orchestrators probe without
+        // credentials, and it tells nothing but whether the engine serves.
+        let service = tonic::service::interceptor::InterceptedService::new(
+            service,
+            auth::ApiKey::new(options.api_key.as_deref()),
+        );
         let (stop, stopped) = oneshot::channel::<()>();
         let incoming: Incoming = if options.tls.is_some() {
             // tonic runs each TLS handshake in its own task (bounded by a timeout) and
@@ -314,7 +345,8 @@ impl Engine {
     }
 }
 
-/// Says where the engine serves.
+/// Says where the engine serves, and warns when it is open to the network: bound beyond
+/// loopback with neither TLS nor an API key.
 fn log_start(options: &EngineOptions, address: SocketAddr) {
     let db = match &options.db {
         Some(path) => format!("database {}", path.display()),
@@ -325,7 +357,20 @@ fn log_start(options: &EngineOptions, address: SocketAddr) {
         Some(_) => ", TLS",
         None => "",
     };
-    tracing::info!("serving Temporal's WorkflowService at {address} ({db}{tls})");
+    let key = if options.api_key.is_some() {
+        ", API key required"
+    } else {
+        ""
+    };
+    tracing::info!("serving Temporal's WorkflowService at {address} ({db}{tls}{key})");
+    if !options.ip.is_loopback() && options.tls.is_none() && options.api_key.is_none() {
+        tracing::warn!(
+            "{address} is reachable beyond this machine with neither TLS nor an API key: \
+             anyone who reaches it can start, read and delete workflows; give an API key \
+             (`--api-key`, CAPSTAN_ENGINE_API_KEY) and TLS (`--tls-cert`, `--tls-key`), or \
+             listen on 127.0.0.1"
+        );
+    }
 }
 
 /// Waits [`SHUTDOWN_GRACE`] for `task` to finish, then stops it.
