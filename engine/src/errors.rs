@@ -1,6 +1,8 @@
 //! The errors the engine answers, one named constructor each, so that one mistake has one
 //! wording (and, where Temporal's clients decode one, its failure detail) everywhere.
 
+use std::{path::Path, time::SystemTime};
+
 use prost::Message as _;
 use tonic::{Code, Status};
 
@@ -151,6 +153,42 @@ pub(crate) fn query_not_found() -> Status {
 /// No schedule with this id.
 pub(crate) fn schedule_not_found(schedule_id: &str) -> Status {
     Status::not_found(format!("schedule `{schedule_id}` is not found"))
+}
+
+/// The database cannot be written, and this call, which would change it, was refused
+/// before it changed anything.
+pub(crate) fn refused_unwritable(path: &Path, cause: &str, since: SystemTime) -> Status {
+    let failing = since.elapsed().unwrap_or_default().as_secs();
+    Status::unavailable(format!(
+        "cannot write the database {}: {cause} (for {failing} s); this call changed nothing — \
+         retry when the disk allows",
+        path.display(),
+    ))
+}
+
+/// The database stopped being writable while this call's change waited to be written.
+pub(crate) fn unwritten(path: &Path, cause: &str) -> Status {
+    Status::unavailable(format!(
+        "cannot write the database {}: {cause}; the change is kept in memory and will be \
+         written when the disk allows — retry (with the same request id it applies once)",
+        path.display(),
+    ))
+}
+
+/// A call without an API key to an engine that requires one.
+pub(crate) fn missing_api_key() -> Status {
+    Status::unauthenticated(
+        "this engine requires an API key: send the metadata `authorization: Bearer <key>` \
+         (the api_key option of Temporal's SDKs and of Capstan's client)",
+    )
+}
+
+/// A call whose API key is not the engine's (the key sent is never repeated).
+pub(crate) fn wrong_api_key() -> Status {
+    Status::unauthenticated(
+        "the API key sent in `authorization: Bearer <key>` is not the one this engine was \
+         started with",
+    )
 }
 
 /// The engine is shutting down.

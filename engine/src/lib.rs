@@ -18,7 +18,7 @@
 //!
 //! | layer | owns | may not |
 //! |---|---|---|
-//! | [`Engine`] (`lib.rs`), `tls` | starting and stopping the server | hold any policy |
+//! | [`Engine`] (`lib.rs`), `tls`, `auth`, `health` | starting and stopping the server; the API key; the gRPC health service | hold any policy |
 //! | `service/` | one file per RPC area: decode, validate, one store transaction | decide what a request does |
 //! | `timer_service` | sleeping until the next deadline, firing it in a transaction | decide what a deadline does |
 //! | `store/` | the lock, transactions, SQLite, group commit, long-poll wake-ups | know what a run is beyond its rows |
@@ -34,9 +34,11 @@
 
 #![warn(missing_docs)]
 
+mod auth;
 mod clock;
 mod errors;
 mod event_log;
+mod health;
 mod matching;
 mod pb;
 mod proto;
@@ -64,7 +66,7 @@ use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::codec::CompressionEncoding;
 
 /// How to start an [`Engine`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EngineOptions {
     /// The address to listen on (default loopback).
     pub ip: IpAddr,
@@ -89,6 +91,29 @@ pub struct EngineOptions {
     /// missing; an existing file's workflows resume where they were: timers, queued and
     /// timed-out tasks, histories and results.
     pub db: Option<PathBuf>,
+    /// An API key every `WorkflowService` call must carry as `authorization: Bearer <key>`
+    /// (default `None`: none needed), the header Temporal's SDKs and Capstan's client send
+    /// with their API-key option. Others are answered `UNAUTHENTICATED`. The gRPC health
+    /// service needs no key. Without TLS the key crosses the network in the clear.
+    pub api_key: Option<String>,
+}
+
+impl std::fmt::Debug for EngineOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineOptions")
+            .field("ip", &self.ip)
+            .field("port", &self.port)
+            .field("namespaces", &self.namespaces)
+            .field("virtual_clock", &self.virtual_clock)
+            .field("tls", &self.tls)
+            .field(
+                "suggest_continue_as_new_after",
+                &self.suggest_continue_as_new_after,
+            )
+            .field("db", &self.db)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<hidden>"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for EngineOptions {
@@ -101,6 +126,7 @@ impl Default for EngineOptions {
             tls: None,
             db: None,
             suggest_continue_as_new_after: 4096,
+            api_key: None,
         }
     }
 }
@@ -152,6 +178,7 @@ pub struct Engine {
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     timers: Option<JoinHandle<()>>,
+    health: health::Reporter,
 }
 
 impl std::fmt::Debug for Engine {
@@ -205,6 +232,7 @@ impl Engine {
             message: e.to_string(),
         })?;
         let store = Arc::new(store);
+        let (health, health_service) = health::Reporter::start(store.clone());
         let service = proto::WorkflowServiceServer::new(service::Service {
             store: store.clone(),
         })
@@ -215,6 +243,12 @@ impl Engine {
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(64 * 1024 * 1024)
         .max_encoding_message_size(256 * 1024 * 1024);
+        // The health service takes no key: load balancers and orchestrators probe without
+        // credentials, and it tells nothing but whether the engine serves.
+        let service = tonic::service::interceptor::InterceptedService::new(
+            service,
+            auth::ApiKey::new(options.api_key.as_deref()),
+        );
         let (stop, stopped) = oneshot::channel::<()>();
         let incoming: Incoming = if options.tls.is_some() {
             // tonic runs each TLS handshake in its own task (bounded by a timeout) and
@@ -236,6 +270,7 @@ impl Engine {
         let server = tokio::spawn(async move {
             let result = builder
                 .add_service(service)
+                .add_service(health_service)
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = stopped.await;
                 })
@@ -249,12 +284,14 @@ impl Engine {
         for key in store.apply(|state| state.schedules_with_backfills()).0 {
             tokio::spawn(service::take_backfills(store.clone(), key));
         }
+        log_start(&options, address);
         Ok(Self {
             address,
             store,
             stop: Some(stop),
             server: Some(server),
             timers: Some(timers),
+            health,
         })
     }
 
@@ -274,24 +311,30 @@ impl Engine {
         self.address
     }
 
+    /// Caps the database file at `pages` pages (`None` lifts the cap): SQLite then answers
+    /// writes that need more "database or disk is full", as on a full disk. Nothing in
+    /// memory. For tests of how the engine weathers a full disk.
+    #[doc(hidden)]
+    pub fn test_limit_db_pages(&self, pages: Option<u64>) {
+        self.store.limit_db_pages(pages);
+    }
+
     /// Stops accepting calls, answers held long polls, and waits for the server to stop.
     pub async fn shutdown(mut self) {
+        self.health.stopping().await;
         self.signal_stop();
-        if let Some(mut server) = self.server.take() {
-            // Held polls are answered at once; a connected client that keeps its idle
-            // connection open past the grace is cut off rather than waited for.
-            if tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
-                .await
-                .is_err()
-            {
-                server.abort();
-                let _ = server.await;
-            }
+        // Held polls are answered at once; a connected client that keeps its idle
+        // connection open past the grace is cut off rather than waited for.
+        if let Some(server) = self.server.take() {
+            finish_within_grace(server).await;
         }
+        // A deadline fired just now may wait for a database that cannot be written; it is
+        // then not waited for (its change was acknowledged to no one).
         if let Some(timers) = self.timers.take() {
-            let _ = timers.await;
+            finish_within_grace(timers).await;
         }
         self.store.close_db();
+        tracing::info!("stopped serving at {}", self.address);
     }
 
     fn signal_stop(&mut self) {
@@ -299,6 +342,45 @@ impl Engine {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// Says where the engine serves, and warns when it is open to the network: bound beyond
+/// loopback with neither TLS nor an API key.
+fn log_start(options: &EngineOptions, address: SocketAddr) {
+    let db = match &options.db {
+        Some(path) => format!("database {}", path.display()),
+        None => "in memory".to_owned(),
+    };
+    let tls = match &options.tls {
+        Some(tls) if tls.client_ca_pem.is_some() => ", mTLS",
+        Some(_) => ", TLS",
+        None => "",
+    };
+    let key = if options.api_key.is_some() {
+        ", API key required"
+    } else {
+        ""
+    };
+    tracing::info!("serving Temporal's WorkflowService at {address} ({db}{tls}{key})");
+    if !options.ip.is_loopback() && options.tls.is_none() && options.api_key.is_none() {
+        tracing::warn!(
+            "{address} is reachable beyond this machine with neither TLS nor an API key: \
+             anyone who reaches it can start, read and delete workflows; give an API key \
+             (`--api-key`, CAPSTAN_ENGINE_API_KEY) and TLS (`--tls-cert`, `--tls-key`), or \
+             listen on 127.0.0.1"
+        );
+    }
+}
+
+/// Waits [`SHUTDOWN_GRACE`] for `task` to finish, then stops it.
+async fn finish_within_grace(mut task: JoinHandle<()>) {
+    if tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+        .await
+        .is_err()
+    {
+        task.abort();
+        let _ = task.await;
     }
 }
 

@@ -6,10 +6,10 @@ use capstan_engine::{Engine, EngineOptions, EngineTls};
 
 const USAGE: &str =
     "usage: capstan-engine [--ip IP] [--port PORT] [--namespace NAME]... [--virtual-clock] [--db PATH]
-                      [--tls-cert PATH --tls-key PATH [--tls-client-ca PATH]]
+                      [--tls-cert PATH --tls-key PATH [--tls-client-ca PATH]] [--api-key KEY]
 
 Serves Temporal's WorkflowService (in memory, or durable with --db) and prints its address
-when ready.
+when ready. Logs go to stderr, filtered by RUST_LOG (default `info` for the engine).
   --ip IP            address to listen on (default 127.0.0.1)
   --port PORT        port to listen on (default 7233; 0 picks a free one)
   --namespace NAME   a namespace to create (repeatable; default `default`)
@@ -18,9 +18,15 @@ when ready.
   --tls-cert PATH    serve TLS only, with this PEM certificate (chain)
   --tls-key PATH     the PEM private key of `--tls-cert`
   --tls-client-ca PATH
-                     require client certificates signed by this PEM CA (mTLS)";
+                     require client certificates signed by this PEM CA (mTLS)
+  --api-key KEY      require `authorization: Bearer KEY` on every call (Temporal SDKs'
+                     api_key option); read from CAPSTAN_ENGINE_API_KEY when not given,
+                     which keeps it out of `ps`";
 
-fn parse(args: Vec<String>) -> Result<EngineOptions, String> {
+/// The environment variable that holds the API key when `--api-key` is not given.
+const API_KEY_VAR: &str = "CAPSTAN_ENGINE_API_KEY";
+
+fn parse(args: Vec<String>, env_api_key: Option<String>) -> Result<EngineOptions, String> {
     let mut options = EngineOptions {
         port: 7233,
         ..EngineOptions::default()
@@ -50,12 +56,23 @@ fn parse(args: Vec<String>) -> Result<EngineOptions, String> {
             "--tls-cert" => cert = Some(PathBuf::from(value("--tls-cert")?)),
             "--tls-key" => key = Some(PathBuf::from(value("--tls-key")?)),
             "--tls-client-ca" => client_ca = Some(PathBuf::from(value("--tls-client-ca")?)),
+            "--api-key" => options.api_key = Some(value("--api-key")?),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
         }
     }
     if !namespaces.is_empty() {
         options.namespaces = namespaces;
+    }
+    if options.api_key.is_none() {
+        options.api_key = env_api_key.filter(|k| !k.is_empty());
+    }
+    if options
+        .api_key
+        .as_ref()
+        .is_some_and(|k| k.trim().is_empty())
+    {
+        return Err(format!("`--api-key` must not be blank\n\n{USAGE}"));
     }
     options.tls = match (cert, key) {
         (Some(cert), Some(key)) => {
@@ -78,7 +95,9 @@ fn parse(args: Vec<String>) -> Result<EngineOptions, String> {
 
 #[tokio::main]
 async fn main() {
-    let options = match parse(std::env::args().skip(1).collect()) {
+    init_logging();
+    let env_api_key = std::env::var(API_KEY_VAR).ok();
+    let options = match parse(std::env::args().skip(1).collect(), env_api_key) {
         Ok(o) => o,
         Err(message) => {
             eprintln!("{message}");
@@ -95,6 +114,18 @@ async fn main() {
     println!("{}", engine.address());
     stop_requested().await;
     engine.shutdown().await;
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: the engine's `info`, others' `warn`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,capstan_engine=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours for a terminal, plain text for a file or a journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
 }
 
 /// Returns at SIGINT (Ctrl-C) or SIGTERM (what service managers and containers send):

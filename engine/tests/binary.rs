@@ -80,3 +80,95 @@ async fn the_binary_runs_on_a_virtual_clock_with_the_flag() {
         .expect("a year passes in well under 30 seconds")
         .expect("the workflow completes");
 }
+
+/// The binary started with `args` and `env` (`RUST_LOG` unset), with its stderr captured:
+/// the child, the address it printed, and what it logs until it stops.
+fn spawn_logging(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Child, String, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead as _, Read as _};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_capstan-engine"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("CAPSTAN_ENGINE_API_KEY")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut stderr = child.stderr.take().unwrap();
+    let logged = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(!line.trim().is_empty(), "the engine printed no address");
+    (child, line.trim().to_owned(), logged)
+}
+
+/// Stops the binary as a service manager does, and answers what it logged.
+fn stop_logging(mut child: std::process::Child, logged: std::thread::JoinHandle<String>) -> String {
+    #[cfg(unix)]
+    {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = child.kill();
+    }
+    child.wait().unwrap();
+    logged.join().unwrap()
+}
+
+#[test]
+fn the_binary_logs_where_it_serves_and_when_it_stops_to_stderr() {
+    let (child, address, logged) = spawn_logging(&["--port", "0"], &[]);
+    let logged = stop_logging(child, logged);
+    assert!(
+        logged.contains(&format!(
+            "serving Temporal's WorkflowService at {address} (in memory)"
+        )),
+        "{logged}"
+    );
+    assert!(logged.contains(" INFO "), "{logged}");
+    #[cfg(unix)]
+    assert!(
+        logged.contains(&format!("stopped serving at {address}")),
+        "{logged}"
+    );
+    assert!(!logged.contains("WARN"), "{logged}");
+}
+
+#[test]
+fn a_bind_beyond_loopback_without_tls_or_key_is_warned_about() {
+    let (child, _, logged) = spawn_logging(&["--ip", "0.0.0.0", "--port", "0"], &[]);
+    let logged = stop_logging(child, logged);
+    let warning = logged
+        .lines()
+        .find(|l| l.contains(" WARN "))
+        .unwrap_or_else(|| panic!("no warning: {logged}"));
+    assert!(
+        warning.contains("with neither TLS nor an API key") && warning.contains("--api-key"),
+        "{warning}"
+    );
+
+    // An API key (here from the environment, out of `ps`'s sight) answers the warning.
+    let (child, _, logged) = spawn_logging(
+        &["--ip", "0.0.0.0", "--port", "0"],
+        &[("CAPSTAN_ENGINE_API_KEY", "binary-test-key")],
+    );
+    let logged = stop_logging(child, logged);
+    assert!(logged.contains("API key required"), "{logged}");
+    assert!(!logged.contains("WARN"), "{logged}");
+    assert!(
+        !logged.contains("binary-test-key"),
+        "the key is logged: {logged}"
+    );
+}

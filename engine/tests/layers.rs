@@ -27,7 +27,7 @@ const LAYERS: &[&[&str]] = &[
     &["state"],
     &["store"],
     &["timer_service", "service"],
-    &["tls", "lib"],
+    &["tls", "auth", "health", "lib"],
 ];
 
 fn layer(module: &str) -> usize {

@@ -7,7 +7,10 @@ use tokio::time::Instant;
 use tonic::{Request, Status};
 
 use super::Service;
-use crate::state::{State, Topic};
+use crate::{
+    errors,
+    state::{State, Topic},
+};
 
 /// When a long poll's answer may leave (it matters only for a durable engine).
 #[derive(Debug, Clone, Copy)]
@@ -59,7 +62,8 @@ pub(super) fn parse_grpc_timeout(value: &str) -> Option<Duration> {
 impl Service {
     /// Runs `check` in a transaction until it yields, the deadline passes (`None`) or the
     /// engine closes (`None`). Wakes only on committed changes to `topic` (what `check`
-    /// reads): no busy loop, and no wake for other runs' or queues' changes.
+    /// reads): no busy loop, and no wake for other runs' or queues' changes. An
+    /// [`Answer::Written`] poll answers `UNAVAILABLE` once the database cannot be written.
     pub(super) async fn wait_for<T>(
         &self,
         deadline: Instant,
@@ -73,7 +77,17 @@ impl Service {
                 return Ok(None);
             }
             let found = match answer {
-                Answer::Written => self.store.transaction(&mut check).await,
+                Answer::Written => {
+                    // A task taken now could not be acknowledged: the poll stops here.
+                    if let Some(failure) = self.store.write_failure() {
+                        return Err(errors::refused_unwritable(
+                            &failure.path,
+                            &failure.cause,
+                            failure.since,
+                        ));
+                    }
+                    self.store.transaction(&mut check).await
+                }
                 Answer::Staged => self.store.apply(&mut check).0,
             }?;
             if let Some(found) = found {

@@ -41,6 +41,7 @@ use futures_util::FutureExt as _;
 use tonic::{Request, Response, Status};
 
 use crate::{
+    errors,
     proto::{service::*, WorkflowService},
     store::Store,
 };
@@ -50,14 +51,16 @@ pub(crate) struct Service {
     pub(crate) store: Arc<Store>,
 }
 
-/// Implements `WorkflowService` from a table of `rpc(Request) -> Response => handler`:
-/// each handler is a method of [`Service`] in the module of its area, taking the request
-/// (with its metadata, for long polls' deadlines) and answering the response message.
+/// Implements `WorkflowService` from a table of `access rpc(Request) -> Response =>
+/// handler`: each handler is a method of [`Service`] in the module of its area, taking the
+/// request (with its metadata, for long polls' deadlines) and answering the response
+/// message; `access` says what the call may do while the database cannot be written
+/// ([`Access`]).
 ///
 /// A handler that panics (a bug) answers `INTERNAL`: its transaction was undone, and the
 /// connection and its other calls go on.
 macro_rules! rpcs {
-    ($($rpc:ident($request:ident) -> $response:ident => $handler:ident;)*) => {
+    ($($access:ident $rpc:ident($request:ident) -> $response:ident => $handler:ident;)*) => {
         #[tonic::async_trait]
         impl WorkflowService for Service {
             $(
@@ -65,8 +68,8 @@ macro_rules! rpcs {
                     &self,
                     request: Request<$request>,
                 ) -> Result<Response<$response>, Status> {
-                    let handled = AssertUnwindSafe(self.$handler(request)).catch_unwind().await;
-                    handled.unwrap_or_else(|panic| Err(failed(stringify!($rpc), panic.as_ref())))
+                    self.serve(Access::$access, stringify!($rpc), self.$handler(request))
+                        .await
                         .map(Response::new)
                 }
             )*
@@ -74,65 +77,121 @@ macro_rules! rpcs {
     };
 }
 
+/// What a call may do while the database cannot be written (a full disk).
+///
+/// Calls that would change the state are refused before they change anything: a change
+/// accepted then could not be acknowledged, and it would pile up in memory for as long as
+/// the disk stays full. Reads go on, from memory.
+#[derive(Debug, Clone, Copy)]
+enum Access {
+    /// Served as always; what it reads and was not yet written is answered from memory.
+    /// Workflow task polls are reads too: a dispatch is answered before it is written
+    /// (`long_poll::Answer::Staged`), and queries reach workers through them.
+    Read,
+    /// Refused while the database cannot be written; once it fails under a call in flight,
+    /// the call answers at once that its change is kept and will be written.
+    Write,
+    /// A long poll for activity tasks: refused while the database cannot be written, and
+    /// otherwise held as always (a task it took waits for the disk with it, rather than
+    /// being lost to a client that gave up).
+    Poll,
+}
+
+impl Service {
+    /// Runs a call's handler as its [`Access`] allows, answering a panic as `INTERNAL`.
+    async fn serve<T>(
+        &self,
+        access: Access,
+        rpc: &str,
+        handler: impl std::future::Future<Output = Result<T, Status>>,
+    ) -> Result<T, Status> {
+        let handled = async {
+            AssertUnwindSafe(handler)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(failed(rpc, panic.as_ref())))
+        };
+        if matches!(access, Access::Read) {
+            return handled.await;
+        }
+        if let Some(failure) = self.store.write_failure() {
+            return Err(errors::refused_unwritable(
+                &failure.path,
+                &failure.cause,
+                failure.since,
+            ));
+        }
+        if matches!(access, Access::Poll) {
+            return handled.await;
+        }
+        tokio::select! {
+            biased;
+            answer = handled => answer,
+            failure = self.store.write_fails() => Err(errors::unwritten(&failure.path, &failure.cause)),
+        }
+    }
+}
+
 /// The answer to a call whose handler panicked.
 fn failed(rpc: &str, panic: &(dyn std::any::Any + Send)) -> Status {
+    let message = crate::store::panic_message(panic);
+    tracing::error!("{rpc} failed and applied nothing: {message}");
     Status::internal(format!(
-        "the engine failed handling {rpc} and applied none of it: {}",
-        crate::store::panic_message(panic)
+        "the engine failed handling {rpc} and applied none of it: {message}"
     ))
 }
 
 rpcs! {
     // namespaces.rs
-    get_system_info(GetSystemInfoRequest) -> GetSystemInfoResponse => system_info;
-    get_cluster_info(GetClusterInfoRequest) -> GetClusterInfoResponse => cluster_info;
-    get_search_attributes(GetSearchAttributesRequest) -> GetSearchAttributesResponse => search_attributes;
-    describe_namespace(DescribeNamespaceRequest) -> DescribeNamespaceResponse => describe_namespace;
-    list_namespaces(ListNamespacesRequest) -> ListNamespacesResponse => list_namespaces;
-    register_namespace(RegisterNamespaceRequest) -> RegisterNamespaceResponse => register_namespace;
+    Read get_system_info(GetSystemInfoRequest) -> GetSystemInfoResponse => system_info;
+    Read get_cluster_info(GetClusterInfoRequest) -> GetClusterInfoResponse => cluster_info;
+    Read get_search_attributes(GetSearchAttributesRequest) -> GetSearchAttributesResponse => search_attributes;
+    Read describe_namespace(DescribeNamespaceRequest) -> DescribeNamespaceResponse => describe_namespace;
+    Read list_namespaces(ListNamespacesRequest) -> ListNamespacesResponse => list_namespaces;
+    Write register_namespace(RegisterNamespaceRequest) -> RegisterNamespaceResponse => register_namespace;
     // workflows.rs
-    start_workflow_execution(StartWorkflowExecutionRequest) -> StartWorkflowExecutionResponse => start;
-    signal_with_start_workflow_execution(SignalWithStartWorkflowExecutionRequest) -> SignalWithStartWorkflowExecutionResponse => signal_with_start;
-    signal_workflow_execution(SignalWorkflowExecutionRequest) -> SignalWorkflowExecutionResponse => signal;
-    request_cancel_workflow_execution(RequestCancelWorkflowExecutionRequest) -> RequestCancelWorkflowExecutionResponse => request_cancel;
-    terminate_workflow_execution(TerminateWorkflowExecutionRequest) -> TerminateWorkflowExecutionResponse => terminate;
-    delete_workflow_execution(DeleteWorkflowExecutionRequest) -> DeleteWorkflowExecutionResponse => delete;
-    describe_workflow_execution(DescribeWorkflowExecutionRequest) -> DescribeWorkflowExecutionResponse => describe;
-    reset_sticky_task_queue(ResetStickyTaskQueueRequest) -> ResetStickyTaskQueueResponse => reset_sticky_task_queue;
+    Write start_workflow_execution(StartWorkflowExecutionRequest) -> StartWorkflowExecutionResponse => start;
+    Write signal_with_start_workflow_execution(SignalWithStartWorkflowExecutionRequest) -> SignalWithStartWorkflowExecutionResponse => signal_with_start;
+    Write signal_workflow_execution(SignalWorkflowExecutionRequest) -> SignalWorkflowExecutionResponse => signal;
+    Write request_cancel_workflow_execution(RequestCancelWorkflowExecutionRequest) -> RequestCancelWorkflowExecutionResponse => request_cancel;
+    Write terminate_workflow_execution(TerminateWorkflowExecutionRequest) -> TerminateWorkflowExecutionResponse => terminate;
+    Write delete_workflow_execution(DeleteWorkflowExecutionRequest) -> DeleteWorkflowExecutionResponse => delete;
+    Read describe_workflow_execution(DescribeWorkflowExecutionRequest) -> DescribeWorkflowExecutionResponse => describe;
+    Write reset_sticky_task_queue(ResetStickyTaskQueueRequest) -> ResetStickyTaskQueueResponse => reset_sticky_task_queue;
     // history.rs
-    get_workflow_execution_history(GetWorkflowExecutionHistoryRequest) -> GetWorkflowExecutionHistoryResponse => history;
-    get_workflow_execution_history_reverse(GetWorkflowExecutionHistoryReverseRequest) -> GetWorkflowExecutionHistoryReverseResponse => history_reverse;
+    Read get_workflow_execution_history(GetWorkflowExecutionHistoryRequest) -> GetWorkflowExecutionHistoryResponse => history;
+    Read get_workflow_execution_history_reverse(GetWorkflowExecutionHistoryReverseRequest) -> GetWorkflowExecutionHistoryReverseResponse => history_reverse;
     // workflow_tasks.rs
-    poll_workflow_task_queue(PollWorkflowTaskQueueRequest) -> PollWorkflowTaskQueueResponse => poll_workflow_task;
-    respond_workflow_task_completed(RespondWorkflowTaskCompletedRequest) -> RespondWorkflowTaskCompletedResponse => workflow_task_completed;
-    respond_workflow_task_failed(RespondWorkflowTaskFailedRequest) -> RespondWorkflowTaskFailedResponse => workflow_task_failed;
-    shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse => shutdown_worker;
+    Read poll_workflow_task_queue(PollWorkflowTaskQueueRequest) -> PollWorkflowTaskQueueResponse => poll_workflow_task;
+    Write respond_workflow_task_completed(RespondWorkflowTaskCompletedRequest) -> RespondWorkflowTaskCompletedResponse => workflow_task_completed;
+    Write respond_workflow_task_failed(RespondWorkflowTaskFailedRequest) -> RespondWorkflowTaskFailedResponse => workflow_task_failed;
+    Write shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse => shutdown_worker;
     // activity_tasks.rs
-    poll_activity_task_queue(PollActivityTaskQueueRequest) -> PollActivityTaskQueueResponse => poll_activity_task;
-    record_activity_task_heartbeat(RecordActivityTaskHeartbeatRequest) -> RecordActivityTaskHeartbeatResponse => heartbeat;
-    record_activity_task_heartbeat_by_id(RecordActivityTaskHeartbeatByIdRequest) -> RecordActivityTaskHeartbeatByIdResponse => heartbeat_by_id;
-    respond_activity_task_completed(RespondActivityTaskCompletedRequest) -> RespondActivityTaskCompletedResponse => activity_completed;
-    respond_activity_task_completed_by_id(RespondActivityTaskCompletedByIdRequest) -> RespondActivityTaskCompletedByIdResponse => activity_completed_by_id;
-    respond_activity_task_failed(RespondActivityTaskFailedRequest) -> RespondActivityTaskFailedResponse => activity_failed;
-    respond_activity_task_failed_by_id(RespondActivityTaskFailedByIdRequest) -> RespondActivityTaskFailedByIdResponse => activity_failed_by_id;
-    respond_activity_task_canceled(RespondActivityTaskCanceledRequest) -> RespondActivityTaskCanceledResponse => activity_canceled;
-    respond_activity_task_canceled_by_id(RespondActivityTaskCanceledByIdRequest) -> RespondActivityTaskCanceledByIdResponse => activity_canceled_by_id;
+    Poll poll_activity_task_queue(PollActivityTaskQueueRequest) -> PollActivityTaskQueueResponse => poll_activity_task;
+    Write record_activity_task_heartbeat(RecordActivityTaskHeartbeatRequest) -> RecordActivityTaskHeartbeatResponse => heartbeat;
+    Write record_activity_task_heartbeat_by_id(RecordActivityTaskHeartbeatByIdRequest) -> RecordActivityTaskHeartbeatByIdResponse => heartbeat_by_id;
+    Write respond_activity_task_completed(RespondActivityTaskCompletedRequest) -> RespondActivityTaskCompletedResponse => activity_completed;
+    Write respond_activity_task_completed_by_id(RespondActivityTaskCompletedByIdRequest) -> RespondActivityTaskCompletedByIdResponse => activity_completed_by_id;
+    Write respond_activity_task_failed(RespondActivityTaskFailedRequest) -> RespondActivityTaskFailedResponse => activity_failed;
+    Write respond_activity_task_failed_by_id(RespondActivityTaskFailedByIdRequest) -> RespondActivityTaskFailedByIdResponse => activity_failed_by_id;
+    Write respond_activity_task_canceled(RespondActivityTaskCanceledRequest) -> RespondActivityTaskCanceledResponse => activity_canceled;
+    Write respond_activity_task_canceled_by_id(RespondActivityTaskCanceledByIdRequest) -> RespondActivityTaskCanceledByIdResponse => activity_canceled_by_id;
     // queries.rs
-    query_workflow(QueryWorkflowRequest) -> QueryWorkflowResponse => query;
-    respond_query_task_completed(RespondQueryTaskCompletedRequest) -> RespondQueryTaskCompletedResponse => query_answered;
+    Read query_workflow(QueryWorkflowRequest) -> QueryWorkflowResponse => query;
+    Read respond_query_task_completed(RespondQueryTaskCompletedRequest) -> RespondQueryTaskCompletedResponse => query_answered;
     // updates.rs
-    update_workflow_execution(UpdateWorkflowExecutionRequest) -> UpdateWorkflowExecutionResponse => update;
-    poll_workflow_execution_update(PollWorkflowExecutionUpdateRequest) -> PollWorkflowExecutionUpdateResponse => poll_update;
+    Write update_workflow_execution(UpdateWorkflowExecutionRequest) -> UpdateWorkflowExecutionResponse => update;
+    Read poll_workflow_execution_update(PollWorkflowExecutionUpdateRequest) -> PollWorkflowExecutionUpdateResponse => poll_update;
     // visibility.rs
-    list_workflow_executions(ListWorkflowExecutionsRequest) -> ListWorkflowExecutionsResponse => list;
-    count_workflow_executions(CountWorkflowExecutionsRequest) -> CountWorkflowExecutionsResponse => count;
+    Read list_workflow_executions(ListWorkflowExecutionsRequest) -> ListWorkflowExecutionsResponse => list;
+    Read count_workflow_executions(CountWorkflowExecutionsRequest) -> CountWorkflowExecutionsResponse => count;
     // schedules.rs
-    create_schedule(CreateScheduleRequest) -> CreateScheduleResponse => create_schedule;
-    describe_schedule(DescribeScheduleRequest) -> DescribeScheduleResponse => describe_schedule;
-    update_schedule(UpdateScheduleRequest) -> UpdateScheduleResponse => update_schedule;
-    patch_schedule(PatchScheduleRequest) -> PatchScheduleResponse => patch_schedule;
-    list_schedule_matching_times(ListScheduleMatchingTimesRequest) -> ListScheduleMatchingTimesResponse => schedule_matching_times;
-    delete_schedule(DeleteScheduleRequest) -> DeleteScheduleResponse => delete_schedule;
-    count_schedules(CountSchedulesRequest) -> CountSchedulesResponse => count_schedules;
-    list_schedules(ListSchedulesRequest) -> ListSchedulesResponse => list_schedules;
+    Write create_schedule(CreateScheduleRequest) -> CreateScheduleResponse => create_schedule;
+    Read describe_schedule(DescribeScheduleRequest) -> DescribeScheduleResponse => describe_schedule;
+    Write update_schedule(UpdateScheduleRequest) -> UpdateScheduleResponse => update_schedule;
+    Write patch_schedule(PatchScheduleRequest) -> PatchScheduleResponse => patch_schedule;
+    Read list_schedule_matching_times(ListScheduleMatchingTimesRequest) -> ListScheduleMatchingTimesResponse => schedule_matching_times;
+    Write delete_schedule(DeleteScheduleRequest) -> DeleteScheduleResponse => delete_schedule;
+    Read count_schedules(CountSchedulesRequest) -> CountSchedulesResponse => count_schedules;
+    Read list_schedules(ListSchedulesRequest) -> ListSchedulesResponse => list_schedules;
 }

@@ -5,12 +5,19 @@
 //! [`Ticket`] for it; a transaction's answer is released once the writer reports its batch,
 //! and so every batch before it, written. Under load, many transactions share one fsync;
 //! alone, a transaction costs one.
+//!
+//! A write that fails (a full disk) is retried until it succeeds; meanwhile the writer
+//! reports a [`WriteFailure`], so that the store can refuse new changes and the health
+//! service can say it does not serve.
 
 use std::{
     path::PathBuf,
-    sync::mpsc,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        mpsc, Arc,
+    },
     thread::JoinHandle,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use rusqlite::Connection;
@@ -25,6 +32,9 @@ pub(crate) struct GroupCommit {
     staged: u64,
     /// What the writer has written so far.
     written: watch::Receiver<Written>,
+    /// A `max_page_count` for the writer's connection to take before its next write (0:
+    /// none); how tests make SQLite find the disk full.
+    page_limit: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -42,16 +52,34 @@ impl GroupCommit {
     pub(crate) fn start(conn: Connection, path: PathBuf) -> Self {
         let (batches, inbox) = mpsc::channel();
         let (report, written) = watch::channel(Written::default());
+        let page_limit = Arc::new(AtomicU64::new(0));
+        let limit = page_limit.clone();
         let thread = std::thread::Builder::new()
             .name("capstan-engine-writer".into())
-            .spawn(move || writer(conn, &path, inbox, report))
+            .spawn(move || writer(conn, &path, inbox, report, &limit))
             .expect("the writer thread starts");
         Self {
             batches: Some(batches),
             staged: 0,
             written,
+            page_limit,
             thread: Some(thread),
         }
+    }
+
+    /// Where the writer reports its progress and failures.
+    pub(crate) fn progress(&self) -> watch::Receiver<Written> {
+        self.written.clone()
+    }
+
+    /// Caps the file at `pages` pages from the writer's next write (`None`: lifts the
+    /// cap): SQLite then answers a write that needs more "database or disk is full", as on
+    /// a full disk. For tests.
+    pub(crate) fn limit_pages(&self, pages: Option<u64>) {
+        // SQLite's own ceiling; a cap below the file's size is raised to its size.
+        const NO_LIMIT: u64 = 0xFFFF_FFFE;
+        let pages = pages.unwrap_or(NO_LIMIT).clamp(1, NO_LIMIT);
+        self.page_limit.store(pages, Ordering::SeqCst);
     }
 
     /// Hands `batch` to the writer; called under the state lock, so batches reach the file
@@ -69,10 +97,13 @@ impl GroupCommit {
 
     /// A ticket for everything staged so far: what the caller's transaction may have read
     /// or written.
-    pub(crate) fn ticket(&self) -> Ticket {
+    ///
+    /// `own`: whether the caller's transaction staged a batch of its own. A ticket without
+    /// one (a read) stops waiting when the writer fails: the read is answered from memory.
+    pub(crate) fn ticket(&self, own: bool) -> Ticket {
         Ticket {
             wait: (self.staged > self.written.borrow().seq)
-                .then(|| (self.staged, self.written.clone())),
+                .then(|| (self.staged, own, self.written.clone())),
         }
     }
 
@@ -92,47 +123,65 @@ impl Drop for GroupCommit {
 }
 
 /// The writer's progress.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Written {
     /// The sequence number of the last batch on disk.
     pub(crate) seq: u64,
     /// SQLite transactions committed so far (each one fsync).
     pub(crate) commits: u64,
+    /// Why the writer cannot write, while it cannot.
+    pub(crate) failing: Option<Arc<WriteFailure>>,
+}
+
+/// The writer cannot write: it keeps what it was given and retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WriteFailure {
+    /// The database file.
+    pub(crate) path: PathBuf,
+    /// What SQLite answered, e.g. `database or disk is full`.
+    pub(crate) cause: String,
+    /// When the first write of this spell failed.
+    pub(crate) since: SystemTime,
 }
 
 /// The promise that a transaction's batch will be written.
 #[derive(Debug, Default)]
 pub(crate) struct Ticket {
-    /// The sequence number to wait for, and where the writer reports; `None` when there is
-    /// nothing to wait for (in memory, or all written).
-    wait: Option<(u64, watch::Receiver<Written>)>,
+    /// The sequence number to wait for, whether the transaction staged a batch of its
+    /// own, and where the writer reports; `None` when there is nothing to wait for (in
+    /// memory, or all written).
+    wait: Option<(u64, bool, watch::Receiver<Written>)>,
 }
 
 impl Ticket {
-    /// Returns once the batch is on disk.
+    /// Returns once the batch is on disk; a ticket without a batch of its own returns as
+    /// well when the writer cannot write (what it read is answered from memory).
     ///
     /// # Panics
     ///
     /// If the engine was closed before the batch was written: its effects must not be
     /// acknowledged.
     pub(crate) async fn written(self) {
-        let Some((seq, mut written)) = self.wait else {
+        let Some((seq, own, mut written)) = self.wait else {
             return;
         };
-        if written.wait_for(|w| w.seq >= seq).await.is_err() {
+        let done = |w: &Written| w.seq >= seq || (!own && w.failing.is_some());
+        if written.wait_for(done).await.is_err() {
             panic!("capstan-engine: the database writer stopped before this change was written");
         }
     }
 }
 
 /// The writer's loop: takes every batch waiting, writes them in one transaction, reports
-/// the last one written. A failed write (a full disk, a file that vanished) is retried
-/// until it succeeds or the engine closes: nothing is acknowledged that is not on disk.
+/// the last one written. A failed write (a full disk, a file that vanished) is reported and
+/// retried until it succeeds or the engine closes: nothing is acknowledged that is not on
+/// disk.
 fn writer(
     mut conn: Connection,
     path: &std::path::Path,
     inbox: mpsc::Receiver<(u64, Batch)>,
     report: watch::Sender<Written>,
+    page_limit: &AtomicU64,
 ) {
     let mut pending: Vec<(u64, Batch)> = Vec::new();
     let mut open = true;
@@ -143,32 +192,86 @@ fn writer(
         }
         open = take_waiting(&inbox, &mut pending);
         let mut failing_since: Option<Instant> = None;
-        while let Err(e) = write(&mut conn, pending.iter().map(|(_, b)| b)) {
-            let since = *failing_since.get_or_insert_with(Instant::now);
+        let mut logged = Instant::now();
+        loop {
+            apply_page_limit(&conn, page_limit);
+            let Err(e) = write(&mut conn, pending.iter().map(|(_, b)| b)) else {
+                break;
+            };
+            let cause = e.to_string();
+            if failing_since.is_none() {
+                failing_since = Some(Instant::now());
+                logged = Instant::now();
+                tracing::error!(
+                    "cannot write the database {} ({cause}); {} change(s) are kept in memory \
+                     and retried every {RETRY:?}; changes are refused until they are written",
+                    path.display(),
+                    pending.len(),
+                );
+            } else if logged.elapsed() >= LOG_EVERY {
+                logged = Instant::now();
+                tracing::error!(
+                    "still cannot write the database {} ({cause}) after {:.0?}; {} change(s) wait",
+                    path.display(),
+                    failing_since.map_or(Duration::ZERO, |t| t.elapsed()),
+                    pending.len(),
+                );
+            }
+            report.send_if_modified(|w| {
+                let same = w.failing.as_ref().is_some_and(|f| f.cause == cause);
+                if !same {
+                    w.failing = Some(Arc::new(WriteFailure {
+                        path: path.to_owned(),
+                        cause,
+                        since: SystemTime::now(),
+                    }));
+                }
+                !same
+            });
             if !open {
                 tracing::error!(
-                    "capstan-engine: cannot write {} ({e}); the engine closed with {} change(s) unwritten and unacknowledged",
+                    "the engine closed with {} change(s) not written to {} (none of them was acknowledged)",
+                    pending.len(),
                     path.display(),
-                    pending.len()
                 );
                 return;
             }
-            tracing::error!(
-                "capstan-engine: cannot write {} ({e}); retrying, {} change(s) wait for it since {:.0?}",
-                path.display(),
-                pending.len(),
-                since.elapsed()
-            );
-            std::thread::sleep(Duration::from_millis(500));
+            std::thread::sleep(RETRY);
             // What arrives meanwhile joins the same transaction.
             open = take_waiting(&inbox, &mut pending);
+        }
+        if let Some(since) = failing_since {
+            tracing::warn!(
+                "the database {} is written again after {:.1?}; {} change(s) that waited are on disk",
+                path.display(),
+                since.elapsed(),
+                pending.len(),
+            );
         }
         let seq = pending.last().map_or(0, |(seq, _)| *seq);
         pending.clear();
         report.send_modify(|w| {
             w.seq = seq;
             w.commits += 1;
+            w.failing = None;
         });
+    }
+}
+
+/// How often a failed write is retried.
+const RETRY: Duration = Duration::from_millis(500);
+/// How often a write that keeps failing is logged again.
+const LOG_EVERY: Duration = Duration::from_secs(30);
+
+/// Gives the connection the page cap a test asked for, if it asked since the last write.
+fn apply_page_limit(conn: &Connection, page_limit: &AtomicU64) {
+    let pages = page_limit.swap(0, Ordering::SeqCst);
+    if pages != 0 {
+        let set =
+            conn.pragma_update_and_check(None, "max_page_count", pages, |r| r.get::<_, i64>(0));
+        if let Err(e) = set {
+            tracing::error!("cannot set the database's max_page_count: {e}");
+        }
     }
 }
 
@@ -200,7 +303,7 @@ mod tests {
         for i in 0..200 {
             writer.submit(Batch::namespace(&format!("ns-{i}"), &format!("id-{i}")));
         }
-        writer.ticket().written().await;
+        writer.ticket(true).written().await;
         let commits = writer.written.borrow().commits;
         // The first batch may be written alone; the rest arrive while it is on its way.
         assert!(

@@ -18,13 +18,14 @@ use std::{
     path::Path,
     sync::{
         atomic::{AtomicBool, Ordering},
-        Mutex,
+        Arc, Mutex,
     },
 };
 
 use tokio::sync::{watch, Notify};
 
 pub(crate) use durable::DbError;
+pub(crate) use group_commit::WriteFailure;
 pub(crate) use waiters::Subscription;
 
 use crate::{
@@ -46,6 +47,8 @@ pub(crate) struct Store {
     timer_wake: Notify,
     /// The engine is stopping: waiters answer at once.
     closing: AtomicBool,
+    /// What the database writer reports (`None` in memory).
+    writer: Option<watch::Receiver<group_commit::Written>>,
 }
 
 /// A transaction whose transition panicked; it was undone.
@@ -125,7 +128,9 @@ impl Store {
                 None
             }
         };
+        let writer = db.as_ref().map(|d| d.writer.progress());
         Ok(Self {
+            writer,
             state: Mutex::new(Locked { state, db }),
             changes: watch::channel(0).0,
             waiters: waiters::Waiters::default(),
@@ -199,14 +204,17 @@ impl Store {
             }
             let ticket = match db {
                 Some(Durable { writer, db }) => {
-                    match db.stage(state, &changes) {
-                        Ok(Some(batch)) => writer.submit(batch),
-                        Ok(None) => {}
+                    let own = match db.stage(state, &changes) {
+                        Ok(Some(batch)) => {
+                            writer.submit(batch);
+                            true
+                        }
+                        Ok(None) => false,
                         Err(e) => {
                             panic!("capstan-engine: cannot stage a change for the database: {e}")
                         }
-                    }
-                    writer.ticket()
+                    };
+                    writer.ticket(own)
                 }
                 None => group_commit::Ticket::default(),
             };
@@ -235,6 +243,42 @@ impl Store {
 
     pub(crate) fn timer_wake(&self) -> &Notify {
         &self.timer_wake
+    }
+
+    /// Why the database cannot be written, while it cannot (never in memory).
+    pub(crate) fn write_failure(&self) -> Option<Arc<WriteFailure>> {
+        self.writer.as_ref()?.borrow().failing.clone()
+    }
+
+    /// Returns when the database cannot be written (at once if it cannot now); never in
+    /// memory, nor once the engine stopped.
+    pub(crate) async fn write_fails(&self) -> Arc<WriteFailure> {
+        if let Some(writer) = &self.writer {
+            let mut writer = writer.clone();
+            let failing = writer
+                .wait_for(|w| w.failing.is_some())
+                .await
+                .ok()
+                .and_then(|w| w.failing.clone());
+            if let Some(failure) = failing {
+                return failure;
+            }
+        }
+        std::future::pending().await
+    }
+
+    /// What the database writer reports (`None` in memory): its progress and failures.
+    pub(crate) fn writer_reports(&self) -> Option<watch::Receiver<group_commit::Written>> {
+        self.writer.clone()
+    }
+
+    /// Caps the database file at `pages` pages (`None`: lifts the cap), so that writes
+    /// needing more fail as on a full disk. For tests; nothing in memory.
+    pub(crate) fn limit_db_pages(&self, pages: Option<u64>) {
+        let locked = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(durable) = &locked.db {
+            durable.writer.limit_pages(pages);
+        }
     }
 
     /// Whether the engine is stopping.
