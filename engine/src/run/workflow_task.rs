@@ -223,13 +223,21 @@ impl Run {
             return None;
         }
         let mut task = self.wft.clone()?;
-        let suggest_after = ctx.config.suggest_continue_as_new_after;
+        let limits = &ctx.config.limits;
+        let (count_after, size_after) = (
+            limits.history_count_suggest_continue_as_new,
+            limits.history_size_suggest_continue_as_new,
+        );
+        // The history's size before the started event, as Temporal reports it.
+        let history_size = self.events.size();
         let started = |scheduled_event_id: i64, history_length: usize| {
             Attributes::WorkflowTaskStartedEventAttributes(WorkflowTaskStartedEventAttributes {
                 scheduled_event_id,
                 identity: identity.to_owned(),
                 request_id: uuid::Uuid::new_v4().to_string(),
-                suggest_continue_as_new: history_length >= suggest_after,
+                suggest_continue_as_new: history_length >= count_after
+                    || history_size >= size_after,
+                history_size_bytes: i64::try_from(history_size).unwrap_or(i64::MAX),
                 ..Default::default()
             })
         };
