@@ -239,6 +239,10 @@ pub(crate) struct Run {
     needs_task: bool,
 }
 
+/// The identity of what the engine does in its own name (terminating a run over a
+/// limit): Temporal's history service's.
+pub(crate) const ENGINE_IDENTITY: &str = "history-service";
+
 /// Placeholder for "the event just before this one" in an activity outcome whose started
 /// event is written in the same breath (possibly later, when buffered).
 const PREVIOUS_EVENT: i64 = -1;

@@ -447,9 +447,19 @@ impl Run {
         }
         let mut request = request;
         super::checks::limit_failures(&mut request.commands);
-        if let Err(rejected) = self.check_commands(&request.commands, ctx.namespace_exists) {
-            let message = rejected.message.clone();
+        let checked = self.check_commands(
+            &request.commands,
+            &request.messages,
+            ctx.namespace_exists,
+            &ctx.config.limits,
+        );
+        if let Err(rejected) = checked {
+            let (reason, message) = (rejected.reason(), rejected.message.clone());
             self.reject_workflow_task(ctx, rejected.cause, rejected.message, request.identity);
+            if rejected.terminate {
+                // As Temporal does for a payload over the blob limit.
+                self.terminate(ctx, &reason, super::ENGINE_IDENTITY);
+            }
             return Err(Status::invalid_argument(message));
         }
         let closes = request.commands.iter().any(super::commands::closes_run);

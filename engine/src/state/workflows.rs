@@ -212,7 +212,17 @@ impl State {
             .into_iter()
             .partition(|e| matches!(e, Effect::ActivityTask { eager: true, .. }));
         self.apply_effects(run_id, queued);
-        let completed = completed?;
+        let completed = match completed {
+            Ok(completed) => completed,
+            Err(status) => {
+                // A rejected completion may have terminated the run (a payload over the
+                // blob limit).
+                if !self.runs[run_id].is_open() {
+                    self.after_close(run_id);
+                }
+                return Err(status);
+            }
+        };
         let mut activity_tasks = Vec::new();
         for effect in eager {
             if let Effect::ActivityTask { task, .. } = effect {
