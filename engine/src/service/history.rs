@@ -67,7 +67,11 @@ impl Service {
         let start = page_start(&r.next_page_token)?;
         let page = page_size(r.maximum_page_size);
         let close_only = r.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
-        let bytes = self.store.limits().grpc_message_size.saturating_sub(ANSWER_MARGIN);
+        let bytes = self
+            .store
+            .limits()
+            .grpc_message_size
+            .saturating_sub(ANSWER_MARGIN);
         let run_id = self
             .store
             .transaction(|state| state.resolve_run_id(&r.namespace, r.execution.as_ref()))
@@ -133,7 +137,11 @@ impl Service {
         // The page token is the number of events already returned from the end.
         let skip = page_start(&r.next_page_token)?;
         let page = page_size(r.maximum_page_size);
-        let bytes = self.store.limits().grpc_message_size.saturating_sub(ANSWER_MARGIN);
+        let bytes = self
+            .store
+            .limits()
+            .grpc_message_size
+            .saturating_sub(ANSWER_MARGIN);
         let (events, more) = self
             .store
             .transaction(|state| {
