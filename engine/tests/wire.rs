@@ -48,9 +48,10 @@ impl Decoder for Raw {
     }
 }
 
-#[tokio::test]
-async fn a_request_that_is_not_protobuf_is_invalid_not_internal() {
-    let (engine, _client) = support::engine().await;
+/// A gRPC client of `engine` that sends bytes as they are.
+async fn raw_client(
+    engine: &capstan_engine::Engine,
+) -> tonic::client::Grpc<tonic::transport::Channel> {
     let channel =
         tonic::transport::Channel::from_shared(format!("http://{}", engine.socket_addr()))
             .unwrap()
@@ -59,6 +60,23 @@ async fn a_request_that_is_not_protobuf_is_invalid_not_internal() {
             .unwrap();
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
+    grpc
+}
+
+/// Checks that the engine goes on serving on the same connection.
+async fn still_serves(grpc: &mut tonic::client::Grpc<tonic::transport::Channel>) {
+    let path =
+        PathAndQuery::from_static("/temporal.api.workflowservice.v1.WorkflowService/GetSystemInfo");
+    grpc.ready().await.unwrap();
+    grpc.unary(tonic::Request::new(Vec::new()), path, Raw)
+        .await
+        .expect("GetSystemInfo answers");
+}
+
+#[tokio::test]
+async fn a_request_that_is_not_protobuf_is_invalid_not_internal() {
+    let (engine, _client) = support::engine().await;
+    let mut grpc = raw_client(&engine).await;
     let path = PathAndQuery::from_static(
         "/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution",
     );
@@ -74,27 +92,14 @@ async fn a_request_that_is_not_protobuf_is_invalid_not_internal() {
             .contains("not a valid StartWorkflowExecutionRequest message"),
         "{status:?}"
     );
-    // The engine goes on serving on the same connection.
-    let path =
-        PathAndQuery::from_static("/temporal.api.workflowservice.v1.WorkflowService/GetSystemInfo");
-    grpc.ready().await.unwrap();
-    grpc.unary(tonic::Request::new(Vec::new()), path, Raw)
-        .await
-        .expect("GetSystemInfo answers");
+    still_serves(&mut grpc).await;
     engine.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_request_over_the_message_limit_is_refused_naming_the_limit() {
     let (engine, _client) = support::engine().await;
-    let channel =
-        tonic::transport::Channel::from_shared(format!("http://{}", engine.socket_addr()))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap();
+    let mut grpc = raw_client(&engine).await;
     let path = PathAndQuery::from_static(
         "/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution",
     );
@@ -117,11 +122,6 @@ async fn a_request_over_the_message_limit_is_refused_naming_the_limit() {
         status.message().contains("the limit is: 4194304 bytes"),
         "{status:?}"
     );
-    let path =
-        PathAndQuery::from_static("/temporal.api.workflowservice.v1.WorkflowService/GetSystemInfo");
-    grpc.ready().await.unwrap();
-    grpc.unary(tonic::Request::new(Vec::new()), path, Raw)
-        .await
-        .expect("GetSystemInfo answers");
+    still_serves(&mut grpc).await;
     engine.shutdown().await;
 }

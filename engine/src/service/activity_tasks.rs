@@ -122,15 +122,8 @@ impl Service {
     /// Whether a blob an activity worker sent in `field` is over the blob limit (logged
     /// over the warning limit).
     fn too_large(&self, target: &ActivityTarget, field: &str, blob: Option<&Payloads>) -> bool {
-        let size = validate::size_of(blob);
-        validate::blob_size(
-            self.store.limits(),
-            validate::BLOB_TOO_LARGE,
-            field,
-            size,
-            &target.describe(),
-        )
-        .is_err()
+        self.check_payloads(field, blob, &target.describe())
+            .is_err()
     }
 
     /// Fails the attempt with a non-retryable server failure saying `message`, as

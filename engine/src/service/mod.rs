@@ -41,8 +41,9 @@ use futures_util::FutureExt as _;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    proto::{service::*, WorkflowService},
+    proto::{common::Payloads, service::*, WorkflowService},
     store::Store,
+    validate,
 };
 
 /// The service over the store.
@@ -72,6 +73,28 @@ macro_rules! rpcs {
             )*
         }
     };
+}
+
+impl Service {
+    /// Refuses `payloads` sent in `field` if over the blob limit (`INVALID_ARGUMENT`, in
+    /// Temporal's words, naming the field and the limit); `run` names the workflow for the
+    /// log, where payloads over the warning limit are noted.
+    fn check_payloads(
+        &self,
+        field: &str,
+        payloads: Option<&Payloads>,
+        run: &str,
+    ) -> Result<(), Status> {
+        let size = validate::size_of(payloads);
+        validate::blob_size(
+            self.store.limits(),
+            validate::BLOB_TOO_LARGE,
+            field,
+            size,
+            run,
+        )
+        .map_err(Status::invalid_argument)
+    }
 }
 
 /// The answer to a call whose handler panicked.

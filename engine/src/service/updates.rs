@@ -15,7 +15,6 @@ use crate::{
         update::{Outcome, UpdateRef, WaitPolicy},
     },
     state::Topic,
-    validate,
 };
 
 /// The stage a caller waits for (accepted unless it says otherwise).
@@ -67,14 +66,11 @@ impl Service {
             .filter(|id| !id.is_empty())
             .ok_or_else(|| errors::missing("update id"))?;
         let workflow_id = r.workflow_execution.as_ref().map_or("", |e| &e.workflow_id);
-        validate::blob_size(
-            self.store.limits(),
-            validate::BLOB_TOO_LARGE,
+        self.check_payloads(
             "UpdateWorkflowExecutionRequest.request.input.args",
-            validate::size_of(update.input.as_ref().and_then(|i| i.args.as_ref())),
+            update.input.as_ref().and_then(|i| i.args.as_ref()),
             &format!("workflow `{workflow_id}`"),
-        )
-        .map_err(Status::invalid_argument)?;
+        )?;
         let stage = wanted_stage(r.wait_policy);
         let run_id = self
             .store

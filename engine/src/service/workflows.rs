@@ -127,14 +127,11 @@ impl Service {
         request: Request<SignalWithStartWorkflowExecutionRequest>,
     ) -> Result<SignalWithStartWorkflowExecutionResponse, Status> {
         let r = request.into_inner();
-        validate::blob_size(
-            self.store.limits(),
-            validate::BLOB_TOO_LARGE,
+        self.check_payloads(
             "SignalWithStartWorkflowExecutionRequest.signal_input",
-            validate::size_of(r.signal_input.as_ref()),
+            r.signal_input.as_ref(),
             &format!("workflow `{}`", r.workflow_id),
-        )
-        .map_err(Status::invalid_argument)?;
+        )?;
         let signal = WorkflowExecutionSignaledEventAttributes {
             signal_name: r.signal_name,
             input: r.signal_input,
@@ -184,14 +181,11 @@ impl Service {
     ) -> Result<SignalWorkflowExecutionResponse, Status> {
         let r = request.into_inner();
         let workflow_id = r.workflow_execution.as_ref().map_or("", |e| &e.workflow_id);
-        validate::blob_size(
-            self.store.limits(),
-            validate::BLOB_TOO_LARGE,
+        self.check_payloads(
             "SignalWorkflowExecutionRequest.input",
-            validate::size_of(r.input.as_ref()),
+            r.input.as_ref(),
             &format!("workflow `{workflow_id}`"),
-        )
-        .map_err(Status::invalid_argument)?;
+        )?;
         let signal = WorkflowExecutionSignaledEventAttributes {
             signal_name: r.signal_name,
             input: r.input,

@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use tonic::{Code, Request};
 
-use super::{history, service, start, start_with, take};
+use super::{history, hostile::starting, service, start, start_with, take};
 use crate::{
     clock::Clock,
     limits::Limits,
@@ -75,19 +75,6 @@ fn signal(id: &str, input: Option<Payloads>) -> Request<SignalWorkflowExecutionR
         input,
         ..Default::default()
     })
-}
-
-fn starting(id: &str) -> StartWorkflowExecutionRequest {
-    StartWorkflowExecutionRequest {
-        namespace: "default".to_owned(),
-        workflow_id: id.to_owned(),
-        workflow_type: Some(WorkflowType { name: "W".into() }),
-        task_queue: Some(TaskQueue {
-            name: "q".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
 }
 
 fn schedule(id: &str, input: Option<Payloads>) -> Command {
