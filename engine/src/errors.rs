@@ -145,6 +145,20 @@ pub(crate) fn update_not_found(update_id: &str) -> Status {
     Status::not_found(format!("update `{update_id}` not found"))
 }
 
+/// The run has as many updates in flight as it may have (Temporal's wording).
+pub(crate) fn too_many_updates_in_flight(limit: usize) -> Status {
+    Status::resource_exhausted(format!(
+        "limit on number of concurrent in-flight updates has been reached ({limit})"
+    ))
+}
+
+/// The run has received as many updates as it may (Temporal's wording).
+pub(crate) fn too_many_updates(limit: usize) -> Status {
+    Status::failed_precondition(format!(
+        "limit on number of total updates has been reached ({limit})"
+    ))
+}
+
 /// A query answer for a query no longer waiting.
 pub(crate) fn query_not_found() -> Status {
     Status::not_found("query not found: it may have timed out")

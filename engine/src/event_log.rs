@@ -29,6 +29,11 @@ impl EventLog {
         self.ends.len()
     }
 
+    /// The events' encoded size in bytes: what Temporal counts as a history's size.
+    pub(crate) fn size(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Appends `event`.
     pub(crate) fn push(&mut self, event: &HistoryEvent) {
         event
@@ -187,6 +192,8 @@ mod tests {
         }
         log.push_encoded(&event(6).encode_to_vec());
         assert_eq!(log.len(), 6);
+        let sizes: usize = (1..=6).map(|id| event(id).encode_to_vec().len()).sum();
+        assert_eq!(log.size(), sizes);
         assert_eq!(log.get(0), Some(event(1)));
         assert_eq!(log.last(), Some(event(6)));
         assert_eq!(log.range(2..4), vec![event(3), event(4)]);

@@ -39,6 +39,7 @@ mod clock;
 mod errors;
 mod event_log;
 mod health;
+mod limits;
 mod matching;
 mod pb;
 mod proto;
@@ -53,6 +54,7 @@ mod tls;
 mod validate;
 mod visibility;
 
+pub use limits::Limits;
 pub use tls::EngineTls;
 
 use std::{
@@ -83,10 +85,9 @@ pub struct EngineOptions {
     /// Serve TLS (default `None`: plaintext). With [`EngineTls::client_ca_pem`], only
     /// clients presenting a certificate signed by that CA are served (mTLS).
     pub tls: Option<EngineTls>,
-    /// History length (in events) from which workflow tasks carry Temporal's
-    /// `suggest_continue_as_new` (default 4096, the server's default). Workflows read it as
-    /// `ctx.is_continue_as_new_suggested()`.
-    pub suggest_continue_as_new_after: usize,
+    /// What the engine accepts, per request and per run (default: Temporal's defaults),
+    /// including from when workflow tasks suggest continue-as-new.
+    pub limits: Limits,
     /// A SQLite file that keeps the engine's state (default `None`: in memory). Created if
     /// missing; an existing file's workflows resume where they were: timers, queued and
     /// timed-out tasks, histories and results.
@@ -106,13 +107,10 @@ impl std::fmt::Debug for EngineOptions {
             .field("namespaces", &self.namespaces)
             .field("virtual_clock", &self.virtual_clock)
             .field("tls", &self.tls)
-            .field(
-                "suggest_continue_as_new_after",
-                &self.suggest_continue_as_new_after,
-            )
             .field("db", &self.db)
+            .field("limits", &self.limits)
             .field("api_key", &self.api_key.as_ref().map(|_| "<hidden>"))
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
@@ -125,8 +123,8 @@ impl Default for EngineOptions {
             virtual_clock: false,
             tls: None,
             db: None,
-            suggest_continue_as_new_after: 4096,
             api_key: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -224,7 +222,7 @@ impl Engine {
             clock::Clock::Real
         };
         let config = run::Config {
-            suggest_continue_as_new_after: options.suggest_continue_as_new_after,
+            limits: options.limits.clone(),
         };
         let store = store::Store::open(&options.namespaces, clock, config, options.db.as_deref())
             .map_err(|e| EngineError::Db {
@@ -241,7 +239,7 @@ impl Engine {
         // answer costs more CPU than the bytes it saves (a profile of the one-activity
         // benchmark put gzip at about a seventh of the engine process's time).
         .accept_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(64 * 1024 * 1024)
+        .max_decoding_message_size(options.limits.grpc_message_size)
         .max_encoding_message_size(256 * 1024 * 1024);
         // The health service takes no key: load balancers and orchestrators probe without
         // credentials, and it tells nothing but whether the engine serves.

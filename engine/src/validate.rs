@@ -1,11 +1,139 @@
 //! Checks of what clients and workers send, where it enters: durations, retry policies,
-//! failures. A value Temporal rejects is refused with a message naming the field and the
-//! bound; below this boundary, time arithmetic may assume sane values (and saturates, see
-//! `clock::after`, so that even a stored value from elsewhere cannot panic).
+//! failures, payload sizes. A value Temporal rejects is refused with a message naming the
+//! field and the bound; below this boundary, time arithmetic may assume sane values (and
+//! saturates, see `clock::after`, so that even a stored value from elsewhere cannot panic).
 
 use std::time::Duration;
 
-use crate::proto::{common::RetryPolicy, failure::Failure};
+use prost::Message;
+
+use crate::{
+    limits::Limits,
+    proto::{
+        common::{Memo, RetryPolicy},
+        failure::{failure::FailureInfo, ApplicationFailureInfo, Failure, ServerFailureInfo},
+    },
+};
+
+/// Temporal's answer to a payload blob over [`Limits::blob_size_error`].
+pub(crate) const BLOB_TOO_LARGE: &str = "Blob data size exceeds limit.";
+
+/// Temporal's answer to a memo over [`Limits::blob_size_error`].
+pub(crate) const MEMO_TOO_LARGE: &str = "Memo size exceeds limit.";
+
+/// The failure an activity gets for a result over the blob limit.
+pub(crate) const RESULT_TOO_LARGE: &str = "Complete result exceeds size limit.";
+
+/// The failure that replaces a failure over the blob limit.
+pub(crate) const FAILURE_TOO_LARGE: &str = "Failure exceeds size limit.";
+
+/// The failure an activity gets for heartbeat details over the blob limit.
+pub(crate) const HEARTBEAT_TOO_LARGE: &str = "Heartbeat details exceed size limit.";
+
+/// The failure an activity gets for cancellation details over the blob limit.
+pub(crate) const CANCEL_DETAILS_TOO_LARGE: &str = "Cancel details exceed size limit.";
+
+/// A blob's size as Temporal measures it: its encoded length (0 when absent).
+pub(crate) fn size_of<M: Message>(blob: Option<&M>) -> usize {
+    blob.map_or(0, Message::encoded_len)
+}
+
+/// Checks a blob of `size` bytes sent in `field` for `run` (a workflow, for the log):
+/// over [`Limits::blob_size_error`] it is refused with `refusal` (Temporal's wording),
+/// followed by the field, its size and the limit; over [`Limits::blob_size_warn`] it is
+/// logged.
+pub(crate) fn blob_size(
+    limits: &Limits,
+    refusal: &str,
+    field: &str,
+    size: usize,
+    run: &str,
+) -> Result<(), String> {
+    if size > limits.blob_size_error {
+        tracing::warn!(
+            "capstan-engine: refused {field} of {size} bytes for {run}: over the blob size \
+             limit of {} bytes",
+            limits.blob_size_error
+        );
+        return Err(format!(
+            "{refusal} ({field} is {size} bytes; the limit is {} bytes)",
+            limits.blob_size_error
+        ));
+    }
+    if size > limits.blob_size_warn {
+        tracing::warn!(
+            "capstan-engine: {field} of {size} bytes for {run} is over the blob size warning \
+             limit of {} bytes (refused from {} bytes)",
+            limits.blob_size_warn,
+            limits.blob_size_error
+        );
+    }
+    Ok(())
+}
+
+/// [`blob_size`] of a memo.
+pub(crate) fn memo_size(
+    limits: &Limits,
+    field: &str,
+    memo: Option<&Memo>,
+    run: &str,
+) -> Result<(), String> {
+    blob_size(limits, MEMO_TOO_LARGE, field, size_of(memo), run)
+}
+
+/// A failure the engine writes in a worker's stead (Temporal's server failure).
+pub(crate) fn server_failure(message: &str, non_retryable: bool) -> Failure {
+    Failure {
+        message: message.to_owned(),
+        source: "capstan-engine".to_owned(),
+        failure_info: Some(FailureInfo::ServerFailureInfo(ServerFailureInfo {
+            non_retryable,
+        })),
+        ..Default::default()
+    }
+}
+
+/// A failure over [`Limits::blob_size_error`] replaced, as Temporal does, by a server
+/// failure "Failure exceeds size limit." whose cause is the original cut down: its
+/// message (to the warning limit), source, and application type, without details,
+/// stack trace or causes. Smaller failures are kept.
+pub(crate) fn limit_failure_size(
+    limits: &Limits,
+    failure: Failure,
+    non_retryable: bool,
+    field: &str,
+    run: &str,
+) -> Failure {
+    let size = failure.encoded_len();
+    if blob_size(limits, FAILURE_TOO_LARGE, field, size, run).is_ok() {
+        return failure;
+    }
+    let mut message = failure.message;
+    let mut cut = message.len().min(limits.blob_size_warn);
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    message.truncate(cut);
+    let failure_info = match failure.failure_info {
+        Some(FailureInfo::ApplicationFailureInfo(info)) => Some(
+            FailureInfo::ApplicationFailureInfo(ApplicationFailureInfo {
+                r#type: info.r#type,
+                non_retryable: info.non_retryable,
+                ..Default::default()
+            }),
+        ),
+        _ => None,
+    };
+    Failure {
+        cause: Some(Box::new(Failure {
+            message,
+            source: failure.source,
+            failure_info,
+            ..Default::default()
+        })),
+        ..server_failure(FAILURE_TOO_LARGE, non_retryable)
+    }
+}
 
 /// The longest duration a protobuf `Duration` may hold (10,000 years): beyond it, as
 /// Temporal, the value is invalid.

@@ -50,7 +50,10 @@ impl Rolling {
 /// and how many of its workflow tasks suggested continuing as new.
 async fn roll(threshold: usize) -> (u32, Vec<(WorkflowExecutionStatus, usize, usize)>) {
     let (engine, client) = support::start(EngineOptions {
-        suggest_continue_as_new_after: threshold,
+        limits: capstan_engine::Limits {
+            history_count_suggest_continue_as_new: threshold,
+            ..Default::default()
+        },
         ..EngineOptions::default()
     })
     .await;

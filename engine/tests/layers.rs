@@ -12,7 +12,7 @@ use std::{
 /// The layers, bottom first: a module may import any module of a lower layer, and none of
 /// its own layer or above.
 const LAYERS: &[&[&str]] = &[
-    &["proto"],
+    &["proto", "limits"],
     &[
         "pb",
         "clock",

@@ -48,9 +48,10 @@ impl Decoder for Raw {
     }
 }
 
-#[tokio::test]
-async fn a_request_that_is_not_protobuf_is_invalid_not_internal() {
-    let (engine, _client) = support::engine().await;
+/// A gRPC client of `engine` that sends bytes as they are.
+async fn raw_client(
+    engine: &capstan_engine::Engine,
+) -> tonic::client::Grpc<tonic::transport::Channel> {
     let channel =
         tonic::transport::Channel::from_shared(format!("http://{}", engine.socket_addr()))
             .unwrap()
@@ -59,6 +60,23 @@ async fn a_request_that_is_not_protobuf_is_invalid_not_internal() {
             .unwrap();
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
+    grpc
+}
+
+/// Checks that the engine goes on serving on the same connection.
+async fn still_serves(grpc: &mut tonic::client::Grpc<tonic::transport::Channel>) {
+    let path =
+        PathAndQuery::from_static("/temporal.api.workflowservice.v1.WorkflowService/GetSystemInfo");
+    grpc.ready().await.unwrap();
+    grpc.unary(tonic::Request::new(Vec::new()), path, Raw)
+        .await
+        .expect("GetSystemInfo answers");
+}
+
+#[tokio::test]
+async fn a_request_that_is_not_protobuf_is_invalid_not_internal() {
+    let (engine, _client) = support::engine().await;
+    let mut grpc = raw_client(&engine).await;
     let path = PathAndQuery::from_static(
         "/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution",
     );
@@ -74,12 +92,36 @@ async fn a_request_that_is_not_protobuf_is_invalid_not_internal() {
             .contains("not a valid StartWorkflowExecutionRequest message"),
         "{status:?}"
     );
-    // The engine goes on serving on the same connection.
-    let path =
-        PathAndQuery::from_static("/temporal.api.workflowservice.v1.WorkflowService/GetSystemInfo");
-    grpc.ready().await.unwrap();
-    grpc.unary(tonic::Request::new(Vec::new()), path, Raw)
+    still_serves(&mut grpc).await;
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_request_over_the_message_limit_is_refused_naming_the_limit() {
+    let (engine, _client) = support::engine().await;
+    let mut grpc = raw_client(&engine).await;
+    let path = PathAndQuery::from_static(
+        "/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution",
+    );
+    // A 5 MiB namespace (field 1): a valid message, past the default 4 MiB.
+    let len = 5 << 20;
+    let mut message = vec![0x0a];
+    let mut rest = len;
+    while rest >= 0x80 {
+        message.push((rest as u8 & 0x7f) | 0x80);
+        rest >>= 7;
+    }
+    message.push(rest as u8);
+    message.resize(message.len() + len, b'n');
+    let status = grpc
+        .unary(tonic::Request::new(message), path, Raw)
         .await
-        .expect("GetSystemInfo answers");
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+    assert!(
+        status.message().contains("the limit is: 4194304 bytes"),
+        "{status:?}"
+    );
+    still_serves(&mut grpc).await;
     engine.shutdown().await;
 }

@@ -2,15 +2,22 @@
 //! Temporal checks them: a command the engine does not support, or one with attributes
 //! Temporal rejects, or an update message out of turn, fails the workflow task with the
 //! cause Temporal gives and a message naming the field; none of the completion is applied.
+//!
+//! The engine's [`Limits`] are checked here too, as Temporal checks them: a command whose
+//! payload is over the blob limit terminates the run (with the cause and Temporal's
+//! message), and one that would take the run's pending activities, children, signals or
+//! cancel requests past their limit fails the task.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use prost::Message as _;
 
 use super::{updates::UpdateState, Run};
 use crate::{
+    limits::Limits,
     proto::{
         command::{command::Attributes as Cmd, Command},
+        common::Payload,
         enums::{CommandType, WorkflowTaskFailedCause as Cause},
         failure::Failure,
         protocol::Message,
@@ -24,6 +31,55 @@ use crate::{
 pub(crate) struct Rejected {
     pub(crate) cause: Cause,
     pub(crate) message: String,
+    /// The run is terminated too (a payload over the blob limit).
+    pub(crate) terminate: bool,
+}
+
+impl Rejected {
+    /// What the run is terminated with when [`Rejected::terminate`]: the cause and the
+    /// message, as Temporal words it.
+    pub(crate) fn reason(&self) -> String {
+        format!("{}: {}", self.cause.as_str_name(), self.message)
+    }
+}
+
+/// A payload over the blob limit: Temporal's `message`, and the run terminated.
+fn too_large(
+    limits: &Limits,
+    cause: Cause,
+    message: &str,
+    size: usize,
+    run: &str,
+) -> Result<(), Rejected> {
+    let field = "a command's payload";
+    validate::blob_size(limits, message, field, size, run).map_err(|_| Rejected {
+        cause,
+        message: message.to_owned(),
+        terminate: true,
+    })
+}
+
+/// A command that would take the run past a count limit (`what` is Temporal's name for
+/// it): the task fails, with Temporal's message.
+fn too_many(cause: Cause, what: &str, pending: usize, limit: usize) -> Result<(), Rejected> {
+    if pending < limit {
+        return Ok(());
+    }
+    Err(Rejected {
+        cause,
+        message: format!(
+            "the number of {what}, {pending}, has reached the per-workflow limit of {limit}"
+        ),
+        terminate: false,
+    })
+}
+
+/// The size of a map of payloads as Temporal counts it: each key's and payload's bytes.
+fn map_size(fields: &HashMap<String, Payload>) -> usize {
+    fields
+        .iter()
+        .map(|(key, payload)| key.len() + payload.data.len())
+        .sum()
 }
 
 /// The name Temporal gives a command's type, for messages.
@@ -39,6 +95,7 @@ fn bad(cause: Cause, command: &str, problem: impl std::fmt::Display) -> Rejected
     Rejected {
         cause,
         message: format!("bad `{command}` command: {problem}"),
+        terminate: false,
     }
 }
 
@@ -94,8 +151,9 @@ impl Run {
                 "bad protocol message `{}` for update `{}`: {problem}",
                 message.id, message.protocol_instance_id
             ),
+            terminate: false,
         };
-        let mut turns: std::collections::HashMap<&str, Turn> = std::collections::HashMap::new();
+        let mut turns: HashMap<&str, Turn> = HashMap::new();
         for message in messages {
             let id = message.protocol_instance_id.as_str();
             let Some(update) = self.updates.iter().find(|u| u.id == id) else {
@@ -154,13 +212,21 @@ impl Run {
         Ok(())
     }
 
-    /// Checks every command before any is applied; `namespace_exists` says whether a
-    /// namespace a command names is served.
+    /// Checks every command and message before any is applied, against `limits` too;
+    /// `namespace_exists` says whether a namespace a command names is served.
     pub(crate) fn check_commands(
         &self,
         commands: &[Command],
+        messages: &[Message],
         namespace_exists: impl Fn(&str) -> bool,
+        limits: &Limits,
     ) -> Result<(), Rejected> {
+        let run = format!("workflow `{}` run `{}`", self.workflow_id, self.run_id);
+        let size =
+            |cause, message: &str, size: usize| too_large(limits, cause, message, size, &run);
+        // What this completion adds to what is pending (external signals and cancel
+        // requests are delivered in the transaction that asks for them).
+        let (mut new_children, mut new_signals, mut new_cancels) = (0, 0, 0);
         // A timer that fired while the task ran can still be cancelled (its buffered fired
         // event is dropped), as on Temporal.
         let mut timers: HashSet<&str> = self.timers.keys().map(String::as_str).collect();
@@ -200,6 +266,7 @@ impl Run {
                             "unsupported command `{name}`: the embedded engine does not run \
                              Nexus operations"
                         ),
+                        terminate: false,
                     })
                 }
                 Some(Cmd::ScheduleActivityTaskCommandAttributes(a)) => {
@@ -240,6 +307,18 @@ impl Run {
                     }
                     validate::retry_policy("retry_policy", a.retry_policy.as_ref())
                         .map_err(|e| bad(cause, name, e))?;
+                    size(
+                        cause,
+                        "ScheduleActivityTaskCommandAttributes.Input exceeds size limit.",
+                        validate::size_of(a.input.as_ref()),
+                    )?;
+                    // Every activity id in the set is pending, or scheduled by this task.
+                    too_many(
+                        Cause::PendingActivitiesLimitExceeded,
+                        "pending activities",
+                        activities.len(),
+                        limits.pending_activities,
+                    )?;
                     if !activities.insert(&a.activity_id) {
                         return Err(bad(
                             Cause::ScheduleActivityDuplicateId,
@@ -313,6 +392,23 @@ impl Run {
                         crate::schedules::spec::cron_spec(&a.cron_schedule)
                             .map_err(|e| bad(cause, name, format!("cron_schedule: {e}")))?;
                     }
+                    size(
+                        cause,
+                        "StartChildWorkflowExecutionCommandAttributes. Input exceeds size limit.",
+                        validate::size_of(a.input.as_ref()),
+                    )?;
+                    size(
+                        cause,
+                        "StartChildWorkflowExecutionCommandAttributes.Memo exceeds size limit.",
+                        validate::size_of(a.memo.as_ref()),
+                    )?;
+                    too_many(
+                        Cause::PendingChildWorkflowsLimitExceeded,
+                        "pending child workflow executions",
+                        self.children.len() + new_children,
+                        limits.pending_children,
+                    )?;
+                    new_children += 1;
                 }
                 Some(Cmd::SignalExternalWorkflowExecutionCommandAttributes(a)) => {
                     let cause = Cause::BadSignalWorkflowExecutionAttributes;
@@ -320,11 +416,30 @@ impl Run {
                     required(cause, name, "execution.workflow_id", workflow_id)?;
                     required(cause, name, "signal_name", &a.signal_name)?;
                     namespace(cause, name, &a.namespace)?;
+                    too_many(
+                        Cause::PendingSignalsLimitExceeded,
+                        "pending signals to external workflows",
+                        new_signals,
+                        limits.pending_signals,
+                    )?;
+                    new_signals += 1;
+                    size(
+                        cause,
+                        "SignalExternalWorkflowExecutionCommandAttributes.Input exceeds size limit.",
+                        validate::size_of(a.input.as_ref()),
+                    )?;
                 }
                 Some(Cmd::RequestCancelExternalWorkflowExecutionCommandAttributes(a)) => {
                     let cause = Cause::BadRequestCancelExternalWorkflowExecutionAttributes;
                     required(cause, name, "workflow_id", &a.workflow_id)?;
                     namespace(cause, name, &a.namespace)?;
+                    too_many(
+                        Cause::PendingRequestCancelLimitExceeded,
+                        "pending requests to cancel external workflows",
+                        new_cancels,
+                        limits.pending_cancels,
+                    )?;
+                    new_cancels += 1;
                 }
                 Some(Cmd::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => {
                     let cause = Cause::BadContinueAsNewAttributes;
@@ -337,9 +452,60 @@ impl Run {
                     }
                     validate::retry_policy("retry_policy", a.retry_policy.as_ref())
                         .map_err(|e| bad(cause, name, e))?;
+                    size(
+                        cause,
+                        "ContinueAsNewWorkflowExecutionCommandAttributes. Input exceeds size limit.",
+                        validate::size_of(a.input.as_ref()),
+                    )?;
+                    size(
+                        cause,
+                        "ContinueAsNewWorkflowExecutionCommandAttributes. Memo exceeds size limit.",
+                        validate::size_of(a.memo.as_ref()),
+                    )?;
                 }
+                Some(Cmd::CompleteWorkflowExecutionCommandAttributes(a)) => size(
+                    Cause::BadCompleteWorkflowExecutionAttributes,
+                    "CompleteWorkflowExecutionCommandAttributes.Result exceeds size limit.",
+                    validate::size_of(a.result.as_ref()),
+                )?,
+                Some(Cmd::FailWorkflowExecutionCommandAttributes(a)) => size(
+                    Cause::BadFailWorkflowExecutionAttributes,
+                    "FailWorkflowExecutionCommandAttributes.Failure exceeds size limit.",
+                    validate::size_of(a.failure.as_ref()),
+                )?,
+                Some(Cmd::RecordMarkerCommandAttributes(a)) => size(
+                    Cause::BadRecordMarkerAttributes,
+                    "RecordMarkerCommandAttributes.Details exceeds size limit.",
+                    a.details
+                        .iter()
+                        .map(|(key, payloads)| key.len() + payloads.encoded_len())
+                        .sum(),
+                )?,
+                Some(Cmd::UpsertWorkflowSearchAttributesCommandAttributes(a)) => size(
+                    Cause::BadSearchAttributes,
+                    "UpsertWorkflowSearchAttributesCommandAttributes exceeds size limit.",
+                    a.search_attributes
+                        .as_ref()
+                        .map_or(0, |s| map_size(&s.indexed_fields)),
+                )?,
+                Some(Cmd::ModifyWorkflowPropertiesCommandAttributes(a)) => size(
+                    Cause::BadModifyWorkflowPropertiesAttributes,
+                    "ModifyWorkflowPropertiesCommandAttributes exceeds size limit.",
+                    a.upserted_memo.as_ref().map_or(0, |m| map_size(&m.fields)),
+                )?,
                 Some(_) => {}
             }
+        }
+        for message in messages {
+            let type_name = message
+                .body
+                .as_ref()
+                .map_or("", |b| b.type_url.rsplit('/').next().unwrap_or_default());
+            size(
+                Cause::BadUpdateWorkflowExecutionMessage,
+                &format!("Message type {type_name} exceeds size limit."),
+                validate::size_of(message.body.as_ref()),
+            )?;
         }
         Ok(())
     }

@@ -20,6 +20,7 @@ impl Run {
             close_time: self.close_time.map(proto::timestamp),
             status: self.status as i32,
             history_length: self.events.len() as i64,
+            history_size_bytes: i64::try_from(self.events.size()).unwrap_or(i64::MAX),
             parent_execution: self.parent.as_ref().map(|p| p.execution.clone()),
             execution_time: Some(proto::timestamp(self.execution_time())),
             memo: self.memo.clone(),

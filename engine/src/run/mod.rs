@@ -66,6 +66,7 @@ pub(crate) use workflow_task::{StickyQueue, WorkflowTask};
 use crate::{
     clock::after,
     event_log::{event_type, EventLog},
+    limits::Limits,
     matching::{ActivityTaskRef, StickyQueues},
     pb,
     proto::{
@@ -80,18 +81,10 @@ use crate::{
 };
 
 /// Engine settings a run's transitions read.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Config {
-    /// History length from which workflow tasks suggest continue-as-new.
-    pub(crate) suggest_continue_as_new_after: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            suggest_continue_as_new_after: 4096,
-        }
-    }
+    /// What a run accepts, and from when its workflow tasks suggest continue-as-new.
+    pub(crate) limits: Limits,
 }
 
 /// What a transition asks of the engine beyond its own run.
@@ -245,6 +238,10 @@ pub(crate) struct Run {
     in_completion: bool,
     needs_task: bool,
 }
+
+/// The identity of what the engine does in its own name (terminating a run over a
+/// limit): Temporal's history service's.
+pub(crate) const ENGINE_IDENTITY: &str = "history-service";
 
 /// Placeholder for "the event just before this one" in an activity outcome whose started
 /// event is written in the same breath (possibly later, when buffered).

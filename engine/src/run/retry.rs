@@ -41,6 +41,12 @@ pub(super) fn decide(
         }
         next_delay = proto::duration(info.next_retry_delay.as_ref());
     }
+    // The engine's own failures (an answer over the size limit) say whether they retry.
+    if let Some(FailureInfo::ServerFailureInfo(info)) = &failure.failure_info {
+        if info.non_retryable {
+            return (None, RetryState::NonRetryableFailure);
+        }
+    }
     if policy.maximum_attempts > 0 && attempt >= policy.maximum_attempts {
         return (None, RetryState::MaximumAttemptsReached);
     }

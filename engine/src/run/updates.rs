@@ -3,10 +3,11 @@
 
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
+use tonic::Status;
 
 use super::{Ctx, Run};
 use crate::{
-    pb,
+    errors, pb,
     proto::{
         self,
         enums::UpdateWorkflowExecutionLifecycleStage as Stage,
@@ -38,6 +39,10 @@ pub(crate) struct Update {
     #[serde(with = "pb::message")]
     pub(crate) request: update::Request,
     pub(crate) state: UpdateState,
+    /// The workflow accepted it: it counts toward the run's total even once completed
+    /// (a rejected update does not, as on Temporal).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) accepted: bool,
 }
 
 impl Update {
@@ -62,20 +67,46 @@ fn failed(message: &str) -> Box<Outcome> {
 
 impl Run {
     /// Admits an update (an update with the same id is the same update), and schedules a
-    /// workflow task to deliver it: a speculative one if the run was idle.
-    pub(crate) fn admit_update(&mut self, ctx: &mut Ctx<'_>, request: update::Request) {
+    /// workflow task to deliver it: a speculative one if the run was idle. A new update
+    /// beyond the run's limits is refused, with Temporal's statuses: `RESOURCE_EXHAUSTED`
+    /// past [`Limits::in_flight_updates`](crate::limits::Limits::in_flight_updates),
+    /// `FAILED_PRECONDITION` past [`Limits::total_updates`](crate::limits::Limits::total_updates).
+    pub(crate) fn admit_update(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        request: update::Request,
+    ) -> Result<(), Status> {
         let id = request
             .meta
             .as_ref()
             .map(|m| m.update_id.clone())
             .unwrap_or_default();
         if self.updates.iter().any(|u| u.id == id) {
-            return;
+            return Ok(());
+        }
+        let limits = &ctx.config.limits;
+        let in_flight = self
+            .updates
+            .iter()
+            .filter(|u| !matches!(u.state, UpdateState::Completed(_)))
+            .count();
+        if in_flight >= limits.in_flight_updates {
+            return Err(errors::too_many_updates_in_flight(limits.in_flight_updates));
+        }
+        // In flight, or accepted (and perhaps completed since).
+        let counted = self
+            .updates
+            .iter()
+            .filter(|u| u.accepted || !matches!(u.state, UpdateState::Completed(_)))
+            .count();
+        if counted >= limits.total_updates {
+            return Err(errors::too_many_updates(limits.total_updates));
         }
         self.updates.push(Update {
             id,
             request,
             state: UpdateState::Admitted,
+            accepted: false,
         });
         let idle = self.wft.is_none() && self.buffered.is_empty();
         self.schedule_workflow_task(ctx);
@@ -84,6 +115,7 @@ impl Run {
                 task.speculative = true;
             }
         }
+        Ok(())
     }
 
     /// Whether update `id` is known to the run.
@@ -193,6 +225,7 @@ impl Run {
                     ),
                 );
                 self.updates[index].state = UpdateState::Accepted(event_id);
+                self.updates[index].accepted = true;
             }
             "temporal.api.update.v1.Rejection" => {
                 let Ok(mut rejection) = update::Rejection::decode(bytes) else {

@@ -223,13 +223,21 @@ impl Run {
             return None;
         }
         let mut task = self.wft.clone()?;
-        let suggest_after = ctx.config.suggest_continue_as_new_after;
+        let limits = &ctx.config.limits;
+        let (count_after, size_after) = (
+            limits.history_count_suggest_continue_as_new,
+            limits.history_size_suggest_continue_as_new,
+        );
+        // The history's size before the started event, as Temporal reports it.
+        let history_size = self.events.size();
         let started = |scheduled_event_id: i64, history_length: usize| {
             Attributes::WorkflowTaskStartedEventAttributes(WorkflowTaskStartedEventAttributes {
                 scheduled_event_id,
                 identity: identity.to_owned(),
                 request_id: uuid::Uuid::new_v4().to_string(),
-                suggest_continue_as_new: history_length >= suggest_after,
+                suggest_continue_as_new: history_length >= count_after
+                    || history_size >= size_after,
+                history_size_bytes: i64::try_from(history_size).unwrap_or(i64::MAX),
                 ..Default::default()
             })
         };
@@ -433,12 +441,21 @@ impl Run {
         let (scheduled_event_id, started_event_id) = self.started_task(scheduled)?;
         let mut request = request;
         super::checks::limit_failures(&mut request.commands);
-        let checked = self
-            .check_messages(&request.messages)
-            .and_then(|()| self.check_commands(&request.commands, ctx.namespace_exists));
+        let checked = self.check_messages(&request.messages).and_then(|()| {
+            self.check_commands(
+                &request.commands,
+                &request.messages,
+                ctx.namespace_exists,
+                &ctx.config.limits,
+            )
+        });
         if let Err(rejected) = checked {
-            let message = rejected.message.clone();
+            let (reason, message) = (rejected.reason(), rejected.message.clone());
             self.reject_workflow_task(ctx, rejected.cause, rejected.message, request.identity);
+            if rejected.terminate {
+                // As Temporal does for a payload over the blob limit.
+                self.terminate(ctx, &reason, super::ENGINE_IDENTITY);
+            }
             return Err(Status::invalid_argument(message));
         }
         if let Some(reset_to) = self.discard_speculative_task(ctx, &request) {

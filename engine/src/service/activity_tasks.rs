@@ -10,7 +10,10 @@ use super::{
 use crate::{
     errors,
     matching::Token,
-    proto::{common::WorkflowExecution, service::*},
+    proto::{
+        common::{Payloads, WorkflowExecution},
+        service::*,
+    },
     run::{Ctx, Run},
     state::{State, Topic},
     validate,
@@ -56,6 +59,14 @@ impl ActivityTarget {
                 run_id,
             },
             activity_id,
+        }
+    }
+
+    /// The run, for the log.
+    fn describe(&self) -> String {
+        match self {
+            Self::Token { run_id, .. } => format!("run `{run_id}`"),
+            Self::ById { execution, .. } => format!("workflow `{}`", execution.workflow_id),
         }
     }
 
@@ -108,6 +119,84 @@ impl Service {
             .await
     }
 
+    /// Whether a blob an activity worker sent in `field` is over the blob limit (logged
+    /// over the warning limit).
+    fn too_large(&self, target: &ActivityTarget, field: &str, blob: Option<&Payloads>) -> bool {
+        self.check_payloads(field, blob, &target.describe())
+            .is_err()
+    }
+
+    /// Fails the attempt with a non-retryable server failure saying `message`, as
+    /// Temporal does for an answer over the blob limit.
+    async fn fail_for_size(
+        &self,
+        target: ActivityTarget,
+        message: &str,
+        identity: String,
+    ) -> Result<(), Status> {
+        let failure = validate::server_failure(message, true);
+        self.on_activity(target, |run, ctx, s| {
+            run.fail_activity(ctx, s, failure, None, identity)
+        })
+        .await
+    }
+
+    /// Records a heartbeat; details over the blob limit fail the attempt instead, and the
+    /// worker is told to cancel it.
+    async fn heartbeat_within_limits(
+        &self,
+        target: ActivityTarget,
+        request: &str,
+        details: Option<Payloads>,
+        identity: String,
+    ) -> Result<bool, Status> {
+        if self.too_large(&target, &format!("{request}.details"), details.as_ref()) {
+            self.fail_for_size(target, validate::HEARTBEAT_TOO_LARGE, identity)
+                .await?;
+            return Ok(true);
+        }
+        self.on_activity(target, |run, ctx, s| run.record_heartbeat(ctx, s, details))
+            .await
+    }
+
+    /// Completes the attempt; a result over the blob limit fails it instead.
+    async fn complete_within_limits(
+        &self,
+        target: ActivityTarget,
+        request: &str,
+        result: Option<Payloads>,
+        identity: String,
+    ) -> Result<(), Status> {
+        if self.too_large(&target, &format!("{request}.result"), result.as_ref()) {
+            return self
+                .fail_for_size(target, validate::RESULT_TOO_LARGE, identity)
+                .await;
+        }
+        self.on_activity(target, |run, ctx, s| {
+            run.complete_activity(ctx, s, result, identity)
+        })
+        .await
+    }
+
+    /// Cancels the attempt; details over the blob limit fail it instead.
+    async fn cancel_within_limits(
+        &self,
+        target: ActivityTarget,
+        request: &str,
+        details: Option<Payloads>,
+        identity: String,
+    ) -> Result<(), Status> {
+        if self.too_large(&target, &format!("{request}.details"), details.as_ref()) {
+            return self
+                .fail_for_size(target, validate::CANCEL_DETAILS_TOO_LARGE, identity)
+                .await;
+        }
+        self.on_activity(target, |run, ctx, s| {
+            run.cancel_activity(ctx, s, details, identity)
+        })
+        .await
+    }
+
     pub(super) async fn poll_activity_task(
         &self,
         request: Request<PollActivityTaskQueueRequest>,
@@ -134,9 +223,12 @@ impl Service {
         let r = request.into_inner();
         let target = ActivityTarget::token(&r.task_token, &r.namespace)?;
         let cancel_requested = self
-            .on_activity(target, |run, ctx, s| {
-                run.record_heartbeat(ctx, s, r.details)
-            })
+            .heartbeat_within_limits(
+                target,
+                "RecordActivityTaskHeartbeatRequest",
+                r.details,
+                r.identity,
+            )
             .await?;
         Ok(RecordActivityTaskHeartbeatResponse {
             cancel_requested,
@@ -151,9 +243,12 @@ impl Service {
         let r = request.into_inner();
         let target = ActivityTarget::by_id(r.namespace, r.workflow_id, r.run_id, r.activity_id);
         let cancel_requested = self
-            .on_activity(target, |run, ctx, s| {
-                run.record_heartbeat(ctx, s, r.details)
-            })
+            .heartbeat_within_limits(
+                target,
+                "RecordActivityTaskHeartbeatByIdRequest",
+                r.details,
+                r.identity,
+            )
             .await?;
         Ok(RecordActivityTaskHeartbeatByIdResponse {
             cancel_requested,
@@ -167,9 +262,12 @@ impl Service {
     ) -> Result<RespondActivityTaskCompletedResponse, Status> {
         let r = request.into_inner();
         let target = ActivityTarget::token(&r.task_token, &r.namespace)?;
-        self.on_activity(target, |run, ctx, s| {
-            run.complete_activity(ctx, s, r.result, r.identity)
-        })
+        self.complete_within_limits(
+            target,
+            "RespondActivityTaskCompletedRequest",
+            r.result,
+            r.identity,
+        )
         .await?;
         Ok(RespondActivityTaskCompletedResponse::default())
     }
@@ -180,9 +278,12 @@ impl Service {
     ) -> Result<RespondActivityTaskCompletedByIdResponse, Status> {
         let r = request.into_inner();
         let target = ActivityTarget::by_id(r.namespace, r.workflow_id, r.run_id, r.activity_id);
-        self.on_activity(target, |run, ctx, s| {
-            run.complete_activity(ctx, s, r.result, r.identity)
-        })
+        self.complete_within_limits(
+            target,
+            "RespondActivityTaskCompletedByIdRequest",
+            r.result,
+            r.identity,
+        )
         .await?;
         Ok(RespondActivityTaskCompletedByIdResponse::default())
     }
@@ -193,7 +294,13 @@ impl Service {
     ) -> Result<RespondActivityTaskFailedResponse, Status> {
         let r = request.into_inner();
         let target = ActivityTarget::token(&r.task_token, &r.namespace)?;
-        let mut failure = r.failure.unwrap_or_default();
+        let mut failure = validate::limit_failure_size(
+            self.store.limits(),
+            r.failure.unwrap_or_default(),
+            false,
+            "RespondActivityTaskFailedRequest.failure",
+            &target.describe(),
+        );
         validate::limit_failure(&mut failure);
         self.on_activity(target, |run, ctx, s| {
             run.fail_activity(ctx, s, failure, r.last_heartbeat_details, r.identity)
@@ -208,7 +315,13 @@ impl Service {
     ) -> Result<RespondActivityTaskFailedByIdResponse, Status> {
         let r = request.into_inner();
         let target = ActivityTarget::by_id(r.namespace, r.workflow_id, r.run_id, r.activity_id);
-        let mut failure = r.failure.unwrap_or_default();
+        let mut failure = validate::limit_failure_size(
+            self.store.limits(),
+            r.failure.unwrap_or_default(),
+            false,
+            "RespondActivityTaskFailedByIdRequest.failure",
+            &target.describe(),
+        );
         validate::limit_failure(&mut failure);
         self.on_activity(target, |run, ctx, s| {
             run.fail_activity(ctx, s, failure, r.last_heartbeat_details, r.identity)
@@ -223,9 +336,12 @@ impl Service {
     ) -> Result<RespondActivityTaskCanceledResponse, Status> {
         let r = request.into_inner();
         let target = ActivityTarget::token(&r.task_token, &r.namespace)?;
-        self.on_activity(target, |run, ctx, s| {
-            run.cancel_activity(ctx, s, r.details, r.identity)
-        })
+        self.cancel_within_limits(
+            target,
+            "RespondActivityTaskCanceledRequest",
+            r.details,
+            r.identity,
+        )
         .await?;
         Ok(RespondActivityTaskCanceledResponse::default())
     }
@@ -236,9 +352,12 @@ impl Service {
     ) -> Result<RespondActivityTaskCanceledByIdResponse, Status> {
         let r = request.into_inner();
         let target = ActivityTarget::by_id(r.namespace, r.workflow_id, r.run_id, r.activity_id);
-        self.on_activity(target, |run, ctx, s| {
-            run.cancel_activity(ctx, s, r.details, r.identity)
-        })
+        self.cancel_within_limits(
+            target,
+            "RespondActivityTaskCanceledByIdRequest",
+            r.details,
+            r.identity,
+        )
         .await?;
         Ok(RespondActivityTaskCanceledByIdResponse::default())
     }

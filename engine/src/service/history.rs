@@ -9,12 +9,34 @@ use super::{
 };
 use crate::{
     errors,
+    event_log::EventLog,
     proto::{enums::HistoryEventFilterType, history::History, service::*},
     state::{State, Topic},
 };
 
 /// Events per history page unless the client asks for fewer.
 const PAGE_SIZE: usize = 1000;
+
+/// Room left in an answer for what is not events (the response's other fields and its
+/// framing).
+const ANSWER_MARGIN: usize = 64 * 1024;
+
+/// The end of a page of `events` from `start`: at most `page` events whose encoded size
+/// stays within `bytes` (but at least one event), so that no answer exceeds what a client
+/// accepts; Temporal pages history by size too.
+fn page_end(events: &EventLog, start: usize, page: usize, bytes: usize) -> usize {
+    let last = start.saturating_add(page).min(events.len());
+    let mut end = start;
+    let mut size = 0;
+    while end < last {
+        size += events.encoded(end).map_or(0, <[u8]>::len);
+        if size > bytes && end > start {
+            break;
+        }
+        end += 1;
+    }
+    end
+}
 
 /// A page token: how many events were already returned.
 fn page_start(token: &[u8]) -> Result<usize, Status> {
@@ -45,6 +67,11 @@ impl Service {
         let start = page_start(&r.next_page_token)?;
         let page = page_size(r.maximum_page_size);
         let close_only = r.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
+        let bytes = self
+            .store
+            .limits()
+            .grpc_message_size
+            .saturating_sub(ANSWER_MARGIN);
         let run_id = self
             .store
             .transaction(|state| state.resolve_run_id(&r.namespace, r.execution.as_ref()))
@@ -70,7 +97,7 @@ impl Service {
                 if start >= run.events.len() && run.is_open() && r.wait_new_event {
                     return Ok(None);
                 }
-                let end = start.saturating_add(page).min(run.events.len());
+                let end = page_end(&run.events, start, page, bytes);
                 let events = run.events.range(start..end);
                 let more = end < run.events.len();
                 Ok(Some(GetWorkflowExecutionHistoryResponse {
@@ -110,16 +137,30 @@ impl Service {
         // The page token is the number of events already returned from the end.
         let skip = page_start(&r.next_page_token)?;
         let page = page_size(r.maximum_page_size);
+        let bytes = self
+            .store
+            .limits()
+            .grpc_message_size
+            .saturating_sub(ANSWER_MARGIN);
         let (events, more) = self
             .store
             .transaction(|state| {
                 let run_id = state.resolve_run_id(&r.namespace, r.execution.as_ref())?;
                 let events = &state.runs[&run_id].events;
-                let more = events.len() > skip.saturating_add(page);
                 let end = events.len().saturating_sub(skip);
-                let mut page = events.range(end.saturating_sub(page)..end);
+                // Backward from `end`, within `bytes` (at least one event).
+                let mut start = end;
+                let mut size = 0;
+                while start > end.saturating_sub(page) {
+                    size += events.encoded(start - 1).map_or(0, <[u8]>::len);
+                    if size > bytes && start < end {
+                        break;
+                    }
+                    start -= 1;
+                }
+                let mut page = events.range(start..end);
                 page.reverse();
-                Ok::<_, Status>((page, more))
+                Ok::<_, Status>((page, start > 0))
             })
             .await?;
         Ok(GetWorkflowExecutionHistoryReverseResponse {

@@ -42,8 +42,9 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     errors,
-    proto::{service::*, WorkflowService},
+    proto::{common::Payloads, service::*, WorkflowService},
     store::Store,
+    validate,
 };
 
 /// The service over the store.
@@ -129,6 +130,26 @@ impl Service {
             answer = handled => answer,
             failure = self.store.write_fails() => Err(errors::unwritten(&failure.path, &failure.cause)),
         }
+    }
+
+    /// Refuses `payloads` sent in `field` if over the blob limit (`INVALID_ARGUMENT`, in
+    /// Temporal's words, naming the field and the limit); `run` names the workflow for the
+    /// log, where payloads over the warning limit are noted.
+    fn check_payloads(
+        &self,
+        field: &str,
+        payloads: Option<&Payloads>,
+        run: &str,
+    ) -> Result<(), Status> {
+        let size = validate::size_of(payloads);
+        validate::blob_size(
+            self.store.limits(),
+            validate::BLOB_TOO_LARGE,
+            field,
+            size,
+            run,
+        )
+        .map_err(Status::invalid_argument)
     }
 }
 

@@ -7,6 +7,7 @@ use crate::{
     errors,
     matching::Token,
     proto::{enums::QueryResultType, service::*},
+    validate,
 };
 
 impl Service {
@@ -59,7 +60,15 @@ impl Service {
             .await
             .ok_or_else(errors::query_not_found)?;
         let answer = if r.completed_type == QueryResultType::Answered as i32 {
-            Ok(r.query_result)
+            // An answer over the blob limit fails the query, as on Temporal.
+            validate::blob_size(
+                self.store.limits(),
+                validate::BLOB_TOO_LARGE,
+                "RespondQueryTaskCompletedRequest.query_result",
+                validate::size_of(r.query_result.as_ref()),
+                &format!("query `{id}`"),
+            )
+            .map(|()| r.query_result)
         } else if !r.error_message.is_empty() {
             Err(r.error_message)
         } else {

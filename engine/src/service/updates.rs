@@ -65,6 +65,12 @@ impl Service {
             .map(|m| m.update_id.clone())
             .filter(|id| !id.is_empty())
             .ok_or_else(|| errors::missing("update id"))?;
+        let workflow_id = r.workflow_execution.as_ref().map_or("", |e| &e.workflow_id);
+        self.check_payloads(
+            "UpdateWorkflowExecutionRequest.request.input.args",
+            update.input.as_ref().and_then(|i| i.args.as_ref()),
+            &format!("workflow `{workflow_id}`"),
+        )?;
         let stage = wanted_stage(r.wait_policy);
         let run_id = self
             .store
@@ -77,7 +83,9 @@ impl Service {
                 if !run.is_open() {
                     return Err(errors::already_completed(&run.workflow_id));
                 }
-                state.with_run(&run_id, |run, ctx| run.admit_update(ctx, update));
+                state
+                    .with_run(&run_id, |run, ctx| run.admit_update(ctx, update))
+                    .unwrap_or(Ok(()))?;
                 Ok(run_id)
             })
             .await?;

@@ -71,8 +71,17 @@ impl Service {
         request: Request<RespondWorkflowTaskFailedRequest>,
     ) -> Result<RespondWorkflowTaskFailedResponse, Status> {
         let mut r = request.into_inner();
-        validate::limit_optional_failure(&mut r.failure);
         let (run_id, scheduled) = workflow_token(&r.task_token, &r.namespace)?;
+        r.failure = r.failure.map(|failure| {
+            validate::limit_failure_size(
+                self.store.limits(),
+                failure,
+                true,
+                "RespondWorkflowTaskFailedRequest.failure",
+                &format!("run `{run_id}`"),
+            )
+        });
+        validate::limit_optional_failure(&mut r.failure);
         self.store
             .transaction(|state| {
                 let run = state

@@ -9,6 +9,7 @@ use tonic::{Request, Status};
 use super::Service;
 use crate::{
     errors,
+    limits::Limits,
     proto::{
         enums::{WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy},
         history::{
@@ -21,11 +22,27 @@ use crate::{
     validate,
 };
 
-/// Checks a start request and turns it into the state's start.
-fn start_request(r: StartWorkflowExecutionRequest) -> Result<StartWorkflow, Status> {
+/// Checks a start request (`request` names it in messages: a start or a
+/// signal-with-start) and turns it into the state's start.
+fn start_request(
+    r: StartWorkflowExecutionRequest,
+    request: &str,
+    limits: &Limits,
+) -> Result<StartWorkflow, Status> {
     if r.workflow_id.is_empty() {
         return Err(errors::missing("workflow id"));
     }
+    let run = format!("workflow `{}`", r.workflow_id);
+    validate::blob_size(
+        limits,
+        validate::BLOB_TOO_LARGE,
+        &format!("{request}.input"),
+        validate::size_of(r.input.as_ref()),
+        &run,
+    )
+    .map_err(Status::invalid_argument)?;
+    validate::memo_size(limits, &format!("{request}.memo"), r.memo.as_ref(), &run)
+        .map_err(Status::invalid_argument)?;
     if r.workflow_type.as_ref().is_none_or(|t| t.name.is_empty()) {
         return Err(errors::missing("workflow type"));
     }
@@ -88,7 +105,11 @@ impl Service {
         &self,
         request: Request<StartWorkflowExecutionRequest>,
     ) -> Result<StartWorkflowExecutionResponse, Status> {
-        let start = start_request(request.into_inner())?;
+        let start = start_request(
+            request.into_inner(),
+            "StartWorkflowExecutionRequest",
+            self.store.limits(),
+        )?;
         let (run_id, started) = self
             .store
             .transaction(|state| state.start_workflow(start))
@@ -106,6 +127,11 @@ impl Service {
         request: Request<SignalWithStartWorkflowExecutionRequest>,
     ) -> Result<SignalWithStartWorkflowExecutionResponse, Status> {
         let r = request.into_inner();
+        self.check_payloads(
+            "SignalWithStartWorkflowExecutionRequest.signal_input",
+            r.signal_input.as_ref(),
+            &format!("workflow `{}`", r.workflow_id),
+        )?;
         let signal = WorkflowExecutionSignaledEventAttributes {
             signal_name: r.signal_name,
             input: r.signal_input,
@@ -113,27 +139,31 @@ impl Service {
             header: r.header.clone(),
             ..Default::default()
         };
-        let start = start_request(StartWorkflowExecutionRequest {
-            namespace: r.namespace,
-            workflow_id: r.workflow_id,
-            workflow_type: r.workflow_type,
-            task_queue: r.task_queue,
-            input: r.input,
-            workflow_execution_timeout: r.workflow_execution_timeout,
-            workflow_run_timeout: r.workflow_run_timeout,
-            workflow_task_timeout: r.workflow_task_timeout,
-            identity: r.identity,
-            request_id: r.request_id,
-            workflow_id_reuse_policy: r.workflow_id_reuse_policy,
-            workflow_id_conflict_policy: r.workflow_id_conflict_policy,
-            retry_policy: r.retry_policy,
-            memo: r.memo,
-            search_attributes: r.search_attributes,
-            header: r.header,
-            cron_schedule: r.cron_schedule,
-            workflow_start_delay: r.workflow_start_delay,
-            ..Default::default()
-        })?;
+        let start = start_request(
+            StartWorkflowExecutionRequest {
+                namespace: r.namespace,
+                workflow_id: r.workflow_id,
+                workflow_type: r.workflow_type,
+                task_queue: r.task_queue,
+                input: r.input,
+                workflow_execution_timeout: r.workflow_execution_timeout,
+                workflow_run_timeout: r.workflow_run_timeout,
+                workflow_task_timeout: r.workflow_task_timeout,
+                identity: r.identity,
+                request_id: r.request_id,
+                workflow_id_reuse_policy: r.workflow_id_reuse_policy,
+                workflow_id_conflict_policy: r.workflow_id_conflict_policy,
+                retry_policy: r.retry_policy,
+                memo: r.memo,
+                search_attributes: r.search_attributes,
+                header: r.header,
+                cron_schedule: r.cron_schedule,
+                workflow_start_delay: r.workflow_start_delay,
+                ..Default::default()
+            },
+            "SignalWithStartWorkflowExecutionRequest",
+            self.store.limits(),
+        )?;
         let (run_id, started) = self
             .store
             .transaction(|state| state.signal_with_start(start, signal))
@@ -150,6 +180,12 @@ impl Service {
         request: Request<SignalWorkflowExecutionRequest>,
     ) -> Result<SignalWorkflowExecutionResponse, Status> {
         let r = request.into_inner();
+        let workflow_id = r.workflow_execution.as_ref().map_or("", |e| &e.workflow_id);
+        self.check_payloads(
+            "SignalWorkflowExecutionRequest.input",
+            r.input.as_ref(),
+            &format!("workflow `{workflow_id}`"),
+        )?;
         let signal = WorkflowExecutionSignaledEventAttributes {
             signal_name: r.signal_name,
             input: r.input,

@@ -117,6 +117,8 @@ pub(crate) struct State {
     fired_schedules: Vec<Key>,
     /// The current transaction's changes to the indexes, to undo if it fails.
     undo: Vec<Undo>,
+    /// Open runs whose history is past the warning limits, logged once.
+    history_warned: BTreeSet<String>,
     /// Firing a deadline of this run panics (a fault tests inject).
     #[cfg(test)]
     pub(crate) fail_firing: Option<String>,
@@ -153,6 +155,7 @@ impl State {
             fired_runs: Vec::new(),
             fired_schedules: Vec::new(),
             undo: Vec::new(),
+            history_warned: BTreeSet::new(),
             #[cfg(test)]
             fail_firing: None,
         }
@@ -383,6 +386,7 @@ impl State {
     /// The transaction is over: arms the deadlines of what it touched and says what it
     /// changed.
     pub(crate) fn finish(&mut self) -> Changes {
+        self.enforce_history_limits();
         self.undo.clear();
         let timers_moved = self.sync_deadlines();
         let runs = self.runs.take_touched();

@@ -22,7 +22,7 @@ use crate::{
         },
         service::{RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskCompletedResponse},
     },
-    run::{CrossRun, Effect, Run, StartRun},
+    run::{CrossRun, Effect, Run, StartRun, ENGINE_IDENTITY},
 };
 
 /// A client's request to start a workflow.
@@ -39,6 +39,12 @@ pub(crate) struct StartWorkflow {
 
 /// Who the engine says it is in events it writes on its own.
 const ENGINE: &str = "capstan-engine";
+
+/// Temporal's reason for terminating a run whose history is over the size limit.
+pub(crate) const HISTORY_SIZE_EXCEEDED: &str = "Workflow history size exceeds limit.";
+
+/// Temporal's reason for terminating a run whose history is over the count limit.
+pub(crate) const HISTORY_COUNT_EXCEEDED: &str = "Workflow history count exceeds limit.";
 
 impl State {
     /// Starts a workflow, unless its id is taken: answers the run id and whether it was
@@ -140,6 +146,48 @@ impl State {
         run_id
     }
 
+    /// Terminates every open run the transaction touched whose history grew past
+    /// [`Limits::history_size_error`](crate::limits::Limits::history_size_error) or
+    /// [`Limits::history_count_error`](crate::limits::Limits::history_count_error), as
+    /// Temporal does, with its reason and identity: the history stays readable, and no
+    /// worker can grow it further. Histories past the warning limits are logged once.
+    pub(super) fn enforce_history_limits(&mut self) {
+        let limits = &self.config.limits;
+        let mut over = Vec::new();
+        for run_id in self.runs.touched() {
+            let Some(run) = self.runs.get(run_id).filter(|r| r.is_open()) else {
+                continue;
+            };
+            let (count, size) = (run.events.len(), run.events.size());
+            if size > limits.history_size_error {
+                over.push((run_id.clone(), HISTORY_SIZE_EXCEEDED, count, size));
+            } else if count > limits.history_count_error {
+                over.push((run_id.clone(), HISTORY_COUNT_EXCEEDED, count, size));
+            } else if (count > limits.history_count_warn || size > limits.history_size_warn)
+                && self.history_warned.insert(run_id.clone())
+            {
+                tracing::warn!(
+                    "capstan-engine: the history of workflow `{}` run `{run_id}` has {count} \
+                     events and {size} bytes, past the warning limits ({} events, {} bytes); \
+                     it is terminated past {} events or {} bytes: continue as new",
+                    run.workflow_id,
+                    limits.history_count_warn,
+                    limits.history_size_warn,
+                    limits.history_count_error,
+                    limits.history_size_error,
+                );
+            }
+        }
+        for (run_id, reason, count, size) in over {
+            tracing::warn!(
+                "capstan-engine: run `{run_id}` terminated: {reason} ({count} events, {size} \
+                 bytes)"
+            );
+            self.history_warned.remove(&run_id);
+            self.terminate(&run_id, reason, ENGINE_IDENTITY);
+        }
+    }
+
     /// Terminates the open run `run_id`.
     pub(crate) fn terminate(&mut self, run_id: &str, reason: &str, identity: &str) {
         if !self.runs.get(run_id).is_some_and(Run::is_open) {
@@ -216,7 +264,17 @@ impl State {
             .into_iter()
             .partition(|e| matches!(e, Effect::ActivityTask { eager: true, .. }));
         self.apply_effects(run_id, queued);
-        let completed = completed?;
+        let completed = match completed {
+            Ok(completed) => completed,
+            Err(status) => {
+                // A rejected completion may have terminated the run (a payload over the
+                // blob limit).
+                if !self.runs[run_id].is_open() {
+                    self.after_close(run_id);
+                }
+                return Err(status);
+            }
+        };
         let mut activity_tasks = Vec::new();
         for effect in eager {
             if let Effect::ActivityTask { task, .. } = effect {

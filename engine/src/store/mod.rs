@@ -38,6 +38,9 @@ use crate::{
 /// timer service.
 pub(crate) struct Store {
     state: Mutex<Locked>,
+    /// The engine's settings, also in the state: the service reads its limits here
+    /// without the lock.
+    config: Config,
     /// Bumped by every transaction that progressed (the virtual clock's timer service
     /// watches it).
     changes: watch::Sender<u64>,
@@ -106,7 +109,7 @@ impl Store {
         config: Config,
         db: Option<&Path>,
     ) -> Result<Self, DbError> {
-        let mut state = State::new(namespaces, clock, config);
+        let mut state = State::new(namespaces, clock, config.clone());
         let db = match db {
             Some(path) => {
                 let (mut db, mut conn) = durable::Db::open(path, &mut state)?;
@@ -132,11 +135,17 @@ impl Store {
         Ok(Self {
             writer,
             state: Mutex::new(Locked { state, db }),
+            config,
             changes: watch::channel(0).0,
             waiters: waiters::Waiters::default(),
             timer_wake: Notify::new(),
             closing: AtomicBool::new(false),
         })
+    }
+
+    /// The engine's limits.
+    pub(crate) fn limits(&self) -> &crate::limits::Limits {
+        &self.config.limits
     }
 
     /// Runs one state transition atomically and returns once what it changed is on disk

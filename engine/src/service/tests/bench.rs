@@ -13,6 +13,7 @@ use std::{sync::Arc, time::Instant};
 use super::{poll, signal_workflow, start_with, Service};
 use crate::{
     clock::Clock,
+    limits::Limits,
     proto::{
         common::{Payload, Payloads},
         WorkflowService,
@@ -27,13 +28,15 @@ fn durable_service(name: &str) -> (Service, std::path::PathBuf) {
         std::process::id()
     ));
     remove(&path);
-    let store = Store::open(
-        &["default".to_owned()],
-        Clock::Real,
-        Config::default(),
-        Some(&path),
-    )
-    .unwrap();
+    // The 20 MiB input is past Temporal's 2 MiB blob limit: this engine takes it.
+    let config = Config {
+        limits: Limits {
+            blob_size_error: 64 << 20,
+            blob_size_warn: 64 << 20,
+            ..Limits::default()
+        },
+    };
+    let store = Store::open(&["default".to_owned()], Clock::Real, config, Some(&path)).unwrap();
     (
         Service {
             store: Arc::new(store),

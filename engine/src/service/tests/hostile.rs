@@ -32,7 +32,8 @@ fn absurd() -> Option<prost_wkt_types::Duration> {
     })
 }
 
-fn starting(id: &str) -> StartWorkflowExecutionRequest {
+/// A start of workflow `id` of type `W` on queue `q`.
+pub(super) fn starting(id: &str) -> StartWorkflowExecutionRequest {
     StartWorkflowExecutionRequest {
         namespace: "default".to_owned(),
         workflow_id: id.to_owned(),

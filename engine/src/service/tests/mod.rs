@@ -2,6 +2,7 @@
 
 mod bench;
 mod hostile;
+mod limits;
 mod properties;
 mod schedules;
 
