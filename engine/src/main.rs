@@ -104,6 +104,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let stop = stop_requested();
     let engine = match Engine::start(options).await {
         Ok(e) => e,
         Err(e) => {
@@ -112,7 +113,7 @@ async fn main() {
         }
     };
     println!("{}", engine.address());
-    stop_requested().await;
+    stop.await;
     engine.shutdown().await;
 }
 
@@ -128,27 +129,36 @@ fn init_logging() {
         .init();
 }
 
-/// Returns at SIGINT (Ctrl-C) or SIGTERM (what service managers and containers send):
-/// either way the engine stops gracefully, answering its held polls and writing what it
-/// acknowledged.
-async fn stop_requested() {
+/// Listens for SIGINT (Ctrl-C) and SIGTERM (what service managers and containers send)
+/// from now on, and answers a future that completes at either: either way the engine stops
+/// gracefully, answering its held polls and writing what it acknowledged. Registered before
+/// the engine prints its address, so that a stop sent as soon as it is ready is not missed
+/// (the default action would end the process at once).
+fn stop_requested() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
+        let signals = signal(SignalKind::interrupt()).and_then(|interrupt| {
+            signal(SignalKind::terminate()).map(|terminate| (interrupt, terminate))
+        });
+        async move {
+            match signals {
+                Ok((mut interrupt, mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
