@@ -225,6 +225,48 @@ fn a_started_task_times_out_at_its_start_plus_the_task_timeout() {
     assert_eq!((retry.attempt, retry.transient), (2, true));
 }
 
+/// As on Temporal: a retry that waited while an event came in starts as a new task,
+/// attempt 1, scheduled when it starts, so that event times never go back (found by the
+/// simulator: the retry's scheduled event came after the signal yet bore an earlier time).
+#[test]
+fn a_retry_started_after_new_events_is_a_normal_task_scheduled_then() {
+    let mut world = World::new();
+    let mut run = world.started_task();
+    let scheduled = run.wft.as_ref().unwrap().scheduled_event_id;
+    world.later(Duration::from_secs(10));
+    world.apply(&mut run, |run, ctx| {
+        run.time_out_workflow_task(ctx, scheduled)
+    });
+    world.later(Duration::from_secs(1));
+    let signaled_at = world.now;
+    world.apply(&mut run, |run, ctx| run.signal(ctx, "", Default::default()));
+    world.later(Duration::from_secs(1));
+    let response = world
+        .apply(&mut run, |run, ctx| {
+            run.start_workflow_task(ctx, "worker", "q")
+        })
+        .0
+        .unwrap();
+    assert_eq!(
+        new_types(&run, 3),
+        [
+            E::WorkflowTaskTimedOut,
+            E::WorkflowExecutionSignaled,
+            E::WorkflowTaskScheduled,
+            E::WorkflowTaskStarted
+        ],
+        "written, not transient"
+    );
+    assert_eq!(response.attempt, 1);
+    let events = response.history.unwrap().events;
+    let times: Vec<_> = events
+        .iter()
+        .map(|e| proto::system_time(e.event_time.as_ref()).unwrap())
+        .collect();
+    assert!(times.windows(2).all(|t| t[0] <= t[1]), "{times:?}");
+    assert!(proto::system_time(events[5].event_time.as_ref()) > Some(signaled_at));
+}
+
 /// A command, and the events after the task's completed event, the effects and the
 /// deadlines it gives.
 type Case = (&'static str, Cmd, Vec<E>, Vec<Effect>, Vec<Deadline>);

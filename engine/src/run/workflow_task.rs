@@ -58,6 +58,10 @@ pub(crate) struct WorkflowTask {
     /// A started transient task's two events.
     #[serde(default, with = "pb::messages")]
     pub(crate) transient_events: Vec<HistoryEvent>,
+    /// A transient task: the id of the history's last event when it was scheduled. If
+    /// events came in since, it starts as a normal task (see `start_workflow_task`).
+    #[serde(default)]
+    pub(crate) after_event_id: i64,
 }
 
 /// The queue of the worker that has the run in its cache, as its last completed workflow
@@ -111,6 +115,7 @@ impl Run {
                 sticky_queue: None,
                 transient: true,
                 transient_events: Vec::new(),
+                after_event_id: self.next_event_id() - 1,
             });
             ctx.effects.push(Effect::WorkflowTask {
                 queue: self.task_queue.clone(),
@@ -146,6 +151,7 @@ impl Run {
             sticky_queue: sticky.as_ref().map(|s| s.name.clone()),
             transient: false,
             transient_events: Vec::new(),
+            after_event_id: 0,
         });
         ctx.effects.push(Effect::WorkflowTask {
             queue: sticky.map_or_else(|| self.task_queue.clone(), |s| s.name),
@@ -242,6 +248,23 @@ impl Run {
             })
         };
         let now = ctx.now;
+        if task.transient && task.after_event_id != self.next_event_id() - 1 {
+            // As on Temporal: events came in while the retry waited, so it starts as a
+            // normal task, attempt 1, scheduled now (its events in history, in time order).
+            task.transient = false;
+            task.attempt = 1;
+            task.scheduled_time = now;
+            task.scheduled_event_id = self.append(
+                ctx,
+                Attributes::WorkflowTaskScheduledEventAttributes(
+                    WorkflowTaskScheduledEventAttributes {
+                        task_queue: task_queue(&self.task_queue),
+                        start_to_close_timeout: Some(proto::proto_duration(self.task_timeout)),
+                        attempt: 1,
+                    },
+                ),
+            );
+        }
         let started_event_id = if task.transient {
             let scheduled_event_id = self.next_event_id();
             let scheduled = Attributes::WorkflowTaskScheduledEventAttributes(

@@ -7,6 +7,7 @@ use crate::{
     errors,
     matching::Token,
     proto::{enums::QueryResultType, service::*},
+    store::Store,
     validate,
 };
 
@@ -27,11 +28,12 @@ impl Service {
                 Ok::<_, Status>(())
             })
             .await?;
+        let forget = Forget {
+            store: &self.store,
+            id,
+        };
         let answer = tokio::time::timeout_at(deadline, answer).await;
-        // A query ending may leave the engine idle (a virtual clock may move on).
-        self.store
-            .transaction(|state| state.queries.remove(&id))
-            .await;
+        drop(forget);
         match answer {
             Ok(Ok(Ok(result))) => Ok(QueryWorkflowResponse {
                 query_result: result,
@@ -76,5 +78,20 @@ impl Service {
         };
         let _ = reply.send(answer);
         Ok(RespondQueryTaskCompletedResponse::default())
+    }
+}
+
+/// Removes a query from the engine when its call ends, however it ends: answered, timed
+/// out, or dropped mid-wait because the client hung up (before, such a query stayed in
+/// memory for good). Removing it may leave the engine idle: a virtual clock may move on.
+struct Forget<'a> {
+    store: &'a Store,
+    id: String,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        // Nothing to write: queries live in memory only.
+        let _ = self.store.try_apply(|state| state.queries.remove(&self.id));
     }
 }

@@ -455,10 +455,11 @@ async fn only_the_first_failure_of_a_workflow_task_is_written() {
     );
     fail(&svc, second.task_token).await;
     assert_eq!(types(&history(&svc, "transient").await), written);
-    // A signal while attempt 3 waits is written; the attempt's events follow it.
+    // A signal while attempt 3 waits is written; the task then starts as a new one, as
+    // on Temporal: attempt 1, its events written after the signal.
     signal_workflow(&svc, "transient").await;
     let third = take(&svc, "q", false, long).await;
-    assert_eq!(third.attempt, 3);
+    assert_eq!(third.attempt, 1);
     assert_eq!(third.started_event_id, 7);
     svc.respond_workflow_task_completed(Request::new(RespondWorkflowTaskCompletedRequest {
         namespace: "default".to_owned(),
@@ -486,7 +487,7 @@ async fn only_the_first_failure_of_a_workflow_task_is_written() {
     let Some(Attributes::WorkflowTaskScheduledEventAttributes(a)) = &events[5].attributes else {
         panic!("{:?}", events[5]);
     };
-    assert_eq!(a.attempt, 3);
+    assert_eq!(a.attempt, 1);
 }
 
 #[tokio::test]
