@@ -43,7 +43,7 @@ pub(crate) enum Clock {
         since: Instant,
     },
     /// Stands still; moves only when a test moves it ([`Clock::skip_to`]).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "simulation"))]
     Manual(SystemTime),
 }
 
@@ -65,7 +65,7 @@ impl Clock {
         match self {
             Self::Real => SystemTime::now(),
             Self::Virtual { at, since } => *at + since.elapsed().saturating_sub(STALL),
-            #[cfg(test)]
+            #[cfg(any(test, feature = "simulation"))]
             Self::Manual(at) => *at,
         }
     }
@@ -82,7 +82,7 @@ impl Clock {
 
     /// Moves a virtual clock forward to `to` (never backward); the real clock ignores it.
     pub(crate) fn skip_to(&mut self, to: SystemTime) {
-        #[cfg(test)]
+        #[cfg(any(test, feature = "simulation"))]
         if let Self::Manual(at) = self {
             *at = (*at).max(to);
         }
@@ -105,7 +105,7 @@ impl Clock {
                 Ok(ahead) if !ahead.is_zero() => (STALL + ahead).saturating_sub(since.elapsed()),
                 _ => Duration::ZERO,
             },
-            #[cfg(test)]
+            #[cfg(any(test, feature = "simulation"))]
             Self::Manual(at) => deadline.duration_since(*at).unwrap_or_default(),
         }
     }

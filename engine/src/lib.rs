@@ -18,7 +18,7 @@
 //!
 //! | layer | owns | may not |
 //! |---|---|---|
-//! | [`Engine`] (`lib.rs`), `tls`, `auth`, `health` | starting and stopping the server; the API key; the gRPC health service | hold any policy |
+//! | [`Engine`] (`lib.rs`), `tls`, `auth`, `health`, `simulation` | starting and stopping the server; the API key; the gRPC health service; the simulator's hooks | hold any policy |
 //! | `service/` | one file per RPC area: decode, validate, one store transaction | decide what a request does |
 //! | `timer_service` | sleeping until the next deadline, firing it in a transaction | decide what a deadline does |
 //! | `store/` | the lock, transactions, SQLite, group commit, long-poll wake-ups | know what a run is beyond its rows |
@@ -46,6 +46,8 @@ mod proto;
 mod run;
 mod schedules;
 mod service;
+#[cfg(feature = "simulation")]
+pub mod simulation;
 mod state;
 mod store;
 mod timer_service;
@@ -193,6 +195,16 @@ const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
 impl Engine {
     /// Binds the address and serves on the current tokio runtime.
     pub async fn start(options: EngineOptions) -> Result<Self, EngineError> {
+        let clock = if options.virtual_clock {
+            clock::Clock::new_virtual()
+        } else {
+            clock::Clock::Real
+        };
+        Self::start_on(options, clock).await
+    }
+
+    /// [`Engine::start`] on `clock`.
+    async fn start_on(options: EngineOptions, clock: clock::Clock) -> Result<Self, EngineError> {
         // TLS material is checked before anything is bound.
         // A wide connection window: besides flow control, h2 sizes from it how many small
         // DATA frames (a gRPC request each) may wait unread on one connection before it
@@ -216,11 +228,6 @@ impl Engine {
             address: requested,
             source,
         })?;
-        let clock = if options.virtual_clock {
-            clock::Clock::new_virtual()
-        } else {
-            clock::Clock::Real
-        };
         let config = run::Config {
             limits: options.limits.clone(),
         };

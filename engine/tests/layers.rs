@@ -27,7 +27,7 @@ const LAYERS: &[&[&str]] = &[
     &["state"],
     &["store"],
     &["timer_service", "service"],
-    &["tls", "auth", "health", "lib"],
+    &["tls", "auth", "health", "simulation", "lib"],
 ];
 
 fn layer(module: &str) -> usize {

@@ -72,9 +72,18 @@ impl Queues {
     }
 
     /// How many queues hold tasks.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "simulation"))]
     pub(crate) fn len(&self) -> usize {
         self.queues.len()
+    }
+
+    /// How many workflow tasks (and queries) and activity tasks all queues hold, stale
+    /// entries included.
+    #[cfg(feature = "simulation")]
+    pub(crate) fn tasks(&self) -> (usize, usize) {
+        self.queues.values().fold((0, 0), |(w, a), q| {
+            (w + q.workflow.len(), a + q.activity.len())
+        })
     }
 
     /// Adds a workflow task (or query) to queue `name`.

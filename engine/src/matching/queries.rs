@@ -62,6 +62,12 @@ impl Queries {
         self.map.is_empty()
     }
 
+    /// How many queries are in flight.
+    #[cfg(feature = "simulation")]
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
     /// Whether a query of run `run_id` waits.
     pub(crate) fn any_of_run(&self, run_id: &str) -> bool {
         self.map.values().any(|q| q.run_id == run_id)

@@ -80,7 +80,7 @@ impl StickyQueues {
     }
 
     /// How many sticky queues are remembered.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "simulation"))]
     pub(crate) fn len(&self) -> usize {
         self.pollers.len() + self.closed.len()
     }

@@ -32,9 +32,8 @@ pub(crate) struct GroupCommit {
     staged: u64,
     /// What the writer has written so far.
     written: watch::Receiver<Written>,
-    /// A `max_page_count` for the writer's connection to take before its next write (0:
-    /// none); how tests make SQLite find the disk full.
-    page_limit: Arc<AtomicU64>,
+    /// How tests and the simulator make writes fail or stop.
+    hooks: Arc<Hooks>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -52,17 +51,17 @@ impl GroupCommit {
     pub(crate) fn start(conn: Connection, path: PathBuf) -> Self {
         let (batches, inbox) = mpsc::channel();
         let (report, written) = watch::channel(Written::default());
-        let page_limit = Arc::new(AtomicU64::new(0));
-        let limit = page_limit.clone();
+        let hooks = Arc::new(Hooks::default());
+        let writer_hooks = hooks.clone();
         let thread = std::thread::Builder::new()
             .name("capstan-engine-writer".into())
-            .spawn(move || writer(conn, &path, inbox, report, &limit))
+            .spawn(move || writer(conn, &path, inbox, report, &writer_hooks))
             .expect("the writer thread starts");
         Self {
             batches: Some(batches),
             staged: 0,
             written,
-            page_limit,
+            hooks,
             thread: Some(thread),
         }
     }
@@ -79,7 +78,28 @@ impl GroupCommit {
         // SQLite's own ceiling; a cap below the file's size is raised to its size.
         const NO_LIMIT: u64 = 0xFFFF_FFFE;
         let pages = pages.unwrap_or(NO_LIMIT).clamp(1, NO_LIMIT);
-        self.page_limit.store(pages, Ordering::SeqCst);
+        self.hooks.page_limit.store(pages, Ordering::SeqCst);
+    }
+
+    #[cfg(feature = "simulation")]
+    /// Makes every write fail with `cause` until called with `None`, as an fsync that
+    /// fails would; the writer keeps its batches and retries, as for a full disk. For the
+    /// simulator.
+    pub(crate) fn fail_writes(&self, cause: Option<String>) {
+        *self
+            .hooks
+            .fail_with
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = cause;
+    }
+
+    #[cfg(feature = "simulation")]
+    /// The process dies, as far as the file can tell: the writer stops before its next
+    /// write, and what it has not written is lost (none of it was acknowledged). For the
+    /// simulator, which then opens the file again.
+    pub(crate) fn crash(&mut self) {
+        self.hooks.crashed.store(true, Ordering::SeqCst);
+        self.close();
     }
 
     /// Hands `batch` to the writer; called under the state lock, so batches reach the file
@@ -172,6 +192,37 @@ impl Ticket {
     }
 }
 
+/// How tests and the simulator make the writer's writes fail or stop.
+#[derive(Debug, Default)]
+struct Hooks {
+    /// A `max_page_count` for the writer's connection to take before its next write (0:
+    /// none); how tests make SQLite find the disk full.
+    page_limit: AtomicU64,
+    /// While set, every write fails with this cause.
+    fail_with: std::sync::Mutex<Option<String>>,
+    /// The writer stops before its next write, writing nothing more.
+    crashed: std::sync::atomic::AtomicBool,
+}
+
+impl Hooks {
+    /// Writes `pending` unless a hook says this write fails.
+    fn write<'a>(
+        &self,
+        conn: &mut Connection,
+        pending: impl Iterator<Item = &'a Batch>,
+    ) -> Result<(), String> {
+        apply_page_limit(conn, &self.page_limit);
+        if let Some(cause) = &*self.fail_with.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Err(cause.clone());
+        }
+        write(conn, pending).map_err(|e| e.to_string())
+    }
+
+    fn crashed(&self) -> bool {
+        self.crashed.load(Ordering::SeqCst)
+    }
+}
+
 /// The writer's loop: takes every batch waiting, writes them in one transaction, reports
 /// the last one written. A failed write (a full disk, a file that vanished) is reported and
 /// retried until it succeeds or the engine closes: nothing is acknowledged that is not on
@@ -181,7 +232,7 @@ fn writer(
     path: &std::path::Path,
     inbox: mpsc::Receiver<(u64, Batch)>,
     report: watch::Sender<Written>,
-    page_limit: &AtomicU64,
+    hooks: &Hooks,
 ) {
     let mut pending: Vec<(u64, Batch)> = Vec::new();
     let mut open = true;
@@ -190,15 +241,19 @@ fn writer(
             Ok(first) => pending.push(first),
             Err(_) => return,
         }
+        if hooks.crashed() {
+            return;
+        }
         open = take_waiting(&inbox, &mut pending);
         let mut failing_since: Option<Instant> = None;
         let mut logged = Instant::now();
         loop {
-            apply_page_limit(&conn, page_limit);
-            let Err(e) = write(&mut conn, pending.iter().map(|(_, b)| b)) else {
+            if hooks.crashed() {
+                return;
+            }
+            let Err(cause) = hooks.write(&mut conn, pending.iter().map(|(_, b)| b)) else {
                 break;
             };
-            let cause = e.to_string();
             if failing_since.is_none() {
                 failing_since = Some(Instant::now());
                 logged = Instant::now();

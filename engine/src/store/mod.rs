@@ -52,6 +52,9 @@ pub(crate) struct Store {
     closing: AtomicBool,
     /// What the database writer reports (`None` in memory).
     writer: Option<watch::Receiver<group_commit::Written>>,
+    /// The simulator crashed this engine: no transaction runs any more.
+    #[cfg(feature = "simulation")]
+    crashed: AtomicBool,
 }
 
 /// A transaction whose transition panicked; it was undone.
@@ -140,6 +143,8 @@ impl Store {
             waiters: waiters::Waiters::default(),
             timer_wake: Notify::new(),
             closing: AtomicBool::new(false),
+            #[cfg(feature = "simulation")]
+            crashed: AtomicBool::new(false),
         })
     }
 
@@ -191,6 +196,10 @@ impl Store {
         &self,
         f: impl FnOnce(&mut State) -> R,
     ) -> Result<(R, group_commit::Ticket), Failed> {
+        #[cfg(feature = "simulation")]
+        if self.crashed.load(Ordering::SeqCst) {
+            return Err(Failed::new(Box::new("this engine crashed (simulated)")));
+        }
         let (out, ticket, changes) = {
             let mut locked = self.state.lock().unwrap_or_else(|e| e.into_inner());
             let Locked { state, db } = &mut *locked;
@@ -288,6 +297,40 @@ impl Store {
         if let Some(durable) = &locked.db {
             durable.writer.limit_pages(pages);
         }
+    }
+
+    /// Makes every database write fail with `cause` until called with `None` (nothing in
+    /// memory). For the simulator.
+    #[cfg(feature = "simulation")]
+    pub(crate) fn fail_writes(&self, cause: Option<String>) {
+        let locked = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(durable) = &locked.db {
+            durable.writer.fail_writes(cause);
+        }
+    }
+
+    /// The process dies, as far as the database file can tell: nothing more is written
+    /// (what was not on disk is lost; none of it was acknowledged), the file is let go,
+    /// and the engine is stopping. For the simulator.
+    #[cfg(feature = "simulation")]
+    pub(crate) fn crash(&self) {
+        self.crashed.store(true, Ordering::SeqCst);
+        let durable = self
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .db
+            .take();
+        if let Some(mut durable) = durable {
+            durable.writer.crash();
+        }
+        self.close();
+    }
+
+    /// How many topics long polls wait on. For the simulator's census.
+    #[cfg(feature = "simulation")]
+    pub(crate) fn waited_topics(&self) -> usize {
+        self.waiters.topics()
     }
 
     /// Whether the engine is stopping.

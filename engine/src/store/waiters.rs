@@ -52,7 +52,7 @@ impl Waiters {
     }
 
     /// How many topics someone waits on.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "simulation"))]
     pub(crate) fn topics(&self) -> usize {
         self.lock().len()
     }

@@ -195,7 +195,7 @@ impl TimerWheel {
     }
 
     /// How many deadlines are armed.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "simulation"))]
     pub(crate) fn len(&self) -> usize {
         self.by_time.len()
     }
