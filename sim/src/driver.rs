@@ -16,6 +16,7 @@ use crate::{
     checks::{Observed, UpdateSeen, Violation},
     plan::{Behaviour, Plan, Script, Step},
     proto::{self, service, Event, HistoryEvent, WorkflowServiceClient},
+    real_worker::{self, RealWorker},
     scripts,
 };
 
@@ -76,6 +77,8 @@ pub struct Driver {
     /// Each run's history as the worker last saw it (sticky tasks bring only what is new).
     cache: HashMap<String, Vec<HistoryEvent>>,
     sticky: u32,
+    /// The real Capstan worker, when the plan has errands.
+    pub real_worker: Option<RealWorker>,
     /// The engine's time at each reopen after a crash.
     pub reopened: Vec<SystemTime>,
     /// While writes fail: every run's history as read before they began to.
@@ -93,6 +96,15 @@ impl Driver {
         let port = engine.socket_addr().port();
         let client = connect(port).await?;
         let observed = Observed::new(&plan);
+        let real_worker = if plan
+            .workflows
+            .iter()
+            .any(|s| matches!(s, Script::Errand { .. }))
+        {
+            Some(RealWorker::start(&engine.address()).await?)
+        } else {
+            None
+        };
         Ok(Self {
             plan,
             dir,
@@ -106,6 +118,7 @@ impl Driver {
             sticky: 0,
             durable: None,
             reopened: Vec::new(),
+            real_worker,
             counts: Counts::default(),
             trace: Vec::new(),
         })
@@ -201,16 +214,31 @@ impl Driver {
         }
     }
 
+    /// What workflow `w` is started with: its script, or an errand's input.
+    fn start_input(&self, w: usize) -> Option<proto::Payloads> {
+        match self.plan.workflows[w] {
+            Script::Errand {
+                fail_first,
+                sleep_seconds,
+            } => proto::payloads(&real_worker::ErrandInput {
+                w: w as u32,
+                fail_first: u32::from(fail_first),
+                sleep_seconds: u64::from(sleep_seconds),
+            }),
+            script => proto::payloads(&script),
+        }
+    }
+
     async fn start_workflow(&mut self, w: usize) -> Result<(), Violation> {
-        let script = self.plan.workflows[w];
+        let (task_queue, workflow_type) = self.plan.workflows[w].task_queue_and_type();
         let request = service::StartWorkflowExecutionRequest {
             namespace: proto::NAMESPACE.to_owned(),
             workflow_id: self.workflow_id(w),
             workflow_type: Some(proto::WorkflowType {
-                name: proto::WORKFLOW_TYPE.to_owned(),
+                name: workflow_type.to_owned(),
             }),
-            task_queue: proto::task_queue(TASK_QUEUE),
-            input: proto::payloads(&script),
+            task_queue: proto::task_queue(task_queue),
+            input: self.start_input(w),
             identity: "sim-client".to_owned(),
             request_id: format!("start-{w}"),
             ..Default::default()
@@ -292,15 +320,15 @@ impl Driver {
     }
 
     async fn signal_with_start(&mut self, w: usize, k: u8) -> Result<(), Violation> {
-        let script = self.plan.workflows[w];
+        let (task_queue, workflow_type) = self.plan.workflows[w].task_queue_and_type();
         let request = service::SignalWithStartWorkflowExecutionRequest {
             namespace: proto::NAMESPACE.to_owned(),
             workflow_id: self.workflow_id(w),
             workflow_type: Some(proto::WorkflowType {
-                name: proto::WORKFLOW_TYPE.to_owned(),
+                name: workflow_type.to_owned(),
             }),
-            task_queue: proto::task_queue(TASK_QUEUE),
-            input: proto::payloads(&script),
+            task_queue: proto::task_queue(task_queue),
+            input: self.start_input(w),
             identity: "sim-client".to_owned(),
             request_id: format!("sws-{w}-{k}"),
             signal_name: "sig".to_owned(),
@@ -450,7 +478,12 @@ impl Driver {
                 BackgroundKind::Query => "QueryWorkflow",
             };
             match (call.kind, answer) {
-                (_, Err(status)) if status.code() == Code::DeadlineExceeded => {
+                // The engine's own deadline answer ("no worker answered the query in time")
+                // is an answer; the client's timeout means the engine said nothing.
+                (_, Err(status))
+                    if status.code() == Code::DeadlineExceeded
+                        && status.message().contains("Timeout expired") =>
+                {
                     return Err(Violation::new(format!(
                         "the engine did not answer {what} within {ANSWER_WITHIN:?}"
                     )));
@@ -467,6 +500,7 @@ impl Driver {
                             Code::InvalidArgument,
                             Code::ResourceExhausted,
                             Code::Aborted,
+                            Code::DeadlineExceeded,
                         ],
                     )?;
                 }
@@ -1105,12 +1139,19 @@ impl Driver {
             if moved {
                 continue;
             }
+            if let Some(worker) = &self.real_worker {
+                if worker.failed() {
+                    return Err(Violation::new("the real Capstan worker stopped on its own"));
+                }
+                // The real worker works in real time: it gets a moment before time jumps.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             // Nothing moved: what the scripts wait for is sent, or time passes.
             if round % 4 == 1 {
                 k = k.wrapping_add(2).max(100);
                 for w in 0..self.plan.workflows.len() {
                     match self.plan.workflows[w] {
-                        Script::Signals { .. } => self.signal(w, k).await?,
+                        Script::Signals { .. } | Script::Errand { .. } => self.signal(w, k).await?,
                         Script::Updates { .. } => self.update(w, k).await?,
                         _ => {}
                     }
@@ -1135,6 +1176,9 @@ impl Driver {
     pub async fn finish(mut self) {
         for call in self.background.drain(..) {
             call.handle.abort();
+        }
+        if let Some(worker) = self.real_worker.take() {
+            worker.stop().await;
         }
         if let Some(engine) = self.engine.take() {
             engine.shutdown().await;

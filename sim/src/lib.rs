@@ -17,6 +17,7 @@ pub mod checks;
 pub mod driver;
 pub mod plan;
 pub mod proto;
+pub mod real_worker;
 pub mod rng;
 pub mod scripts;
 
@@ -60,8 +61,16 @@ pub async fn run_showing(plan: Plan, histories: bool) -> anyhow::Result<Outcome>
                     .await
                     .unwrap_or_default()
                 {
+                    let detail = match &event.attributes {
+                        Some(proto::Event::WorkflowTaskFailedEventAttributes(a)) => format!(
+                            " cause {} {}",
+                            a.cause,
+                            a.failure.as_ref().map_or("", |f| f.message.as_str())
+                        ),
+                        _ => String::new(),
+                    };
                     driver.trace.push(format!(
-                        "  {:>3} {} {:?}",
+                        "  {:>3} {} {:?}{detail}",
                         event.event_id,
                         proto::rfc3339(proto::time_of(&event)),
                         proto::event_type(&event)
@@ -118,6 +127,14 @@ async fn check_end(driver: &mut Driver) -> Result<(), Violation> {
             .collect();
         chains.retain(|c| !continuations.contains(&c[0].0));
         let mut all_runs = Vec::new();
+        if let (Script::Errand { .. }, Some(worker)) = (script, &driver.real_worker) {
+            let histories = chains
+                .iter()
+                .flatten()
+                .map(|(_, events)| (workflow_id.clone(), events.clone()))
+                .collect();
+            checks += worker.replay(histories).await? as u64;
+        }
         for chain in chains {
             for (run_id, events) in &chain {
                 checks += checks::well_formed(&workflow_id, run_id, events, &driver.reopened)?;
@@ -131,13 +148,30 @@ async fn check_end(driver: &mut Driver) -> Result<(), Violation> {
         checks += checks::signals_arrived(w, &seen, &all_runs)?;
         checks += checks::updates_agree(w, &seen, &all_runs)?;
     }
-    let census = driver.engine().census();
+    // The real worker's held polls wait on topics: it stops first, and the engine lets
+    // go of its polls when their connection closes.
+    if let Some(worker) = driver.real_worker.take() {
+        if let Some(failure) = worker.stop().await {
+            return Err(Violation::new(format!(
+                "the real Capstan worker: {failure}"
+            )));
+        }
+    }
     checks += 1;
-    let leaked = capstan_engine::simulation::Census {
-        sticky_queues: 0,
-        ..census
+    let baseline = |census: capstan_engine::simulation::Census| {
+        capstan_engine::simulation::Census {
+            // Sticky queues are forgotten after a grace period.
+            sticky_queues: 0,
+            ..census
+        } == Default::default()
     };
-    if leaked != Default::default() {
+    let waited = Instant::now();
+    let mut census = driver.engine().census();
+    while !baseline(census) && waited.elapsed() < std::time::Duration::from_secs(3) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        census = driver.engine().census();
+    }
+    if !baseline(census) {
         return Err(Violation::new(format!(
             "every workflow closed, yet the engine still holds {census:?}"
         )));

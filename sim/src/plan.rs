@@ -34,6 +34,22 @@ pub enum Script {
     Child { policy: i32, child_seconds: u32 },
     /// Continues as new `remaining` more times, then completes.
     ContinueAsNew { remaining: u8 },
+    /// Runs on the real Capstan worker (`real_worker::Errand`): an activity failing its
+    /// first `fail_first` attempts, a sleep of `sleep_seconds`, then a wait for a signal.
+    Errand { fail_first: u8, sleep_seconds: u32 },
+}
+
+impl Script {
+    /// Where its workflow tasks go, and its workflow type.
+    pub fn task_queue_and_type(self) -> (&'static str, &'static str) {
+        match self {
+            Script::Errand { .. } => (
+                crate::real_worker::TASK_QUEUE,
+                crate::real_worker::WORKFLOW_TYPE,
+            ),
+            _ => (crate::driver::TASK_QUEUE, crate::proto::WORKFLOW_TYPE),
+        }
+    }
 }
 
 /// How a simulated worker handles a task it takes.
@@ -198,6 +214,9 @@ pub struct Size {
     pub workflows: u64,
     /// Steps per seed, at most.
     pub steps: u64,
+    /// Whether some workflows are errands on a real Capstan worker (`--real-worker`):
+    /// off by default while a hang in that path is open (see the note in `real_worker`).
+    pub real_worker: bool,
 }
 
 impl Default for Size {
@@ -205,6 +224,7 @@ impl Default for Size {
         Self {
             workflows: 8,
             steps: 160,
+            real_worker: false,
         }
     }
 }
@@ -214,7 +234,9 @@ impl Plan {
     pub fn generate(seed: u64, size: Size) -> Self {
         let mut rng = Rng::new(seed);
         let count = rng.within(1..=size.workflows) as usize;
-        let workflows: Vec<Script> = (0..count).map(|_| script(&mut rng)).collect();
+        let workflows: Vec<Script> = (0..count)
+            .map(|_| script(&mut rng, size.real_worker))
+            .collect();
         let steps_wanted = rng.within(size.steps / 4..=size.steps) as usize;
         // Faults come more or less often from one seed to the next.
         let fault_weight = rng.within(0..=4);
@@ -239,29 +261,30 @@ impl Plan {
                 (fault_weight, 12),
                 (fault_weight, 13),
             ]);
-            let step = match kind {
-                0 => Step::Start(w),
-                1 if matches!(workflows[w], Script::Signals { .. }) => Step::SignalWithStart(w, k),
-                1 | 4 => Step::Signal(w, k),
-                2 => Step::WorkflowTask(behaviour(&mut rng)),
-                3 => Step::ActivityTask(behaviour(&mut rng)),
-                5 => Step::Update(w, k),
-                6 => Step::Query(w),
-                7 => Step::Cancel(w),
-                8 => Step::Late,
-                9 => Step::Terminate(w),
-                10 => Step::Advance(advance(&mut rng)),
-                11 => Step::Crash,
-                12 => {
-                    failing = !failing;
-                    Step::FailWrites(
-                        failing.then(|| {
+            let step =
+                match kind {
+                    0 => Step::Start(w),
+                    1 if matches!(workflows[w], Script::Signals { .. } | Script::Errand { .. }) => {
+                        Step::SignalWithStart(w, k)
+                    }
+                    1 | 4 => Step::Signal(w, k),
+                    2 => Step::WorkflowTask(behaviour(&mut rng)),
+                    3 => Step::ActivityTask(behaviour(&mut rng)),
+                    5 => Step::Update(w, k),
+                    6 => Step::Query(w),
+                    7 => Step::Cancel(w),
+                    8 => Step::Late,
+                    9 => Step::Terminate(w),
+                    10 => Step::Advance(advance(&mut rng)),
+                    11 => Step::Crash,
+                    12 => {
+                        failing = !failing;
+                        Step::FailWrites(failing.then(|| {
                             WRITE_FAILURES[rng.below(WRITE_FAILURES.len() as u64) as usize]
-                        }),
-                    )
-                }
-                _ => Step::DropConnections,
-            };
+                        }))
+                    }
+                    _ => Step::DropConnections,
+                };
             // Terminations and cancels are rarer than the rest: most workflows should run
             // their course.
             if matches!(step, Step::Terminate(_) | Step::Cancel(_)) && rng.chance(50) {
@@ -329,8 +352,8 @@ impl Plan {
     }
 }
 
-fn script(rng: &mut Rng) -> Script {
-    match rng.below(6) {
+fn script(rng: &mut Rng, real_worker: bool) -> Script {
+    match rng.below(if real_worker { 7 } else { 6 }) {
         0 => {
             let always_fails = rng.chance(20);
             Script::Activities {
@@ -361,8 +384,12 @@ fn script(rng: &mut Rng) -> Script {
             policy: rng.within(1..=3) as i32,
             child_seconds: rng.weighted(&[(1, 1), (1, 120), (1, 7200)]),
         },
-        _ => Script::ContinueAsNew {
+        5 => Script::ContinueAsNew {
             remaining: rng.within(0..=3) as u8,
+        },
+        _ => Script::Errand {
+            fail_first: rng.within(0..=2) as u8,
+            sleep_seconds: rng.weighted(&[(2, 1), (1, 90), (1, 86_400)]),
         },
     }
 }

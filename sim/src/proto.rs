@@ -8,7 +8,7 @@ pub use temporalio_protos::temporal::api::{
         UpdateWorkflowExecutionLifecycleStage,
     },
     failure::v1::{failure::FailureInfo, ApplicationFailureInfo, Failure},
-    history::v1::{history_event::Attributes as Event, HistoryEvent},
+    history::v1::{history_event::Attributes as Event, History, HistoryEvent},
     protocol::v1::Message,
     query::v1::{WorkflowQuery, WorkflowQueryResult},
     taskqueue::v1::{StickyExecutionAttributes, TaskQueue},

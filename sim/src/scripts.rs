@@ -41,7 +41,7 @@ pub fn expected_result(script: Script) -> Option<String> {
                 .join(",")
         ),
         Script::Timer { seconds } => format!("timer:{seconds}"),
-        Script::Signals { .. } => return None,
+        Script::Signals { .. } | Script::Errand { .. } => return None,
         Script::Updates { .. } => "updates".to_owned(),
         Script::Child { .. } => "parent".to_owned(),
         Script::ContinueAsNew { .. } => "can:done".to_owned(),
@@ -252,6 +252,11 @@ pub fn decide(
                     ),
                 ));
             }
+        }
+        Script::Errand { .. } => {
+            unreachable!(
+                "errands run on the real worker's queue, which the simulated worker does not poll"
+            )
         }
         Script::ContinueAsNew { remaining } => {
             decision.commands.push(if remaining == 0 {
