@@ -1,6 +1,6 @@
 //! Capstan's embedded engine under simulation.
 //!
-//! A seed makes a [`Plan`](plan::Plan): workflows, each following a script on a
+//! A seed makes a [`Plan`]: workflows, each following a script on a
 //! simulated worker that speaks the raw worker protocol and misbehaves on purpose (dies
 //! holding a task, answers late or twice, fails tasks, heartbeats then vanishes, asks for
 //! a sticky queue it never polls), client calls (starts, signals, signal-with-start,
