@@ -328,11 +328,7 @@ impl Engine {
     pub async fn shutdown(mut self) {
         self.health.stopping().await;
         self.signal_stop();
-        // Held polls are answered at once; a connected client that keeps its idle
-        // connection open past the grace is cut off rather than waited for.
-        if let Some(server) = self.server.take() {
-            finish_within_grace(server).await;
-        }
+        self.stop_server().await;
         // A deadline fired just now may wait for a database that cannot be written; it is
         // then not waited for (its change was acknowledged to no one).
         if let Some(timers) = self.timers.take() {
@@ -340,6 +336,15 @@ impl Engine {
         }
         self.store.close_db();
         tracing::info!("stopped serving at {}", self.address);
+    }
+
+    /// Waits for the server to stop once told to: held polls are answered at once; a
+    /// connected client that keeps its idle connection open past the grace is cut off
+    /// rather than waited for.
+    async fn stop_server(&mut self) {
+        if let Some(server) = self.server.take() {
+            finish_within_grace(server).await;
+        }
     }
 
     fn signal_stop(&mut self) {

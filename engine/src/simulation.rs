@@ -83,9 +83,7 @@ impl Engine {
     pub async fn crash(mut self) {
         self.store.crash();
         self.signal_stop();
-        if let Some(server) = self.server.take() {
-            crate::finish_within_grace(server).await;
-        }
+        self.stop_server().await;
         if let Some(timers) = self.timers.take() {
             timers.abort();
             let _ = timers.await;
