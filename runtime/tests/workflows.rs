@@ -12,7 +12,7 @@ use capstan::{
     converter::{Payload, PayloadCodec, PayloadError, ENCODING_KEY},
     prelude::*,
     testing::{unique_task_queue as queue, DevServer},
-    ClientError,
+    ClientError, WorkflowHandle,
 };
 
 #[path = "support/counter.rs"]
@@ -581,4 +581,97 @@ async fn activities_read_the_workers_resources() {
         "{}",
         root.message()
     );
+}
+
+/// Sleeps a second, then waits for a signal (or, told to, sleeps an hour).
+#[workflow]
+#[derive(Default)]
+pub struct SleepsThenWaits {
+    go: bool,
+}
+
+#[workflow]
+impl SleepsThenWaits {
+    #[run]
+    pub async fn run(ctx: WorkflowContext<Self>, sleep_again: bool) -> WorkflowResult<String> {
+        ctx.sleep(Duration::from_secs(1)).await?;
+        if sleep_again {
+            ctx.sleep(Duration::from_secs(3600)).await?;
+        } else {
+            ctx.wait_condition(|s| s.go).await?;
+        }
+        Ok("completed".to_owned())
+    }
+
+    #[signal]
+    pub fn go(&mut self) {
+        self.go = true;
+    }
+}
+
+/// Runs a worker until `handle`'s history has an event of type `until`.
+async fn work_until(
+    client: &Client,
+    tq: &str,
+    handle: &WorkflowHandle<SleepsThenWaits>,
+    until: EventType,
+) {
+    Worker::new(client, tq)
+        .register_workflow::<SleepsThenWaits>()
+        .run_until(wait_for_event(handle, until))
+        .await
+        .unwrap();
+}
+
+async fn wait_for_event(handle: &WorkflowHandle<SleepsThenWaits>, until: EventType) {
+    for _ in 0..300 {
+        let history = handle.history().await.unwrap();
+        if history.iter().any(|e| e.event_type() == until) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {until:?} within 30 s");
+}
+
+#[tokio::test]
+async fn a_cancel_request_that_arrives_with_the_awaited_outcome_is_not_lost() {
+    // The timer fires while no worker runs; then the signal the next wait needs and the
+    // cancel request arrive. The next workflow task brings all three at once: the sleep's
+    // outcome is replaced by the cancellation (the workflow never saw it), so the run ends
+    // cancelled instead of reaching its wait, finding the signal there and completing.
+    let client = client().await;
+    for sleep_again in [false, true] {
+        let tq = queue("cancel-between-waits");
+        let id = format!("cancel-between-waits-{tq}");
+        let handle = SleepsThenWaits::start(&client, &id, sleep_again)
+            .task_queue(&tq)
+            .await
+            .unwrap();
+        work_until(&client, &tq, &handle, EventType::TimerStarted).await;
+        wait_for_event(&handle, EventType::TimerFired).await;
+        handle.go().await.unwrap();
+        handle.cancel().await.unwrap();
+        let outcome = Worker::new(&client, &tq)
+            .register_workflow::<SleepsThenWaits>()
+            .run_until(handle.result())
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                &outcome,
+                Err(ClientError::WorkflowFailed {
+                    how: "was cancelled",
+                    ..
+                })
+            ),
+            "sleep_again={sleep_again}: {outcome:?}"
+        );
+        let history = handle.history().await.unwrap();
+        let timers = history
+            .iter()
+            .filter(|e| e.event_type() == EventType::TimerStarted)
+            .count();
+        assert_eq!(timers, 1, "no wait starts after the request: {history:?}");
+    }
 }

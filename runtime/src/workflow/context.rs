@@ -399,12 +399,17 @@ impl<W, F> Unpin for Condition<W, F> {}
 
 impl<W: 'static, F: FnMut(&W) -> bool> Condition<W, F> {
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Failure>> {
-        let generation = self.ctx.run.borrow().cancel_generation;
-        let started = *self.cancel_generation.get_or_insert(generation);
-        if generation != started {
-            return Poll::Ready(Err(Failure::from_proto(super::cancelled_failure(
-                "workflow cancelled while waiting for a condition",
-            ))));
+        {
+            let mut run = self.ctx.run.borrow_mut();
+            let generation = run.cancel_generation;
+            let started = *self.cancel_generation.get_or_insert(generation);
+            // A request seen by this wait, or one no wait of the main future has seen yet.
+            let cancelled = generation != started;
+            if run.take_undelivered_cancel() || cancelled {
+                return Poll::Ready(Err(Failure::from_proto(super::cancelled_failure(
+                    "workflow cancelled while waiting for a condition",
+                ))));
+            }
         }
         let holds = {
             let state = self

@@ -276,13 +276,26 @@ impl ArcWake for WakeFlag {
 struct Task {
     flag: Arc<WakeFlag>,
     future: LocalBoxFuture<()>,
+    /// The run function's future (the others are signal and update handlers).
+    main: bool,
 }
 
 impl Task {
     fn new(future: LocalBoxFuture<()>) -> Self {
         let flag = Arc::new(WakeFlag::default());
         flag.0.store(true, Ordering::SeqCst);
-        Self { flag, future }
+        Self {
+            flag,
+            future,
+            main: false,
+        }
+    }
+
+    fn main(future: LocalBoxFuture<()>) -> Self {
+        Self {
+            main: true,
+            ..Self::new(future)
+        }
     }
 }
 
@@ -360,7 +373,7 @@ impl<W: WorkflowDefinition> Instance<W> {
                 }
                 let outcome = self.outcome.clone();
                 let run = self.ctx.run.clone();
-                self.tasks.push(Task::new(Box::pin(async move {
+                self.tasks.push(Task::main(Box::pin(async move {
                     let result = future.await;
                     *outcome.borrow_mut() = Some(result);
                     run.borrow_mut().version += 1;
@@ -394,15 +407,22 @@ impl<W: WorkflowDefinition> Instance<W> {
             .jobs
             .iter()
             .all(|j| matches!(j.variant, Some(Job::QueryWorkflow(_))));
+        // A cancellation request is applied after everything else the activation brings,
+        // so that it reaches the outcomes resolved beside it whatever their order.
+        let mut cancel = None;
         for job in activation.jobs {
             match job.variant {
                 // The run function runs up to its first `.await` before the first
                 // activation's signals and updates are handled, so it can set up the state
                 // they work on (what Python needs `@workflow.init` for).
                 Some(Job::InitializeWorkflow(_)) => self.run_until_stalled(),
+                Some(Job::CancelWorkflow(c)) => cancel = Some(c.reason),
                 Some(job) => self.apply(job),
                 None => {}
             }
+        }
+        if let Some(reason) = cancel {
+            self.cancel(reason);
         }
         if !only_queries && !self.finished {
             self.run_until_stalled();
@@ -472,10 +492,7 @@ impl<W: WorkflowDefinition> Instance<W> {
 
     fn cancel(&mut self, reason: String) {
         let mut run = self.run();
-        run.cancel_requested = Some(reason);
-        run.cancel_generation += 1;
-        run.version += 1;
-        for key in run.cancellable_pending() {
+        for key in run.request_cancel(reason) {
             cancel_command(&mut run, key);
         }
     }
@@ -660,7 +677,10 @@ impl<W: WorkflowDefinition> Instance<W> {
                 polled = true;
                 let waker = waker(self.tasks[i].flag.clone());
                 let mut cx = Context::from_waker(&waker);
-                if let Poll::Ready(()) = self.tasks[i].future.as_mut().poll(&mut cx) {
+                self.run().polling_main = self.tasks[i].main;
+                let poll = self.tasks[i].future.as_mut().poll(&mut cx);
+                self.run().polling_main = false;
+                if let Poll::Ready(()) = poll {
                     self.tasks.remove(i);
                 } else {
                     i += 1;

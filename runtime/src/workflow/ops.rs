@@ -48,9 +48,14 @@ pub(crate) struct Op {
     key: Option<OpKey>,
     done: bool,
     cancel_on_drop: bool,
+    /// Whether a workflow cancellation request that no wait has seen yet cancels this
+    /// operation before it starts (timers, activities, children: the waits a request
+    /// cancels).
+    cancellable: bool,
 }
 
 impl Op {
+    /// A wait a workflow cancellation request cancels.
     pub(crate) fn new(run: SharedRun, starter: Starter) -> Self {
         Self {
             run,
@@ -58,7 +63,16 @@ impl Op {
             key: None,
             done: false,
             cancel_on_drop: true,
+            cancellable: true,
         }
+    }
+
+    /// An operation a workflow cancellation request leaves alone (signalling or cancelling
+    /// another workflow).
+    pub(crate) fn uncancellable(run: SharedRun, starter: Starter) -> Self {
+        let mut op = Self::new(run, starter);
+        op.cancellable = false;
+        op
     }
 
     /// A child's result after its start: dropping the handle leaves the child running.
@@ -69,6 +83,7 @@ impl Op {
             key: Some(key),
             done: false,
             cancel_on_drop: false,
+            cancellable: true,
         }
     }
 }
@@ -79,6 +94,12 @@ impl Future for Op {
         let this = &mut *self;
         let mut run = this.run.borrow_mut();
         if let Some(start) = this.starter.take() {
+            if this.cancellable && run.take_undelivered_cancel() {
+                this.done = true;
+                return Poll::Ready(Resolution::Cancelled(cancelled_failure(
+                    "workflow cancelled before this operation started",
+                )));
+            }
             this.key = Some(start(&mut run));
         }
         let key = this
@@ -731,7 +752,7 @@ impl ExternalWorkflowHandle {
     pub async fn cancel(&self, reason: impl Into<String>) -> Result<(), Failure> {
         let execution = self.execution();
         let reason = reason.into();
-        let op = Op::new(
+        let op = Op::uncancellable(
             self.run.clone(),
             Box::new(move |run| {
                 let seq = run.next_cancel_external_seq();
@@ -770,7 +791,7 @@ async fn signal_external<A: Args>(
     let what = format!("signal `{signal_name}`");
     let args = args.to_payloads().map_err(|e| payload_failure(&what, e))?;
     let signal_name = signal_name.to_owned();
-    let op = Op::new(
+    let op = Op::uncancellable(
         run.clone(),
         Box::new(move |run| {
             let seq = run.next_signal_external_seq();

@@ -52,6 +52,8 @@ struct Slot {
     waker: Option<Waker>,
     /// Whether a workflow cancellation request should cancel this operation.
     cancellable: bool,
+    /// Whether the run's main future started it (not a signal or update handler).
+    main: bool,
 }
 
 /// Sequence counters, one per command family, as core expects.
@@ -73,6 +75,11 @@ pub(crate) struct RunState {
     pub(crate) cancel_requested: Option<String>,
     /// Bumped by each cancellation request: waits started before it are cancelled.
     pub(crate) cancel_generation: u64,
+    /// A cancellation request found the main future waiting on nothing it could cancel
+    /// (between two waits): its next cancellable wait is cancelled instead.
+    pub(crate) cancel_undelivered: bool,
+    /// Set by the executor while it polls the main future.
+    pub(crate) polling_main: bool,
     pub(crate) rng: SplitMix64,
     /// The run's meter, silent while `replaying_flag` is set.
     pub(crate) metrics: MetricMeter,
@@ -108,6 +115,8 @@ impl RunState {
             continue_as_new_suggested: false,
             cancel_requested: None,
             cancel_generation: 0,
+            cancel_undelivered: false,
+            polling_main: false,
             rng: SplitMix64(seed),
             metrics,
             replaying_flag,
@@ -161,6 +170,7 @@ impl RunState {
             key,
             Slot {
                 cancellable,
+                main: self.polling_main,
                 ..Slot::default()
             },
         );
@@ -209,6 +219,47 @@ impl RunState {
             .filter(|(_, s)| s.cancellable && s.resolution.is_none())
             .map(|(k, _)| *k)
             .collect()
+    }
+
+    /// Records a workflow cancellation request and returns the pending operations it
+    /// cancels (the caller sends their cancel commands).
+    ///
+    /// The request reaches every cancellable operation whose outcome the workflow has not
+    /// seen yet: those still pending, and those resolved in this same activation but not
+    /// yet polled (their outcome is replaced by the cancellation, as Python's
+    /// `CancelledError` replaces the result of the await it is thrown into). When none of
+    /// them belongs to the main future, its next cancellable wait is cancelled instead, so
+    /// a request that arrives between two waits is never lost.
+    pub(crate) fn request_cancel(&mut self, reason: String) -> Vec<OpKey> {
+        self.cancel_requested = Some(reason);
+        self.cancel_generation += 1;
+        self.version += 1;
+        let mut reaches_main = false;
+        let mut pending = Vec::new();
+        for (key, slot) in self.slots.iter_mut().filter(|(_, s)| s.cancellable) {
+            reaches_main |= slot.main;
+            match &slot.resolution {
+                None => pending.push(*key),
+                Some(Resolution::Cancelled(_)) => {}
+                Some(_) => {
+                    slot.resolution = Some(Resolution::Cancelled(super::cancelled_failure(
+                        "workflow cancelled before it saw this operation's outcome",
+                    )));
+                }
+            }
+        }
+        self.cancel_undelivered = !reaches_main;
+        pending
+    }
+
+    /// Whether a wait of the main future starting now must be cancelled at once (a
+    /// request no wait has seen); true at most once per request.
+    pub(crate) fn take_undelivered_cancel(&mut self) -> bool {
+        let take = self.polling_main && self.cancel_undelivered;
+        if take {
+            self.cancel_undelivered = false;
+        }
+        take
     }
 
     pub(crate) fn wait_for_change(&mut self, waker: &Waker) {
