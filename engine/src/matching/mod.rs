@@ -71,6 +71,22 @@ impl Queues {
         }
     }
 
+    /// Drops the entries naming a closed run from every queue of its namespace, and the
+    /// queues that leaves empty: a closed run's tasks are never dispatched, and without
+    /// this they stayed in memory until some worker polled their queue again. Linear in
+    /// the namespace's backlog, which workers that keep up keep short.
+    pub(crate) fn forget_run(&mut self, namespace: &str, run_id: &str) {
+        self.queues.retain(|(ns, _), tasks| {
+            if ns == namespace {
+                tasks
+                    .workflow
+                    .retain(|t| !matches!(t, WorkflowTaskRef::Run(id) if id == run_id));
+                tasks.activity.retain(|t| t.run_id != run_id);
+            }
+            !(tasks.workflow.is_empty() && tasks.activity.is_empty())
+        });
+    }
+
     /// How many queues hold tasks.
     #[cfg(any(test, feature = "simulation"))]
     pub(crate) fn len(&self) -> usize {

@@ -137,7 +137,9 @@ impl StickyPoll {
 
 impl Drop for StickyPoll {
     fn drop(&mut self) {
-        let _ = self.store.apply(|state| {
+        // A destructor must not panic: it may run while a panic unwinds (a poll whose
+        // engine stopped under it), and a second panic aborts the process.
+        let _ = self.store.try_apply(|state| {
             let now = state.now;
             state.sticky.poll(&self.queue, false, now)
         });

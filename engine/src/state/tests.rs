@@ -290,3 +290,37 @@ fn activities_asked_for_eagerly_come_back_started_and_others_are_queued() {
     .unwrap();
     assert_eq!(queued.activity_id, "queued");
 }
+
+#[test]
+fn a_closed_runs_queued_tasks_leave_the_queues() {
+    let mut state = state();
+    start(&mut state, "wf", "q");
+    start(&mut state, "other", "q");
+    let activity =
+        Cmd::ScheduleActivityTaskCommandAttributes(ScheduleActivityTaskCommandAttributes {
+            activity_id: "a".into(),
+            activity_type: Some(ActivityType { name: "a".into() }),
+            task_queue: Some(TaskQueue {
+                name: "activities".into(),
+                ..Default::default()
+            }),
+            start_to_close_timeout: Some(crate::proto::proto_duration(Duration::from_secs(5))),
+            ..Default::default()
+        });
+    let (run, _) = run_task(&mut state, "q", vec![activity]);
+    // The first run's activity is queued on its own queue; the other run's first workflow
+    // task waits on "q" behind nobody.
+    assert_eq!(state.queues.len(), 2);
+    tx(&mut state, |s| s.terminate(&run, "test", "test"));
+    assert_eq!(
+        state.queues.len(),
+        1,
+        "the activity's queue held only the closed run's task"
+    );
+    let other = tx(&mut state, |s| {
+        s.dispatch_workflow_task("default", "q", "w")
+    })
+    .0
+    .expect("the other run's task is still queued");
+    assert_eq!(other.workflow_execution.unwrap().workflow_id, "other");
+}

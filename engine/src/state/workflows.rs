@@ -385,6 +385,8 @@ impl State {
             run.status == WorkflowExecutionStatus::ContinuedAsNew || !run.new_run_id.is_empty();
         let parent = run.parent.clone();
         let closed = run.as_closed_child();
+        let namespace = run.namespace.clone();
+        self.queues.forget_run(&namespace, run_id);
         for child in children {
             let policy = ParentClosePolicy::try_from(child.parent_close_policy)
                 .unwrap_or(ParentClosePolicy::Terminate);
