@@ -215,7 +215,7 @@ pub struct Size {
     /// Steps per seed, at most.
     pub steps: u64,
     /// Whether some workflows are errands on a real Capstan worker (`--real-worker`):
-    /// off by default while a hang in that path is open (see the note in `real_worker`).
+    /// off by default while a finding in that path is open (see the note in `real_worker`).
     pub real_worker: bool,
 }
 

@@ -2,10 +2,10 @@
 //! workflows, through the same faults as the simulated worker's. Their histories must
 //! also replay through Capstan's `Replayer` with no nondeterminism.
 //!
-//! Off by default (`capstan-sim ... --real-worker` turns it on) while two findings are
-//! open: a cancel request that arrives while the errand's workflow tasks keep failing
-//! with UNHANDLED_COMMAND can be missed (the errand completes), and some seeds hang at the
-//! end (the worker or the replay never finish; now bounded by timeouts and reported).
+//! Off by default (`capstan-sim ... --real-worker` turns it on) while one finding is
+//! open: sdk-core's replay worker can panic on a history handed to the `Replayer` that
+//! ends with `ActivityTaskStarted`, and the run is not failed for it. (The two earlier
+//! findings, a lost cancel request and an abort at the end of a run, are fixed.)
 
 use std::time::Duration;
 

@@ -444,7 +444,8 @@ impl<W: WorkflowDefinition> Instance<W> {
             Job::FireTimer(t) => resolve(self, OpKey::Timer(t.seq), Resolution::TimerFired),
             Job::UpdateRandomSeed(s) => self.run().rng.0 = s.randomness_seed,
             Job::QueryWorkflow(q) => self.answer_query(q),
-            Job::CancelWorkflow(c) => self.cancel(c.reason),
+            // Applied by `activate_inner` once every other job is in.
+            Job::CancelWorkflow(_) => {}
             Job::SignalWorkflow(s) => self.signal(s),
             Job::ResolveActivity(a) => {
                 let key = if a.is_local {

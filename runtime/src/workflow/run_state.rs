@@ -225,8 +225,8 @@ impl RunState {
     /// cancels (the caller sends their cancel commands).
     ///
     /// The request reaches every cancellable operation whose outcome the workflow has not
-    /// seen yet: those still pending, and those resolved in this same activation but not
-    /// yet polled (their outcome is replaced by the cancellation, as Python's
+    /// seen yet: those still pending, and those resolved but not yet polled, typically in
+    /// this same activation (their outcome is replaced by the cancellation, as Python's
     /// `CancelledError` replaces the result of the await it is thrown into). When none of
     /// them belongs to the main future, its next cancellable wait is cancelled instead, so
     /// a request that arrives between two waits is never lost.
