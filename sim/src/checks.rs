@@ -186,6 +186,20 @@ pub fn well_formed(
                 events.len() - i - 1
             ));
         }
+        if proto::event_type(event) == EventType::WorkflowTaskStarted {
+            checks += 1;
+            if let Some(next) = events.get(i + 1) {
+                if !ends_a_started_workflow_task(next) {
+                    return fail(format!(
+                        "event {} ({:?}) follows the workflow task started at event {}: \
+                         what happens while a task runs waits for it to end",
+                        next.event_id,
+                        proto::event_type(next),
+                        event.event_id
+                    ));
+                }
+            }
+        }
         if let Some((id, kind, role)) = event.attributes.as_ref().and_then(reference) {
             checks += 1;
             match by_id.get(&id) {
@@ -349,6 +363,21 @@ pub fn is_close(event: &HistoryEvent) -> bool {
             | T::WorkflowExecutionCanceled
             | T::WorkflowExecutionTerminated
             | T::WorkflowExecutionContinuedAsNew
+    )
+}
+
+/// Whether `event` may directly follow a `WorkflowTaskStarted`: the task's own outcome,
+/// or the run closed under it by a terminate or its timeout (what sdk-core's replay
+/// accepts, and what Temporal writes).
+fn ends_a_started_workflow_task(event: &HistoryEvent) -> bool {
+    use EventType as T;
+    matches!(
+        proto::event_type(event),
+        T::WorkflowTaskCompleted
+            | T::WorkflowTaskFailed
+            | T::WorkflowTaskTimedOut
+            | T::WorkflowExecutionTerminated
+            | T::WorkflowExecutionTimedOut
     )
 }
 

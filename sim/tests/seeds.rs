@@ -82,6 +82,11 @@ fn the_history_checks_catch_what_they_look_for() {
             }
             Event::TimerStartedEventAttributes(_) => EventType::TimerStarted,
             Event::TimerFiredEventAttributes(_) => EventType::TimerFired,
+            Event::WorkflowTaskScheduledEventAttributes(_) => EventType::WorkflowTaskScheduled,
+            Event::WorkflowTaskStartedEventAttributes(_) => EventType::WorkflowTaskStarted,
+            Event::WorkflowExecutionSignaledEventAttributes(_) => {
+                EventType::WorkflowExecutionSignaled
+            }
             _ => EventType::Unspecified,
         } as i32,
         attributes: Some(attributes),
@@ -128,4 +133,36 @@ fn the_history_checks_catch_what_they_look_for() {
     gap.event_id = 4;
     let gap = well_formed("w", "r", &[started(), timer(100), gap], &[]).unwrap_err();
     assert!(gap.0.contains("is at position"), "{gap}");
+    // Nothing but its outcome follows a started workflow task.
+    let task = [
+        started(),
+        event(
+            2,
+            100,
+            Event::WorkflowTaskScheduledEventAttributes(Default::default()),
+        ),
+        event(
+            3,
+            100,
+            Event::WorkflowTaskStartedEventAttributes(
+                temporalio_protos::temporal::api::history::v1::WorkflowTaskStartedEventAttributes {
+                    scheduled_event_id: 2,
+                    ..Default::default()
+                },
+            ),
+        ),
+        event(
+            4,
+            100,
+            Event::WorkflowExecutionSignaledEventAttributes(Default::default()),
+        ),
+    ];
+    assert!(well_formed("w", "r", &task[..3], &[]).is_ok());
+    let inside = well_formed("w", "r", &task, &[]).unwrap_err();
+    assert!(
+        inside
+            .0
+            .contains("follows the workflow task started at event 3"),
+        "{inside}"
+    );
 }

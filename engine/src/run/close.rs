@@ -64,6 +64,7 @@ impl Run {
         attrs: Attributes,
         status: WorkflowExecutionStatus,
     ) {
+        self.force_close_workflow_task(ctx);
         self.flush_buffered(ctx);
         self.append(ctx, attrs);
         self.close(ctx, status);

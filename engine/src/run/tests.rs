@@ -628,6 +628,53 @@ fn events_that_arrive_while_a_task_is_held_wait_for_it_to_end() {
     );
 }
 
+/// A run closed from outside under a started task (a worker holding it, or gone): the
+/// task is failed first, as Temporal does, so that nothing but its outcome follows its
+/// started event (sdk-core refuses to replay such a history otherwise).
+#[test]
+fn a_run_closed_from_outside_fails_its_started_task_first() {
+    let mut world = World::new();
+    let mut run = world.started_task();
+    world.apply(&mut run, |run, ctx| run.signal(ctx, "", Default::default()));
+    world.apply(&mut run, |run, ctx| run.terminate(ctx, "test", "test"));
+    assert_eq!(
+        new_types(&run, 3),
+        [
+            E::WorkflowTaskFailed,
+            E::WorkflowExecutionSignaled,
+            E::WorkflowExecutionTerminated
+        ]
+    );
+    let failed = run.events.get(3).unwrap();
+    let Some(Attributes::WorkflowTaskFailedEventAttributes(failed)) = failed.attributes else {
+        panic!("the fourth event is {failed:?}");
+    };
+    assert_eq!((failed.scheduled_event_id, failed.started_event_id), (2, 3));
+    assert_eq!(
+        failed.cause,
+        WorkflowTaskFailedCause::ForceCloseCommand as i32
+    );
+    assert_eq!(failed.identity, ENGINE_IDENTITY);
+
+    // The same at the run's timeout.
+    let mut timed_out = world.start(WorkflowExecutionStartedEventAttributes {
+        workflow_run_timeout: secs(60),
+        ..Default::default()
+    });
+    world
+        .apply(&mut timed_out.0, |run, ctx| {
+            run.start_workflow_task(ctx, "worker", "q")
+        })
+        .0
+        .unwrap();
+    world.later(Duration::from_secs(60));
+    world.apply(&mut timed_out.0, |run, ctx| run.time_out(ctx));
+    assert_eq!(
+        new_types(&timed_out.0, 3),
+        [E::WorkflowTaskFailed, E::WorkflowExecutionTimedOut]
+    );
+}
+
 #[test]
 fn a_closed_run_needs_no_deadline() {
     let mut world = World::new();

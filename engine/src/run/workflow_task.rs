@@ -432,6 +432,32 @@ impl Run {
         );
     }
 
+    /// The run closes from outside (terminate, timeout) under a started task: as on
+    /// Temporal, the task is failed first (cause `FORCE_CLOSE_COMMAND`, by the history
+    /// service), so that no event follows `WorkflowTaskStarted` but the task's outcome.
+    /// A transient task's events are not in history: it leaves none. The run has no
+    /// task after this.
+    pub(super) fn force_close_workflow_task(&mut self, ctx: &mut Ctx<'_>) {
+        let Some((scheduled_event_id, started_event_id)) = self
+            .wft
+            .take()
+            .filter(|t| !t.transient)
+            .and_then(|t| Some((t.scheduled_event_id, t.started_event_id?)))
+        else {
+            return;
+        };
+        self.append(
+            ctx,
+            Attributes::WorkflowTaskFailedEventAttributes(WorkflowTaskFailedEventAttributes {
+                scheduled_event_id,
+                started_event_id,
+                cause: WorkflowTaskFailedCause::ForceCloseCommand as i32,
+                identity: super::ENGINE_IDENTITY.to_owned(),
+                ..Default::default()
+            }),
+        );
+    }
+
     /// The started task ran past its start-to-close timeout.
     pub(crate) fn time_out_workflow_task(&mut self, ctx: &mut Ctx<'_>, scheduled: i64) {
         let Ok((scheduled_event_id, started_event_id)) = self.started_task(scheduled) else {
