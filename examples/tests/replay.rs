@@ -15,6 +15,7 @@ use capstan_examples::{
     patterns::activity_choice::{order_apples, order_bananas, Fruit, ShoppingList},
     worker,
 };
+use temporalio_common::protos::temporal::api::enums::v1::EventType;
 
 fn histories() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("histories")
@@ -161,6 +162,35 @@ async fn a_history_that_starts_no_workflow_is_refused() {
         .await
         .expect_err("core cannot replay a history without its start");
     assert!(matches!(error, ReplayError::History { .. }), "{error}");
+}
+
+/// An event between a workflow task's start and its outcome (what an engine that did not
+/// buffer it would write) is refused with the history named, not handed to core, whose
+/// poller panics on it.
+#[tokio::test]
+async fn a_history_with_an_event_inside_a_workflow_task_is_refused() {
+    let client = client().await;
+    let mut history = CapturedHistory::from_file(histories().join("say-hello-1.json"))
+        .expect("the history decodes");
+    let completed = history
+        .history
+        .events
+        .iter()
+        .position(|e| e.event_type() == EventType::WorkflowTaskCompleted)
+        .expect("a completed workflow task");
+    history.history.events.remove(completed);
+    history.source = "say-hello-1 without its first WorkflowTaskCompleted".to_owned();
+    let error = Replayer::new(&worker(&client, "replay"))
+        .replay(vec![history])
+        .await
+        .expect_err("a malformed history must be refused");
+    let message = error.to_string();
+    assert!(matches!(error, ReplayError::History { .. }), "{message}");
+    assert!(
+        message.contains("without its first WorkflowTaskCompleted")
+            && message.contains("is not a well-formed history"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

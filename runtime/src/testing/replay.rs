@@ -19,7 +19,7 @@ use temporalio_common::{
 };
 use temporalio_sdk_core::{
     init_replay_worker,
-    replay::{HistoryForReplay, ReplayWorkerInput},
+    replay::{HistoryForReplay, HistoryInfo, ReplayWorkerInput},
     WorkerConfig, WorkerVersioningStrategy,
 };
 
@@ -174,22 +174,22 @@ impl Replayer {
 
     /// Replays `histories` one after another and returns the first failure.
     pub async fn replay(&self, histories: Vec<CapturedHistory>) -> Result<(), ReplayError> {
-        // Core's replay worker panics on a history that does not start a workflow.
-        if let Some((history, e)) = histories.iter().find_map(|h| {
-            h.history
+        // Core's replay worker panics (in its poller, so the replay would end with the
+        // history never run) on a history it cannot take: each is checked here first.
+        let mut sources: HashMap<String, String> = HashMap::new();
+        for h in &histories {
+            let refused = |message: String| ReplayError::History {
+                path: h.source.clone().into(),
+                message,
+            };
+            let run_id = h
+                .history
                 .extract_run_id_from_start()
-                .err()
-                .map(|e| (h.source.clone(), e))
-        }) {
-            return Err(ReplayError::History {
-                path: history.into(),
-                message: format!("does not start with a workflow execution: {e}"),
-            });
+                .map_err(|e| refused(format!("does not start with a workflow execution: {e}")))?;
+            HistoryInfo::new_from_history(&h.history, None)
+                .map_err(|e| refused(format!("is not a well-formed history: {e}")))?;
+            sources.insert(run_id.to_owned(), h.source.clone());
         }
-        let sources: HashMap<String, String> = histories
-            .iter()
-            .map(|h| (h.workflow_id.clone(), h.source.clone()))
-            .collect();
         let feed: Vec<HistoryForReplay> = histories
             .into_iter()
             .map(|h| HistoryForReplay::new(h.history, h.workflow_id))
@@ -237,20 +237,18 @@ impl Replayer {
         let watcher = std::mem::take(&mut *watcher.lock().expect("watcher lock"));
         match watcher.failures.into_iter().next() {
             // A history the worker never started would otherwise pass unnoticed.
-            None => match sources.iter().find(|(workflow_id, _)| {
-                !watcher
-                    .runs
-                    .values()
-                    .any(|(started, _)| started == *workflow_id)
-            }) {
+            None => match sources
+                .iter()
+                .find(|(run_id, _)| !watcher.runs.contains_key(*run_id))
+            {
                 None => Ok(()),
                 Some((_, history)) => Err(ReplayError::History {
                     path: history.into(),
                     message: "the replay worker never started its workflow".to_owned(),
                 }),
             },
-            Some((run, reason, message)) => {
-                let history = sources.get(&run.0).cloned().unwrap_or_default();
+            Some((run_id, run, reason, message)) => {
+                let history = sources.get(&run_id).cloned().unwrap_or_default();
                 let (workflow_id, workflow_type) = run;
                 Err(if reason == EvictionReason::Nondeterminism {
                     ReplayError::Nondeterminism {
@@ -278,7 +276,8 @@ impl Replayer {
 struct EvictionWatcher {
     /// Run id → (workflow id, workflow type).
     runs: HashMap<String, (String, String)>,
-    failures: Vec<((String, String), EvictionReason, String)>,
+    /// Run id, (workflow id, workflow type), why and what core said.
+    failures: Vec<(String, (String, String), EvictionReason, String)>,
 }
 
 impl EvictionWatcher {
@@ -308,8 +307,12 @@ impl EvictionWatcher {
                         .get(&activation.run_id)
                         .cloned()
                         .unwrap_or_else(|| (activation.run_id.clone(), String::new()));
-                    self.failures
-                        .push((run, reason, core_message(&eviction.message)));
+                    self.failures.push((
+                        activation.run_id.clone(),
+                        run,
+                        reason,
+                        core_message(&eviction.message),
+                    ));
                 }
                 _ => {}
             }
