@@ -6,7 +6,7 @@
 //! capstan-sim replay --seed 42 --keep 0-3,7   # only these steps of it
 //! capstan-sim replay --seed 42 --keep 0-3,7 --print-case   # as sim/regressions.txt keeps it
 //! capstan-sim soak --minutes 60        # fresh seeds until the time is up, then a report
-//! capstan-sim soak --minutes 60 --real-worker   # some workflows on a real Capstan worker too
+//! capstan-sim soak --minutes 60 --simulated-only   # no workflow on a real Capstan worker
 //! ```
 
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ fn main() -> std::process::ExitCode {
         Ok(false) => std::process::ExitCode::FAILURE,
         Err(e) => {
             eprintln!("capstan-sim: {e:#}");
-            eprintln!("usage: capstan-sim seeds A-B | replay --seed S [--keep I-J,K] [--histories] | soak --minutes M [--first-seed S]  (each takes --real-worker)");
+            eprintln!("usage: capstan-sim seeds A-B | replay --seed S [--keep I-J,K] [--histories] | soak --minutes M [--first-seed S]  (each takes --simulated-only)");
             std::process::ExitCode::from(2)
         }
     }
@@ -39,7 +39,7 @@ fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
 
 async fn command(args: &[String]) -> anyhow::Result<bool> {
     let size = Size {
-        real_worker: args.iter().any(|a| a == "--real-worker"),
+        real_worker: !args.iter().any(|a| a == "--simulated-only"),
         ..Size::default()
     };
     match args.first().map(String::as_str) {

@@ -214,8 +214,8 @@ pub struct Size {
     pub workflows: u64,
     /// Steps per seed, at most.
     pub steps: u64,
-    /// Whether some workflows are errands on a real Capstan worker (`--real-worker`):
-    /// off by default while a finding in that path is open (see the note in `real_worker`).
+    /// Whether some workflows are errands on a real Capstan worker (on by default;
+    /// `--simulated-only` turns it off).
     pub real_worker: bool,
 }
 
@@ -224,7 +224,7 @@ impl Default for Size {
         Self {
             workflows: 8,
             steps: 160,
-            real_worker: false,
+            real_worker: true,
         }
     }
 }

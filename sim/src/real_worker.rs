@@ -2,10 +2,10 @@
 //! workflows, through the same faults as the simulated worker's. Their histories must
 //! also replay through Capstan's `Replayer` with no nondeterminism.
 //!
-//! Off by default (`capstan-sim ... --real-worker` turns it on) while one finding is
-//! open: sdk-core's replay worker can panic on a history handed to the `Replayer` that
-//! ends with `ActivityTaskStarted`, and the run is not failed for it. (The two earlier
-//! findings, a lost cancel request and an abort at the end of a run, are fixed.)
+//! On by default (`capstan-sim ... --simulated-only` turns it off). It found a lost
+//! cancel request (runtime), an abort at the end of a run, queued tasks kept after their
+//! run closed, and histories with an event inside a workflow task (engine): each is
+//! fixed and kept in `sim/regressions.txt`.
 
 use std::time::Duration;
 
