@@ -61,12 +61,15 @@ pub struct WorkflowSeen {
 #[derive(Debug, Default)]
 pub struct Observed {
     pub workflows: Vec<WorkflowSeen>,
+    /// Of the workflows that are schedules, by the same index.
+    pub schedules: Vec<crate::schedules::ScheduleSeen>,
 }
 
 impl Observed {
     pub fn new(plan: &Plan) -> Self {
         Self {
             workflows: vec![WorkflowSeen::default(); plan.workflows.len()],
+            schedules: vec![Default::default(); plan.workflows.len()],
         }
     }
 
@@ -117,18 +120,23 @@ pub fn keeps_prefix(
     after: &[HistoryEvent],
 ) -> Result<(), Violation> {
     if after.len() < before.len() || after[..before.len()] != *before {
-        let lost = before
+        let (lost, was, is) = before
             .iter()
-            .zip(
-                after
-                    .iter()
-                    .chain(std::iter::repeat(&HistoryEvent::default())),
-            )
-            .find(|(b, a)| b != a)
-            .map_or(0, |(b, _)| b.event_id);
+            .zip(after.iter().map(Some).chain(std::iter::repeat(None)))
+            .find(|(b, a)| Some(*b) != *a)
+            .map_or((0, String::new(), String::new()), |(b, a)| {
+                (
+                    b.event_id,
+                    format!("{:?} {:?}", proto::event_type(b), b.attributes),
+                    a.map_or("gone".to_owned(), |a| {
+                        format!("{:?} {:?}", proto::event_type(a), a.attributes)
+                    }),
+                )
+            });
         return Err(Violation::new(format!(
             "{workflow_id} run {run_id}: after a restart its history ({} events) no longer \
-             holds what was read before ({} events); event {lost} differs or is gone",
+             holds what was read before ({} events); event {lost} differs or is gone: \
+             it was {was}; it is {is}",
             after.len(),
             before.len()
         )));

@@ -70,7 +70,7 @@ pub struct Driver {
     dir: PathBuf,
     engine: Option<Engine>,
     port: u16,
-    client: WorkflowServiceClient<Channel>,
+    pub(crate) client: WorkflowServiceClient<Channel>,
     pub observed: Observed,
     late: Vec<LateAnswer>,
     background: Vec<Background>,
@@ -161,6 +161,11 @@ impl Driver {
     }
 
     async fn step(&mut self, step: &Step) -> Result<(), Violation> {
+        if let Some(w) = step.workflow() {
+            if matches!(self.plan.workflows[w], Script::Schedule { .. }) {
+                return self.schedule_step(step, w).await;
+            }
+        }
         match *step {
             Step::Start(w) => self.start_workflow(w).await,
             Step::SignalWithStart(w, k) => self.signal_with_start(w, k).await,
@@ -179,10 +184,21 @@ impl Driver {
         }
     }
 
+    /// A step aimed at a schedule: a start creates it, a cancel pauses it, a terminate
+    /// deletes it, anything else describes it.
+    async fn schedule_step(&mut self, step: &Step, w: usize) -> Result<(), Violation> {
+        match *step {
+            Step::Start(_) | Step::SignalWithStart(..) => self.create_schedule(w).await,
+            Step::Cancel(_) => self.pause_schedule(w).await,
+            Step::Terminate(_) => self.delete_schedule(w, false).await,
+            _ => self.describe_schedule(w).await,
+        }
+    }
+
     /// Sends a call and waits for its answer within [`ANSWER_WITHIN`]; a hang, or an
     /// answer that says the engine failed (`INTERNAL`, `UNKNOWN`, `DATA_LOSS`), is a
     /// violation. Other refusals are the caller's to judge.
-    async fn call<T>(
+    pub(crate) async fn call<T>(
         &mut self,
         what: &str,
         call: impl std::future::Future<Output = Result<tonic::Response<T>, Status>>,
@@ -202,7 +218,7 @@ impl Driver {
 
     /// [`Driver::call`], taking a refusal with one of the `allowed` codes as an answer
     /// (`None`).
-    async fn send<T>(
+    pub(crate) async fn send<T>(
         &mut self,
         what: &str,
         call: impl std::future::Future<Output = Result<tonic::Response<T>, Status>>,
@@ -263,12 +279,23 @@ impl Driver {
 
     /// Every run of workflow `w` the engine lists, newest first.
     pub async fn listed_runs(&mut self, w: usize) -> Result<Vec<String>, Violation> {
+        let query = format!("WorkflowId = '{}'", self.workflow_id(w));
+        Ok(self
+            .listed(&query)
+            .await?
+            .into_iter()
+            .map(|(_, run_id)| run_id)
+            .collect())
+    }
+
+    /// Every run matching `query` the engine lists, newest first: (workflow id, run id).
+    pub(crate) async fn listed(&mut self, query: &str) -> Result<Vec<(String, String)>, Violation> {
         let mut runs = Vec::new();
         let mut token = Vec::new();
         loop {
             let request = service::ListWorkflowExecutionsRequest {
                 namespace: proto::NAMESPACE.to_owned(),
-                query: format!("WorkflowId = '{}'", self.workflow_id(w)),
+                query: query.to_owned(),
                 next_page_token: token,
                 page_size: 100,
             };
@@ -280,12 +307,14 @@ impl Driver {
                 )
                 .await?
                 .map_err(|status| {
-                    Violation::new(format!("w{w}'s runs cannot be listed: {status:?}"))
+                    Violation::new(format!(
+                        "runs matching {query} cannot be listed: {status:?}"
+                    ))
                 })?;
             runs.extend(
                 page.executions
                     .into_iter()
-                    .filter_map(|e| e.execution.map(|e| e.run_id)),
+                    .filter_map(|e| e.execution.map(|e| (e.workflow_id, e.run_id))),
             );
             if page.next_page_token.is_empty() {
                 return Ok(runs);
@@ -1115,12 +1144,20 @@ impl Driver {
     /// updates the scripts still wait for, and time passing when nothing else moves.
     async fn drain(&mut self) -> Result<(), Violation> {
         self.fail_writes(None).await?;
+        // Schedules go first: what they started is then all there is to finish.
+        for w in 0..self.plan.workflows.len() {
+            if matches!(self.plan.workflows[w], Script::Schedule { .. }) {
+                self.delete_schedule(w, true).await?;
+            }
+        }
         let mut k = 100u8;
         for round in 0..DRAIN_ROUNDS {
             self.collect_background(false).await?;
             let mut moved = false;
             for w in 0..self.plan.workflows.len() {
-                if self.observed.workflows[w].first_run.is_none() {
+                if self.observed.workflows[w].first_run.is_none()
+                    && !matches!(self.plan.workflows[w], Script::Schedule { .. })
+                {
                     self.start_workflow(w).await?;
                     moved = true;
                 }
@@ -1250,7 +1287,7 @@ fn check_status(what: &str, status: &Status) -> Result<(), Violation> {
 }
 
 /// A refusal other than `allowed` is a violation.
-fn expect_codes(what: &str, status: &Status, allowed: &[Code]) -> Result<(), Violation> {
+pub(crate) fn expect_codes(what: &str, status: &Status, allowed: &[Code]) -> Result<(), Violation> {
     if allowed.contains(&status.code()) {
         Ok(())
     } else {

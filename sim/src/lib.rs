@@ -5,7 +5,8 @@
 //! holding a task, answers late or twice, fails tasks, heartbeats then vanishes, asks for
 //! a sticky queue it never polls), client calls (starts, signals, signal-with-start,
 //! updates, queries, cancels, terminations, each sometimes sent twice with the same
-//! request id), passing time on the engine's manual clock (from a second to days), and
+//! request id), workflows on a real Capstan worker ([`real_worker`]), schedules and the
+//! workflows they start ([`schedules`]), passing time on the engine's manual clock (from a second to days), and
 //! faults (a crash at a transaction boundary and a reopen of the file, writes failing as
 //! on a failed fsync or a full disk, dropped connections). The [`driver`] runs it against
 //! a real engine through its gRPC API; the [`checks`] hold it to a model.
@@ -19,6 +20,7 @@ pub mod plan;
 pub mod proto;
 pub mod real_worker;
 pub mod rng;
+pub mod schedules;
 pub mod scripts;
 
 use std::{path::PathBuf, time::Instant};
@@ -95,6 +97,10 @@ async fn check_end(driver: &mut Driver) -> Result<(), Violation> {
     let mut checks = 0;
     for w in 0..driver.plan.workflows.len() {
         let script = driver.plan.workflows[w];
+        if let Script::Schedule { .. } = script {
+            checks += driver.check_schedule(w).await?;
+            continue;
+        }
         let seen = driver.observed.workflows[w].clone();
         let workflow_id = driver.workflow_id(w);
         // Every run the engine lists, besides those acknowledged: a start answered

@@ -34,6 +34,11 @@ pub enum Script {
     Child { policy: i32, child_seconds: u32 },
     /// Continues as new `remaining` more times, then completes.
     ContinueAsNew { remaining: u8 },
+    /// A schedule (its id is the workflow's id) that starts a `Timer { seconds: 1 }`
+    /// workflow every `every_seconds`, at most `actions` times, overlapping freely. `start`
+    /// creates it, `cancel` pauses it, `terminate` deletes it; signals, updates and
+    /// queries describe it.
+    Schedule { every_seconds: u32, actions: u8 },
     /// Runs on the real Capstan worker (`real_worker::Errand`): an activity failing its
     /// first `fail_first` attempts, a sleep of `sleep_seconds`, then a wait for a signal.
     Errand { fail_first: u8, sleep_seconds: u32 },
@@ -187,6 +192,20 @@ impl std::str::FromStr for Step {
 }
 
 impl Step {
+    /// The workflow a client call is aimed at.
+    pub fn workflow(&self) -> Option<usize> {
+        match *self {
+            Step::Start(w)
+            | Step::SignalWithStart(w, _)
+            | Step::Signal(w, _)
+            | Step::Update(w, _)
+            | Step::Query(w)
+            | Step::Cancel(w)
+            | Step::Terminate(w) => Some(w),
+            _ => None,
+        }
+    }
+
     /// Whether this step injects a fault.
     pub fn is_fault(&self) -> bool {
         matches!(
@@ -353,7 +372,7 @@ impl Plan {
 }
 
 fn script(rng: &mut Rng, real_worker: bool) -> Script {
-    match rng.below(if real_worker { 7 } else { 6 }) {
+    match rng.below(if real_worker { 8 } else { 7 }) {
         0 => {
             let always_fails = rng.chance(20);
             Script::Activities {
@@ -386,6 +405,10 @@ fn script(rng: &mut Rng, real_worker: bool) -> Script {
         },
         5 => Script::ContinueAsNew {
             remaining: rng.within(0..=3) as u8,
+        },
+        6 => Script::Schedule {
+            every_seconds: rng.weighted(&[(2, 60), (2, 3600), (1, 86_400)]),
+            actions: rng.within(1..=3) as u8,
         },
         _ => Script::Errand {
             fail_first: rng.within(0..=2) as u8,

@@ -4,15 +4,17 @@ pub use temporalio_protos::temporal::api::{
     command::v1::{self as command, command::Attributes as Cmd, Command},
     common::v1::{ActivityType, Payload, Payloads, RetryPolicy, WorkflowExecution, WorkflowType},
     enums::v1::{
-        CommandType, EventType, QueryResultType, TaskQueueKind,
+        CommandType, EventType, QueryResultType, ScheduleOverlapPolicy, TaskQueueKind,
         UpdateWorkflowExecutionLifecycleStage,
     },
     failure::v1::{failure::FailureInfo, ApplicationFailureInfo, Failure},
     history::v1::{history_event::Attributes as Event, History, HistoryEvent},
     protocol::v1::Message,
     query::v1::{WorkflowQuery, WorkflowQueryResult},
+    schedule::v1 as schedule,
     taskqueue::v1::{StickyExecutionAttributes, TaskQueue},
     update::v1 as update,
+    workflow::v1::NewWorkflowExecutionInfo,
     workflowservice::v1::{self as service, workflow_service_client::WorkflowServiceClient},
 };
 

@@ -41,7 +41,7 @@ pub fn expected_result(script: Script) -> Option<String> {
                 .join(",")
         ),
         Script::Timer { seconds } => format!("timer:{seconds}"),
-        Script::Signals { .. } | Script::Errand { .. } => return None,
+        Script::Signals { .. } | Script::Errand { .. } | Script::Schedule { .. } => return None,
         Script::Updates { .. } => "updates".to_owned(),
         Script::Child { .. } => "parent".to_owned(),
         Script::ContinueAsNew { .. } => "can:done".to_owned(),
@@ -257,6 +257,9 @@ pub fn decide(
             unreachable!(
                 "errands run on the real worker's queue, which the simulated worker does not poll"
             )
+        }
+        Script::Schedule { .. } => {
+            unreachable!("a schedule is no workflow: what it starts runs `schedules::ACTION`")
         }
         Script::ContinueAsNew { remaining } => {
             decision.commands.push(if remaining == 0 {
