@@ -5,7 +5,7 @@
 //! The plan's steps act on it as on any workflow: `start` and signal-with-start create
 //! it, `cancel` pauses it, `terminate` deletes it; signals, updates and queries describe
 //! it. The drain deletes every schedule first, so that the seed ends with no deadline
-//! left. Then [`Driver::check_schedule`] holds the workflows it started to the model:
+//! left. Then `Driver::check_schedule` holds the workflows it started to the model:
 //! - each id is `<schedule id>-<nominal time>` (RFC 3339, as Temporal names them), the
 //!   nominal time a multiple of the interval, later than the schedule's first creation
 //!   attempt and no later than its last deletion;
