@@ -193,6 +193,54 @@ async fn a_history_with_an_event_inside_a_workflow_task_is_refused() {
     );
 }
 
+/// A run terminated after its only workflow task timed out (its worker gone) replays:
+/// the workflow starts, and no command is checked against the history.
+#[tokio::test]
+async fn a_history_terminated_after_its_only_task_timed_out_replays() {
+    use temporalio_common::protos::temporal::api::history::v1::{
+        history_event::Attributes, HistoryEvent, WorkflowExecutionTerminatedEventAttributes,
+    };
+    let client = client().await;
+    let mut history = CapturedHistory::from_file(histories().join("say-hello-1.json"))
+        .expect("the history decodes");
+    let events = &mut history.history.events;
+    let started = events
+        .iter()
+        .position(|e| e.event_type() == EventType::WorkflowTaskStarted)
+        .expect("a started workflow task");
+    events.truncate(started + 1);
+    events.push(HistoryEvent {
+        event_id: started as i64 + 2,
+        event_time: events.last().and_then(|e| e.event_time),
+        event_type: EventType::WorkflowTaskTimedOut as i32,
+        attributes: Some(Attributes::WorkflowTaskTimedOutEventAttributes(
+            temporalio_common::protos::temporal::api::history::v1::WorkflowTaskTimedOutEventAttributes {
+                scheduled_event_id: started as i64,
+                started_event_id: started as i64 + 1,
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    });
+    events.push(HistoryEvent {
+        event_id: started as i64 + 3,
+        event_time: events.last().and_then(|e| e.event_time),
+        event_type: EventType::WorkflowExecutionTerminated as i32,
+        attributes: Some(Attributes::WorkflowExecutionTerminatedEventAttributes(
+            WorkflowExecutionTerminatedEventAttributes {
+                reason: "its worker is gone".to_owned(),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    });
+    history.source = "say-hello-1 terminated after its first task timed out".to_owned();
+    Replayer::new(&worker(&client, "replay"))
+        .replay(vec![history])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
 #[tokio::test]
 async fn histories_saved_by_save_history_replay() {
     let client = client().await;

@@ -173,7 +173,19 @@ impl Replayer {
     }
 
     /// Replays `histories` one after another and returns the first failure.
+    ///
+    /// Each history gets a replay worker of its own: core's replay worker, given several,
+    /// can shut down with the last one still waiting for the workflow cache and never
+    /// replay it (seen with histories of one workflow id whose runs were terminated).
     pub async fn replay(&self, histories: Vec<CapturedHistory>) -> Result<(), ReplayError> {
+        for history in histories {
+            self.replay_alone(vec![history]).await?;
+        }
+        Ok(())
+    }
+
+    /// Replays `histories` on one replay worker.
+    async fn replay_alone(&self, histories: Vec<CapturedHistory>) -> Result<(), ReplayError> {
         // Core's replay worker panics (in its poller, so the replay would end with the
         // history never run) on a history it cannot take: each is checked here first.
         let mut sources: HashMap<String, String> = HashMap::new();
@@ -242,9 +254,9 @@ impl Replayer {
                 .find(|(run_id, _)| !watcher.runs.contains_key(*run_id))
             {
                 None => Ok(()),
-                Some((_, history)) => Err(ReplayError::History {
+                Some((run_id, history)) => Err(ReplayError::History {
                     path: history.into(),
-                    message: "the replay worker never started its workflow".to_owned(),
+                    message: format!("the replay worker never started its workflow (run {run_id})"),
                 }),
             },
             Some((run_id, run, reason, message)) => {
