@@ -5,6 +5,7 @@
 //! capstan-sim replay --seed 42         # one seed, its whole trace printed
 //! capstan-sim replay --seed 42 --keep 0-3,7   # only these steps of it
 //! capstan-sim replay --seed 42 --keep 0-3,7 --print-case   # as sim/regressions.txt keeps it
+//! capstan-sim cases sim/regressions.txt   # the cases a file keeps (as a failure prints them)
 //! capstan-sim soak --minutes 60        # fresh seeds until the time is up, then a report
 //! capstan-sim soak --minutes 60 --simulated-only   # no workflow on a real Capstan worker
 //! ```
@@ -24,7 +25,7 @@ fn main() -> std::process::ExitCode {
         Ok(false) => std::process::ExitCode::FAILURE,
         Err(e) => {
             eprintln!("capstan-sim: {e:#}");
-            eprintln!("usage: capstan-sim seeds A-B | replay --seed S [--keep I-J,K] [--histories] | soak --minutes M [--first-seed S]  (each takes --simulated-only)");
+            eprintln!("usage: capstan-sim seeds A-B | replay --seed S [--keep I-J,K] [--histories] | cases FILE [--histories] | soak --minutes M [--first-seed S]  (each takes --simulated-only)");
             std::process::ExitCode::from(2)
         }
     }
@@ -73,20 +74,22 @@ async fn command(args: &[String]) -> anyhow::Result<bool> {
                 println!("{}", plan.to_text());
                 return Ok(true);
             }
-            let outcome =
-                capstan_sim::run_showing(plan, args.iter().any(|a| a == "--histories")).await?;
-            println!("{}", outcome.trace.join("\n"));
-            println!("{:?}", outcome.counts);
-            match outcome.violation {
-                Some(v) => {
-                    println!("VIOLATION: {v}");
-                    Ok(false)
-                }
-                None => {
-                    println!("every invariant held");
-                    Ok(true)
+            show(plan, args).await
+        }
+        Some("cases") => {
+            let file = args
+                .get(1)
+                .ok_or_else(|| anyhow::anyhow!("cases needs a file"))?;
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| anyhow::anyhow!("cannot read {file}: {e}"))?;
+            let cases = capstan_sim::regression_cases(&text).map_err(|e| anyhow::anyhow!(e))?;
+            for (title, plan) in cases {
+                println!("{title}");
+                if !show(plan, args).await? {
+                    return Ok(false);
                 }
             }
+            Ok(true)
         }
         Some("soak") => {
             let minutes: u64 = flag(args, "--minutes").unwrap_or("60").parse()?;
@@ -122,6 +125,24 @@ async fn command(args: &[String]) -> anyhow::Result<bool> {
             Ok(true)
         }
         _ => anyhow::bail!("unknown command"),
+    }
+}
+
+/// Runs `plan` and prints its trace (with every history at the end, with `--histories`)
+/// and what came of it; answers whether every invariant held.
+async fn show(plan: Plan, args: &[String]) -> anyhow::Result<bool> {
+    let outcome = capstan_sim::run_showing(plan, args.iter().any(|a| a == "--histories")).await?;
+    println!("{}", outcome.trace.join("\n"));
+    println!("{:?}", outcome.counts);
+    match outcome.violation {
+        Some(v) => {
+            println!("VIOLATION: {v}");
+            Ok(false)
+        }
+        None => {
+            println!("every invariant held");
+            Ok(true)
+        }
     }
 }
 

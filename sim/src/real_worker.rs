@@ -147,6 +147,25 @@ impl RealWorker {
         histories: Vec<(String, Vec<HistoryEvent>)>,
     ) -> Result<usize, Violation> {
         let count = histories.len();
+        let shapes: Vec<String> = histories
+            .iter()
+            .map(|(_, events)| {
+                let run = events
+                    .first()
+                    .and_then(|e| match &e.attributes {
+                        Some(crate::proto::Event::WorkflowExecutionStartedEventAttributes(a)) => {
+                            Some(a.original_execution_run_id.clone())
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                let types: Vec<String> = events
+                    .iter()
+                    .map(|e| format!("{:?}", crate::proto::event_type(e)))
+                    .collect();
+                format!("run {run}: {}", types.join(" "))
+            })
+            .collect();
         let captured = histories
             .into_iter()
             .map(|(workflow_id, events)| CapturedHistory {
@@ -159,7 +178,8 @@ impl RealWorker {
         match tokio::time::timeout(Duration::from_secs(60), replayer.replay(captured)).await {
             Ok(Ok(())) => Ok(count),
             Ok(Err(e)) => Err(Violation::new(format!(
-                "an errand's history does not replay: {e}"
+                "an errand's history does not replay: {e}\nthe histories given:\n{}",
+                shapes.join("\n")
             ))),
             Err(_) => Err(Violation::new(
                 "replaying the errands' histories did not finish within 60 s",
