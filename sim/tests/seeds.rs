@@ -165,4 +165,19 @@ fn the_history_checks_catch_what_they_look_for() {
             .contains("follows the workflow task started at event 3"),
         "{inside}"
     );
+    // A task open at the end of what was read may vanish only if it may have been a
+    // speculative one (the workflow was sent updates).
+    use capstan_sim::checks::keeps_prefix;
+    let after = [
+        started(),
+        event(
+            2,
+            100,
+            Event::WorkflowExecutionSignaledEventAttributes(Default::default()),
+        ),
+    ];
+    assert!(keeps_prefix("w", "r", &task[..3], &after, true).is_ok());
+    let lost = keeps_prefix("w", "r", &task[..3], &after, false).unwrap_err();
+    assert!(lost.0.contains("event 2 differs"), "{lost}");
+    assert!(keeps_prefix("w", "r", &task[..3], &after[..1], false).is_err());
 }
