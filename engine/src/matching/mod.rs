@@ -76,12 +76,35 @@ impl Queues {
     /// this they stayed in memory until some worker polled their queue again. Linear in
     /// the namespace's backlog, which workers that keep up keep short.
     pub(crate) fn forget_run(&mut self, namespace: &str, run_id: &str) {
+        self.forget(
+            Some(namespace),
+            |t| matches!(t, WorkflowTaskRef::Run(id) if id == run_id),
+        );
         self.queues.retain(|(ns, _), tasks| {
             if ns == namespace {
-                tasks
-                    .workflow
-                    .retain(|t| !matches!(t, WorkflowTaskRef::Run(id) if id == run_id));
                 tasks.activity.retain(|t| t.run_id != run_id);
+            }
+            !(tasks.workflow.is_empty() && tasks.activity.is_empty())
+        });
+    }
+
+    /// Drops the entry of a query that ended (answered, timed out, or its caller gone)
+    /// from the queues of `namespace` (every queue when `None`): without this, a query
+    /// that waited on the sticky queue of a worker that no longer polls it stayed there
+    /// for good.
+    pub(crate) fn forget_query(&mut self, namespace: Option<&str>, query_id: &str) {
+        self.forget(
+            namespace,
+            |t| matches!(t, WorkflowTaskRef::Query(id) if id == query_id),
+        );
+    }
+
+    /// Drops the workflow task entries `gone` picks from the queues of `namespace` (every
+    /// queue when `None`), and the queues that leaves empty.
+    fn forget(&mut self, namespace: Option<&str>, gone: impl Fn(&WorkflowTaskRef) -> bool) {
+        self.queues.retain(|(ns, _), tasks| {
+            if namespace.is_none_or(|n| n == ns) {
+                tasks.workflow.retain(|t| !gone(t));
             }
             !(tasks.workflow.is_empty() && tasks.activity.is_empty())
         });

@@ -92,6 +92,6 @@ struct Forget<'a> {
 impl Drop for Forget<'_> {
     fn drop(&mut self) {
         // Nothing to write: queries live in memory only.
-        let _ = self.store.try_apply(|state| state.queries.remove(&self.id));
+        let _ = self.store.try_apply(|state| state.forget_query(&self.id));
     }
 }

@@ -153,6 +153,17 @@ impl State {
             .push_workflow(&namespace, &queue, WorkflowTaskRef::Query(id));
     }
 
+    /// Query `id` ended (answered, timed out, or its caller gone): it and its queue
+    /// entry go.
+    pub(crate) fn forget_query(&mut self, id: &str) {
+        let Some(query) = self.queries.remove(id) else {
+            return;
+        };
+        // A run deleted meanwhile no longer says its namespace: every queue is looked at.
+        let namespace = self.runs.get(&query.run_id).map(|r| r.namespace.clone());
+        self.queues.forget_query(namespace.as_deref(), id);
+    }
+
     /// A sticky queue's worker shut down: its held polls answer empty, and the tasks and
     /// queries waiting on it move to their normal queues now. Entries that are not there
     /// for this sticky worker stay (a buggy worker may name a normal queue as its sticky

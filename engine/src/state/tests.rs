@@ -324,3 +324,27 @@ fn a_closed_runs_queued_tasks_leave_the_queues() {
     .expect("the other run's task is still queued");
     assert_eq!(other.workflow_execution.unwrap().workflow_id, "other");
 }
+
+/// A query that ended before a worker took it (its caller gave up) leaves its queue: a
+/// query waiting on the sticky queue of a worker that polls no more stayed there for good
+/// (found by the simulator's memory census, soak seed 200084).
+#[test]
+fn a_query_that_ended_leaves_its_queue() {
+    let mut state = state();
+    start(&mut state, "wf", "q");
+    let (run, _) = run_task(&mut state, "q", vec![]);
+    // Only the query waits: the run's first task was taken above.
+    assert_eq!(state.queues.len(), 0);
+    let (reply, _answer) = tokio::sync::oneshot::channel();
+    tx(&mut state, |s| {
+        s.enqueue_query(&run, "query-1".into(), Default::default(), reply)
+    });
+    assert_eq!(state.queues.len(), 1);
+    tx(&mut state, |s| s.forget_query("query-1"));
+    assert_eq!(
+        state.queues.len(),
+        0,
+        "the ended query's entry stayed queued"
+    );
+    assert!(state.queries.is_empty());
+}
