@@ -616,7 +616,12 @@ fn events_that_arrive_while_a_task_is_held_wait_for_it_to_end() {
             Default::default(),
         ))],
     );
-    completed.unwrap();
+    // Answered as Temporal does, so that the worker evicts the run and replays it.
+    let refused = completed.expect_err("the completion is refused");
+    assert_eq!(
+        (refused.code(), refused.message()),
+        (tonic::Code::InvalidArgument, "UnhandledCommand")
+    );
     assert!(run.is_open());
     assert_eq!(
         new_types(&run, 7),

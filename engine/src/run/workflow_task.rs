@@ -30,6 +30,10 @@ use crate::{
     },
 };
 
+/// What a completion that would close the run over unseen events is answered, as on
+/// Temporal (SDKs match this message).
+pub(crate) const UNHANDLED_COMMAND: &str = "UnhandledCommand";
+
 /// How long a task waits on a sticky queue when the worker names no timeout.
 const DEFAULT_STICKY_SCHEDULE_TO_START: Duration = Duration::from_secs(10);
 
@@ -516,7 +520,9 @@ impl Run {
         let closes = request.commands.iter().any(super::commands::closes_run);
         if closes && (!self.buffered.is_empty() || self.has_admitted_updates()) {
             // New events arrived while the task ran: the workflow must see them before
-            // it may close, as on Temporal.
+            // it may close, as on Temporal. The answer is Temporal's too: SDKs evict the
+            // run on `UnhandledCommand` and replay it with the new events; a worker told
+            // the task completed would go on from a workflow that already finished.
             self.end_task_unsuccessfully(
                 ctx,
                 Attributes::WorkflowTaskFailedEventAttributes(WorkflowTaskFailedEventAttributes {
@@ -528,7 +534,7 @@ impl Run {
                 }),
                 true,
             );
-            return Ok(Completed::default());
+            return Err(Status::invalid_argument(UNHANDLED_COMMAND));
         }
         if let Some(task) = self.wft.as_mut() {
             let events = std::mem::take(&mut task.transient_events);
