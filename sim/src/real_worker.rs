@@ -147,7 +147,8 @@ impl RealWorker {
         histories: Vec<(String, Vec<HistoryEvent>)>,
     ) -> Result<usize, Violation> {
         let count = histories.len();
-        let shapes: Vec<String> = histories
+        // Kept cheap (event types only), and written out only if the replay fails.
+        let shapes: Vec<(String, Vec<crate::proto::EventType>)> = histories
             .iter()
             .map(|(_, events)| {
                 let run = events
@@ -159,11 +160,7 @@ impl RealWorker {
                         _ => None,
                     })
                     .unwrap_or_default();
-                let types: Vec<String> = events
-                    .iter()
-                    .map(|e| format!("{:?}", crate::proto::event_type(e)))
-                    .collect();
-                format!("run {run}: {}", types.join(" "))
+                (run, events.iter().map(crate::proto::event_type).collect())
             })
             .collect();
         let captured = histories
@@ -179,7 +176,11 @@ impl RealWorker {
             Ok(Ok(())) => Ok(count),
             Ok(Err(e)) => Err(Violation::new(format!(
                 "an errand's history does not replay: {e}\nthe histories given:\n{}",
-                shapes.join("\n")
+                shapes
+                    .iter()
+                    .map(|(run, types)| format!("run {run}: {types:?}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             ))),
             Err(_) => Err(Violation::new(
                 "replaying the errands' histories did not finish within 60 s",

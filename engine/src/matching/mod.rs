@@ -79,32 +79,34 @@ impl Queues {
         self.forget(
             Some(namespace),
             |t| matches!(t, WorkflowTaskRef::Run(id) if id == run_id),
+            |t| t.run_id == run_id,
         );
-        self.queues.retain(|(ns, _), tasks| {
-            if ns == namespace {
-                tasks.activity.retain(|t| t.run_id != run_id);
-            }
-            !(tasks.workflow.is_empty() && tasks.activity.is_empty())
-        });
     }
 
-    /// Drops the entry of a query that ended (answered, timed out, or its caller gone)
-    /// from the queues of `namespace` (every queue when `None`): without this, a query
-    /// that waited on the sticky queue of a worker that no longer polls it stayed there
-    /// for good.
+    /// Drops the entry of a query that ended before a worker took it (timed out, or its
+    /// caller gone) from the queues of `namespace` (every queue when `None`): without
+    /// this, a query that waited on the sticky queue of a worker that no longer polls it
+    /// stayed there for good.
     pub(crate) fn forget_query(&mut self, namespace: Option<&str>, query_id: &str) {
         self.forget(
             namespace,
             |t| matches!(t, WorkflowTaskRef::Query(id) if id == query_id),
+            |_| false,
         );
     }
 
-    /// Drops the workflow task entries `gone` picks from the queues of `namespace` (every
-    /// queue when `None`), and the queues that leaves empty.
-    fn forget(&mut self, namespace: Option<&str>, gone: impl Fn(&WorkflowTaskRef) -> bool) {
+    /// Drops the entries `workflow` and `activity` pick from the queues of `namespace`
+    /// (every queue when `None`), and the queues that leaves empty, in one pass.
+    fn forget(
+        &mut self,
+        namespace: Option<&str>,
+        workflow: impl Fn(&WorkflowTaskRef) -> bool,
+        activity: impl Fn(&ActivityTaskRef) -> bool,
+    ) {
         self.queues.retain(|(ns, _), tasks| {
             if namespace.is_none_or(|n| n == ns) {
-                tasks.workflow.retain(|t| !gone(t));
+                tasks.workflow.retain(|t| !workflow(t));
+                tasks.activity.retain(|t| !activity(t));
             }
             !(tasks.workflow.is_empty() && tasks.activity.is_empty())
         });

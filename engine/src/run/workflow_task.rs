@@ -32,7 +32,7 @@ use crate::{
 
 /// What a completion that would close the run over unseen events is answered, as on
 /// Temporal (SDKs match this message).
-pub(crate) const UNHANDLED_COMMAND: &str = "UnhandledCommand";
+const UNHANDLED_COMMAND: &str = "UnhandledCommand";
 
 /// How long a task waits on a sticky queue when the worker names no timeout.
 const DEFAULT_STICKY_SCHEDULE_TO_START: Duration = Duration::from_secs(10);

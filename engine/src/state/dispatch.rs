@@ -154,11 +154,15 @@ impl State {
     }
 
     /// Query `id` ended (answered, timed out, or its caller gone): it and its queue
-    /// entry go.
+    /// entry go. An answered query was taken from its queue: only one that ended
+    /// unanswered costs a look through the queues.
     pub(crate) fn forget_query(&mut self, id: &str) {
         let Some(query) = self.queries.remove(id) else {
             return;
         };
+        if query.reply.is_none() {
+            return;
+        }
         // A run deleted meanwhile no longer says its namespace: every queue is looked at.
         let namespace = self.runs.get(&query.run_id).map(|r| r.namespace.clone());
         self.queues.forget_query(namespace.as_deref(), id);

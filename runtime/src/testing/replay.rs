@@ -179,33 +179,28 @@ impl Replayer {
     /// replay it (seen with histories of one workflow id whose runs were terminated).
     pub async fn replay(&self, histories: Vec<CapturedHistory>) -> Result<(), ReplayError> {
         for history in histories {
-            self.replay_alone(vec![history]).await?;
+            self.replay_one(history).await?;
         }
         Ok(())
     }
 
-    /// Replays `histories` on one replay worker.
-    async fn replay_alone(&self, histories: Vec<CapturedHistory>) -> Result<(), ReplayError> {
+    /// Replays one history on a replay worker of its own.
+    async fn replay_one(&self, history: CapturedHistory) -> Result<(), ReplayError> {
         // Core's replay worker panics (in its poller, so the replay would end with the
-        // history never run) on a history it cannot take: each is checked here first.
-        let mut sources: HashMap<String, String> = HashMap::new();
-        for h in &histories {
-            let refused = |message: String| ReplayError::History {
-                path: h.source.clone().into(),
-                message,
-            };
-            let run_id = h
-                .history
-                .extract_run_id_from_start()
-                .map_err(|e| refused(format!("does not start with a workflow execution: {e}")))?;
-            HistoryInfo::new_from_history(&h.history, None)
-                .map_err(|e| refused(format!("is not a well-formed history: {e}")))?;
-            sources.insert(run_id.to_owned(), h.source.clone());
-        }
-        let feed: Vec<HistoryForReplay> = histories
-            .into_iter()
-            .map(|h| HistoryForReplay::new(h.history, h.workflow_id))
-            .collect();
+        // history never run) on a history it cannot take: it is checked here first.
+        let refused = |message: String| ReplayError::History {
+            path: history.source.clone().into(),
+            message,
+        };
+        let run_id = history
+            .history
+            .extract_run_id_from_start()
+            .map_err(|e| refused(format!("does not start with a workflow execution: {e}")))?
+            .to_owned();
+        HistoryInfo::new_from_history(&history.history, None)
+            .map_err(|e| refused(format!("is not a well-formed history: {e}")))?;
+        let source = history.source;
+        let feed = vec![HistoryForReplay::new(history.history, history.workflow_id)];
         let config = WorkerConfig::builder()
             .namespace(self.client.namespace().to_owned())
             .task_queue(self.environment.task_queue.clone())
@@ -249,31 +244,25 @@ impl Replayer {
         let watcher = std::mem::take(&mut *watcher.lock().expect("watcher lock"));
         match watcher.failures.into_iter().next() {
             // A history the worker never started would otherwise pass unnoticed.
-            None => match sources
-                .iter()
-                .find(|(run_id, _)| !watcher.runs.contains_key(*run_id))
-            {
-                None => Ok(()),
-                Some((run_id, history)) => Err(ReplayError::History {
-                    path: history.into(),
-                    message: format!("the replay worker never started its workflow (run {run_id})"),
-                }),
-            },
-            Some((run_id, run, reason, message)) => {
-                let history = sources.get(&run_id).cloned().unwrap_or_default();
+            None if !watcher.runs.contains_key(&run_id) => Err(ReplayError::History {
+                path: source.into(),
+                message: format!("the replay worker never started its workflow (run {run_id})"),
+            }),
+            None => Ok(()),
+            Some((run, reason, message)) => {
                 let (workflow_id, workflow_type) = run;
                 Err(if reason == EvictionReason::Nondeterminism {
                     ReplayError::Nondeterminism {
                         workflow_id,
                         workflow_type,
-                        history,
+                        history: source,
                         message,
                     }
                 } else {
                     ReplayError::Failed {
                         workflow_id,
                         workflow_type,
-                        history,
+                        history: source,
                         reason: reason.as_str_name().to_owned(),
                         message,
                     }
@@ -288,8 +277,7 @@ impl Replayer {
 struct EvictionWatcher {
     /// Run id → (workflow id, workflow type).
     runs: HashMap<String, (String, String)>,
-    /// Run id, (workflow id, workflow type), why and what core said.
-    failures: Vec<(String, (String, String), EvictionReason, String)>,
+    failures: Vec<((String, String), EvictionReason, String)>,
 }
 
 impl EvictionWatcher {
@@ -319,12 +307,8 @@ impl EvictionWatcher {
                         .get(&activation.run_id)
                         .cloned()
                         .unwrap_or_else(|| (activation.run_id.clone(), String::new()));
-                    self.failures.push((
-                        activation.run_id.clone(),
-                        run,
-                        reason,
-                        core_message(&eviction.message),
-                    ));
+                    self.failures
+                        .push((run, reason, core_message(&eviction.message)));
                 }
                 _ => {}
             }
