@@ -168,7 +168,7 @@ fn without_open_workflow_task(events: &[HistoryEvent]) -> &[HistoryEvent] {
 }
 
 /// The rules every history keeps: contiguous ids from a start event, times that never
-/// go back, at most one close event and nothing after it, every reference to an earlier
+/// go back (but for buffered events, see [`Times`]), at most one close event and nothing after it, every reference to an earlier
 /// event of the right kind, at most one start and one outcome per scheduled item, each
 /// update accepted once, and every timer fired exactly at its deadline. Answers how many
 /// checks it made.
@@ -194,21 +194,14 @@ pub fn well_formed(
     let mut started_of: HashMap<i64, i64> = HashMap::new();
     let mut outcome_of: HashMap<i64, i64> = HashMap::new();
     let mut accepted_updates = BTreeSet::new();
+    let mut times = Times::default();
     for (i, event) in events.iter().enumerate() {
         checks += 1;
         if event.event_id != i as i64 + 1 {
             return fail(format!("event {} is at position {}", event.event_id, i + 1));
         }
-        if i > 0 && proto::time_of(event) < proto::time_of(&events[i - 1]) {
-            return fail(format!(
-                "event {} ({:?}, {}) is earlier than event {} ({:?}, {})",
-                event.event_id,
-                proto::event_type(event),
-                proto::rfc3339(proto::time_of(event)),
-                events[i - 1].event_id,
-                proto::event_type(&events[i - 1]),
-                proto::rfc3339(proto::time_of(&events[i - 1])),
-            ));
+        if let Err(what) = times.check(event) {
+            return fail(what);
         }
         if is_close(event) && i + 1 != events.len() {
             return fail(format!(
@@ -257,9 +250,7 @@ pub fn well_formed(
         match &event.attributes {
             Some(Event::TimerFiredEventAttributes(a)) => {
                 checks += 1;
-                if let Err(what) =
-                    on_time(by_id[&a.started_event_id], event, &events[..i], reopened)
-                {
+                if let Err(what) = on_time(by_id[&a.started_event_id], event, reopened) {
                     return fail(what);
                 }
             }
@@ -335,15 +326,12 @@ fn reference(attributes: &Event) -> Option<(i64, EventType, Role)> {
 }
 
 /// A timer fires exactly at its deadline on the engine's clock: never early, and (since
-/// the simulator's clock stops at every deadline) never late, unless
-/// - the firing was lost with a crash (it was not on disk yet): then it fires the moment
-///   the engine reopens;
-/// - a workflow task was running at the deadline: the firing waits for it to end and is
-///   written at that moment (`before` holds that task's end).
+/// the simulator's clock stops at every deadline) never late, unless the firing was lost
+/// with a crash (it was not on disk yet): then it fires the moment the engine reopens. A
+/// timer that fired while a workflow task ran keeps its time although written later.
 fn on_time(
     started: &HistoryEvent,
     fired: &HistoryEvent,
-    before: &[HistoryEvent],
     reopened: &[SystemTime],
 ) -> Result<(), String> {
     let Some(Event::TimerStartedEventAttributes(a)) = &started.attributes else {
@@ -357,22 +345,7 @@ fn on_time(
         });
     let deadline = proto::time_of(started) + timeout;
     let at = proto::time_of(fired);
-    let task_ran_over = || {
-        before.iter().rev().any(|end| {
-            let task_started = match &end.attributes {
-                Some(Event::WorkflowTaskCompletedEventAttributes(e)) => e.started_event_id,
-                Some(Event::WorkflowTaskFailedEventAttributes(e)) => e.started_event_id,
-                Some(Event::WorkflowTaskTimedOutEventAttributes(e)) => e.started_event_id,
-                _ => return false,
-            };
-            proto::time_of(end) == at
-                && before
-                    .iter()
-                    .find(|e| e.event_id == task_started)
-                    .is_some_and(|s| proto::time_of(s) <= deadline)
-        })
-    };
-    if at != deadline && !(at > deadline && (reopened.contains(&at) || task_ran_over())) {
+    if at != deadline && !(at > deadline && reopened.contains(&at)) {
         return Err(format!(
             "timer {} fired at {}, {} its deadline {}",
             a.timer_id,
@@ -382,6 +355,55 @@ fn on_time(
         ));
     }
     Ok(())
+}
+
+/// Times in a history never go back, but for the events that came in while a workflow
+/// task ran: written once it ended, after its own events, they keep the time they
+/// happened (as on Temporal), which lies between the task's start and its end.
+#[derive(Default)]
+struct Times {
+    /// The latest time so far.
+    latest: Option<SystemTime>,
+    /// When the last workflow task started, while the events after its end may be
+    /// buffered ones (until the next task is scheduled or started).
+    buffered_since: Option<SystemTime>,
+    last_task_started: Option<SystemTime>,
+}
+
+impl Times {
+    fn check(&mut self, event: &HistoryEvent) -> Result<(), String> {
+        use EventType as T;
+        let at = proto::time_of(event);
+        let kind = proto::event_type(event);
+        if let Some(latest) = self.latest.filter(|&latest| at < latest) {
+            let floor = self.buffered_since.filter(|&since| at >= since);
+            if floor.is_none() {
+                return Err(format!(
+                    "event {} ({kind:?}, {}) is earlier than an event before it ({}){}",
+                    event.event_id,
+                    proto::rfc3339(at),
+                    proto::rfc3339(latest),
+                    match self.buffered_since {
+                        Some(since) => format!(
+                            " and than the start of the workflow task it waited for ({})",
+                            proto::rfc3339(since)
+                        ),
+                        None => String::new(),
+                    }
+                ));
+            }
+        }
+        self.latest = self.latest.max(Some(at));
+        match kind {
+            T::WorkflowTaskStarted => self.last_task_started = Some(at),
+            T::WorkflowTaskCompleted | T::WorkflowTaskFailed | T::WorkflowTaskTimedOut => {
+                self.buffered_since = self.last_task_started;
+            }
+            T::WorkflowTaskScheduled => self.buffered_since = None,
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 pub fn is_close(event: &HistoryEvent) -> bool {
@@ -587,4 +609,59 @@ pub fn updates_agree(
         }
     }
     Ok(seen.updates.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checks a history of (type, second) pairs; answers the first complaint.
+    fn times(events: &[(EventType, i64)]) -> Result<(), String> {
+        let mut times = Times::default();
+        for (i, &(kind, second)) in events.iter().enumerate() {
+            times.check(&HistoryEvent {
+                event_id: i as i64 + 1,
+                event_type: kind as i32,
+                event_time: Some(prost_wkt_types::Timestamp {
+                    seconds: second,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            })?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn only_events_that_waited_for_a_task_may_go_back_to_its_start() {
+        use EventType as T;
+        let task = [
+            (T::WorkflowExecutionStarted, 0),
+            (T::WorkflowTaskScheduled, 0),
+            (T::WorkflowTaskStarted, 5),
+            (T::WorkflowTaskCompleted, 8),
+        ];
+        let with = |rest: &[(EventType, i64)]| times(&[&task[..], rest].concat());
+        with(&[
+            (T::WorkflowExecutionSignaled, 6),
+            (T::WorkflowTaskScheduled, 8),
+        ])
+        .unwrap();
+        with(&[(T::WorkflowExecutionSignaled, 5)]).unwrap();
+        let before_the_task = with(&[(T::WorkflowExecutionSignaled, 4)]).unwrap_err();
+        assert!(
+            before_the_task.contains("start of the workflow task"),
+            "{before_the_task}"
+        );
+        with(&[
+            (T::WorkflowTaskScheduled, 8),
+            (T::WorkflowExecutionSignaled, 7),
+        ])
+        .expect_err("nothing waited once the next task is scheduled");
+        times(&[
+            (T::WorkflowExecutionStarted, 3),
+            (T::WorkflowTaskScheduled, 2),
+        ])
+        .expect_err("no task ran");
+    }
 }

@@ -348,8 +348,8 @@ impl Run {
             );
             // Written together so that PREVIOUS_EVENT resolves to the started event.
             if self.task_started() {
-                self.buffered.push(started);
-                self.buffered.push(outcome);
+                self.buffered.push(ctx.now, started);
+                self.buffered.push(ctx.now, outcome);
                 return;
             }
             self.append(ctx, started);

@@ -1,18 +1,28 @@
 //! The events that arrive while a workflow task is started, written to the history once
-//! it ends.
+//! it ends. Each keeps the time it happened, as on Temporal: a timer that fired on time
+//! behind a long task says so, although its event is written when the task ends.
 //!
 //! Most changes append; the durable store writes only what was appended since it last
 //! looked, and rewrites the whole buffer only when an entry went ([`EventBuffer::epoch`]).
 
-use std::sync::Arc;
+use std::{sync::Arc, time::SystemTime};
 
 use crate::proto::history::history_event::Attributes;
+
+/// An event waiting in the buffer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Buffered {
+    /// When it happened: its time in the history. `None` for one stored by a version
+    /// that kept no time (it takes the time it is written).
+    pub(crate) at: Option<SystemTime>,
+    pub(crate) attrs: Attributes,
+}
 
 /// A run's buffered events. Each is shared, so that a transaction's image of the run (to
 /// put back on failure) costs a reference count per entry, not a copy of its payload.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct EventBuffer {
-    entries: Vec<Arc<Attributes>>,
+    entries: Vec<Arc<Buffered>>,
     /// Bumped whenever an entry goes (taken, cleared, removed): the entries since are
     /// not an extension of those before.
     epoch: u64,
@@ -20,7 +30,7 @@ pub(crate) struct EventBuffer {
 
 impl EventBuffer {
     /// A buffer holding `entries` (as read back from the durable store).
-    pub(crate) fn from_entries(entries: Vec<Attributes>) -> Self {
+    pub(crate) fn from_entries(entries: Vec<Buffered>) -> Self {
         Self {
             entries: entries.into_iter().map(Arc::new).collect(),
             epoch: 0,
@@ -42,15 +52,24 @@ impl EventBuffer {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Attributes> {
-        self.entries.iter().map(|a| &**a)
+        self.entries.iter().map(|b| &b.attrs)
     }
 
-    pub(super) fn push(&mut self, attrs: Attributes) {
-        self.entries.push(Arc::new(attrs));
+    /// Every entry with its time.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = &Buffered> {
+        self.entries.iter().map(|b| &**b)
+    }
+
+    /// Adds an event that happened `at`.
+    pub(super) fn push(&mut self, at: SystemTime, attrs: Attributes) {
+        self.entries.push(Arc::new(Buffered {
+            at: Some(at),
+            attrs,
+        }));
     }
 
     /// Every entry, in order, leaving the buffer empty.
-    pub(super) fn take(&mut self) -> Vec<Attributes> {
+    pub(super) fn take(&mut self) -> Vec<Buffered> {
         if self.entries.is_empty() {
             return Vec::new();
         }
@@ -69,6 +88,8 @@ impl EventBuffer {
     pub(super) fn remove(&mut self, at: usize) -> Attributes {
         self.epoch += 1;
         let removed = self.entries.remove(at);
-        Arc::try_unwrap(removed).unwrap_or_else(|shared| (*shared).clone())
+        Arc::try_unwrap(removed)
+            .unwrap_or_else(|shared| (*shared).clone())
+            .attrs
     }
 }

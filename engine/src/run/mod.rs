@@ -56,7 +56,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 pub(crate) use activities::{Activity, ActivityState};
-pub(crate) use buffer::EventBuffer;
+pub(crate) use buffer::{Buffered, EventBuffer};
 pub(crate) use children::{Child, ParentRef};
 pub(crate) use start::StartRun;
 pub(crate) use timers::UserTimer;
@@ -384,7 +384,12 @@ impl Run {
     }
 
     /// Appends an event now and returns its id.
-    fn append(&mut self, ctx: &mut Ctx<'_>, mut attrs: Attributes) -> i64 {
+    fn append(&mut self, ctx: &mut Ctx<'_>, attrs: Attributes) -> i64 {
+        self.append_at(ctx, ctx.now, attrs)
+    }
+
+    /// Appends an event that happened `time` and returns its id.
+    fn append_at(&mut self, ctx: &mut Ctx<'_>, time: SystemTime, mut attrs: Attributes) -> i64 {
         let event_id = self.next_event_id();
         let started = match &mut attrs {
             Attributes::ActivityTaskCompletedEventAttributes(a) => Some(&mut a.started_event_id),
@@ -396,7 +401,7 @@ impl Run {
         if let Some(started) = started.filter(|id| **id == PREVIOUS_EVENT) {
             *started = event_id - 1;
         }
-        let event = ctx.event(event_id, ctx.now, attrs);
+        let event = ctx.event(event_id, time, attrs);
         self.events.push(&event);
         event_id
     }
@@ -405,7 +410,7 @@ impl Run {
     /// followed by a workflow task otherwise.
     fn add_new_event(&mut self, ctx: &mut Ctx<'_>, attrs: Attributes) {
         if self.task_started() {
-            self.buffered.push(attrs);
+            self.buffered.push(ctx.now, attrs);
             return;
         }
         self.append(ctx, attrs);
@@ -420,8 +425,8 @@ impl Run {
     fn flush_buffered(&mut self, ctx: &mut Ctx<'_>) -> bool {
         let buffered = self.buffered.take();
         let any = !buffered.is_empty();
-        for attrs in buffered {
-            self.append(ctx, attrs);
+        for Buffered { at, attrs } in buffered {
+            self.append_at(ctx, at.unwrap_or(ctx.now), attrs);
         }
         any
     }

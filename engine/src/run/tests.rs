@@ -637,6 +637,32 @@ fn events_that_arrive_while_a_task_is_held_wait_for_it_to_end() {
 /// task is failed first, as Temporal does, so that nothing but its outcome follows its
 /// started event (sdk-core refuses to replay such a history otherwise).
 #[test]
+fn a_buffered_event_keeps_the_time_it_happened() {
+    let mut world = World::new();
+    let mut run = world.started_task();
+    let start = world.now;
+    world.later(Duration::from_secs(2));
+    world.apply(&mut run, |run, ctx| run.signal(ctx, "", Default::default()));
+    world.later(Duration::from_secs(8));
+    let (completed, _) = world.complete(&mut run, vec![]);
+    completed.unwrap();
+    let times: Vec<_> = run.events.to_vec()[3..]
+        .iter()
+        .map(|e| (E::try_from(e.event_type).unwrap(), e.event_time.unwrap()))
+        .collect();
+    let at = |secs| proto::timestamp(start + Duration::from_secs(secs));
+    assert_eq!(
+        times,
+        [
+            (E::WorkflowTaskCompleted, at(10)),
+            (E::WorkflowExecutionSignaled, at(2)),
+            (E::WorkflowTaskScheduled, at(10)),
+        ],
+        "written when the task ended, stamped when it came in (as on Temporal)"
+    );
+}
+
+#[test]
 fn a_run_closed_from_outside_fails_its_started_task_first() {
     let mut world = World::new();
     let mut run = world.started_task();

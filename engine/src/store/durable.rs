@@ -49,11 +49,11 @@ use rusqlite::{params, Connection};
 use super::file_lock::{self, FileLock};
 use crate::{
     event_log::EventLog,
-    pb,
+    pb, proto,
     proto::history::{
         history_event::Attributes, HistoryEvent, WorkflowExecutionStartedEventAttributes,
     },
-    run::{EventBuffer, Run},
+    run::{Buffered, EventBuffer, Run},
     state::{Changes, DamagedRun, Namespace, State},
 };
 
@@ -205,7 +205,7 @@ impl Db {
                 }
             }
         }
-        let mut buffered: HashMap<String, Vec<Attributes>> = HashMap::new();
+        let mut buffered: HashMap<String, Vec<Buffered>> = HashMap::new();
         {
             let mut stmt =
                 conn.prepare("SELECT run_id, seq, event, crc FROM buffered ORDER BY run_id, seq")?;
@@ -221,7 +221,13 @@ impl Db {
                     .and_then(|()| {
                         HistoryEvent::decode(bytes.as_slice()).map_err(|e| e.to_string())
                     })
-                    .and_then(|e| e.attributes.ok_or_else(|| "has no attributes".to_owned()))
+                    .and_then(|e| match e.attributes {
+                        Some(attrs) => Ok(Buffered {
+                            at: proto::system_time(e.event_time.as_ref()),
+                            attrs,
+                        }),
+                        None => Err("has no attributes".to_owned()),
+                    })
                     .map_err(|e| format!("buffered event {seq} {e}"));
                 match attrs {
                     Ok(attrs) => buffered.entry(run_id).or_default().push(attrs),
@@ -377,16 +383,11 @@ impl Db {
                     .filter_map(|i| Some((i as i64 + 1, run.events.encoded(i)?.to_vec())))
                     .collect(),
                 rewrite_buffered,
-                // Encoded as a `HistoryEvent` that carries only these attributes.
                 buffered: buffer
-                    .iter()
+                    .entries()
                     .enumerate()
                     .skip(first_new)
-                    .map(|(seq, attrs)| {
-                        let mut bytes = Vec::with_capacity(attrs.encoded_len());
-                        attrs.encode(&mut bytes);
-                        (seq as i64, bytes)
-                    })
+                    .map(|(seq, entry)| (seq as i64, encode_buffered(entry)))
                     .collect(),
             });
         }
@@ -552,6 +553,21 @@ fn add_checksum_column(tx: &rusqlite::Transaction<'_>, table: &str) -> Result<()
         tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN crc INTEGER"))?;
     }
     Ok(())
+}
+
+/// A buffered event's row: the protobuf bytes of a `HistoryEvent` that carries only its
+/// attributes and its time (encoded field by field, so its payloads are not copied).
+fn encode_buffered(entry: &Buffered) -> Vec<u8> {
+    let time = entry.at.map(proto::timestamp);
+    let mut bytes = Vec::with_capacity(
+        entry.attrs.encoded_len() + time.as_ref().map_or(0, |t| t.encoded_len() + 2),
+    );
+    entry.attrs.encode(&mut bytes);
+    if let Some(time) = &time {
+        // `HistoryEvent.event_time`.
+        prost::encoding::message::encode(2, time, &mut bytes);
+    }
+    bytes
 }
 
 /// The checksum a row keeps of `bytes`.

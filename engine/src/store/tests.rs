@@ -859,7 +859,7 @@ fn snapshot(engine: &mut Durable, run_id: &str, queue: &str) -> String {
     format!(
         "state {state:?}\nmemo {memo:?}\nsearch {search:?}\nstarted {:?}\nbuffered {:?}\nevents {:?}\ntasks {tasks:?}\narmed {:?}",
         run.started,
-        run.buffered.iter().collect::<Vec<_>>(),
+        run.buffered.entries().collect::<Vec<_>>(),
         run.events.to_vec(),
         engine.armed(),
     )
