@@ -2,7 +2,9 @@
 //!
 //! Every time the engine stamps (event times, task timestamps, timer deadlines, timeouts)
 //! comes from the [`Clock`], read once per store transaction so that one transition
-//! happens at one instant.
+//! happens at one instant. A reading earlier than the last transaction's (the wall clock
+//! stepped back, before or across a restart) is not used: time holds still until the
+//! clock catches up (`State::begin`, `State::rebuild`).
 //!
 //! The virtual clock starts at the real time. It stands still while the engine makes
 //! progress, so that work done after a timer fires is stamped with the timer's deadline

@@ -161,9 +161,12 @@ impl State {
         }
     }
 
-    /// A transaction begins: it happens at the clock's reading now.
+    /// A transaction begins: it happens at the clock's reading now, or at the instant of
+    /// the one before if the clock reads earlier (a wall clock stepped back by NTP, or a
+    /// machine restored from a snapshot). Time holds still until the clock catches up, so
+    /// a history's times never go back and no timeout measures a negative span.
     pub(crate) fn begin(&mut self) {
-        self.now = self.clock.now();
+        self.now = self.clock.now().max(self.now);
     }
 
     /// Checks that the engine serves `namespace`.

@@ -70,6 +70,12 @@ impl State {
     /// A task that a worker held when the engine stopped stays started until its timeout
     /// fires (as on Temporal: that worker may still complete it), and is then retried.
     pub(crate) fn rebuild(&mut self) {
+        // Time resumes no earlier than the latest the file records: a clock that reads
+        // earlier after a restart holds still until it catches up (see `State::begin`).
+        self.now = self
+            .runs
+            .values()
+            .fold(self.now, |now, run| now.max(run.latest_time()));
         let sticky: Vec<String> = self
             .runs
             .values()

@@ -1023,3 +1023,31 @@ fn a_run_whose_state_does_not_decode_is_set_aside_and_the_others_load() {
     drop(engine);
     remove_db(&path);
 }
+
+#[test]
+fn a_clock_that_reads_earlier_holds_time_still_until_it_catches_up() {
+    let path = temp_db("clock-back");
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let hour = Duration::from_secs(3600);
+    let mut engine = Durable::open(&path, t0);
+    let run_id = engine.start("w", Default::default());
+    signal(&mut engine, &run_id, "at-t0");
+    // The wall clock steps back an hour while the engine runs...
+    engine.state.clock = Clock::Manual(t0 - hour);
+    signal(&mut engine, &run_id, "stepped-back");
+    assert_eq!(event_time(&engine.state.runs[&run_id].events), Some(t0));
+    drop(engine);
+    // ... and reads earlier still when it restarts.
+    let mut engine = Durable::open(&path, t0 - 2 * hour);
+    signal(&mut engine, &run_id, "after-restart");
+    assert_eq!(event_time(&engine.state.runs[&run_id].events), Some(t0));
+    // Once the clock has caught up, time flows again.
+    engine.state.clock = Clock::Manual(t0 + Duration::from_secs(5));
+    signal(&mut engine, &run_id, "caught-up");
+    assert_eq!(
+        event_time(&engine.state.runs[&run_id].events),
+        Some(t0 + Duration::from_secs(5))
+    );
+    drop(engine);
+    remove_db(&path);
+}
