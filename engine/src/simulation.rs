@@ -54,7 +54,7 @@ impl Engine {
             let step = self.store.try_apply(|state| {
                 let next = state.wheel.next().filter(|at| *at <= target);
                 state.clock.skip_to(next.unwrap_or(target));
-                state.now = state.clock.now();
+                state.read_clock();
                 state.fire_due();
                 next
             });
@@ -64,6 +64,21 @@ impl Engine {
                 Err(failed) => return Err(failed.message),
             }
         }
+    }
+
+    /// Sets the manual clock `by` back, as a wall clock stepped back (by NTP, or a
+    /// machine restored from a snapshot) would be. The engine holds its time still until
+    /// the clock catches up; the next [`Engine::advance`] moves the clock on from the
+    /// engine's time, not from the earlier reading.
+    pub fn step_clock_back(&self, by: Duration) {
+        self.store.apply(|state| {
+            let back = state
+                .clock
+                .now()
+                .checked_sub(by)
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            state.clock = Clock::Manual(back);
+        });
     }
 
     /// The earliest armed deadline, if any.

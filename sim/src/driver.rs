@@ -184,6 +184,10 @@ impl Driver {
             Step::Crash => self.crash().await,
             Step::FailWrites(cause) => self.fail_writes(cause).await,
             Step::DropConnections => self.drop_connections().await,
+            Step::ClockBack(s) => {
+                self.engine().step_clock_back(Duration::from_secs(s));
+                Ok(())
+            }
         }
     }
 

@@ -8,7 +8,8 @@
 //! request id), workflows on a real Capstan worker ([`real_worker`]), schedules and the
 //! workflows they start ([`schedules`]), passing time on the engine's manual clock (from a second to days), and
 //! faults (a crash at a transaction boundary and a reopen of the file, writes failing as
-//! on a failed fsync or a full disk, dropped connections). The [`driver`] runs it against
+//! on a failed fsync or a full disk, dropped connections, the clock stepped back by up to
+//! an hour). The [`driver`] runs it against
 //! a real engine through its gRPC API; the [`checks`] hold it to a model.
 //!
 //! A failing seed prints the one command that replays it and a trace cut down to the

@@ -108,6 +108,9 @@ pub enum Step {
     FailWrites(Option<&'static str>),
     /// The client's connections are cut: calls in flight are lost.
     DropConnections,
+    /// The engine's clock steps back (seconds), as a wall clock corrected by NTP does;
+    /// the next `Advance` moves it on from the engine's time.
+    ClockBack(u64),
 }
 
 impl fmt::Display for Step {
@@ -128,6 +131,7 @@ impl fmt::Display for Step {
             Step::FailWrites(Some(cause)) => write!(f, "FAULT writes fail: {cause}"),
             Step::FailWrites(None) => write!(f, "FAULT writes succeed again"),
             Step::DropConnections => write!(f, "FAULT connections dropped"),
+            Step::ClockBack(s) => write!(f, "FAULT clock steps back {s} s"),
         }
     }
 }
@@ -175,6 +179,9 @@ impl std::str::FromStr for Step {
             ["advance", s, "s"] => Step::Advance(s.parse().map_err(|_| bad())?),
             ["FAULT", "crash", "and", "reopen"] => Step::Crash,
             ["FAULT", "connections", "dropped"] => Step::DropConnections,
+            ["FAULT", "clock", "steps", "back", s, "s"] => {
+                Step::ClockBack(s.parse().map_err(|_| bad())?)
+            }
             ["FAULT", "writes", "succeed", "again"] => Step::FailWrites(None),
             ["FAULT", "writes", "fail:", ..] => {
                 let cause = text.split_once("fail:").map_or("", |(_, c)| c.trim());
@@ -210,7 +217,7 @@ impl Step {
     pub fn is_fault(&self) -> bool {
         matches!(
             self,
-            Step::Crash | Step::FailWrites(Some(_)) | Step::DropConnections
+            Step::Crash | Step::FailWrites(Some(_)) | Step::DropConnections | Step::ClockBack(_)
         )
     }
 }
@@ -279,6 +286,7 @@ impl Plan {
                 (fault_weight, 11),
                 (fault_weight, 12),
                 (fault_weight, 13),
+                (fault_weight, 14),
             ]);
             let step =
                 match kind {
@@ -302,7 +310,8 @@ impl Plan {
                             WRITE_FAILURES[rng.below(WRITE_FAILURES.len() as u64) as usize]
                         }))
                     }
-                    _ => Step::DropConnections,
+                    13 => Step::DropConnections,
+                    _ => Step::ClockBack(rng.weighted(&[(3, 1), (3, 30), (1, 3600)])),
                 };
             // Terminations and cancels are rarer than the rest: most workflows should run
             // their course.

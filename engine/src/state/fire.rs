@@ -23,7 +23,7 @@ impl State {
                 break;
             };
             self.clock.skip_to(next);
-            self.now = self.clock.now();
+            self.read_clock();
             self.fire_due_now();
         }
     }

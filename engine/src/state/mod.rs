@@ -166,6 +166,11 @@ impl State {
     /// machine restored from a snapshot). Time holds still until the clock catches up, so
     /// a history's times never go back and no timeout measures a negative span.
     pub(crate) fn begin(&mut self) {
+        self.read_clock();
+    }
+
+    /// Moves `now` to the clock's reading, unless that is earlier (see [`State::begin`]).
+    pub(crate) fn read_clock(&mut self) {
         self.now = self.clock.now().max(self.now);
     }
 
