@@ -49,14 +49,45 @@ pub(crate) fn namespace_not_found(namespace: &str) -> Status {
 /// No run `run_id` of workflow `workflow_id` (no run id: no run of it at all).
 pub(crate) fn workflow_not_found(namespace: &str, workflow_id: &str, run_id: &str) -> Status {
     if run_id.is_empty() {
-        Status::not_found(format!(
+        not_found(format!(
             "workflow execution not found: `{workflow_id}` in namespace `{namespace}`"
         ))
     } else {
-        Status::not_found(format!(
+        not_found(format!(
             "workflow execution not found: `{workflow_id}` run `{run_id}` in namespace `{namespace}`"
         ))
     }
+}
+
+/// The run of `workflow_id` does not descend from the first run `first_run_id` a request
+/// names.
+pub(crate) fn first_run_mismatch(workflow_id: &str, first_run_id: &str) -> Status {
+    not_found(format!(
+        "workflow execution not found: no run of `{workflow_id}` descends from the first run \
+         `{first_run_id}`"
+    ))
+}
+
+/// `NOT_FOUND` with the `NotFoundFailure` detail Temporal's clients look for.
+fn not_found(message: String) -> Status {
+    with_detail(
+        Code::NotFound,
+        message,
+        "temporal.api.errordetails.v1.NotFoundFailure",
+        &errordetails::NotFoundFailure::default(),
+    )
+}
+
+/// Waiting for an update only to be admitted: Temporal refuses it (with these words).
+pub(crate) fn update_admitted_wait() -> Status {
+    with_detail(
+        Code::PermissionDenied,
+        "UpdateWorkflowExecution issued asynchronously and waiting on update admitted is not \
+         supported."
+            .to_owned(),
+        "temporal.api.errordetails.v1.PermissionDeniedFailure",
+        &errordetails::PermissionDeniedFailure::default(),
+    )
 }
 
 /// The run's stored rows were found damaged when the engine opened its file.

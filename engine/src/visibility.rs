@@ -11,7 +11,8 @@
 //!   search attribute equals a value when any of its items does.
 //!
 //! An empty query matches every execution. `ORDER BY` is refused: listings are newest
-//! first. A query may nest parentheses [`MAX_DEPTH`] deep and hold [`MAX_TERMS`] conditions
+//! first. A count may end with `GROUP BY ExecutionStatus` (the only grouping Temporal
+//! offers), which a listing refuses. A query may nest parentheses [`MAX_DEPTH`] deep and hold [`MAX_TERMS`] conditions
 //! and values: the parser and the matcher recurse only as deep as the parentheses go.
 
 use std::{cmp::Ordering, time::SystemTime};
@@ -102,28 +103,59 @@ enum Actual {
     Null,
 }
 
+/// What a count groups its executions by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GroupBy {
+    ExecutionStatus,
+}
+
 impl Filter {
+    /// The filter of a listing.
     pub(crate) fn parse(query: &str) -> Result<Self, Status> {
-        let tokens = tokenize(query).map_err(|m| invalid(query, &m))?;
-        if tokens.is_empty() {
-            return Ok(Self::default());
+        match Self::parse_count(query)? {
+            (filter, None) => Ok(filter),
+            (_, Some(_)) => Err(invalid(
+                query,
+                "GROUP BY is only supported when counting executions",
+            )),
         }
+    }
+
+    /// The filter of a count, and what it groups by.
+    pub(crate) fn parse_count(query: &str) -> Result<(Self, Option<GroupBy>), Status> {
+        let tokens = tokenize(query).map_err(|m| invalid(query, &m))?;
         let mut parser = Parser {
             tokens,
             at: 0,
             depth: 0,
             terms: 0,
         };
-        let expr = parser.or().map_err(|m| invalid(query, &m))?;
+        let at_end = |parser: &Parser| parser.peek().is_none_or(|t| t.is_keyword("GROUP"));
+        let expr = if at_end(&parser) {
+            None
+        } else {
+            Some(parser.or().map_err(|m| invalid(query, &m))?)
+        };
+        let group = parser.group_by().map_err(|m| invalid(query, &m))?;
         if let Some(token) = parser.peek() {
             let message = if token.is_keyword("ORDER") {
                 "ORDER BY is not supported: executions are listed newest first".to_owned()
+            } else if group.is_some() {
+                format!("unexpected {token} after GROUP BY")
             } else {
                 format!("unexpected {token} after a complete condition")
             };
             return Err(invalid(query, &message));
         }
-        Ok(Self { expr: Some(expr) })
+        Ok((Self { expr }, group))
+    }
+
+    /// The run's value of what `group` groups by, as a count's group value (a JSON
+    /// string, as Temporal gives it).
+    pub(crate) fn group_value(group: GroupBy, run: &Record<'_>) -> &'static str {
+        match group {
+            GroupBy::ExecutionStatus => status_name(run.status),
+        }
     }
 
     pub(crate) fn matches(&self, run: &Record<'_>) -> bool {
@@ -502,6 +534,25 @@ impl Parser {
         }
     }
 
+    /// A trailing `GROUP BY ExecutionStatus`, if there is one.
+    fn group_by(&mut self) -> Result<Option<GroupBy>, String> {
+        if !self.eat_keyword("GROUP") {
+            return Ok(None);
+        }
+        if !self.eat_keyword("BY") {
+            return Err("expected BY after GROUP".to_owned());
+        }
+        match self.next() {
+            Some(Token::Word(w) | Token::Name(w)) if w == "ExecutionStatus" => {
+                Ok(Some(GroupBy::ExecutionStatus))
+            }
+            Some(t) => Err(format!(
+                "GROUP BY {t} is not supported: only ExecutionStatus (as on Temporal)"
+            )),
+            None => Err("expected a field after GROUP BY".to_owned()),
+        }
+    }
+
     fn or(&mut self) -> Result<Expr, String> {
         let mut any = vec![self.and()?];
         while self.eat_keyword("OR") {
@@ -636,6 +687,7 @@ fn is_reserved(word: &str) -> bool {
         "NULL",
         "STARTS_WITH",
         "ORDER",
+        "GROUP",
         "BY",
     ]
     .iter()
@@ -691,6 +743,29 @@ mod tests {
         ] {
             parse(query);
         }
+    }
+
+    #[test]
+    fn a_count_groups_by_execution_status_and_a_listing_refuses_to() {
+        let count = |query: &str| {
+            Filter::parse_count(query)
+                .map(|(filter, group)| (filter.expr.is_some(), group))
+                .map_err(|e| e.message().to_owned())
+        };
+        assert_eq!(
+            count("GROUP BY ExecutionStatus"),
+            Ok((false, Some(GroupBy::ExecutionStatus)))
+        );
+        assert_eq!(
+            count("WorkflowType = 'W' group by `ExecutionStatus`"),
+            Ok((true, Some(GroupBy::ExecutionStatus)))
+        );
+        assert_eq!(count("WorkflowType = 'W'"), Ok((true, None)));
+        let wrong = count("GROUP BY WorkflowType").unwrap_err();
+        assert!(wrong.contains("only ExecutionStatus"), "{wrong}");
+        let trailing = count("GROUP BY ExecutionStatus AND x = 1").unwrap_err();
+        assert!(trailing.contains("after GROUP BY"), "{trailing}");
+        assert!(error("GROUP BY ExecutionStatus").contains("only supported when counting"));
     }
 
     #[test]

@@ -94,6 +94,7 @@ impl Run {
         attrs: &StartChildWorkflowExecutionInitiatedEventAttributes,
     ) -> StartRun {
         let parent = self.execution();
+        let root = self.root_execution();
         StartRun {
             namespace: attrs.namespace.clone(),
             workflow_id: attrs.workflow_id.clone(),
@@ -113,7 +114,7 @@ impl Run {
                 header: attrs.header.clone(),
                 memo: attrs.memo.clone(),
                 search_attributes: attrs.search_attributes.clone(),
-                root_workflow_execution: Some(parent.clone()),
+                root_workflow_execution: Some(root),
                 ..Default::default()
             },
             parent: Some(ParentRef {

@@ -146,7 +146,7 @@ impl Run {
         completed_id: i64,
         a: ContinueAsNewWorkflowExecutionCommandAttributes,
     ) -> CrossRun {
-        let new_run_id = uuid::Uuid::new_v4().to_string();
+        let new_run_id = super::new_run_id();
         let workflow_type = a
             .workflow_type
             .filter(|t| !t.name.is_empty())
@@ -210,6 +210,7 @@ impl Run {
             memo: a.memo.or(self.memo.clone()),
             search_attributes: a.search_attributes.or(self.search_attributes.clone()),
             workflow_id: self.workflow_id.clone(),
+            root_workflow_execution: self.started.root_workflow_execution.clone(),
             ..Default::default()
         };
         CrossRun::ContinueAsNew(Box::new(StartRun {
@@ -222,7 +223,13 @@ impl Run {
     }
 
     /// Terminates the open run.
-    pub(crate) fn terminate(&mut self, ctx: &mut Ctx<'_>, reason: &str, identity: &str) {
+    pub(crate) fn terminate(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        reason: &str,
+        details: Option<Payloads>,
+        identity: &str,
+    ) {
         if !self.is_open() {
             return;
         }
@@ -231,7 +238,7 @@ impl Run {
             Attributes::WorkflowExecutionTerminatedEventAttributes(
                 WorkflowExecutionTerminatedEventAttributes {
                     reason: reason.to_owned(),
-                    details: None,
+                    details,
                     identity: identity.to_owned(),
                 },
             ),
@@ -317,7 +324,7 @@ impl Run {
     ) -> WorkflowExecutionStartedEventAttributes {
         WorkflowExecutionStartedEventAttributes {
             continued_execution_run_id: self.run_id.clone(),
-            original_execution_run_id: uuid::Uuid::new_v4().to_string(),
+            original_execution_run_id: super::new_run_id(),
             initiator: initiator as i32,
             first_workflow_task_backoff: Some(proto::proto_duration(backoff)),
             attempt: 1,

@@ -3,6 +3,7 @@
 use super::{ActivityState, Run};
 use crate::proto::{
     self,
+    common::WorkflowExecution,
     enums::PendingActivityState,
     workflow::{
         PendingActivityInfo, PendingChildExecutionInfo, WorkflowExecutionConfig,
@@ -11,6 +12,15 @@ use crate::proto::{
 };
 
 impl Run {
+    /// The run at the root of its tree of children: its started event names it (a
+    /// child's, as on Temporal), else the run is its own root.
+    pub(crate) fn root_execution(&self) -> WorkflowExecution {
+        self.started
+            .root_workflow_execution
+            .clone()
+            .unwrap_or_else(|| self.execution())
+    }
+
     /// The run as describe and list report it.
     pub(crate) fn execution_info(&self) -> WorkflowExecutionInfo {
         WorkflowExecutionInfo {
@@ -27,6 +37,7 @@ impl Run {
             search_attributes: self.search_attributes.clone(),
             task_queue: self.task_queue.clone(),
             first_run_id: self.started.first_execution_run_id.clone(),
+            root_execution: Some(self.root_execution()),
             ..Default::default()
         }
     }

@@ -178,6 +178,11 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// A new run id: a UUIDv7, as Temporal issues them (they sort by creation time).
+pub(crate) fn new_run_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// One workflow run. Serialized by the durable store without what it stores apart: its
 /// events (one row each), its started attributes (those of event 1) and its buffered
 /// events (one row each).

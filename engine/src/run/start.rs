@@ -38,7 +38,7 @@ impl Run {
     pub(crate) fn start(ctx: &mut Ctx<'_>, start: StartRun) -> Self {
         let mut attrs = start.attrs;
         if attrs.original_execution_run_id.is_empty() {
-            attrs.original_execution_run_id = uuid::Uuid::new_v4().to_string();
+            attrs.original_execution_run_id = super::new_run_id();
         }
         let run_id = attrs.original_execution_run_id.clone();
         if attrs.first_execution_run_id.is_empty() {

@@ -667,7 +667,9 @@ fn a_run_closed_from_outside_fails_its_started_task_first() {
     let mut world = World::new();
     let mut run = world.started_task();
     world.apply(&mut run, |run, ctx| run.signal(ctx, "", Default::default()));
-    world.apply(&mut run, |run, ctx| run.terminate(ctx, "test", "test"));
+    world.apply(&mut run, |run, ctx| {
+        run.terminate(ctx, "test", None, "test")
+    });
     assert_eq!(
         new_types(&run, 3),
         [
@@ -724,7 +726,9 @@ fn a_closed_run_needs_no_deadline() {
     );
     completed.unwrap();
     assert_eq!(timers(&run).len(), 1);
-    world.apply(&mut run, |run, ctx| run.terminate(ctx, "test", "test"));
+    world.apply(&mut run, |run, ctx| {
+        run.terminate(ctx, "test", None, "test")
+    });
     assert_eq!(run.deadlines(), []);
     assert_eq!(
         run.last_event().map(|a| event_type(&a)),

@@ -507,7 +507,7 @@ impl Run {
             self.reject_workflow_task(ctx, rejected.cause, rejected.message, request.identity);
             if rejected.terminate {
                 // As Temporal does for a payload over the blob limit.
-                self.terminate(ctx, &reason, super::ENGINE_IDENTITY);
+                self.terminate(ctx, &reason, None, super::ENGINE_IDENTITY);
             }
             return Err(Status::invalid_argument(message));
         }

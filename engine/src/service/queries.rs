@@ -6,10 +6,27 @@ use super::{long_poll::poll_deadline, Service};
 use crate::{
     errors,
     matching::Token,
-    proto::{enums::QueryResultType, service::*},
+    proto::{
+        enums::{QueryRejectCondition, QueryResultType, WorkflowExecutionStatus},
+        query::QueryRejected,
+        service::*,
+    },
     store::Store,
     validate,
 };
+
+/// Whether a query with reject condition `condition` is refused by a run in `status`
+/// (as on Temporal: `NOT_OPEN` refuses a closed run, `NOT_COMPLETED_CLEANLY` one that
+/// closed otherwise than completed).
+fn rejects(condition: i32, status: WorkflowExecutionStatus) -> bool {
+    use WorkflowExecutionStatus as S;
+    let open = matches!(status, S::Running | S::Unspecified);
+    match QueryRejectCondition::try_from(condition) {
+        Ok(QueryRejectCondition::NotOpen) => !open,
+        Ok(QueryRejectCondition::NotCompletedCleanly) => !open && status != S::Completed,
+        _ => false,
+    }
+}
 
 impl Service {
     pub(super) async fn query(
@@ -21,13 +38,26 @@ impl Service {
         let query = r.query.ok_or_else(|| errors::missing("query"))?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let id = uuid::Uuid::new_v4().to_string();
-        self.store
+        let rejected = self
+            .store
             .transaction(|state| {
                 let run_id = state.resolve_run_id(&r.namespace, r.execution.as_ref())?;
+                let status = state.runs[&run_id].status;
+                if rejects(r.query_reject_condition, status) {
+                    return Ok(Some(status));
+                }
                 state.enqueue_query(&run_id, id.clone(), query, reply);
-                Ok::<_, Status>(())
+                Ok::<_, Status>(None)
             })
             .await?;
+        if let Some(status) = rejected {
+            return Ok(QueryWorkflowResponse {
+                query_rejected: Some(QueryRejected {
+                    status: status as i32,
+                }),
+                ..Default::default()
+            });
+        }
         let forget = Forget {
             store: &self.store,
             id,

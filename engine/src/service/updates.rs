@@ -72,11 +72,22 @@ impl Service {
             &format!("workflow `{workflow_id}`"),
         )?;
         let stage = wanted_stage(r.wait_policy);
+        if stage == Stage::Admitted {
+            return Err(errors::update_admitted_wait());
+        }
         let run_id = self
             .store
             .transaction(|state| {
                 let run_id = state.resolve_run_id(&r.namespace, r.workflow_execution.as_ref())?;
                 let run = &state.runs[&run_id];
+                if !r.first_execution_run_id.is_empty()
+                    && r.first_execution_run_id != run.started.first_execution_run_id
+                {
+                    return Err(errors::first_run_mismatch(
+                        &run.workflow_id,
+                        &r.first_execution_run_id,
+                    ));
+                }
                 if run.has_update(&update_id) {
                     return Ok(run_id);
                 }

@@ -1,9 +1,17 @@
 //! Listing and counting workflow executions with a visibility query.
 
+use std::collections::BTreeMap;
+
 use tonic::{Request, Status};
 
 use super::Service;
-use crate::{proto::service::*, visibility::Filter};
+use crate::{
+    proto::{
+        common::Payload,
+        service::{count_workflow_executions_response::AggregationGroup, *},
+    },
+    visibility::Filter,
+};
 
 /// Executions per list page unless the client asks for fewer.
 const PAGE_SIZE: usize = 1000;
@@ -56,23 +64,38 @@ impl Service {
         request: Request<CountWorkflowExecutionsRequest>,
     ) -> Result<CountWorkflowExecutionsResponse, Status> {
         let r = request.into_inner();
-        let filter = Filter::parse(&r.query)?;
-        let count = self
+        let (filter, group) = Filter::parse_count(&r.query)?;
+        let groups = self
             .store
             .transaction(|state| {
                 state.check_namespace(&r.namespace)?;
-                Ok::<_, Status>(
-                    state
-                        .runs
-                        .values()
-                        .filter(|run| run.namespace == r.namespace && filter.matches(&run.record()))
-                        .count(),
-                )
+                let mut groups: BTreeMap<&'static str, i64> = BTreeMap::new();
+                for run in state.runs.values() {
+                    let record = run.record();
+                    if run.namespace == r.namespace && filter.matches(&record) {
+                        let value = group.map_or("", |g| Filter::group_value(g, &record));
+                        *groups.entry(value).or_default() += 1;
+                    }
+                }
+                Ok::<_, Status>(groups)
             })
             .await?;
         Ok(CountWorkflowExecutionsResponse {
-            count: count as i64,
-            ..Default::default()
+            count: groups.values().sum(),
+            groups: match group {
+                None => Vec::new(),
+                Some(_) => groups
+                    .into_iter()
+                    .map(|(value, count)| AggregationGroup {
+                        group_values: vec![Payload {
+                            metadata: [("encoding".to_owned(), b"json/plain".to_vec())].into(),
+                            data: serde_json::to_vec(value).unwrap_or_default(),
+                            ..Default::default()
+                        }],
+                        count,
+                    })
+                    .collect(),
+            },
         })
     }
 }

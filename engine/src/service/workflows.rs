@@ -216,8 +216,8 @@ impl Service {
         };
         self.store
             .transaction(|state| {
-                let run_id =
-                    state.resolve_open_run_id(&r.namespace, r.workflow_execution.as_ref())?;
+                // A run that already closed takes the request as done (as on Temporal).
+                let run_id = state.resolve_run_id(&r.namespace, r.workflow_execution.as_ref())?;
                 state.request_cancel(&run_id, cancel);
                 Ok::<_, Status>(())
             })
@@ -234,7 +234,7 @@ impl Service {
             .transaction(|state| {
                 let run_id =
                     state.resolve_open_run_id(&r.namespace, r.workflow_execution.as_ref())?;
-                state.terminate(&run_id, &r.reason, &r.identity);
+                state.terminate_with_details(&run_id, &r.reason, r.details, &r.identity);
                 Ok::<_, Status>(())
             })
             .await?;

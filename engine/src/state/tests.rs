@@ -185,6 +185,34 @@ fn a_closed_runs_deadlines_are_disarmed_and_a_touched_runs_rearmed() {
 }
 
 #[test]
+fn a_grandchilds_root_is_the_run_at_the_top() {
+    let mut state = state();
+    let top = start(&mut state, "top", "p");
+    let child = |id: &str, queue: &str| {
+        Cmd::StartChildWorkflowExecutionCommandAttributes(
+            StartChildWorkflowExecutionCommandAttributes {
+                workflow_id: id.into(),
+                workflow_type: Some(WorkflowType { name: "C".into() }),
+                task_queue: Some(TaskQueue {
+                    name: queue.into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+    };
+    run_task(&mut state, "p", vec![child("child", "c")]);
+    run_task(&mut state, "c", vec![child("grandchild", "g")]);
+    let root = |id: &str| {
+        let run = &state.current[&("default".to_owned(), id.to_owned())];
+        state.runs[run].root_execution().run_id
+    };
+    assert_eq!(root("top"), top);
+    assert_eq!(root("child"), top);
+    assert_eq!(root("grandchild"), top, "the top run, not its parent");
+}
+
+#[test]
 fn a_childs_close_reaches_its_parent_and_a_parents_close_terminates_its_child() {
     let mut state = state();
     start(&mut state, "parent", "p");

@@ -190,10 +190,23 @@ impl State {
 
     /// Terminates the open run `run_id`.
     pub(crate) fn terminate(&mut self, run_id: &str, reason: &str, identity: &str) {
+        self.terminate_with_details(run_id, reason, None, identity);
+    }
+
+    /// Terminates the open run `run_id`, its termination event keeping `details`.
+    pub(crate) fn terminate_with_details(
+        &mut self,
+        run_id: &str,
+        reason: &str,
+        details: Option<crate::proto::common::Payloads>,
+        identity: &str,
+    ) {
         if !self.runs.get(run_id).is_some_and(Run::is_open) {
             return;
         }
-        self.with_run(run_id, |run, ctx| run.terminate(ctx, reason, identity));
+        self.with_run(run_id, |run, ctx| {
+            run.terminate(ctx, reason, details, identity)
+        });
         self.after_close(run_id);
     }
 
