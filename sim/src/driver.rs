@@ -332,6 +332,11 @@ impl Driver {
 
     /// The run id of workflow `w`'s current run.
     async fn current_run(&mut self, w: usize) -> Result<String, Violation> {
+        Ok(self.describe_current(w).await?.0)
+    }
+
+    /// The current run of `w`, and whether it is open.
+    async fn describe_current(&mut self, w: usize) -> Result<(String, bool), Violation> {
         let request = service::DescribeWorkflowExecutionRequest {
             namespace: proto::NAMESPACE.to_owned(),
             execution: proto::execution(&self.workflow_id(w), ""),
@@ -348,11 +353,9 @@ impl Driver {
                     "w{w} already exists, yet cannot be described: {status:?}"
                 ))
             })?;
-        Ok(described
-            .workflow_execution_info
-            .and_then(|i| i.execution)
-            .map(|e| e.run_id)
-            .unwrap_or_default())
+        let info = described.workflow_execution_info.unwrap_or_default();
+        let open = info.status == proto::WorkflowExecutionStatus::Running as i32;
+        Ok((info.execution.map(|e| e.run_id).unwrap_or_default(), open))
     }
 
     async fn signal_with_start(&mut self, w: usize, k: u8) -> Result<(), Violation> {
@@ -591,9 +594,13 @@ impl Driver {
             .await?
         {
             Ok(_) => {
-                let run_id = self.current_run(w).await?;
+                // A run that had closed takes the request as done, as on Temporal; one
+                // open now was open then, and must record it.
+                let (run_id, open) = self.describe_current(w).await?;
                 self.observed.started(w, &run_id)?;
-                self.observed.workflows[w].canceled.insert(run_id);
+                if open {
+                    self.observed.workflows[w].canceled.insert(run_id);
+                }
                 Ok(())
             }
             Err(status) => expect_codes(

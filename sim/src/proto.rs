@@ -5,7 +5,7 @@ pub use temporalio_protos::temporal::api::{
     common::v1::{ActivityType, Payload, Payloads, RetryPolicy, WorkflowExecution, WorkflowType},
     enums::v1::{
         CommandType, EventType, QueryResultType, ScheduleOverlapPolicy, TaskQueueKind,
-        UpdateWorkflowExecutionLifecycleStage,
+        UpdateWorkflowExecutionLifecycleStage, WorkflowExecutionStatus,
     },
     failure::v1::{failure::FailureInfo, ApplicationFailureInfo, Failure},
     history::v1::{history_event::Attributes as Event, History, HistoryEvent},
