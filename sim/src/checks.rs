@@ -168,10 +168,10 @@ fn without_open_workflow_task(events: &[HistoryEvent]) -> &[HistoryEvent] {
 }
 
 /// The rules every history keeps: contiguous ids from a start event, times that never
-/// go back (but for buffered events, see [`Times`]), at most one close event and nothing after it, every reference to an earlier
-/// event of the right kind, at most one start and one outcome per scheduled item, each
-/// update accepted once, and every timer fired exactly at its deadline. Answers how many
-/// checks it made.
+/// go back (but for buffered events: see `Times`), at most one close event and nothing
+/// after it, every reference to an earlier event of the right kind, at most one start and
+/// one outcome per scheduled item, each update accepted once, and every timer fired
+/// exactly at its deadline. Answers how many checks it made.
 pub fn well_formed(
     workflow_id: &str,
     run_id: &str,
