@@ -529,3 +529,55 @@ fn grpc_timeouts_parse() {
     );
     assert_eq!(parse_grpc_timeout("x"), None);
 }
+
+#[cfg(feature = "simulation")]
+#[tokio::test]
+async fn a_workflow_task_leaves_only_once_its_dispatch_is_written() {
+    let path = std::env::temp_dir().join(format!(
+        "capstan-dispatch-written-{}.db",
+        std::process::id()
+    ));
+    let remove = |path: &std::path::Path| {
+        for suffix in ["", "-wal", "-shm", "-lock"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    };
+    remove(&path);
+    let store = Store::open(
+        &["default".to_owned()],
+        crate::clock::Clock::Real,
+        crate::run::Config::default(),
+        Some(&path),
+    )
+    .unwrap();
+    let svc = Service {
+        store: Arc::new(store),
+    };
+    start(&svc, "w").await;
+    // The disk fails: a task taken now could be lost with a crash, and its events' ids
+    // given to others, which the worker's cache of the run would never see.
+    svc.store.fail_writes(Some("disk I/O error".to_owned()));
+    let held = svc
+        .poll_workflow_task_queue(poll("q", false, Duration::from_millis(500)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        held.task_token.is_empty(),
+        "a workflow task left before its dispatch was written"
+    );
+    svc.store.fail_writes(None);
+    // What the held poll took is handed out again once its task times out; here the
+    // dispatch is on disk now, and the run's history says the task started.
+    let events = history(&svc, "w").await;
+    assert_eq!(
+        types(&events),
+        [
+            EventType::WorkflowExecutionStarted,
+            EventType::WorkflowTaskScheduled,
+            EventType::WorkflowTaskStarted
+        ]
+    );
+    drop(svc);
+    remove(&path);
+}
