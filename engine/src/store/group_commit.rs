@@ -174,11 +174,6 @@ pub(crate) struct Ticket {
 }
 
 impl Ticket {
-    /// Whether the transaction staged a batch of its own that is not on disk yet.
-    pub(crate) fn waits_for_own_batch(&self) -> bool {
-        self.wait.as_ref().is_some_and(|(_, own, _)| *own)
-    }
-
     /// Returns once the batch is on disk; a ticket without a batch of its own returns as
     /// well when the writer cannot write (what it read is answered from memory).
     ///
