@@ -6,11 +6,12 @@
 //! most of its memory. Events are decoded when read, which is when they are sent: a
 //! sticky worker's task reads only the events after its last task.
 
-use std::ops::Range;
+use std::{ops::Range, time::SystemTime};
 
 use prost::Message as _;
 
 use crate::proto::{
+    self,
     enums::EventType,
     history::{history_event::Attributes, HistoryEvent},
 };
@@ -69,6 +70,20 @@ impl EventLog {
     /// The last event.
     pub(crate) fn last(&self) -> Option<HistoryEvent> {
         self.get(self.len().checked_sub(1)?)
+    }
+
+    /// The last event's time, read without decoding its attributes (which may hold a
+    /// large input): what a restart reads of every run.
+    pub(crate) fn last_time(&self) -> Option<SystemTime> {
+        /// The fields of a `HistoryEvent` before its attributes; the rest is skipped.
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct EventTime {
+            #[prost(message, optional, tag = "2")]
+            event_time: Option<prost_wkt_types::Timestamp>,
+        }
+        let bytes = self.encoded(self.len().checked_sub(1)?)?;
+        let time = EventTime::decode(bytes).ok()?.event_time;
+        proto::system_time(time.as_ref())
     }
 
     /// The events at `range` (clamped to the events there are).
@@ -219,6 +234,25 @@ mod tests {
             size_of::<HistoryEvent>() > 10 * encoded,
             "{} bytes decoded vs {encoded} encoded",
             size_of::<HistoryEvent>()
+        );
+    }
+
+    #[test]
+    fn the_last_time_is_read_without_the_attributes() {
+        let mut log = EventLog::default();
+        assert_eq!(log.last_time(), None);
+        let at = std::time::UNIX_EPOCH + std::time::Duration::new(1_800_000_000, 5);
+        for id in 1..=2 {
+            log.push(&HistoryEvent {
+                event_time: Some(proto::timestamp(
+                    at + std::time::Duration::from_secs(id as u64),
+                )),
+                ..event(id)
+            });
+        }
+        assert_eq!(
+            log.last_time(),
+            Some(at + std::time::Duration::from_secs(2))
         );
     }
 }

@@ -375,15 +375,11 @@ impl Run {
     /// The latest instant the run records: its last event, a buffered event, its
     /// workflow task's scheduling or start (a transient task's are in no event).
     pub(crate) fn latest_time(&self) -> SystemTime {
-        let last_event = self
-            .events
-            .last()
-            .and_then(|e| proto::system_time(e.event_time.as_ref()));
-        let task = self.wft.as_ref().map(|t| {
-            t.started_time
-                .unwrap_or(t.scheduled_time)
-                .max(t.scheduled_time)
-        });
+        let last_event = self.events.last_time();
+        let task = self
+            .wft
+            .as_ref()
+            .map(|t| t.started_time.unwrap_or(t.scheduled_time));
         let buffered = self.buffered.entries().filter_map(|b| b.at).max();
         [last_event, task, buffered]
             .into_iter()
