@@ -120,7 +120,7 @@ impl Queues {
 
     /// How many workflow tasks (and queries) and activity tasks all queues hold, stale
     /// entries included.
-    #[cfg(feature = "simulation")]
+    #[cfg(any(test, feature = "simulation"))]
     pub(crate) fn tasks(&self) -> (usize, usize) {
         self.queues.values().fold((0, 0), |(w, a), q| {
             (w + q.workflow.len(), a + q.activity.len())

@@ -63,7 +63,7 @@ impl Queries {
     }
 
     /// How many queries are in flight.
-    #[cfg(feature = "simulation")]
+    #[cfg(any(test, feature = "simulation"))]
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }

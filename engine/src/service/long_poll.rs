@@ -17,12 +17,14 @@ use crate::{
 pub(super) enum Answer {
     /// Once everything it read or wrote is on disk: what it tells is acknowledged.
     Written,
-    /// At once. For a workflow task: workflow code has no effect outside the engine until
-    /// the worker's answer, whose own transaction waits for everything staged before it
-    /// (this dispatch too). A crash before the write loses only the dispatch (and whatever
-    /// it read that was not yet written, none of it acknowledged), and the task is
-    /// dispatched again; local activities it ran run again, as they may after any failed
-    /// task. Saves one disk flush per workflow task in a workflow's latency.
+    /// At once if the transaction that found it wrote nothing (a query reaches its worker
+    /// from memory, even while the disk is full); else once what it wrote and read is on
+    /// disk, and not past the poll's deadline (then it answers empty, and what it took is
+    /// handed out again later, as after a worker that vanished). A workflow task must not
+    /// leave before: a worker caches the run from the history it is given, and events lost
+    /// with a crash would be replaced by others under the same ids, which the worker's
+    /// cache would never see (soak seed 900197: a lost signal's id went to a cancel
+    /// request, and the worker ignored it).
     Staged,
 }
 
@@ -88,7 +90,16 @@ impl Service {
                     }
                     self.store.transaction(&mut check).await
                 }
-                Answer::Staged => self.store.apply(&mut check).0,
+                Answer::Staged => {
+                    let (found, ticket) = self.store.apply(&mut check);
+                    if matches!(found, Ok(Some(_))) && ticket.waits_for_own_batch() {
+                        let written = tokio::time::timeout_at(deadline, ticket.written()).await;
+                        if written.is_err() {
+                            return Ok(None);
+                        }
+                    }
+                    found
+                }
             }?;
             if let Some(found) = found {
                 return Ok(Some(found));

@@ -86,8 +86,9 @@ macro_rules! rpcs {
 #[derive(Debug, Clone, Copy)]
 enum Access {
     /// Served as always; what it reads and was not yet written is answered from memory.
-    /// Workflow task polls are reads too: a dispatch is answered before it is written
-    /// (`long_poll::Answer::Staged`), and queries reach workers through them.
+    /// Workflow task polls are reads too: queries reach workers through them from
+    /// memory, while a workflow task leaves once its dispatch is written
+    /// (`long_poll::Answer::Staged`).
     Read,
     /// Refused while the database cannot be written; once it fails under a call in flight,
     /// the call answers at once that its change is kept and will be written.

@@ -38,6 +38,12 @@ impl Service {
         let query = r.query.ok_or_else(|| errors::missing("query"))?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let id = uuid::Uuid::new_v4().to_string();
+        // From here on, however the call ends (even dropped while its transaction waits
+        // for the disk, as a client that hangs up does), the query leaves the engine.
+        let forget = Forget {
+            store: &self.store,
+            id: id.clone(),
+        };
         let rejected = self
             .store
             .transaction(|state| {
@@ -58,10 +64,6 @@ impl Service {
                 ..Default::default()
             });
         }
-        let forget = Forget {
-            store: &self.store,
-            id,
-        };
         let answer = tokio::time::timeout_at(deadline, answer).await;
         drop(forget);
         match answer {

@@ -93,6 +93,13 @@ impl GroupCommit {
             .unwrap_or_else(|e| e.into_inner()) = cause;
     }
 
+    #[cfg(all(test, feature = "simulation"))]
+    /// Makes every write take at least `delay` (zero: as fast as the disk), as a slow or
+    /// busy disk would. For tests.
+    pub(crate) fn slow_writes(&self, delay: Duration) {
+        *self.hooks.delay.lock().unwrap_or_else(|e| e.into_inner()) = delay;
+    }
+
     #[cfg(feature = "simulation")]
     /// The process dies, as far as the file can tell: the writer stops before its next
     /// write, and what it has not written is lost (none of it was acknowledged). For the
@@ -174,6 +181,11 @@ pub(crate) struct Ticket {
 }
 
 impl Ticket {
+    /// Whether the transaction staged a batch of its own that is not on disk yet.
+    pub(crate) fn waits_for_own_batch(&self) -> bool {
+        self.wait.as_ref().is_some_and(|(_, own, _)| *own)
+    }
+
     /// Returns once the batch is on disk; a ticket without a batch of its own returns as
     /// well when the writer cannot write (what it read is answered from memory).
     ///
@@ -200,6 +212,8 @@ struct Hooks {
     page_limit: AtomicU64,
     /// While set, every write fails with this cause.
     fail_with: std::sync::Mutex<Option<String>>,
+    /// How long each write takes at least.
+    delay: std::sync::Mutex<Duration>,
     /// The writer stops before its next write, writing nothing more.
     crashed: std::sync::atomic::AtomicBool,
 }
@@ -212,6 +226,10 @@ impl Hooks {
         pending: impl Iterator<Item = &'a Batch>,
     ) -> Result<(), String> {
         apply_page_limit(conn, &self.page_limit);
+        let delay = *self.delay.lock().unwrap_or_else(|e| e.into_inner());
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
         if let Some(cause) = &*self.fail_with.lock().unwrap_or_else(|e| e.into_inner()) {
             return Err(cause.clone());
         }

@@ -309,6 +309,16 @@ impl Store {
         }
     }
 
+    /// Makes every database write take at least `delay` (zero: as fast as the disk). For
+    /// tests.
+    #[cfg(all(test, feature = "simulation"))]
+    pub(crate) fn slow_writes(&self, delay: std::time::Duration) {
+        let locked = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(durable) = &locked.db {
+            durable.writer.slow_writes(delay);
+        }
+    }
+
     /// The process dies, as far as the database file can tell: nothing more is written
     /// (what was not on disk is lost; none of it was acknowledged), the file is let go,
     /// and the engine is stopping. For the simulator.

@@ -529,3 +529,110 @@ fn grpc_timeouts_parse() {
     );
     assert_eq!(parse_grpc_timeout("x"), None);
 }
+
+/// A service on a database file of its own, removed when the guard drops.
+fn durable_service(name: &str) -> (Service, TempDb) {
+    let db = TempDb(std::env::temp_dir().join(format!("capstan-{name}-{}.db", std::process::id())));
+    db.remove();
+    let store = Store::open(
+        &["default".to_owned()],
+        crate::clock::Clock::Real,
+        crate::run::Config::default(),
+        Some(&db.0),
+    )
+    .unwrap();
+    let svc = Service {
+        store: Arc::new(store),
+    };
+    (svc, db)
+}
+
+struct TempDb(std::path::PathBuf);
+
+impl TempDb {
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm", "-lock"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+#[cfg(feature = "simulation")]
+#[tokio::test]
+async fn a_workflow_task_leaves_only_once_its_dispatch_is_written() {
+    let (svc, _db) = durable_service("dispatch-written");
+    start(&svc, "w").await;
+    // The disk fails: a task taken now could be lost with a crash, and its events' ids
+    // given to others, which the worker's cache of the run would never see.
+    svc.store.fail_writes(Some("disk I/O error".to_owned()));
+    let held = svc
+        .poll_workflow_task_queue(poll("q", false, Duration::from_millis(500)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        held.task_token.is_empty(),
+        "a workflow task left before its dispatch was written"
+    );
+    svc.store.fail_writes(None);
+    // What the held poll took is handed out again once its task times out; here the
+    // dispatch is on disk now, and the run's history says the task started.
+    let events = history(&svc, "w").await;
+    assert_eq!(
+        types(&events),
+        [
+            EventType::WorkflowExecutionStarted,
+            EventType::WorkflowTaskScheduled,
+            EventType::WorkflowTaskStarted
+        ]
+    );
+}
+
+/// A query whose caller hangs up at any point leaves the engine, even while the
+/// transaction that queued it waits for the disk (CI seed 68: one stayed for good).
+#[cfg(feature = "simulation")]
+#[tokio::test]
+async fn a_query_whose_caller_hangs_up_leaves_the_engine() {
+    let (svc, _db) = durable_service("query-hang-up");
+    start(&svc, "w").await;
+    svc.store.slow_writes(Duration::from_millis(50));
+    let query = || {
+        svc.query_workflow(Request::new(QueryWorkflowRequest {
+            namespace: "default".to_owned(),
+            execution: Some(WorkflowExecution {
+                workflow_id: "w".to_owned(),
+                run_id: String::new(),
+            }),
+            query: Some(proto::query::WorkflowQuery {
+                query_type: "state".to_owned(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    };
+    for _ in 0..3 {
+        // A signal staged, not yet on disk: the query's transaction waits for it.
+        let mut signal = Box::pin(signal_workflow(&svc, "w"));
+        let signalled = tokio::time::timeout(Duration::ZERO, &mut signal).await;
+        assert!(signalled.is_err(), "the signal was written at once");
+        let mut asked = Box::pin(query());
+        let answered = tokio::time::timeout(Duration::ZERO, &mut asked).await;
+        assert!(
+            answered.is_err(),
+            "no worker polls: the query cannot be answered"
+        );
+        drop(asked);
+        signal.await;
+        let (queries, queued) = svc
+            .store
+            .apply(|state| (state.queries.len(), state.queues.tasks().0))
+            .0;
+        assert_eq!((queries, queued), (0, 1), "the query stayed in the engine");
+    }
+}
