@@ -19,7 +19,7 @@ pub(crate) use temporalio_protos::temporal::api::{
     command::v1 as command, common::v1 as common, enums::v1 as enums,
     errordetails::v1 as errordetails, failure::v1 as failure, history::v1 as history,
     namespace::v1 as namespace, protocol::v1 as protocol, query::v1 as query,
-    schedule::v1 as schedule, taskqueue::v1 as taskqueue, update::v1 as update,
+    schedule::v1 as schedule, sdk::v1 as sdk, taskqueue::v1 as taskqueue, update::v1 as update,
     workflow::v1 as workflow, workflowservice::v1 as service,
 };
 

@@ -10,14 +10,18 @@ use capstan_engine::{Engine, EngineOptions};
 use prost::Message as _;
 use temporalio_protos::temporal::api::{
     command::v1::{
-        command::Attributes as Cmd, Command, CompleteWorkflowExecutionCommandAttributes,
+        self as command, command::Attributes as Cmd, Command,
+        CompleteWorkflowExecutionCommandAttributes,
     },
-    common::v1::{Payload, Payloads, WorkflowExecution, WorkflowType},
+    common::v1::{
+        ActivityType, Memo, Payload, Payloads, Priority, WorkflowExecution, WorkflowType,
+    },
     enums::v1::{
         CommandType, QueryRejectCondition, TaskQueueKind, UpdateWorkflowExecutionLifecycleStage,
     },
     history::v1::{history_event::Attributes as Event, HistoryEvent},
     query::v1::WorkflowQuery,
+    sdk::v1::UserMetadata,
     taskqueue::v1::TaskQueue,
     update::v1::{self as update, WaitPolicy},
     workflowservice::v1::{self as service, workflow_service_client::WorkflowServiceClient},
@@ -69,19 +73,32 @@ impl Server {
 
     /// Starts workflow `id` of type `W` on `queue`; answers its run id.
     async fn start(&mut self, id: &str, queue: &str) -> String {
+        self.start_with(id, queue, |_| {}).await
+    }
+
+    /// Starts workflow `id` of type `W` on `queue` with what `shape` sets in the request;
+    /// answers its run id.
+    async fn start_with(
+        &mut self,
+        id: &str,
+        queue: &str,
+        shape: impl FnOnce(&mut service::StartWorkflowExecutionRequest),
+    ) -> String {
+        let mut request = service::StartWorkflowExecutionRequest {
+            namespace: self.namespace.clone(),
+            workflow_id: id.to_owned(),
+            workflow_type: Some(WorkflowType { name: "W".into() }),
+            task_queue: Self::queue(queue),
+            request_id: uuid::Uuid::new_v4().to_string(),
+            workflow_task_timeout: Some(prost_wkt_types::Duration {
+                seconds: 10,
+                nanos: 0,
+            }),
+            ..Default::default()
+        };
+        shape(&mut request);
         self.client
-            .start_workflow_execution(service::StartWorkflowExecutionRequest {
-                namespace: self.namespace.clone(),
-                workflow_id: id.to_owned(),
-                workflow_type: Some(WorkflowType { name: "W".into() }),
-                task_queue: Self::queue(queue),
-                request_id: uuid::Uuid::new_v4().to_string(),
-                workflow_task_timeout: Some(prost_wkt_types::Duration {
-                    seconds: 10,
-                    nanos: 0,
-                }),
-                ..Default::default()
-            })
+            .start_workflow_execution(request)
             .await
             .expect("the workflow starts")
             .into_inner()
@@ -90,6 +107,12 @@ impl Server {
 
     /// Takes the next workflow task on `queue` and completes it with `commands`.
     async fn complete_task(&mut self, queue: &str, commands: Vec<Cmd>) {
+        let commands = commands.into_iter().map(command).collect();
+        self.complete_task_with(queue, commands).await;
+    }
+
+    /// Takes the next workflow task on `queue` and completes it with `commands`.
+    async fn complete_task_with(&mut self, queue: &str, commands: Vec<Command>) {
         let task = loop {
             let task = self
                 .client
@@ -111,14 +134,7 @@ impl Server {
                 namespace: self.namespace.clone(),
                 task_token: task.task_token,
                 identity: "temporal-api-test".into(),
-                commands: commands
-                    .into_iter()
-                    .map(|attributes| Command {
-                        command_type: command_type(&attributes) as i32,
-                        attributes: Some(attributes),
-                        ..Default::default()
-                    })
-                    .collect(),
+                commands,
                 ..Default::default()
             })
             .await
@@ -139,6 +155,21 @@ impl Server {
         )
         .await;
         run_id
+    }
+
+    async fn describe(
+        &mut self,
+        id: &str,
+        run_id: &str,
+    ) -> service::DescribeWorkflowExecutionResponse {
+        self.client
+            .describe_workflow_execution(service::DescribeWorkflowExecutionRequest {
+                namespace: self.namespace.clone(),
+                execution: execution(id, run_id),
+            })
+            .await
+            .expect("described")
+            .into_inner()
     }
 
     async fn history(&mut self, id: &str, run_id: &str) -> Vec<HistoryEvent> {
@@ -164,12 +195,24 @@ fn long_poll<T>(message: T) -> tonic::Request<T> {
     request
 }
 
-fn command_type(attributes: &Cmd) -> CommandType {
-    match attributes {
+/// A command with these attributes.
+fn command(attributes: Cmd) -> Command {
+    let command_type = match &attributes {
         Cmd::CompleteWorkflowExecutionCommandAttributes(_) => {
             CommandType::CompleteWorkflowExecution
         }
+        Cmd::StartTimerCommandAttributes(_) => CommandType::StartTimer,
+        Cmd::ScheduleActivityTaskCommandAttributes(_) => CommandType::ScheduleActivityTask,
+        Cmd::ModifyWorkflowPropertiesCommandAttributes(_) => CommandType::ModifyWorkflowProperties,
+        Cmd::UpsertWorkflowSearchAttributesCommandAttributes(_) => {
+            CommandType::UpsertWorkflowSearchAttributes
+        }
         other => panic!("a command these tests do not send: {other:?}"),
+    };
+    Command {
+        command_type: command_type as i32,
+        attributes: Some(attributes),
+        ..Default::default()
     }
 }
 
@@ -320,14 +363,8 @@ async fn describe_names_the_root_execution_and_history_size() {
         let id = unique_task_queue("describe-root");
         let run_id = server.completed_workflow(&id).await;
         let info = server
-            .client
-            .describe_workflow_execution(service::DescribeWorkflowExecutionRequest {
-                namespace: server.namespace.clone(),
-                execution: execution(id.as_str(), run_id.as_str()),
-            })
+            .describe(&id, &run_id)
             .await
-            .expect("described")
-            .into_inner()
             .workflow_execution_info
             .unwrap_or_default();
         let root = info
@@ -446,6 +483,166 @@ async fn an_update_naming_another_first_run_is_not_found() {
             Ok(stage) => stage,
             Err(status) => format!("{:?} {:?}", status.code(), tonic_types_of(status.details())),
         }
+    })
+    .await;
+}
+
+/// A payload as the Go SDK encodes `nil`: Temporal reads it as "remove this key".
+fn nil_payload() -> Payload {
+    Payload {
+        metadata: [("encoding".to_owned(), b"binary/null".to_vec())].into(),
+        ..Default::default()
+    }
+}
+
+fn json_payload(value: serde_json::Value) -> Payload {
+    Payload {
+        metadata: [("encoding".to_owned(), b"json/plain".to_vec())].into(),
+        data: serde_json::to_vec(&value).unwrap(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_memo_key_upserted_as_null_is_removed() {
+    same_on_both(async |server: &mut Server| {
+        let id = unique_task_queue("memo-null");
+        let queue = unique_task_queue("memo-null");
+        let fields = |pairs: Vec<(&str, Payload)>| {
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect::<std::collections::HashMap<_, _>>()
+        };
+        let run_id = server
+            .start_with(&id, &queue, |r| {
+                r.memo = Some(Memo {
+                    fields: fields(vec![
+                        ("kept", json_payload("k".into())),
+                        ("nulled", json_payload("n".into())),
+                        ("emptied", json_payload("e".into())),
+                    ]),
+                });
+            })
+            .await;
+        server
+            .complete_task(
+                &queue,
+                vec![Cmd::ModifyWorkflowPropertiesCommandAttributes(
+                    command::ModifyWorkflowPropertiesCommandAttributes {
+                        upserted_memo: Some(Memo {
+                            fields: fields(vec![
+                                ("added", json_payload(1.into())),
+                                ("nulled", nil_payload()),
+                                ("emptied", json_payload(serde_json::json!([]))),
+                                ("json-null", json_payload(serde_json::Value::Null)),
+                            ]),
+                        }),
+                    },
+                )],
+            )
+            .await;
+        let info = server
+            .describe(&id, &run_id)
+            .await
+            .workflow_execution_info
+            .unwrap_or_default();
+        let mut keys: Vec<String> = info.memo.unwrap_or_default().fields.into_keys().collect();
+        keys.sort();
+        format!("{keys:?}")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn user_metadata_and_priority_are_kept() {
+    same_on_both(async |server: &mut Server| {
+        let id = unique_task_queue("metadata");
+        let queue = unique_task_queue("metadata");
+        let metadata = |summary: &str, details: &str| {
+            Some(UserMetadata {
+                summary: Some(json_payload(summary.into())),
+                details: Some(json_payload(details.into())),
+            })
+        };
+        let run_id = server
+            .start_with(&id, &queue, |r| {
+                r.user_metadata = metadata("the run", "all of it");
+                r.priority = Some(Priority {
+                    priority_key: 3,
+                    ..Default::default()
+                });
+            })
+            .await;
+        let timer = Command {
+            user_metadata: metadata("a pause", "one hour"),
+            ..command(Cmd::StartTimerCommandAttributes(
+                command::StartTimerCommandAttributes {
+                    timer_id: "t".into(),
+                    start_to_fire_timeout: Some(prost_wkt_types::Duration {
+                        seconds: 3600,
+                        nanos: 0,
+                    }),
+                },
+            ))
+        };
+        let activity = Command {
+            user_metadata: metadata("a call", "to somewhere"),
+            ..command(Cmd::ScheduleActivityTaskCommandAttributes(
+                command::ScheduleActivityTaskCommandAttributes {
+                    activity_id: "a".into(),
+                    activity_type: Some(ActivityType { name: "A".into() }),
+                    task_queue: Server::queue(&queue),
+                    start_to_close_timeout: Some(prost_wkt_types::Duration {
+                        seconds: 60,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                },
+            ))
+        };
+        server
+            .complete_task_with(&queue, vec![timer, activity])
+            .await;
+        let described = server.describe(&id, &run_id).await;
+        let text = |p: &Option<Payload>| {
+            p.as_ref()
+                .map(|p| String::from_utf8_lossy(&p.data).into_owned())
+                .unwrap_or_default()
+        };
+        let shown = |m: &Option<UserMetadata>| {
+            m.as_ref()
+                .map(|m| format!("{} / {}", text(&m.summary), text(&m.details)))
+        };
+        let events: Vec<String> = server
+            .history(&id, &run_id)
+            .await
+            .iter()
+            .map(|e| {
+                let priority = match &e.attributes {
+                    Some(Event::WorkflowExecutionStartedEventAttributes(a)) => {
+                        format!(
+                            " priority {:?}",
+                            a.priority.as_ref().map(|p| p.priority_key)
+                        )
+                    }
+                    _ => String::new(),
+                };
+                format!(
+                    "{:?} {:?}{priority}",
+                    e.event_type(),
+                    shown(&e.user_metadata)
+                )
+            })
+            .collect();
+        let config = described
+            .execution_config
+            .and_then(|c| shown(&c.user_metadata));
+        let priority = described
+            .workflow_execution_info
+            .and_then(|i| i.priority)
+            .map(|p| p.priority_key);
+        format!("{events:#?}\ndescribed: {config:?}, priority {priority:?}")
     })
     .await;
 }

@@ -1,6 +1,7 @@
 //! Activities: scheduled by a command, each attempt queued, started by a poller, ended by
 //! the worker (completed, failed, cancelled) or by a timeout, retried per its policy.
 
+use crate::proto::sdk::UserMetadata;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -130,6 +131,7 @@ impl Run {
         ctx: &mut Ctx<'_>,
         completed_id: i64,
         a: ScheduleActivityTaskCommandAttributes,
+        user_metadata: Option<UserMetadata>,
     ) {
         let schedule_to_close = proto::duration(a.schedule_to_close_timeout.as_ref());
         let start_to_close =
@@ -152,9 +154,10 @@ impl Run {
             priority: a.priority,
             ..Default::default()
         };
-        let scheduled_event_id = self.append(
+        let scheduled_event_id = self.append_described(
             ctx,
             Attributes::ActivityTaskScheduledEventAttributes(attrs.clone()),
+            user_metadata,
         );
         let activity = Activity {
             attrs,

@@ -1,6 +1,7 @@
 //! Child workflows as their parent sees them: initiated by a command, started (or not) by
 //! the state, and closed with an event that carries the child's outcome.
 
+use crate::proto::sdk::UserMetadata;
 use serde::{Deserialize, Serialize};
 
 use super::{task_queue, CrossRun, Ctx, Run, StartRun};
@@ -51,6 +52,7 @@ impl Run {
         ctx: &mut Ctx<'_>,
         completed_id: i64,
         a: StartChildWorkflowExecutionCommandAttributes,
+        user_metadata: Option<UserMetadata>,
     ) -> CrossRun {
         let attrs = StartChildWorkflowExecutionInitiatedEventAttributes {
             namespace: if a.namespace.is_empty() {
@@ -80,9 +82,10 @@ impl Run {
             priority: a.priority,
             ..Default::default()
         };
-        let initiated = self.append(
+        let initiated = self.append_described(
             ctx,
             Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(attrs.clone()),
+            user_metadata,
         );
         CrossRun::StartChild(initiated, Box::new(attrs))
     }
@@ -99,6 +102,7 @@ impl Run {
             namespace: attrs.namespace.clone(),
             workflow_id: attrs.workflow_id.clone(),
             request_id: uuid::Uuid::new_v4().to_string(),
+            user_metadata: None,
             attrs: WorkflowExecutionStartedEventAttributes {
                 workflow_type: attrs.workflow_type.clone(),
                 parent_workflow_namespace: self.namespace.clone(),
@@ -113,6 +117,7 @@ impl Run {
                 cron_schedule: attrs.cron_schedule.clone(),
                 header: attrs.header.clone(),
                 memo: attrs.memo.clone(),
+                priority: attrs.priority.clone(),
                 search_attributes: attrs.search_attributes.clone(),
                 root_workflow_execution: Some(root),
                 ..Default::default()

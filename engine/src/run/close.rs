@@ -211,6 +211,7 @@ impl Run {
             search_attributes: a.search_attributes.or(self.search_attributes.clone()),
             workflow_id: self.workflow_id.clone(),
             root_workflow_execution: self.started.root_workflow_execution.clone(),
+            priority: self.started.priority.clone(),
             ..Default::default()
         };
         CrossRun::ContinueAsNew(Box::new(StartRun {
@@ -218,6 +219,7 @@ impl Run {
             workflow_id: self.workflow_id.clone(),
             request_id: new_run_id,
             attrs: started,
+            user_metadata: None,
             parent: self.parent.clone(),
         }))
     }
@@ -345,6 +347,7 @@ impl Run {
             workflow_id: self.workflow_id.clone(),
             request_id: attrs.original_execution_run_id.clone(),
             attrs,
+            user_metadata: None,
             parent: self.parent.clone(),
         }
     }

@@ -1,7 +1,7 @@
 //! A workflow task completion's commands, once checked (`checks`): each applied by the
 //! function for its type (in the module of its concept).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{CrossRun, Ctx, Run};
 use crate::proto::{
@@ -9,6 +9,7 @@ use crate::proto::{
         command::Attributes as Cmd, Command, ModifyWorkflowPropertiesCommandAttributes,
         RecordMarkerCommandAttributes, UpsertWorkflowSearchAttributesCommandAttributes,
     },
+    common::Payload,
     history::{
         history_event::Attributes, MarkerRecordedEventAttributes,
         UpsertWorkflowSearchAttributesEventAttributes, WorkflowPropertiesModifiedEventAttributes,
@@ -27,6 +28,24 @@ pub(crate) fn closes_run(command: &Command) -> bool {
                 | Cmd::ContinueAsNewWorkflowExecutionCommandAttributes(_)
         )
     )
+}
+
+/// Merges upserted memo fields or search attributes into a run's: a key upserted as
+/// nothing (no data, JSON `null` or `[]`, as SDKs encode "unset") is removed, as on
+/// Temporal.
+fn upsert(fields: &mut HashMap<String, Payload>, upserted: &HashMap<String, Payload>) {
+    for (key, value) in upserted {
+        if unsets(value) {
+            fields.remove(key);
+        } else {
+            fields.insert(key.clone(), value.clone());
+        }
+    }
+}
+
+/// Whether an upserted value means "remove the key".
+fn unsets(value: &Payload) -> bool {
+    matches!(value.data.trim_ascii(), b"" | b"null" | b"[]")
 }
 
 impl Run {
@@ -49,9 +68,10 @@ impl Run {
             let Some(attributes) = command.attributes else {
                 continue;
             };
+            let described = command.user_metadata;
             let effect = match attributes {
                 Cmd::ScheduleActivityTaskCommandAttributes(a) => {
-                    self.schedule_activity_task(ctx, completed_id, a);
+                    self.schedule_activity_task(ctx, completed_id, a, described);
                     None
                 }
                 Cmd::RequestCancelActivityTaskCommandAttributes(a) => {
@@ -59,7 +79,7 @@ impl Run {
                     None
                 }
                 Cmd::StartTimerCommandAttributes(a) => {
-                    self.start_timer(ctx, completed_id, a);
+                    self.start_timer(ctx, completed_id, a, described);
                     None
                 }
                 Cmd::CancelTimerCommandAttributes(a) => {
@@ -84,7 +104,7 @@ impl Run {
                     None
                 }
                 Cmd::StartChildWorkflowExecutionCommandAttributes(a) => {
-                    Some(self.start_child_workflow_execution(ctx, completed_id, a))
+                    Some(self.start_child_workflow_execution(ctx, completed_id, a, described))
                 }
                 Cmd::SignalExternalWorkflowExecutionCommandAttributes(a) => {
                     Some(self.signal_external_workflow_execution(ctx, completed_id, a))
@@ -149,12 +169,7 @@ impl Run {
     ) {
         let merged = self.search_attributes.get_or_insert_with(Default::default);
         if let Some(upserted) = &a.search_attributes {
-            merged.indexed_fields.extend(
-                upserted
-                    .indexed_fields
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone())),
-            );
+            upsert(&mut merged.indexed_fields, &upserted.indexed_fields);
         }
         self.append(
             ctx,
@@ -176,9 +191,7 @@ impl Run {
     ) {
         let merged = self.memo.get_or_insert_with(Default::default);
         if let Some(memo) = &a.upserted_memo {
-            merged
-                .fields
-                .extend(memo.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+            upsert(&mut merged.fields, &memo.fields);
         }
         self.append(
             ctx,

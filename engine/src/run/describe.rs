@@ -38,6 +38,7 @@ impl Run {
             task_queue: self.task_queue.clone(),
             first_run_id: self.started.first_execution_run_id.clone(),
             root_execution: Some(self.root_execution()),
+            priority: self.started.priority.clone(),
             ..Default::default()
         }
     }
@@ -49,7 +50,7 @@ impl Run {
             workflow_execution_timeout: self.started.workflow_execution_timeout,
             workflow_run_timeout: self.started.workflow_run_timeout,
             default_workflow_task_timeout: self.started.workflow_task_timeout,
-            ..Default::default()
+            user_metadata: self.events.get(0).and_then(|started| started.user_metadata),
         }
     }
 

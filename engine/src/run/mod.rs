@@ -74,6 +74,7 @@ use crate::{
         common::{Memo, SearchAttributes, WorkflowExecution},
         enums::{EventType, TaskQueueKind, WorkflowExecutionStatus},
         history::{history_event::Attributes, *},
+        sdk::UserMetadata,
         taskqueue::TaskQueue,
     },
     timers::{Deadline, RunTimer},
@@ -410,7 +411,28 @@ impl Run {
     }
 
     /// Appends an event that happened `time` and returns its id.
-    fn append_at(&mut self, ctx: &mut Ctx<'_>, time: SystemTime, mut attrs: Attributes) -> i64 {
+    fn append_at(&mut self, ctx: &mut Ctx<'_>, time: SystemTime, attrs: Attributes) -> i64 {
+        self.append_event(ctx, time, attrs, None)
+    }
+
+    /// Appends an event with what the workflow's author said of it (a summary and details,
+    /// which UIs show), and returns its id.
+    fn append_described(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        attrs: Attributes,
+        user_metadata: Option<UserMetadata>,
+    ) -> i64 {
+        self.append_event(ctx, ctx.now, attrs, user_metadata)
+    }
+
+    fn append_event(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        time: SystemTime,
+        mut attrs: Attributes,
+        user_metadata: Option<UserMetadata>,
+    ) -> i64 {
         let event_id = self.next_event_id();
         let started = match &mut attrs {
             Attributes::ActivityTaskCompletedEventAttributes(a) => Some(&mut a.started_event_id),
@@ -422,7 +444,8 @@ impl Run {
         if let Some(started) = started.filter(|id| **id == PREVIOUS_EVENT) {
             *started = event_id - 1;
         }
-        let event = ctx.event(event_id, time, attrs);
+        let mut event = ctx.event(event_id, time, attrs);
+        event.user_metadata = user_metadata;
         self.events.push(&event);
         event_id
     }

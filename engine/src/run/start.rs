@@ -14,6 +14,7 @@ use crate::{
         self,
         enums::WorkflowExecutionStatus,
         history::{history_event::Attributes, WorkflowExecutionStartedEventAttributes},
+        sdk::UserMetadata,
     },
 };
 
@@ -29,6 +30,8 @@ pub(crate) struct StartRun {
     /// The started event's attributes; a run id may be chosen in advance as its
     /// `original_execution_run_id`.
     pub(crate) attrs: WorkflowExecutionStartedEventAttributes,
+    /// The started event's summary and details.
+    pub(crate) user_metadata: Option<UserMetadata>,
     pub(crate) parent: Option<ParentRef>,
 }
 
@@ -102,9 +105,10 @@ impl Run {
             needs_task: false,
             signal_request_ids: Default::default(),
         };
-        run.append(
+        run.append_described(
             ctx,
             Attributes::WorkflowExecutionStartedEventAttributes(attrs),
+            start.user_metadata,
         );
         run.schedule_workflow_task(ctx);
         run

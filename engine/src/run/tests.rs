@@ -66,6 +66,7 @@ impl World {
                     task_queue: task_queue("q"),
                     ..attrs
                 },
+                user_metadata: None,
                 parent: None,
             },
         );

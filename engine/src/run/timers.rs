@@ -1,5 +1,6 @@
 //! User timers: started and cancelled by commands, fired at their deadline.
 
+use crate::proto::sdk::UserMetadata;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -57,15 +58,17 @@ impl Run {
         ctx: &mut Ctx<'_>,
         completed_id: i64,
         a: StartTimerCommandAttributes,
+        user_metadata: Option<UserMetadata>,
     ) {
         let fire_in = proto::duration(a.start_to_fire_timeout.as_ref()).unwrap_or_default();
-        let started_event_id = self.append(
+        let started_event_id = self.append_described(
             ctx,
             Attributes::TimerStartedEventAttributes(TimerStartedEventAttributes {
                 timer_id: a.timer_id.clone(),
                 start_to_fire_timeout: a.start_to_fire_timeout,
                 workflow_task_completed_event_id: completed_id,
             }),
+            user_metadata,
         );
         self.timers.insert(
             a.timer_id,

@@ -91,8 +91,10 @@ fn start_request(
             continued_failure: r.continued_failure,
             cron_schedule: r.cron_schedule,
             first_workflow_task_backoff: r.workflow_start_delay,
+            priority: r.priority,
             ..Default::default()
         },
+        user_metadata: r.user_metadata,
         namespace: r.namespace,
         workflow_id: r.workflow_id,
         request_id: r.request_id,
@@ -159,6 +161,8 @@ impl Service {
                 header: r.header,
                 cron_schedule: r.cron_schedule,
                 workflow_start_delay: r.workflow_start_delay,
+                user_metadata: r.user_metadata,
+                priority: r.priority,
                 ..Default::default()
             },
             "SignalWithStartWorkflowExecutionRequest",

@@ -561,6 +561,7 @@ impl State {
             last_completion_result: s.last_completion_result.clone(),
             continued_failure: s.last_failure.clone(),
             identity: "capstan-engine scheduler".to_owned(),
+            priority: action.priority.clone(),
             ..Default::default()
         };
         let run_id = self.start_run(StartRun {
@@ -568,6 +569,7 @@ impl State {
             workflow_id: workflow_id.clone(),
             request_id: uuid::Uuid::new_v4().to_string(),
             attrs,
+            user_metadata: action.user_metadata.clone(),
             parent: None,
         });
         let Some(s) = self.schedules.get_mut(key) else {

@@ -6,6 +6,7 @@
 // `TerminateIfRunning` is deprecated but still sent by older clients.
 #![allow(deprecated)]
 
+use crate::proto::sdk::UserMetadata;
 use tonic::Status;
 
 use super::State;
@@ -35,6 +36,8 @@ pub(crate) struct StartWorkflow {
     pub(crate) reuse: WorkflowIdReusePolicy,
     pub(crate) conflict: WorkflowIdConflictPolicy,
     pub(crate) attrs: WorkflowExecutionStartedEventAttributes,
+    /// The started event's summary and details.
+    pub(crate) user_metadata: Option<UserMetadata>,
 }
 
 /// Who the engine says it is in events it writes on its own.
@@ -95,6 +98,7 @@ impl State {
             workflow_id: start.workflow_id,
             request_id: start.request_id,
             attrs: start.attrs,
+            user_metadata: start.user_metadata,
             parent: None,
         });
         Ok((run_id, true))
