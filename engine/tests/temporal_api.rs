@@ -21,6 +21,7 @@ use temporalio_protos::temporal::api::{
     },
     history::v1::{history_event::Attributes as Event, HistoryEvent},
     query::v1::WorkflowQuery,
+    schedule::v1 as schedule,
     sdk::v1::UserMetadata,
     taskqueue::v1::TaskQueue,
     update::v1::{self as update, WaitPolicy},
@@ -643,6 +644,86 @@ async fn user_metadata_and_priority_are_kept() {
             .and_then(|i| i.priority)
             .map(|p| p.priority_key);
         format!("{events:#?}\ndescribed: {config:?}, priority {priority:?}")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_schedule_describes_its_calendars_as_temporal_compiles_them() {
+    same_on_both(async |server: &mut Server| {
+        let id = unique_task_queue("schedule-spec");
+        server
+            .client
+            .create_schedule(service::CreateScheduleRequest {
+                namespace: server.namespace.clone(),
+                schedule_id: id.clone(),
+                schedule: Some(schedule::Schedule {
+                    spec: Some(schedule::ScheduleSpec {
+                        calendar: vec![schedule::CalendarSpec {
+                            hour: "9".into(),
+                            day_of_week: "MON-FRI".into(),
+                            comment: "weekdays".into(),
+                            ..Default::default()
+                        }],
+                        cron_string: vec!["30 12 * * *".into()],
+                        structured_calendar: vec![schedule::StructuredCalendarSpec {
+                            hour: vec![schedule::Range {
+                                start: 6,
+                                end: 18,
+                                step: 6,
+                            }],
+                            year: vec![schedule::Range {
+                                start: 2030,
+                                ..Default::default()
+                            }],
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }),
+                    action: Some(schedule::ScheduleAction {
+                        action: Some(schedule::schedule_action::Action::StartWorkflow(
+                            temporalio_protos::temporal::api::workflow::v1::NewWorkflowExecutionInfo {
+                                workflow_id: format!("{id}-wf"),
+                                workflow_type: Some(WorkflowType { name: "W".into() }),
+                                task_queue: Server::queue(&unique_task_queue("unpolled")),
+                                ..Default::default()
+                            },
+                        )),
+                    }),
+                    state: Some(schedule::ScheduleState {
+                        paused: true,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                request_id: uuid::Uuid::new_v4().to_string(),
+                ..Default::default()
+            })
+            .await
+            .expect("the schedule is created");
+        let described = server
+            .client
+            .describe_schedule(service::DescribeScheduleRequest {
+                namespace: server.namespace.clone(),
+                schedule_id: id.clone(),
+            })
+            .await
+            .expect("described")
+            .into_inner();
+        server
+            .client
+            .delete_schedule(service::DeleteScheduleRequest {
+                namespace: server.namespace.clone(),
+                schedule_id: id,
+                identity: "temporal-api-test".into(),
+            })
+            .await
+            .expect("deleted");
+        let spec = described.schedule.and_then(|s| s.spec).unwrap_or_default();
+        format!(
+            "calendar {:#?}\nstructured {:#?}\ncron {:?}",
+            spec.calendar, spec.structured_calendar, spec.cron_string
+        )
     })
     .await;
 }

@@ -186,10 +186,35 @@ fn structured(calendar: &CalendarSpec) -> Result<StructuredCalendarSpec, String>
         hour: field(&calendar.hour, &HOUR, "0")?,
         day_of_month: field(&calendar.day_of_month, &DAY_OF_MONTH, "*")?,
         month: field(&calendar.month, &MONTH, "*")?,
-        year: field(&calendar.year, &YEAR, "*")?,
+        // Every year is no restriction at all: Temporal leaves it empty.
+        year: match calendar.year.trim() {
+            "" | "*" => Vec::new(),
+            year => field(year, &YEAR, "*")?,
+        },
         day_of_week: field(&calendar.day_of_week, &DAY_OF_WEEK, "*")?,
         comment: calendar.comment.clone(),
     })
+}
+
+/// Gives every range of `calendar` an end no earlier than its start and a step of at
+/// least 1.
+fn make_whole(calendar: &mut StructuredCalendarSpec) {
+    let StructuredCalendarSpec {
+        second,
+        minute,
+        hour,
+        day_of_month,
+        month,
+        year,
+        day_of_week,
+        comment: _,
+    } = calendar;
+    for ranges in [second, minute, hour, day_of_month, month, year, day_of_week] {
+        for range in ranges {
+            range.end = range.end.max(range.start);
+            range.step = range.step.max(1);
+        }
+    }
 }
 
 /// What one cron string means.
@@ -305,15 +330,26 @@ fn parse_duration(text: &str) -> Option<Duration> {
 
 /// Rewrites the string forms of `spec` into structured calendars and intervals, and checks
 /// everything else; the error says which part is wrong.
+///
+/// As on Temporal: the structured calendars given come first, then the calendars', then
+/// the cron strings'; every range is whole (an end before its start is the start, a step
+/// of 0 is 1), and a year of `*` is left empty (every year).
 pub(crate) fn canonicalize(spec: &mut ScheduleSpec) -> Result<(), String> {
+    for calendar in std::mem::take(&mut spec.calendar) {
+        spec.structured_calendar.push(structured(&calendar)?);
+    }
     for cron in std::mem::take(&mut spec.cron_string) {
         match parse_cron(&cron, &mut spec.timezone_name)? {
             Cron::Calendar(calendar) => spec.structured_calendar.push(calendar),
             Cron::Interval(interval) => spec.interval.push(interval),
         }
     }
-    for calendar in std::mem::take(&mut spec.calendar) {
-        spec.structured_calendar.push(structured(&calendar)?);
+    for calendar in spec
+        .structured_calendar
+        .iter_mut()
+        .chain(&mut spec.exclude_structured_calendar)
+    {
+        make_whole(calendar);
     }
     // Deprecated in favour of the structured form, but still sent by older clients.
     #[allow(deprecated)]
