@@ -14,7 +14,8 @@ use temporalio_protos::temporal::api::{
         CompleteWorkflowExecutionCommandAttributes,
     },
     common::v1::{
-        ActivityType, Memo, Payload, Payloads, Priority, WorkflowExecution, WorkflowType,
+        ActivityType, Memo, Payload, Payloads, Priority, RetryPolicy, WorkflowExecution,
+        WorkflowType,
     },
     enums::v1::{
         CommandType, QueryRejectCondition, TaskQueueKind, UpdateWorkflowExecutionLifecycleStage,
@@ -724,6 +725,110 @@ async fn a_schedule_describes_its_calendars_as_temporal_compiles_them() {
             "calendar {:#?}\nstructured {:#?}\ncron {:?}",
             spec.calendar, spec.structured_calendar, spec.cron_string
         )
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn activity_timeouts_fail_as_on_temporal() {
+    same_on_both(async |server: &mut Server| {
+        let id = unique_task_queue("activity-timeouts");
+        let queue = unique_task_queue("activity-timeouts");
+        let taken = unique_task_queue("activity-taken");
+        let run_id = server.start(&id, &queue).await;
+        let seconds = |seconds| Some(prost_wkt_types::Duration { seconds, nanos: 0 });
+        let activity =
+            |activity_id: &str, queue: &str| command::ScheduleActivityTaskCommandAttributes {
+                activity_id: activity_id.into(),
+                activity_type: Some(ActivityType { name: "A".into() }),
+                task_queue: Server::queue(queue),
+                start_to_close_timeout: seconds(30),
+                retry_policy: Some(RetryPolicy {
+                    maximum_attempts: 1,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+        let activities = vec![
+            // No worker polls its queue.
+            command::ScheduleActivityTaskCommandAttributes {
+                schedule_to_start_timeout: seconds(1),
+                ..activity("schedule-to-start", &unique_task_queue("unpolled"))
+            },
+            // Taken, and never heartbeats.
+            command::ScheduleActivityTaskCommandAttributes {
+                heartbeat_timeout: seconds(1),
+                ..activity("heartbeat", &taken)
+            },
+            // Taken, and never answers.
+            command::ScheduleActivityTaskCommandAttributes {
+                start_to_close_timeout: seconds(1),
+                ..activity("start-to-close", &taken)
+            },
+        ];
+        server
+            .complete_task(
+                &queue,
+                activities
+                    .into_iter()
+                    .map(Cmd::ScheduleActivityTaskCommandAttributes)
+                    .collect(),
+            )
+            .await;
+        for _ in 0..2 {
+            let task = server
+                .client
+                .poll_activity_task_queue(long_poll(service::PollActivityTaskQueueRequest {
+                    namespace: server.namespace.clone(),
+                    task_queue: Server::queue(&taken),
+                    identity: "temporal-api-test".into(),
+                    ..Default::default()
+                }))
+                .await
+                .expect("the poll is answered")
+                .into_inner();
+            assert!(
+                !task.task_token.is_empty(),
+                "an activity task is handed out"
+            );
+        }
+        let mut timed_out = Vec::new();
+        for _ in 0..60 {
+            let events = server.history(&id, &run_id).await;
+            let ids: std::collections::HashMap<i64, String> = events
+                .iter()
+                .filter_map(|e| match &e.attributes {
+                    Some(Event::ActivityTaskScheduledEventAttributes(a)) => {
+                        Some((e.event_id, a.activity_id.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            timed_out = events
+                .iter()
+                .filter_map(|e| match &e.attributes {
+                    Some(Event::ActivityTaskTimedOutEventAttributes(a)) => {
+                        let failure = a.failure.clone().unwrap_or_default();
+                        Some(format!(
+                            "{}: {:?} from {:?}, {:?}, cause {:?}, {:?}",
+                            ids[&a.scheduled_event_id],
+                            failure.message,
+                            failure.source,
+                            failure.failure_info,
+                            failure.cause.map(|c| c.message),
+                            a.retry_state(),
+                        ))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if timed_out.len() == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        timed_out.sort();
+        format!("{timed_out:#?}")
     })
     .await;
 }

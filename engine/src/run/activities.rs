@@ -73,7 +73,17 @@ impl Activity {
             ));
         }
         match &self.state {
-            ActivityState::Scheduled => {}
+            ActivityState::Scheduled => {
+                if let Some(t) = proto::duration(attrs.schedule_to_start_timeout.as_ref()) {
+                    deadlines.push((
+                        after(self.attempt_scheduled_time, t),
+                        RunTimer::ActivityScheduleToStart {
+                            scheduled_event_id,
+                            attempt,
+                        },
+                    ));
+                }
+            }
             ActivityState::Backoff => deadlines.push((
                 self.attempt_scheduled_time,
                 RunTimer::ActivityRetry {
@@ -441,7 +451,11 @@ impl Run {
             return;
         };
         let policy = activity.attrs.retry_policy.clone().unwrap_or_default();
-        let (retry, retry_state) = if timeout == Some(TimeoutType::ScheduleToClose) {
+        // As on Temporal, an attempt no worker took in time is not retried.
+        let (retry, retry_state) = if matches!(
+            timeout,
+            Some(TimeoutType::ScheduleToClose | TimeoutType::ScheduleToStart)
+        ) {
             (None, RetryState::Timeout)
         } else {
             let deadline = proto::duration(activity.attrs.schedule_to_close_timeout.as_ref())
@@ -507,8 +521,9 @@ impl Run {
         });
     }
 
-    /// A timeout of the activity fired: `attempt` names the attempt for the start-to-close
-    /// and heartbeat timeouts (`None`: schedule-to-close, across attempts).
+    /// A timeout of the activity fired: `attempt` names the attempt for the
+    /// schedule-to-start, start-to-close and heartbeat timeouts (`None`: schedule-to-close,
+    /// across attempts).
     pub(crate) fn time_out_activity(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -520,22 +535,25 @@ impl Run {
             return;
         };
         if let Some(attempt) = attempt {
-            let ActivityState::Started { last_heartbeat, .. } = activity.state else {
-                return;
-            };
             if activity.attempt != attempt {
                 return;
             }
-            let every = proto::duration(activity.attrs.heartbeat_timeout.as_ref());
-            if timeout == TimeoutType::Heartbeat
-                && every.is_some_and(|every| after(last_heartbeat, every) > ctx.now)
-            {
-                return;
+            match (timeout, &activity.state) {
+                (TimeoutType::ScheduleToStart, ActivityState::Scheduled) => {}
+                (TimeoutType::Heartbeat, ActivityState::Started { last_heartbeat, .. }) => {
+                    let every = proto::duration(activity.attrs.heartbeat_timeout.as_ref());
+                    if every.is_some_and(|every| after(*last_heartbeat, every) > ctx.now) {
+                        return;
+                    }
+                }
+                (TimeoutType::StartToClose, ActivityState::Started { .. }) => {}
+                _ => return,
             }
         }
+        // In Temporal's words: the type as Go names it ("activity StartToClose timeout").
         let failure = Failure {
-            message: format!("activity {} timeout", timeout.as_str_name()),
-            source: "capstan-engine".to_owned(),
+            message: format!("activity {timeout:?} timeout"),
+            source: "Server".to_owned(),
             failure_info: Some(FailureInfo::TimeoutFailureInfo(TimeoutFailureInfo {
                 timeout_type: timeout as i32,
                 last_heartbeat_details: activity.heartbeat_details.clone(),

@@ -134,6 +134,19 @@ impl State {
                     )
                 });
             }
+            RunTimer::ActivityScheduleToStart {
+                scheduled_event_id,
+                attempt,
+            } => {
+                self.with_run(&run_id, |run, ctx| {
+                    run.time_out_activity(
+                        ctx,
+                        scheduled_event_id,
+                        Some(attempt),
+                        TimeoutType::ScheduleToStart,
+                    )
+                });
+            }
             RunTimer::ActivityStartToClose {
                 scheduled_event_id,
                 attempt,

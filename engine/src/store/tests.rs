@@ -298,6 +298,17 @@ fn every_kind_of_wait(engine: &mut Durable) {
             run.fail_activity(ctx, scheduled, failure, None, "worker".into())
         })
     });
+    // An activity no worker takes, waiting for its schedule-to-start timeout.
+    engine.start("unpolled", Default::default());
+    engine.run_task(
+        "unpolled",
+        vec![Cmd::ScheduleActivityTaskCommandAttributes(
+            ScheduleActivityTaskCommandAttributes {
+                schedule_to_start_timeout: secs(40),
+                ..activity("waiting")
+            },
+        )],
+    );
     // A schedule's next action.
     engine
         .tx(|state| {
@@ -366,6 +377,7 @@ fn a_restart_arms_the_same_deadlines_and_each_fires_at_its_instant() {
         "UserTimer",
         "ActivityHeartbeat",
         "ActivityStartToClose",
+        "ActivityScheduleToStart",
         "ActivityScheduleToClose",
         "ActivityRetry",
         "Schedule",

@@ -31,6 +31,11 @@ pub(crate) enum RunTimer {
     },
     /// An activity's schedule-to-close timeout, across attempts.
     ActivityScheduleToClose { scheduled_event_id: i64 },
+    /// An activity attempt waited in its queue past its schedule-to-start timeout.
+    ActivityScheduleToStart {
+        scheduled_event_id: i64,
+        attempt: i32,
+    },
     /// An activity attempt's start-to-close timeout.
     ActivityStartToClose {
         scheduled_event_id: i64,
