@@ -69,7 +69,11 @@ impl Activity {
         if let Some(t) = proto::duration(attrs.schedule_to_close_timeout.as_ref()) {
             deadlines.push((
                 after(self.scheduled_time, t),
-                RunTimer::ActivityScheduleToClose { scheduled_event_id },
+                RunTimer::ActivityTimeout {
+                    scheduled_event_id,
+                    attempt: None,
+                    timeout: TimeoutType::ScheduleToClose,
+                },
             ));
         }
         match &self.state {
@@ -77,9 +81,10 @@ impl Activity {
                 if let Some(t) = proto::duration(attrs.schedule_to_start_timeout.as_ref()) {
                     deadlines.push((
                         after(self.attempt_scheduled_time, t),
-                        RunTimer::ActivityScheduleToStart {
+                        RunTimer::ActivityTimeout {
                             scheduled_event_id,
-                            attempt,
+                            attempt: Some(attempt),
+                            timeout: TimeoutType::ScheduleToStart,
                         },
                     ));
                 }
@@ -99,18 +104,20 @@ impl Activity {
                 if let Some(t) = proto::duration(attrs.start_to_close_timeout.as_ref()) {
                     deadlines.push((
                         after(*started_time, t),
-                        RunTimer::ActivityStartToClose {
+                        RunTimer::ActivityTimeout {
                             scheduled_event_id,
-                            attempt,
+                            attempt: Some(attempt),
+                            timeout: TimeoutType::StartToClose,
                         },
                     ));
                 }
                 if let Some(t) = proto::duration(attrs.heartbeat_timeout.as_ref()) {
                     deadlines.push((
                         after(*last_heartbeat, t),
-                        RunTimer::ActivityHeartbeat {
+                        RunTimer::ActivityTimeout {
                             scheduled_event_id,
-                            attempt,
+                            attempt: Some(attempt),
+                            timeout: TimeoutType::Heartbeat,
                         },
                     ));
                 }

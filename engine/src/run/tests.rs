@@ -9,7 +9,7 @@ use crate::{
     proto::{
         command::{command::Attributes as Cmd, *},
         common::{ActivityType, RetryPolicy, WorkflowType},
-        enums::{CommandType, EventType as E, WorkflowTaskFailedCause},
+        enums::{CommandType, EventType as E, TimeoutType, WorkflowTaskFailedCause},
         failure::{failure::FailureInfo, ApplicationFailureInfo, Failure},
         service::RespondWorkflowTaskCompletedRequest,
     },
@@ -296,8 +296,10 @@ fn each_command_gives_its_events_effects_and_deadlines() {
             }],
             vec![Deadline {
                 at: now + Duration::from_secs(30),
-                timer: RunTimer::ActivityScheduleToClose {
+                timer: RunTimer::ActivityTimeout {
                     scheduled_event_id: 5,
+                    attempt: None,
+                    timeout: TimeoutType::ScheduleToClose,
                 },
             }],
         ),
@@ -521,16 +523,18 @@ fn an_activity_attempt_has_its_timeouts_and_a_failure_waits_for_its_backoff() {
     assert!(!run.has_activity_task(&task), "started: no longer queued");
     let heartbeat = |at| Deadline {
         at,
-        timer: RunTimer::ActivityHeartbeat {
+        timer: RunTimer::ActivityTimeout {
             scheduled_event_id: 5,
-            attempt: 1,
+            attempt: Some(1),
+            timeout: TimeoutType::Heartbeat,
         },
     };
     let start_to_close = Deadline {
         at: started + Duration::from_secs(5),
-        timer: RunTimer::ActivityStartToClose {
+        timer: RunTimer::ActivityTimeout {
             scheduled_event_id: 5,
-            attempt: 1,
+            attempt: Some(1),
+            timeout: TimeoutType::StartToClose,
         },
     };
     assert_eq!(

@@ -5,7 +5,6 @@ use std::time::SystemTime;
 
 use super::State;
 use crate::{
-    proto::enums::TimeoutType,
     run::Run,
     timers::{Fired, RunTimer},
 };
@@ -124,53 +123,13 @@ impl State {
                     run.fire_timer(ctx, &timer_id, started_event_id)
                 });
             }
-            RunTimer::ActivityScheduleToClose { scheduled_event_id } => {
-                self.with_run(&run_id, |run, ctx| {
-                    run.time_out_activity(
-                        ctx,
-                        scheduled_event_id,
-                        None,
-                        TimeoutType::ScheduleToClose,
-                    )
-                });
-            }
-            RunTimer::ActivityScheduleToStart {
+            RunTimer::ActivityTimeout {
                 scheduled_event_id,
                 attempt,
+                timeout,
             } => {
                 self.with_run(&run_id, |run, ctx| {
-                    run.time_out_activity(
-                        ctx,
-                        scheduled_event_id,
-                        Some(attempt),
-                        TimeoutType::ScheduleToStart,
-                    )
-                });
-            }
-            RunTimer::ActivityStartToClose {
-                scheduled_event_id,
-                attempt,
-            } => {
-                self.with_run(&run_id, |run, ctx| {
-                    run.time_out_activity(
-                        ctx,
-                        scheduled_event_id,
-                        Some(attempt),
-                        TimeoutType::StartToClose,
-                    )
-                });
-            }
-            RunTimer::ActivityHeartbeat {
-                scheduled_event_id,
-                attempt,
-            } => {
-                self.with_run(&run_id, |run, ctx| {
-                    run.time_out_activity(
-                        ctx,
-                        scheduled_event_id,
-                        Some(attempt),
-                        TimeoutType::Heartbeat,
-                    )
+                    run.time_out_activity(ctx, scheduled_event_id, attempt, timeout)
                 });
             }
             RunTimer::ActivityRetry {

@@ -361,14 +361,17 @@ fn a_restart_arms_the_same_deadlines_and_each_fires_at_its_instant() {
     assert_eq!(before, after, "a restart changed the deadlines");
     let kinds: BTreeSet<String> = before
         .iter()
-        .map(|(owner, d)| match owner.strip_prefix("schedule:") {
-            Some(_) => "Schedule".to_owned(),
-            None => format!("{:?}", d.timer)
-                .split([' ', '{'])
-                .next()
-                .unwrap()
-                .to_owned(),
-        })
+        .map(
+            |(owner, d)| match (owner.strip_prefix("schedule:"), &d.timer) {
+                (Some(_), _) => "Schedule".to_owned(),
+                (None, RunTimer::ActivityTimeout { timeout, .. }) => format!("Activity{timeout:?}"),
+                (None, timer) => format!("{timer:?}")
+                    .split([' ', '{'])
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+            },
+        )
         .collect();
     for kind in [
         "FirstWorkflowTask",

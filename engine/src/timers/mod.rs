@@ -12,6 +12,8 @@ use std::{
     time::SystemTime,
 };
 
+use crate::proto::enums::TimeoutType;
+
 /// A deadline of one run: what happens when its time comes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum RunTimer {
@@ -29,22 +31,13 @@ pub(crate) enum RunTimer {
         timer_id: String,
         started_event_id: i64,
     },
-    /// An activity's schedule-to-close timeout, across attempts.
-    ActivityScheduleToClose { scheduled_event_id: i64 },
-    /// An activity attempt waited in its queue past its schedule-to-start timeout.
-    ActivityScheduleToStart {
+    /// One of an activity's timeouts: schedule-to-close across attempts (`attempt` is
+    /// `None`), or one attempt's schedule-to-start (waiting in its queue), start-to-close
+    /// or heartbeat (from its last heartbeat).
+    ActivityTimeout {
         scheduled_event_id: i64,
-        attempt: i32,
-    },
-    /// An activity attempt's start-to-close timeout.
-    ActivityStartToClose {
-        scheduled_event_id: i64,
-        attempt: i32,
-    },
-    /// An activity attempt's heartbeat timeout (from its last heartbeat).
-    ActivityHeartbeat {
-        scheduled_event_id: i64,
-        attempt: i32,
+        attempt: Option<i32>,
+        timeout: TimeoutType,
     },
     /// An activity's retry backoff is over: the next attempt is queued.
     ActivityRetry {
