@@ -21,6 +21,7 @@ use temporalio_protos::temporal::api::{
         CommandType, QueryRejectCondition, TaskQueueKind, UpdateWorkflowExecutionLifecycleStage,
     },
     history::v1::{history_event::Attributes as Event, HistoryEvent},
+    protocol::v1::{message, Message},
     query::v1::WorkflowQuery,
     schedule::v1 as schedule,
     sdk::v1::UserMetadata,
@@ -115,7 +116,13 @@ impl Server {
 
     /// Takes the next workflow task on `queue` and completes it with `commands`.
     async fn complete_task_with(&mut self, queue: &str, commands: Vec<Command>) {
-        let task = loop {
+        let task = self.take_task(queue).await;
+        self.respond(task.task_token, commands, Vec::new()).await;
+    }
+
+    /// Takes the next workflow task on `queue`.
+    async fn take_task(&mut self, queue: &str) -> service::PollWorkflowTaskQueueResponse {
+        loop {
             let task = self
                 .client
                 .poll_workflow_task_queue(long_poll(service::PollWorkflowTaskQueueRequest {
@@ -128,15 +135,25 @@ impl Server {
                 .expect("the poll is answered")
                 .into_inner();
             if !task.task_token.is_empty() {
-                break task;
+                return task;
             }
-        };
+        }
+    }
+
+    /// Completes the workflow task of `task_token` with `commands` and `messages`.
+    async fn respond(
+        &mut self,
+        task_token: Vec<u8>,
+        commands: Vec<Command>,
+        messages: Vec<Message>,
+    ) {
         self.client
             .respond_workflow_task_completed(service::RespondWorkflowTaskCompletedRequest {
                 namespace: self.namespace.clone(),
-                task_token: task.task_token,
+                task_token,
                 identity: "temporal-api-test".into(),
                 commands,
+                messages,
                 ..Default::default()
             })
             .await
@@ -209,6 +226,7 @@ fn command(attributes: Cmd) -> Command {
         Cmd::UpsertWorkflowSearchAttributesCommandAttributes(_) => {
             CommandType::UpsertWorkflowSearchAttributes
         }
+        Cmd::ProtocolMessageCommandAttributes(_) => CommandType::ProtocolMessage,
         other => panic!("a command these tests do not send: {other:?}"),
     };
     Command {
@@ -447,7 +465,16 @@ async fn update(
     });
     request.set_timeout(Duration::from_secs(5));
     let answer = server.client.update_workflow_execution(request).await?;
-    Ok(format!("{:?}", answer.into_inner().stage()))
+    let answer = answer.into_inner();
+    let stage = answer.stage();
+    let outcome = match answer.outcome.and_then(|o| o.value) {
+        Some(update::outcome::Value::Failure(f)) => {
+            format!(" failed: {:?} {:?}", f.message, f.failure_info)
+        }
+        Some(update::outcome::Value::Success(_)) => " succeeded".to_owned(),
+        None => String::new(),
+    };
+    Ok(format!("{stage:?}{outcome}"))
 }
 
 #[tokio::test]
@@ -829,6 +856,82 @@ async fn activity_timeouts_fail_as_on_temporal() {
         }
         timed_out.sort();
         format!("{timed_out:#?}")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_accepted_update_fails_when_its_workflow_completes_first() {
+    same_on_both(async |server: &mut Server| {
+        let id = unique_task_queue("update-completed");
+        let queue = unique_task_queue("update-completed");
+        server.start(&id, &queue).await;
+        server.complete_task(&queue, Vec::new()).await;
+        let mut caller = Server {
+            client: server.client.clone(),
+            namespace: server.namespace.clone(),
+            _engine: None,
+        };
+        let asked = tokio::spawn({
+            let id = id.clone();
+            async move {
+                update(
+                    &mut caller,
+                    &id,
+                    "",
+                    UpdateWorkflowExecutionLifecycleStage::Completed,
+                )
+                .await
+            }
+        });
+        let task = server.take_task(&queue).await;
+        let request = task
+            .messages
+            .first()
+            .cloned()
+            .expect("the update is delivered");
+        let accept = Message {
+            id: format!("{}/accept", request.protocol_instance_id),
+            protocol_instance_id: request.protocol_instance_id.clone(),
+            body: Some(prost_wkt_types::Any {
+                type_url: "type.googleapis.com/temporal.api.update.v1.Acceptance".into(),
+                value: update::Acceptance {
+                    accepted_request_message_id: request.id.clone(),
+                    accepted_request_sequencing_event_id: match request.sequencing_id {
+                        Some(message::SequencingId::EventId(id)) => id,
+                        _ => 0,
+                    },
+                    accepted_request: request
+                        .body
+                        .as_ref()
+                        .and_then(|b| update::Request::decode(&b.value[..]).ok()),
+                }
+                .encode_to_vec(),
+            }),
+            ..Default::default()
+        };
+        let commands = vec![
+            command(Cmd::ProtocolMessageCommandAttributes(
+                command::ProtocolMessageCommandAttributes {
+                    message_id: accept.id.clone(),
+                },
+            )),
+            command(Cmd::CompleteWorkflowExecutionCommandAttributes(
+                CompleteWorkflowExecutionCommandAttributes {
+                    result: payloads("done"),
+                },
+            )),
+        ];
+        server
+            .respond(task.task_token, commands, vec![accept])
+            .await;
+        let started = std::time::Instant::now();
+        let answer = asked.await.expect("the caller ends");
+        let waited = started.elapsed() < Duration::from_secs(3);
+        match answer {
+            Ok(stage) => format!("{stage}, answered at once: {waited}"),
+            Err(status) => format!("{}, answered at once: {waited}", seen(&status)),
+        }
     })
     .await;
 }

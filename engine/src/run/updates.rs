@@ -11,7 +11,7 @@ use crate::{
     proto::{
         self,
         enums::UpdateWorkflowExecutionLifecycleStage as Stage,
-        failure::Failure,
+        failure::{failure::FailureInfo, ApplicationFailureInfo, Failure},
         history::{history_event::Attributes, *},
         protocol::{message::SequencingId, Message},
         update::{self, outcome, Outcome},
@@ -54,6 +54,10 @@ impl Update {
         )
     }
 }
+
+/// Temporal's words for an accepted update whose workflow closed first.
+const ACCEPTED_UPDATE_COMPLETED_WORKFLOW: &str =
+    "Workflow Update failed because the Workflow completed before the Update completed.";
 
 /// A failed outcome with `message`.
 fn failed(message: &str) -> Box<Outcome> {
@@ -181,14 +185,29 @@ impl Run {
         }
     }
 
-    /// The run closed: updates not completed fail.
+    /// The run closed: updates not completed fail. One the workflow accepted fails as on
+    /// Temporal, with a non-retryable `AcceptedUpdateCompletedWorkflow` application error.
     pub(super) fn fail_pending_updates(&mut self) {
         for update in &mut self.updates {
-            if !matches!(update.state, UpdateState::Completed(_)) {
-                update.state = UpdateState::Completed(failed(
-                    "the workflow closed before the update completed",
-                ));
-            }
+            update.state = match update.state {
+                UpdateState::Completed(_) => continue,
+                UpdateState::Accepted(_) => UpdateState::Completed(Box::new(Outcome {
+                    value: Some(outcome::Value::Failure(Failure {
+                        message: ACCEPTED_UPDATE_COMPLETED_WORKFLOW.to_owned(),
+                        failure_info: Some(FailureInfo::ApplicationFailureInfo(
+                            ApplicationFailureInfo {
+                                r#type: "AcceptedUpdateCompletedWorkflow".to_owned(),
+                                non_retryable: true,
+                                ..Default::default()
+                            },
+                        )),
+                        ..Default::default()
+                    })),
+                })),
+                UpdateState::Admitted | UpdateState::Delivered(_) => UpdateState::Completed(
+                    failed("the workflow closed before the update completed"),
+                ),
+            };
         }
     }
 
