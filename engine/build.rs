@@ -27,13 +27,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     name_unimplemented_methods()
 }
 
-/// The generated defaults answer "Not yet implemented"; say which method instead, so a
-/// client learns what the engine lacks.
+/// The generated defaults answer "Not yet implemented"; they answer the engine's own
+/// refusal instead (`service::refused`: the method's name and what the engine offers in
+/// its place). Also writes every method's name, for the list of those refused.
 fn name_unimplemented_methods() -> Result<(), Box<dyn std::error::Error>> {
-    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?)
-        .join("temporal.api.workflowservice.v1.rs");
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    let out = out_dir.join("temporal.api.workflowservice.v1.rs");
     let text = std::fs::read_to_string(&out)?;
     let mut method = String::new();
+    let mut methods = Vec::new();
     let mut patched = String::with_capacity(text.len() + 8192);
     for line in text.lines() {
         if let Some(rest) = line.trim_start().strip_prefix("async fn ") {
@@ -50,14 +52,20 @@ fn name_unimplemented_methods() -> Result<(), Box<dyn std::error::Error>> {
                 })
                 .collect();
             patched.push_str(&line.replace(
-                "\"Not yet implemented\"",
-                &format!("\"WorkflowService/{pascal} is not implemented by the Capstan engine\""),
+                "tonic::Status::unimplemented(\"Not yet implemented\")",
+                &format!("crate::service::unimplemented(\"{pascal}\")"),
             ));
+            methods.push(pascal);
         } else {
             patched.push_str(line);
         }
         patched.push('\n');
     }
     std::fs::write(out, patched)?;
+    let list: String = methods.iter().map(|m| format!("    \"{m}\",\n")).collect();
+    std::fs::write(
+        out_dir.join("methods.rs"),
+        format!("/// Every `WorkflowService` method, as Temporal names it.\n#[cfg(test)]\npub(crate) const METHODS: &[&str] = &[\n{list}];\n"),
+    )?;
     Ok(())
 }

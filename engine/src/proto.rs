@@ -14,6 +14,8 @@ mod generated {
     tonic::include_proto!("temporal.api.workflowservice.v1");
 }
 
+include!(concat!(env!("OUT_DIR"), "/methods.rs"));
+
 pub(crate) use generated::workflow_service_server::{WorkflowService, WorkflowServiceServer};
 pub(crate) use temporalio_protos::temporal::api::{
     command::v1 as command, common::v1 as common, enums::v1 as enums,

@@ -14,7 +14,8 @@
 //! | `visibility` | list and count |
 //! | `schedules` | schedules |
 //!
-//! Every other `WorkflowService` method answers `Unimplemented`, naming itself.
+//! Every other `WorkflowService` method answers `Unimplemented`, naming itself and what
+//! the engine offers instead (`refused`).
 
 mod activity_tasks;
 mod codec;
@@ -22,6 +23,7 @@ mod history;
 mod long_poll;
 mod namespaces;
 mod queries;
+mod refused;
 mod schedules;
 mod updates;
 mod visibility;
@@ -29,6 +31,7 @@ mod workflow_tasks;
 mod workflows;
 
 pub(crate) use codec::Codec;
+pub(crate) use refused::unimplemented;
 pub(crate) use schedules::take_backfills;
 
 #[cfg(test)]
@@ -62,6 +65,10 @@ pub(crate) struct Service {
 /// connection and its other calls go on.
 macro_rules! rpcs {
     ($($access:ident $rpc:ident($request:ident) -> $response:ident => $handler:ident;)*) => {
+        /// The methods the engine serves.
+        #[cfg(test)]
+        const SERVED: &[&str] = &[$(stringify!($rpc)),*];
+
         #[tonic::async_trait]
         impl WorkflowService for Service {
             $(
