@@ -12,20 +12,21 @@ use crate::{
     state::{State, Topic},
 };
 
-/// When a long poll's answer may leave (it matters only for a durable engine).
+/// When a long poll's answer `T` may leave (it matters only for a durable engine).
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Answer {
+pub(super) enum Answer<T> {
     /// Once everything it read or wrote is on disk: what it tells is acknowledged.
     Written,
-    /// At once if the transaction that found it wrote nothing (a query reaches its worker
-    /// from memory, even while the disk is full); else once what it wrote and read is on
-    /// disk, and not past the poll's deadline (then it answers empty, and what it took is
-    /// handed out again later, as after a worker that vanished). A workflow task must not
-    /// leave before: a worker caches the run from the history it is given, and events lost
-    /// with a crash would be replaced by others under the same ids, which the worker's
-    /// cache would never see (soak seed 900197: a lost signal's id went to a cancel
-    /// request, and the worker ignored it).
-    Staged,
+    /// At once if `from_memory` says so of the answer (a query to the worker that has the
+    /// run cached carries no history: it reaches that worker even while the disk is full);
+    /// else once everything it read and wrote is on disk, even while writes fail, and not
+    /// past the poll's deadline (then it answers empty, and what it took is handed out
+    /// again later, as after a worker that vanished). A workflow task, or a query that
+    /// carries history, must not leave before: a worker caches the run from the history it
+    /// is given, and events lost with a crash would be replaced by others under the same
+    /// ids, which the worker's cache would never see (soak seed 900197: a lost signal's id
+    /// went to a cancel request, and the worker ignored it).
+    Staged { from_memory: fn(&T) -> bool },
 }
 
 /// How long a long poll is held when the client sets no deadline.
@@ -70,7 +71,7 @@ impl Service {
         &self,
         deadline: Instant,
         topic: Topic,
-        answer: Answer,
+        answer: Answer<T>,
         mut check: impl FnMut(&mut State) -> Result<Option<T>, Status>,
     ) -> Result<Option<T>, Status> {
         let mut changes = self.store.subscribe_to(topic);
@@ -90,10 +91,11 @@ impl Service {
                     }
                     self.store.transaction(&mut check).await
                 }
-                Answer::Staged => {
+                Answer::Staged { from_memory } => {
                     let (found, ticket) = self.store.apply(&mut check);
-                    if matches!(found, Ok(Some(_))) && ticket.waits_for_own_batch() {
-                        let written = tokio::time::timeout_at(deadline, ticket.written()).await;
+                    if matches!(&found, Ok(Some(answer)) if !from_memory(answer)) {
+                        let written =
+                            tokio::time::timeout_at(deadline, ticket.written_strictly()).await;
                         if written.is_err() {
                             return Ok(None);
                         }

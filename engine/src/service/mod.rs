@@ -93,9 +93,9 @@ macro_rules! rpcs {
 #[derive(Debug, Clone, Copy)]
 enum Access {
     /// Served as always; what it reads and was not yet written is answered from memory.
-    /// Workflow task polls are reads too: queries reach workers through them from
-    /// memory, while a workflow task leaves once its dispatch is written
-    /// (`long_poll::Answer::Staged`).
+    /// Workflow task polls are reads too: a query reaches the worker that has its run
+    /// cached from memory, while a workflow task (or a query that carries history) leaves
+    /// once everything it read and wrote is on disk (`long_poll::Answer::Staged`).
     Read,
     /// Refused while the database cannot be written; once it fails under a call in flight,
     /// the call answers at once that its change is kept and will be written.

@@ -114,7 +114,9 @@ mod tests {
     fn readme_section() -> &'static str {
         const HEADING: &str = "## What the engine does not serve";
         let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"));
-        let start = readme.find(HEADING).map_or(readme.len(), |i| i + HEADING.len());
+        let start = readme
+            .find(HEADING)
+            .map_or(readme.len(), |i| i + HEADING.len());
         let rest = &readme[start..];
         &rest[..rest.find("\n## ").unwrap_or(rest.len())]
     }

@@ -26,6 +26,14 @@ fn workflow_token(token: &[u8], namespace: &str) -> Result<(String, i64), Status
     }
 }
 
+/// Whether a workflow task poll's answer may leave before it is on disk: an empty one, or
+/// a query without history (to the worker that has the run cached).
+fn from_memory(task: &Option<PollWorkflowTaskQueueResponse>) -> bool {
+    task.as_ref().is_none_or(|task| {
+        task.query.is_some() && task.history.as_ref().is_none_or(|h| h.events.is_empty())
+    })
+}
+
 impl Service {
     pub(super) async fn poll_workflow_task(
         &self,
@@ -41,7 +49,7 @@ impl Service {
         let _poller = sticky.then(|| StickyPoll::begin(&self.store, &queue.name));
         let topic = Topic::Queue(r.namespace.clone(), queue.name.clone());
         let task = self
-            .wait_for(deadline, topic, Answer::Staged, |state| {
+            .wait_for(deadline, topic, Answer::Staged { from_memory }, |state| {
                 // A sticky queue whose worker shut down answers its held polls empty.
                 if sticky && state.sticky.is_closed(&queue.name) {
                     return Ok(Some(None));

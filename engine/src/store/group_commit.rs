@@ -181,11 +181,6 @@ pub(crate) struct Ticket {
 }
 
 impl Ticket {
-    /// Whether the transaction staged a batch of its own that is not on disk yet.
-    pub(crate) fn waits_for_own_batch(&self) -> bool {
-        self.wait.as_ref().is_some_and(|(_, own, _)| *own)
-    }
-
     /// Returns once the batch is on disk; a ticket without a batch of its own returns as
     /// well when the writer cannot write (what it read is answered from memory).
     ///
@@ -201,6 +196,23 @@ impl Ticket {
         if written.wait_for(done).await.is_err() {
             panic!("capstan-engine: the database writer stopped before this change was written");
         }
+    }
+
+    /// Returns once everything the transaction read or wrote is on disk, even while the
+    /// writer cannot write (then it waits until it can).
+    ///
+    /// # Panics
+    ///
+    /// As [`Ticket::written`].
+    pub(crate) async fn written_strictly(self) {
+        let Some((seq, _, written)) = self.wait else {
+            return;
+        };
+        Ticket {
+            wait: Some((seq, true, written)),
+        }
+        .written()
+        .await;
     }
 }
 

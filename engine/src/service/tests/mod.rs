@@ -594,6 +594,65 @@ async fn a_workflow_task_leaves_only_once_its_dispatch_is_written() {
     );
 }
 
+/// A query of workflow `id` whose caller waits at most `wait`.
+fn query_request(id: &str, wait: Duration) -> Request<QueryWorkflowRequest> {
+    let mut request = Request::new(QueryWorkflowRequest {
+        namespace: "default".to_owned(),
+        execution: Some(WorkflowExecution {
+            workflow_id: id.to_owned(),
+            run_id: String::new(),
+        }),
+        query: Some(proto::query::WorkflowQuery {
+            query_type: "state".to_owned(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    request.set_timeout(wait + DEADLINE_MARGIN);
+    request
+}
+
+/// A query that carries the run's history to a worker without it cached leaves only once
+/// that history is on disk: the worker caches the run from it, and events lost with a
+/// crash would be replaced by others under the same ids (soak seed 1000621).
+#[cfg(feature = "simulation")]
+#[tokio::test]
+async fn a_query_carrying_history_leaves_only_once_that_history_is_written() {
+    let (svc, _db) = durable_service("query-history-written");
+    start(&svc, "w").await;
+    let task = take(&svc, "q", false, Duration::from_secs(5)).await;
+    // The task's completion is staged, then the disk fails before it is written: the
+    // worker is told it is kept in memory.
+    svc.store.slow_writes(Duration::from_millis(300));
+    let mut completed = Box::pin(svc.respond_workflow_task_completed(Request::new(
+        complete_sticky(task.task_token, "gone", Duration::from_secs(10)),
+    )));
+    assert!(tokio::time::timeout(Duration::ZERO, &mut completed)
+        .await
+        .is_err());
+    svc.store.fail_writes(Some("disk I/O error".to_owned()));
+    let kept = completed.await.unwrap_err();
+    assert_eq!(kept.code(), tonic::Code::Unavailable, "{kept:?}");
+    // A query now goes to the normal queue (no worker polls the sticky one), with the
+    // whole history: the completion's events are not on disk yet.
+    let asked = tokio::spawn({
+        let svc = Service {
+            store: svc.store.clone(),
+        };
+        async move {
+            svc.query_workflow(query_request("w", Duration::from_secs(3)))
+                .await
+        }
+    });
+    let held = take(&svc, "q", false, Duration::from_millis(500)).await;
+    assert!(
+        held.query.is_none(),
+        "a query left with history that is not on disk: {held:?}"
+    );
+    svc.store.fail_writes(None);
+    let _ = asked.await;
+}
+
 /// A query whose caller hangs up at any point leaves the engine, even while the
 /// transaction that queued it waits for the disk (CI seed 68: one stayed for good).
 #[cfg(feature = "simulation")]
@@ -602,20 +661,7 @@ async fn a_query_whose_caller_hangs_up_leaves_the_engine() {
     let (svc, _db) = durable_service("query-hang-up");
     start(&svc, "w").await;
     svc.store.slow_writes(Duration::from_millis(50));
-    let query = || {
-        svc.query_workflow(Request::new(QueryWorkflowRequest {
-            namespace: "default".to_owned(),
-            execution: Some(WorkflowExecution {
-                workflow_id: "w".to_owned(),
-                run_id: String::new(),
-            }),
-            query: Some(proto::query::WorkflowQuery {
-                query_type: "state".to_owned(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }))
-    };
+    let query = || svc.query_workflow(query_request("w", Duration::from_secs(60)));
     for _ in 0..3 {
         // A signal staged, not yet on disk: the query's transaction waits for it.
         let mut signal = Box::pin(signal_workflow(&svc, "w"));
