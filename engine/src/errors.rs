@@ -19,8 +19,15 @@ struct RpcStatus {
     details: Vec<prost_wkt_types::Any>,
 }
 
+/// The typed details a status carries (none if it carries none, or garbage).
+pub(crate) fn details_of(status: &Status) -> Vec<prost_wkt_types::Any> {
+    RpcStatus::decode(status.details())
+        .map(|s| s.details)
+        .unwrap_or_default()
+}
+
 /// A status with one typed detail (`type_name` is its full protobuf name).
-fn with_detail<M: prost::Message>(
+pub(crate) fn with_detail<M: prost::Message>(
     code: Code,
     message: String,
     type_name: &str,
@@ -115,7 +122,10 @@ pub(crate) fn already_completed(workflow_id: &str) -> Status {
 pub(crate) fn already_started(workflow_id: &str, run_id: &str, request_id: &str) -> Status {
     with_detail(
         Code::AlreadyExists,
-        format!("workflow execution already started: `{workflow_id}` run `{run_id}`"),
+        // Temporal's words.
+        format!(
+            "Workflow execution is already running. WorkflowId: {workflow_id}, RunId: {run_id}."
+        ),
         "temporal.api.errordetails.v1.WorkflowExecutionAlreadyStartedFailure",
         &errordetails::WorkflowExecutionAlreadyStartedFailure {
             start_request_id: request_id.to_owned(),

@@ -19,7 +19,9 @@ use temporalio_protos::temporal::api::{
     },
     enums::v1::{
         CommandType, QueryRejectCondition, TaskQueueKind, UpdateWorkflowExecutionLifecycleStage,
+        WorkflowIdConflictPolicy,
     },
+    errordetails::v1::MultiOperationExecutionFailure,
     history::v1::{history_event::Attributes as Event, HistoryEvent},
     protocol::v1::{message, Message},
     query::v1::WorkflowQuery,
@@ -890,26 +892,7 @@ async fn an_accepted_update_fails_when_its_workflow_completes_first() {
             .first()
             .cloned()
             .expect("the update is delivered");
-        let accept = Message {
-            id: format!("{}/accept", request.protocol_instance_id),
-            protocol_instance_id: request.protocol_instance_id.clone(),
-            body: Some(prost_wkt_types::Any {
-                type_url: "type.googleapis.com/temporal.api.update.v1.Acceptance".into(),
-                value: update::Acceptance {
-                    accepted_request_message_id: request.id.clone(),
-                    accepted_request_sequencing_event_id: match request.sequencing_id {
-                        Some(message::SequencingId::EventId(id)) => id,
-                        _ => 0,
-                    },
-                    accepted_request: request
-                        .body
-                        .as_ref()
-                        .and_then(|b| update::Request::decode(&b.value[..]).ok()),
-                }
-                .encode_to_vec(),
-            }),
-            ..Default::default()
-        };
+        let accept = accept(&request);
         let commands = vec![
             command(Cmd::ProtocolMessageCommandAttributes(
                 command::ProtocolMessageCommandAttributes {
@@ -932,6 +915,253 @@ async fn an_accepted_update_fails_when_its_workflow_completes_first() {
             Ok(stage) => format!("{stage}, answered at once: {waited}"),
             Err(status) => format!("{}, answered at once: {waited}", seen(&status)),
         }
+    })
+    .await;
+}
+
+/// The worker's acceptance of the update `request` delivers.
+fn accept(request: &Message) -> Message {
+    let accepted = update::Acceptance {
+        accepted_request_message_id: request.id.clone(),
+        accepted_request_sequencing_event_id: match request.sequencing_id {
+            Some(message::SequencingId::EventId(id)) => id,
+            _ => 0,
+        },
+        accepted_request: request
+            .body
+            .as_ref()
+            .and_then(|b| update::Request::decode(&b.value[..]).ok()),
+    };
+    protocol_message(request, "accept", "Acceptance", accepted.encode_to_vec())
+}
+
+/// The worker's answer `result` to the update `request` delivers.
+fn respond(request: &Message, result: &str) -> Message {
+    let meta = request
+        .body
+        .as_ref()
+        .and_then(|b| update::Request::decode(&b.value[..]).ok())
+        .and_then(|r| r.meta);
+    let response = update::Response {
+        meta,
+        outcome: Some(update::Outcome {
+            value: Some(update::outcome::Value::Success(
+                payloads(result).unwrap_or_default(),
+            )),
+        }),
+    };
+    protocol_message(request, "respond", "Response", response.encode_to_vec())
+}
+
+fn protocol_message(request: &Message, kind: &str, type_name: &str, value: Vec<u8>) -> Message {
+    Message {
+        id: format!("{}/{kind}", request.protocol_instance_id),
+        protocol_instance_id: request.protocol_instance_id.clone(),
+        body: Some(prost_wkt_types::Any {
+            type_url: format!("type.googleapis.com/temporal.api.update.v1.{type_name}"),
+            value,
+        }),
+        ..Default::default()
+    }
+}
+
+/// Takes the workflow task on `queue` that delivers an update, and accepts and completes
+/// the update with `result`.
+async fn complete_update(server: &mut Server, queue: &str, result: &str) {
+    let task = server.take_task(queue).await;
+    let request = task
+        .messages
+        .first()
+        .cloned()
+        .expect("the update is delivered");
+    let messages = vec![accept(&request), respond(&request, result)];
+    let commands = messages
+        .iter()
+        .map(|m| {
+            command(Cmd::ProtocolMessageCommandAttributes(
+                command::ProtocolMessageCommandAttributes {
+                    message_id: m.id.clone(),
+                },
+            ))
+        })
+        .collect();
+    server.respond(task.task_token, commands, messages).await;
+}
+
+/// An update-with-start of workflow `id` on `queue`, waiting for the update to complete.
+fn update_with_start(
+    server: &Server,
+    id: &str,
+    queue: &str,
+    update_id: &str,
+    conflict: WorkflowIdConflictPolicy,
+) -> service::ExecuteMultiOperationRequest {
+    use service::execute_multi_operation_request::{operation::Operation, Operation as Op};
+    service::ExecuteMultiOperationRequest {
+        namespace: server.namespace.clone(),
+        operations: vec![
+            Op {
+                operation: Some(Operation::StartWorkflow(
+                    service::StartWorkflowExecutionRequest {
+                        namespace: server.namespace.clone(),
+                        workflow_id: id.to_owned(),
+                        workflow_type: Some(WorkflowType { name: "W".into() }),
+                        task_queue: Server::queue(queue),
+                        request_id: uuid::Uuid::new_v4().to_string(),
+                        workflow_id_conflict_policy: conflict as i32,
+                        ..Default::default()
+                    },
+                )),
+            },
+            Op {
+                operation: Some(Operation::UpdateWorkflow(
+                    service::UpdateWorkflowExecutionRequest {
+                        namespace: server.namespace.clone(),
+                        workflow_execution: execution(id, ""),
+                        wait_policy: Some(WaitPolicy {
+                            lifecycle_stage: UpdateWorkflowExecutionLifecycleStage::Completed
+                                as i32,
+                        }),
+                        request: Some(update::Request {
+                            meta: Some(update::Meta {
+                                update_id: update_id.into(),
+                                identity: "temporal-api-test".into(),
+                            }),
+                            input: Some(update::Input {
+                                name: "change".into(),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                )),
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+/// What a client sees of an update-with-start: each operation's answer, or the error
+/// with each operation's status.
+fn seen_multi(
+    answer: Result<tonic::Response<service::ExecuteMultiOperationResponse>, tonic::Status>,
+    first_run: &mut String,
+) -> String {
+    use service::execute_multi_operation_response::response::Response;
+    match answer {
+        Ok(answer) => answer
+            .into_inner()
+            .responses
+            .into_iter()
+            .map(|r| match r.response {
+                Some(Response::StartWorkflow(start)) => {
+                    if first_run.is_empty() {
+                        first_run.clone_from(&start.run_id);
+                    }
+                    format!(
+                        "started {} (the first run: {})",
+                        start.started,
+                        start.run_id == *first_run
+                    )
+                }
+                Some(Response::UpdateWorkflow(update)) => {
+                    let stage = update.stage();
+                    let outcome = match update.outcome.and_then(|o| o.value) {
+                        Some(update::outcome::Value::Success(p)) => p
+                            .payloads
+                            .first()
+                            .map(|p| String::from_utf8_lossy(&p.data).into_owned())
+                            .unwrap_or_default(),
+                        other => format!("{other:?}"),
+                    };
+                    format!("{stage:?} {outcome}")
+                }
+                None => "no response".to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Err(status) => {
+            let statuses: Vec<String> =
+                temporalio_protos::google::rpc::Status::decode(status.details())
+                    .map(|s| s.details)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|d| MultiOperationExecutionFailure::decode(&d.value[..]).ok())
+                    .flat_map(|f| f.statuses)
+                    .map(|s| {
+                        let types: Vec<String> =
+                            s.details.into_iter().map(|d| d.type_url).collect();
+                        format!(
+                            "{:?} {}: {types:?}",
+                            tonic::Code::from_i32(s.code),
+                            s.message
+                        )
+                    })
+                    .collect();
+            format!("{:?}: {} {statuses:#?}", status.code(), status.message())
+        }
+    }
+}
+
+#[tokio::test]
+async fn update_with_start_starts_the_workflow_or_updates_the_running_one() {
+    same_on_both(async |server: &mut Server| {
+        let id = unique_task_queue("update-with-start");
+        let queue = unique_task_queue("update-with-start");
+        let mut first_run = String::new();
+        let mut seen = Vec::new();
+        for (update_id, conflict) in [
+            ("u1", WorkflowIdConflictPolicy::UseExisting),
+            ("u2", WorkflowIdConflictPolicy::UseExisting),
+        ] {
+            let request = update_with_start(server, &id, &queue, update_id, conflict);
+            let mut client = server.client.clone();
+            let asked = tokio::spawn(async move {
+                let mut request = tonic::Request::new(request);
+                request.set_timeout(Duration::from_secs(10));
+                client.execute_multi_operation(request).await
+            });
+            complete_update(server, &queue, update_id).await;
+            let answer = asked.await.expect("the caller ends");
+            seen.push(seen_multi(answer, &mut first_run));
+        }
+        // The running workflow, under a policy that refuses it.
+        let request = update_with_start(server, &id, &queue, "u3", WorkflowIdConflictPolicy::Fail);
+        let answer = server.client.execute_multi_operation(request).await;
+        seen.push(seen_multi(answer, &mut first_run));
+        // Operations in the wrong order, or for two workflows.
+        let mut reversed = update_with_start(
+            server,
+            &id,
+            &queue,
+            "u4",
+            WorkflowIdConflictPolicy::UseExisting,
+        );
+        reversed.operations.reverse();
+        seen.push(seen_multi(
+            server.client.execute_multi_operation(reversed).await,
+            &mut first_run,
+        ));
+        let mut two = update_with_start(
+            server,
+            &id,
+            &queue,
+            "u5",
+            WorkflowIdConflictPolicy::UseExisting,
+        );
+        if let Some(
+            service::execute_multi_operation_request::operation::Operation::UpdateWorkflow(u),
+        ) = two.operations[1].operation.as_mut()
+        {
+            u.workflow_execution = execution("another", "");
+        }
+        seen.push(seen_multi(
+            server.client.execute_multi_operation(two).await,
+            &mut first_run,
+        ));
+        // Ids differ from server to server.
+        seen.join("\n").replace(&id, "<id>").replace(&first_run, "<run>")
     })
     .await;
 }

@@ -11,6 +11,7 @@
 //! | `activity_tasks` | activity task polls, heartbeats and answers (by token and by id) |
 //! | `queries` | queries and their answers |
 //! | `updates` | updates and update polls |
+//! | `multi_operation` | update-with-start |
 //! | `visibility` | list and count |
 //! | `schedules` | schedules |
 //!
@@ -21,6 +22,7 @@ mod activity_tasks;
 mod codec;
 mod history;
 mod long_poll;
+mod multi_operation;
 mod namespaces;
 mod queries;
 mod refused;
@@ -211,6 +213,8 @@ rpcs! {
     // updates.rs
     Write update_workflow_execution(UpdateWorkflowExecutionRequest) -> UpdateWorkflowExecutionResponse => update;
     Read poll_workflow_execution_update(PollWorkflowExecutionUpdateRequest) -> PollWorkflowExecutionUpdateResponse => poll_update;
+    // multi_operation.rs
+    Write execute_multi_operation(ExecuteMultiOperationRequest) -> ExecuteMultiOperationResponse => execute_multi_operation;
     // visibility.rs
     Read list_workflow_executions(ListWorkflowExecutionsRequest) -> ListWorkflowExecutionsResponse => list;
     Read count_workflow_executions(CountWorkflowExecutionsRequest) -> CountWorkflowExecutionsResponse => count;

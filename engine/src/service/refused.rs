@@ -18,10 +18,6 @@ pub(crate) fn unimplemented(method: &str) -> Status {
 pub(crate) fn instead(method: &str) -> &'static str {
     const VERSIONING: [&str; 4] = ["Deployment", "BuildId", "Versioning", "Reachability"];
     match method {
-        "ExecuteMultiOperation" => {
-            "update-with-start is not offered yet; start the workflow (or signal-with-start \
-             it), then send the update"
-        }
         "ResetWorkflowExecution" => {
             "resets are not offered yet; terminate the workflow and start it again, or run \
              it on a Temporal cluster"

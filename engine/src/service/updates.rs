@@ -12,9 +12,9 @@ use crate::{
         common::WorkflowExecution,
         enums::UpdateWorkflowExecutionLifecycleStage as Stage,
         service::*,
-        update::{Outcome, UpdateRef, WaitPolicy},
+        update::{self, Outcome, UpdateRef, WaitPolicy},
     },
-    state::Topic,
+    state::{State, Topic},
 };
 
 /// The stage a caller waits for (accepted unless it says otherwise).
@@ -23,6 +23,35 @@ fn wanted_stage(policy: Option<WaitPolicy>) -> Stage {
         .map(|p| p.lifecycle_stage())
         .filter(|s| *s != Stage::Unspecified)
         .unwrap_or(Stage::Accepted)
+}
+
+/// An update request, checked: what to admit, and the stage its caller waits for.
+pub(super) struct CheckedUpdate {
+    update: update::Request,
+    id: String,
+    workflow_id: String,
+    stage: Stage,
+}
+
+/// Admits a checked update to run `run_id`, in the caller's transaction (an update with a
+/// known id is the same update); a closed run takes none.
+pub(super) fn admit(
+    state: &mut State,
+    run_id: &str,
+    checked: &CheckedUpdate,
+) -> Result<(), Status> {
+    let run = &state.runs[run_id];
+    if run.has_update(&checked.id) {
+        return Ok(());
+    }
+    if !run.is_open() {
+        return Err(errors::already_completed(&run.workflow_id));
+    }
+    state
+        .with_run(run_id, |run, ctx| {
+            run.admit_update(ctx, checked.update.clone())
+        })
+        .unwrap_or(Ok(()))
 }
 
 impl Service {
@@ -58,23 +87,7 @@ impl Service {
     ) -> Result<UpdateWorkflowExecutionResponse, Status> {
         let deadline = poll_deadline(&request);
         let r = request.into_inner();
-        let update = r.request.ok_or_else(|| errors::missing("update request"))?;
-        let update_id = update
-            .meta
-            .as_ref()
-            .map(|m| m.update_id.clone())
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| errors::missing("update id"))?;
-        let workflow_id = r.workflow_execution.as_ref().map_or("", |e| &e.workflow_id);
-        self.check_payloads(
-            "UpdateWorkflowExecutionRequest.request.input.args",
-            update.input.as_ref().and_then(|i| i.args.as_ref()),
-            &format!("workflow `{workflow_id}`"),
-        )?;
-        let stage = wanted_stage(r.wait_policy);
-        if stage == Stage::Admitted {
-            return Err(errors::update_admitted_wait());
-        }
+        let checked = self.check_update(&r)?;
         let run_id = self
             .store
             .transaction(|state| {
@@ -88,32 +101,68 @@ impl Service {
                         &r.first_execution_run_id,
                     ));
                 }
-                if run.has_update(&update_id) {
-                    return Ok(run_id);
-                }
-                if !run.is_open() {
-                    return Err(errors::already_completed(&run.workflow_id));
-                }
-                state
-                    .with_run(&run_id, |run, ctx| run.admit_update(ctx, update))
-                    .unwrap_or(Ok(()))?;
+                admit(state, &run_id, &checked)?;
                 Ok(run_id)
             })
             .await?;
-        let (stage, outcome) = self
-            .update_reached(deadline, &run_id, &update_id, stage)
-            .await?;
+        self.update_response(deadline, checked, run_id).await
+    }
+
+    /// Checks an update request: what to admit, and the stage its caller waits for.
+    pub(super) fn check_update(
+        &self,
+        r: &UpdateWorkflowExecutionRequest,
+    ) -> Result<CheckedUpdate, Status> {
+        let update = r
+            .request
+            .clone()
+            .ok_or_else(|| errors::missing("update request"))?;
+        let id = update
+            .meta
+            .as_ref()
+            .map(|m| m.update_id.clone())
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| errors::missing("update id"))?;
         let workflow_id = r
             .workflow_execution
-            .map(|e| e.workflow_id)
-            .unwrap_or_default();
+            .as_ref()
+            .map_or("", |e| &e.workflow_id)
+            .to_owned();
+        self.check_payloads(
+            "UpdateWorkflowExecutionRequest.request.input.args",
+            update.input.as_ref().and_then(|i| i.args.as_ref()),
+            &format!("workflow `{workflow_id}`"),
+        )?;
+        let stage = wanted_stage(r.wait_policy);
+        if stage == Stage::Admitted {
+            return Err(errors::update_admitted_wait());
+        }
+        Ok(CheckedUpdate {
+            update,
+            id,
+            workflow_id,
+            stage,
+        })
+    }
+
+    /// Waits until the update admitted to run `run_id` reaches its caller's stage (or
+    /// the deadline), and answers where it is.
+    pub(super) async fn update_response(
+        &self,
+        deadline: tokio::time::Instant,
+        checked: CheckedUpdate,
+        run_id: String,
+    ) -> Result<UpdateWorkflowExecutionResponse, Status> {
+        let (stage, outcome) = self
+            .update_reached(deadline, &run_id, &checked.id, checked.stage)
+            .await?;
         Ok(UpdateWorkflowExecutionResponse {
             update_ref: Some(UpdateRef {
                 workflow_execution: Some(WorkflowExecution {
-                    workflow_id,
+                    workflow_id: checked.workflow_id,
                     run_id,
                 }),
-                update_id,
+                update_id: checked.id,
             }),
             outcome,
             stage,

@@ -24,7 +24,7 @@ use crate::{
 
 /// Checks a start request (`request` names it in messages: a start or a
 /// signal-with-start) and turns it into the state's start.
-fn start_request(
+pub(super) fn start_request(
     r: StartWorkflowExecutionRequest,
     request: &str,
     limits: &Limits,
