@@ -1161,7 +1161,9 @@ async fn update_with_start_starts_the_workflow_or_updates_the_running_one() {
             &mut first_run,
         ));
         // Ids differ from server to server.
-        seen.join("\n").replace(&id, "<id>").replace(&first_run, "<run>")
+        seen.join("\n")
+            .replace(&id, "<id>")
+            .replace(&first_run, "<run>")
     })
     .await;
 }

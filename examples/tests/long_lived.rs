@@ -417,6 +417,59 @@ async fn entity_rejected_update_leaves_no_trace_and_the_account_goes_on() {
         .expect("the worker runs");
 }
 
+/// Update-with-start: the first call starts the account and adds the points, the next
+/// one reaches the running account, and one that must not meet a running workflow is
+/// refused as a start would be. On the engine and on the dev server.
+#[tokio::test]
+async fn entity_update_with_start_starts_the_account_or_updates_the_running_one() {
+    use entity::*;
+    let engine = capstan_engine::Engine::start(Default::default())
+        .await
+        .expect("the engine starts");
+    let on_engine = Client::connect(engine.address()).await.unwrap();
+    let (on_dev_server, _) = setup().await;
+    for client in [on_engine, on_dev_server] {
+        let queue = unique_task_queue("update-with-start");
+        let id = format!("reward-{queue}");
+        worker(&client, &queue)
+            .run_until(async {
+                let add = |points| {
+                    CustomerRewardAccount::start(&client, &id, input("u1"))
+                        .task_queue(&queue)
+                        .update_with_start::<_, CustomerRewardAccountStatus>(
+                            "add_points",
+                            (AddPointInput { points },),
+                        )
+                };
+                let (account, first) = add(10).await.expect("the account starts");
+                assert_eq!(first.points, 10);
+                let (again, second) = add(5).await.expect("the running account takes it");
+                assert_eq!(second.points, 15);
+                assert_eq!(again.run_id(), account.run_id(), "the same run");
+                let third = add(1).await.map(|(_, status)| status.points);
+                let refused_by_policy = CustomerRewardAccount::start(&client, &id, input("u1"))
+                    .task_queue(&queue)
+                    .id_conflict_policy(capstan::options::WorkflowIdConflictPolicy::Fail)
+                    .update_with_start::<_, CustomerRewardAccountStatus>(
+                        "add_points",
+                        (AddPointInput { points: 1 },),
+                    )
+                    .await;
+                assert_eq!(third.ok(), Some(16));
+                assert!(
+                    matches!(refused_by_policy, Err(ClientError::AlreadyStarted { .. })),
+                    "{:?}",
+                    refused_by_policy.map(|(_, status)| status)
+                );
+                assert_eq!(account.query_reward_status().await.unwrap().points, 16);
+                account.cancel_account().await.unwrap();
+                account.result().await.unwrap();
+            })
+            .await
+            .expect("the worker runs");
+    }
+}
+
 /// `add_points`, sent again while the server refuses it for having 10 updates in flight
 /// already (a refused update was not admitted, so sending it again cannot apply it twice).
 async fn add_points_retrying(

@@ -3,6 +3,12 @@
 use std::time::Duration;
 
 use temporalio_common::protos::temporal::api::common::v1::RetryPolicy as ProtoRetryPolicy;
+/// What a start does when the workflow id is taken: by a running workflow (conflict
+/// policy) or by a closed one (reuse policy). For `StartWorkflow::id_conflict_policy` and
+/// `id_reuse_policy`.
+pub use temporalio_common::protos::temporal::api::enums::v1::{
+    WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+};
 
 /// How failed activities and workflows are retried: the next attempt waits
 /// `initial_interval × backoff_coefficient^(attempt-1)`, capped at `maximum_interval`.

@@ -106,3 +106,23 @@ impl ClientError {
         }
     }
 }
+
+/// `google.rpc.Status`: how a gRPC status carries typed details (`Any`s).
+#[derive(Clone, PartialEq, prost::Message)]
+pub(super) struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub(super) code: i32,
+    #[prost(string, tag = "2")]
+    pub(super) message: String,
+    #[prost(message, repeated, tag = "3")]
+    pub(super) details: Vec<prost_wkt_types::Any>,
+}
+
+impl RpcStatus {
+    /// The typed details of a status's `details` bytes (none if they are not a status).
+    pub(super) fn decode_details(details: &[u8]) -> Vec<prost_wkt_types::Any> {
+        <Self as prost::Message>::decode(details)
+            .map(|s| s.details)
+            .unwrap_or_default()
+    }
+}

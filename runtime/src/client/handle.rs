@@ -594,6 +594,25 @@ pub struct UpdateHandle<O> {
     _output: PhantomData<fn() -> O>,
 }
 
+impl<O> UpdateHandle<O> {
+    /// The handle of update `update_id` (`update_name`) of `workflow`, with its outcome if
+    /// the server gave it.
+    pub(crate) fn new(
+        workflow: WorkflowHandle<()>,
+        update_name: String,
+        update_id: String,
+        outcome: Option<Outcome>,
+    ) -> Self {
+        Self {
+            workflow,
+            update_name,
+            update_id,
+            outcome,
+            _output: PhantomData,
+        }
+    }
+}
+
 impl<O: DeserializeOwned> UpdateHandle<O> {
     /// The update's id.
     pub fn update_id(&self) -> &str {

@@ -5,6 +5,7 @@ mod error;
 mod handle;
 pub mod schedule;
 mod start;
+mod update_with_start;
 
 /// History events, as [`WorkflowHandle::history`] returns them.
 pub mod history {
@@ -27,6 +28,7 @@ use temporalio_client::{
     TlsOptions,
 };
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeNamespaceRequest;
+pub use update_with_start::UpdateWithStart;
 
 use crate::converter::{Codecs, PayloadCodec};
 

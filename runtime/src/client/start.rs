@@ -16,7 +16,7 @@ use temporalio_common::protos::temporal::api::{
     workflowservice::v1::{SignalWithStartWorkflowExecutionRequest, StartWorkflowExecutionRequest},
 };
 
-use super::{Client, ClientError, WorkflowHandle};
+use super::{error::RpcStatus, Client, ClientError, WorkflowHandle};
 use crate::{
     converter::{Args, PayloadError},
     definition::WorkflowDefinition,
@@ -147,40 +147,8 @@ impl<W> StartWorkflow<W> {
     }
 
     async fn send(self) -> Result<WorkflowHandle<W>, ClientError> {
-        let Self {
-            client,
-            workflow_id,
-            workflow_type,
-            args,
-            signal,
-            mut request,
-            ..
-        } = self;
-        let task_queue = match request.task_queue.take() {
-            Some(tq) => tq,
-            None => TaskQueue {
-                name: client
-                    .default_task_queue()
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        ClientError::Config(format!(
-                            "no task queue for workflow `{workflow_id}` of type `{workflow_type}`: \
-                             call `.task_queue(..)` or set the client's default task queue"
-                        ))
-                    })?,
-                ..Default::default()
-            },
-        };
-        let payloads = client.codecs().encode(args?)?;
-        request.namespace = client.namespace().to_owned();
-        request.workflow_id = workflow_id.clone();
-        request.workflow_type = Some(WorkflowType {
-            name: workflow_type,
-        });
-        request.task_queue = Some(task_queue);
-        request.input = Some(Payloads { payloads });
-        request.identity = client.identity().to_owned();
-        request.request_id = uuid::Uuid::new_v4().to_string();
+        let (client, signal, request) = self.prepare()?;
+        let workflow_id = request.workflow_id.clone();
         let service = || client.connection().workflow_service();
         let map_err = |status: tonic::Status| {
             already_started(&workflow_id, &status)
@@ -234,7 +202,53 @@ impl<W> StartWorkflow<W> {
     }
 }
 
-fn already_started(workflow_id: &str, status: &tonic::Status) -> Option<ClientError> {
+/// A signal sent with a start: its name and arguments.
+pub(super) type WithSignal = Option<(String, Result<Vec<Payload>, PayloadError>)>;
+
+impl<W> StartWorkflow<W> {
+    /// The start request, complete, and the signal to send with it.
+    pub(super) fn prepare(
+        self,
+    ) -> Result<(Client, WithSignal, StartWorkflowExecutionRequest), ClientError> {
+        let Self {
+            client,
+            workflow_id,
+            workflow_type,
+            args,
+            signal,
+            mut request,
+            ..
+        } = self;
+        let task_queue = match request.task_queue.take() {
+            Some(tq) => tq,
+            None => TaskQueue {
+                name: client
+                    .default_task_queue()
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        ClientError::Config(format!(
+                            "no task queue for workflow `{workflow_id}` of type `{workflow_type}`: \
+                             call `.task_queue(..)` or set the client's default task queue"
+                        ))
+                    })?,
+                ..Default::default()
+            },
+        };
+        let payloads = client.codecs().encode(args?)?;
+        request.namespace = client.namespace().to_owned();
+        request.workflow_id = workflow_id;
+        request.workflow_type = Some(WorkflowType {
+            name: workflow_type,
+        });
+        request.task_queue = Some(task_queue);
+        request.input = Some(Payloads { payloads });
+        request.identity = client.identity().to_owned();
+        request.request_id = uuid::Uuid::new_v4().to_string();
+        Ok((client, signal, request))
+    }
+}
+
+pub(super) fn already_started(workflow_id: &str, status: &tonic::Status) -> Option<ClientError> {
     if status.code() != tonic::Code::AlreadyExists {
         return None;
     }
@@ -250,20 +264,12 @@ fn already_started(workflow_id: &str, status: &tonic::Status) -> Option<ClientEr
     })
 }
 
-/// The first detail of a gRPC status (a `google.rpc.Status` whose details are `Any`s).
+/// The first detail of a gRPC status.
 fn tonic_types_any(details: &[u8]) -> Option<Vec<u8>> {
-    use prost::Message;
-    #[derive(Clone, PartialEq, prost::Message)]
-    struct RpcStatus {
-        #[prost(int32, tag = "1")]
-        code: i32,
-        #[prost(string, tag = "2")]
-        message: String,
-        #[prost(message, repeated, tag = "3")]
-        details: Vec<prost_wkt_types::Any>,
-    }
-    let status = RpcStatus::decode(details).ok()?;
-    status.details.into_iter().next().map(|any| any.value)
+    RpcStatus::decode_details(details)
+        .into_iter()
+        .next()
+        .map(|any| any.value)
 }
 
 impl IntoFuture for StartWorkflow<()> {
