@@ -61,6 +61,8 @@ async fn a_python_client_runs_capstan_workflows_on(address: String) {
         serde_json::from_str(output.stdout.trim()).expect("JSON on stdout");
     assert_eq!(results["greeting"], "Hello, Python!");
     assert_eq!(results["fruits"], "Ordered 3 Apples...Ordered 5 Bananas...");
+    // Update-with-start from Python: the account started, then the running one updated.
+    assert_eq!(results["points"], serde_json::json!([10, 15]));
     // Python's JSON converter and Capstan's write identical bytes for the same value.
     let list = ShoppingList::three_apples_and_five_bananas();
     let ours = converter::to_payload(&list).unwrap().data;

@@ -3,7 +3,8 @@ import asyncio
 import json
 import sys
 
-from temporalio.client import Client
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
 
 
 async def main() -> None:
@@ -18,7 +19,23 @@ async def main() -> None:
         id=f"{prefix}-fruits",
         task_queue=queue,
     )
-    print(json.dumps({"greeting": greeting, "fruits": fruits}))
+    # Update-with-start, twice: the first starts the account, the second reaches it.
+    points = []
+    for added in (10, 5):
+        start = WithStartWorkflowOperation(
+            "CustomerRewardAccount",
+            {"user_id": "py"},
+            id=f"{prefix}-account",
+            task_queue=queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        status = await client.execute_update_with_start_workflow(
+            "add_points", {"points": added}, start_workflow_operation=start
+        )
+        points.append(status["points"])
+    account = await start.workflow_handle()
+    await account.execute_update("cancel")
+    print(json.dumps({"greeting": greeting, "fruits": fruits, "points": points}))
 
 
 if __name__ == "__main__":
