@@ -18,8 +18,8 @@ use temporalio_protos::temporal::api::{
         WorkflowType,
     },
     enums::v1::{
-        CommandType, QueryRejectCondition, TaskQueueKind, UpdateWorkflowExecutionLifecycleStage,
-        WorkflowIdConflictPolicy,
+        CommandType, QueryRejectCondition, TaskQueueKind, TaskQueueType,
+        UpdateWorkflowExecutionLifecycleStage, WorkflowIdConflictPolicy,
     },
     errordetails::v1::MultiOperationExecutionFailure,
     history::v1::{history_event::Attributes as Event, HistoryEvent},
@@ -1164,6 +1164,48 @@ async fn update_with_start_starts_the_workflow_or_updates_the_running_one() {
         seen.join("\n")
             .replace(&id, "<id>")
             .replace(&first_run, "<run>")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_task_queue_describes_its_pollers() {
+    same_on_both(async |server: &mut Server| {
+        let queue = unique_task_queue("described");
+        // A workflow waits in the queue; then a worker polls it (and takes it).
+        server
+            .start(&unique_task_queue("described-wf"), &queue)
+            .await;
+        // Temporal caches its stats for a while: the backlog it reports lags by seconds,
+        // which is timing, not behaviour. Only whether stats are given is compared.
+        let describe = async |server: &mut Server, kind: TaskQueueType| {
+            let answer = server
+                .client
+                .describe_task_queue(service::DescribeTaskQueueRequest {
+                    namespace: server.namespace.clone(),
+                    task_queue: Server::queue(&queue),
+                    task_queue_type: kind as i32,
+                    report_stats: true,
+                    ..Default::default()
+                })
+                .await
+                .expect("described")
+                .into_inner();
+            let pollers: Vec<(String, bool)> = answer
+                .pollers
+                .iter()
+                .map(|p| (p.identity.clone(), p.last_access_time.is_some()))
+                .collect();
+            format!(
+                "{kind:?}: pollers {pollers:?}, stats given: {}",
+                answer.stats.is_some()
+            )
+        };
+        let before = describe(server, TaskQueueType::Workflow).await;
+        server.take_task(&queue).await;
+        let workflow = describe(server, TaskQueueType::Workflow).await;
+        let activity = describe(server, TaskQueueType::Activity).await;
+        format!("{before}\n{workflow}\n{activity}")
     })
     .await;
 }

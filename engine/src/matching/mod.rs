@@ -1,16 +1,18 @@
 //! Matching: how work reaches pollers. Task queues hold references to scheduled workflow
 //! tasks, activity attempts and queries; tokens name a handed-out task; sticky queues
-//! know whether their worker is still there.
+//! know whether their worker is still there; pollers are who polled each queue lately.
 //!
 //! Matching holds no run state: a queue entry only names a run, and dispatching it (the
 //! state's `dispatch`) asks the run whether the task is still there to start.
 
+mod pollers;
 mod queries;
 mod sticky;
 mod token;
 
 use std::collections::{HashMap, VecDeque};
 
+pub(crate) use pollers::{PollerKind, Pollers};
 pub(crate) use queries::{PendingQuery, Queries, QueryAnswer};
 pub(crate) use sticky::StickyQueues;
 pub(crate) use token::Token;
@@ -125,6 +127,14 @@ impl Queues {
         self.queues.values().fold((0, 0), |(w, a), q| {
             (w + q.workflow.len(), a + q.activity.len())
         })
+    }
+
+    /// How many workflow tasks (and queries) and activity tasks wait in queue `name`
+    /// (approximately: entries gone stale are counted until a poller skips them).
+    pub(crate) fn backlog(&self, namespace: &str, name: &str) -> (usize, usize) {
+        self.queues
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map_or((0, 0), |q| (q.workflow.len(), q.activity.len()))
     }
 
     /// Adds a workflow task (or query) to queue `name`.

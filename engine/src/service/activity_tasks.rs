@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     errors,
-    matching::Token,
+    matching::{PollerKind, Token},
     proto::{
         common::{Payloads, WorkflowExecution},
         service::*,
@@ -205,7 +205,14 @@ impl Service {
         let r = request.into_inner();
         let queue = r.task_queue.clone().unwrap_or_default().name;
         self.store
-            .transaction(|state| state.check_namespace(&r.namespace))
+            .transaction(|state| {
+                state.check_namespace(&r.namespace)?;
+                let now = state.now;
+                state
+                    .pollers
+                    .record(&r.namespace, &queue, PollerKind::Activity, &r.identity, now);
+                Ok::<_, Status>(())
+            })
             .await?;
         let topic = Topic::Queue(r.namespace.clone(), queue.clone());
         let task = self

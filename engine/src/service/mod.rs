@@ -12,6 +12,7 @@
 //! | `queries` | queries and their answers |
 //! | `updates` | updates and update polls |
 //! | `multi_operation` | update-with-start |
+//! | `task_queues` | describe a task queue: its pollers and backlog |
 //! | `visibility` | list and count |
 //! | `schedules` | schedules |
 //!
@@ -27,6 +28,7 @@ mod namespaces;
 mod queries;
 mod refused;
 mod schedules;
+mod task_queues;
 mod updates;
 mod visibility;
 mod workflow_tasks;
@@ -213,6 +215,8 @@ rpcs! {
     // updates.rs
     Write update_workflow_execution(UpdateWorkflowExecutionRequest) -> UpdateWorkflowExecutionResponse => update;
     Read poll_workflow_execution_update(PollWorkflowExecutionUpdateRequest) -> PollWorkflowExecutionUpdateResponse => poll_update;
+    // task_queues.rs
+    Read describe_task_queue(DescribeTaskQueueRequest) -> DescribeTaskQueueResponse => describe_task_queue;
     // multi_operation.rs
     Write execute_multi_operation(ExecuteMultiOperationRequest) -> ExecuteMultiOperationResponse => execute_multi_operation;
     // visibility.rs

@@ -68,8 +68,8 @@ pub(crate) fn instead(method: &str) -> &'static str {
              (`ctx.patched`)"
         }
         m if m.contains("Worker") || m.contains("TaskQueue") => {
-            "workers and task queues are not described yet; DescribeWorkflowExecution shows \
-             a run's pending activities and children"
+            "workers are not listed or configured; DescribeTaskQueue shows who polls a task \
+             queue and its backlog"
         }
         _ => "run the workflow on a Temporal cluster for it",
     }

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     errors,
-    matching::Token,
+    matching::{PollerKind, Token},
     proto::{enums::TaskQueueKind, service::*},
     state::Topic,
     store::Store,
@@ -43,7 +43,18 @@ impl Service {
         let r = request.into_inner();
         let queue = r.task_queue.clone().unwrap_or_default();
         self.store
-            .transaction(|state| state.check_namespace(&r.namespace))
+            .transaction(|state| {
+                state.check_namespace(&r.namespace)?;
+                let now = state.now;
+                state.pollers.record(
+                    &r.namespace,
+                    &queue.name,
+                    PollerKind::Workflow,
+                    &r.identity,
+                    now,
+                );
+                Ok::<_, Status>(())
+            })
             .await?;
         let sticky = queue.kind == TaskQueueKind::Sticky as i32;
         let _poller = sticky.then(|| StickyPoll::begin(&self.store, &queue.name));

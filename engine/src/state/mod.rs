@@ -39,7 +39,7 @@ pub(crate) use workflows::StartWorkflow;
 use crate::{
     clock::Clock,
     errors,
-    matching::{Queries, Queues, StickyQueues, WorkflowTaskRef},
+    matching::{Pollers, Queries, Queues, StickyQueues, WorkflowTaskRef},
     proto::common::WorkflowExecution,
     run::{Config, Ctx, Effect, Run},
     schedules::{Key, Schedules},
@@ -105,6 +105,8 @@ pub(crate) struct State {
     pub(crate) queues: Queues,
     pub(crate) queries: Queries,
     pub(crate) sticky: StickyQueues,
+    /// Who polled each task queue lately (memory only).
+    pub(crate) pollers: Pollers,
     pub(crate) wheel: TimerWheel,
     pub(crate) clock: Clock,
     /// The instant of the current transaction, read from the clock when it began.
@@ -147,6 +149,7 @@ impl State {
             queues: Queues::default(),
             queries: Queries::default(),
             sticky: StickyQueues::default(),
+            pollers: Pollers::default(),
             wheel: TimerWheel::default(),
             clock,
             now,

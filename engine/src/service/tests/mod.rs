@@ -682,3 +682,34 @@ async fn a_query_whose_caller_hangs_up_leaves_the_engine() {
         assert_eq!((queries, queued), (0, 1), "the query stayed in the engine");
     }
 }
+
+#[tokio::test]
+async fn a_task_queue_reports_its_pollers_and_backlog() {
+    let svc = service();
+    let describe = async |svc: &Service| {
+        let answer = WorkflowService::describe_task_queue(
+            svc,
+            Request::new(DescribeTaskQueueRequest {
+                namespace: "default".to_owned(),
+                task_queue: Some(proto::taskqueue::TaskQueue {
+                    name: "q".to_owned(),
+                    ..Default::default()
+                }),
+                report_stats: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+        let pollers: Vec<String> = answer.pollers.into_iter().map(|p| p.identity).collect();
+        (pollers, answer.stats.map(|s| s.approximate_backlog_count))
+    };
+    start(&svc, "w").await;
+    assert_eq!(describe(&svc).await, (vec![], Some(1)));
+    take(&svc, "q", false, Duration::from_secs(5)).await;
+    assert_eq!(
+        describe(&svc).await,
+        (vec!["test-worker".to_owned()], Some(0))
+    );
+}
