@@ -1209,3 +1209,56 @@ async fn a_task_queue_describes_its_pollers() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_completed_task_records_the_workers_build() {
+    use temporalio_protos::temporal::api::{
+        common::v1::WorkerVersionStamp, deployment::v1::WorkerDeploymentOptions,
+        enums::v1::WorkerVersioningMode, sdk::v1::WorkflowTaskCompletedMetadata,
+    };
+    same_on_both(async |server: &mut Server| {
+        let id = unique_task_queue("build-id");
+        let queue = unique_task_queue("build-id");
+        let run_id = server.start(&id, &queue).await;
+        let task = server.take_task(&queue).await;
+        server
+            .client
+            .respond_workflow_task_completed(service::RespondWorkflowTaskCompletedRequest {
+                namespace: server.namespace.clone(),
+                task_token: task.task_token,
+                identity: "builder".into(),
+                binary_checksum: "build-7".into(),
+                worker_version_stamp: Some(WorkerVersionStamp {
+                    build_id: "build-7".into(),
+                    use_versioning: false,
+                }),
+                sdk_metadata: Some(WorkflowTaskCompletedMetadata {
+                    core_used_flags: vec![1, 2],
+                    sdk_name: "temporal-api-test".into(),
+                    sdk_version: "1.0".into(),
+                    ..Default::default()
+                }),
+                deployment_options: Some(WorkerDeploymentOptions {
+                    build_id: "build-7".into(),
+                    worker_versioning_mode: WorkerVersioningMode::Unversioned as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .expect("the completion is taken");
+        let events = server.history(&id, &run_id).await;
+        match events.last().and_then(|e| e.attributes.as_ref()) {
+            Some(Event::WorkflowTaskCompletedEventAttributes(a)) => format!(
+                "{a:#?}",
+                a = temporalio_protos::temporal::api::history::v1::WorkflowTaskCompletedEventAttributes {
+                    scheduled_event_id: 0,
+                    started_event_id: 0,
+                    ..a.clone()
+                }
+            ),
+            other => format!("{other:?}"),
+        }
+    })
+    .await;
+}

@@ -550,6 +550,9 @@ impl Run {
                     binary_checksum: request.binary_checksum.clone(),
                     sdk_metadata: request.sdk_metadata.clone(),
                     metering_metadata: request.metering_metadata,
+                    // The worker's build, as Temporal records it (worker versioning
+                    // itself is not offered).
+                    worker_version: request.worker_version_stamp.clone(),
                     ..Default::default()
                 },
             ),
