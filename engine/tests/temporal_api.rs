@@ -1210,6 +1210,8 @@ async fn a_task_queue_describes_its_pollers() {
     .await;
 }
 
+// SDKs still send the deprecated build fields (sdk-core does): the test sends them too.
+#[allow(deprecated)]
 #[tokio::test]
 async fn a_completed_task_records_the_workers_build() {
     use temporalio_protos::temporal::api::{
