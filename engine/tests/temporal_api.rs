@@ -18,7 +18,7 @@ use temporalio_protos::temporal::api::{
         WorkflowType,
     },
     enums::v1::{
-        CommandType, QueryRejectCondition, TaskQueueKind, TaskQueueType,
+        CommandType, EventType, QueryRejectCondition, TaskQueueKind, TaskQueueType,
         UpdateWorkflowExecutionLifecycleStage, WorkflowIdConflictPolicy,
     },
     errordetails::v1::MultiOperationExecutionFailure,
@@ -1261,6 +1261,62 @@ async fn a_completed_task_records_the_workers_build() {
             ),
             other => format!("{other:?}"),
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_eager_start_hands_the_first_task_to_the_starter() {
+    same_on_both(async |server: &mut Server| {
+        let id = unique_task_queue("eager");
+        let queue = unique_task_queue("eager");
+        let answer = server
+            .client
+            .start_workflow_execution(service::StartWorkflowExecutionRequest {
+                namespace: server.namespace.clone(),
+                workflow_id: id.clone(),
+                workflow_type: Some(WorkflowType { name: "W".into() }),
+                task_queue: Server::queue(&queue),
+                request_id: uuid::Uuid::new_v4().to_string(),
+                identity: "eager-starter".into(),
+                request_eager_execution: true,
+                ..Default::default()
+            })
+            .await
+            .expect("the workflow starts")
+            .into_inner();
+        let Some(task) = answer.eager_workflow_task else {
+            return "no eager task".to_owned();
+        };
+        let types: Vec<EventType> = task
+            .history
+            .as_ref()
+            .map(|h| h.events.iter().map(HistoryEvent::event_type).collect())
+            .unwrap_or_default();
+        let shape = format!(
+            "eager task: token {}, attempt {}, events {types:?}, queue {:?}",
+            !task.task_token.is_empty(),
+            task.attempt,
+            task.workflow_execution_task_queue.map(|q| q.name == queue)
+        );
+        server
+            .respond(
+                task.task_token,
+                vec![command(Cmd::CompleteWorkflowExecutionCommandAttributes(
+                    CompleteWorkflowExecutionCommandAttributes {
+                        result: payloads("done"),
+                    },
+                ))],
+                Vec::new(),
+            )
+            .await;
+        let events = server.history(&id, &answer.run_id).await;
+        let started_by = events.iter().find_map(|e| match &e.attributes {
+            Some(Event::WorkflowTaskStartedEventAttributes(a)) => Some(a.identity.clone()),
+            _ => None,
+        });
+        let types: Vec<EventType> = events.iter().map(HistoryEvent::event_type).collect();
+        format!("{shape}\nstarted by {started_by:?}\n{types:?}")
     })
     .await;
 }

@@ -107,19 +107,29 @@ impl Service {
         &self,
         request: Request<StartWorkflowExecutionRequest>,
     ) -> Result<StartWorkflowExecutionResponse, Status> {
-        let start = start_request(
-            request.into_inner(),
-            "StartWorkflowExecutionRequest",
-            self.store.limits(),
-        )?;
-        let (run_id, started) = self
+        let r = request.into_inner();
+        // As on Temporal: a start that asks for it, with no delay, gets the first workflow
+        // task itself (its caller is a worker of the workflow's queue).
+        let eager = r.request_eager_execution && r.workflow_start_delay.is_none();
+        let start = start_request(r, "StartWorkflowExecutionRequest", self.store.limits())?;
+        let (run_id, started, eager_workflow_task) = self
             .store
-            .transaction(|state| state.start_workflow(start))
+            .transaction(|state| {
+                let identity = start.identity.clone();
+                let (run_id, started) = state.start_workflow(start)?;
+                let task = if eager && started {
+                    state.start_eagerly(&run_id, &identity)
+                } else {
+                    None
+                };
+                Ok::<_, Status>((run_id, started, task))
+            })
             .await?;
         Ok(StartWorkflowExecutionResponse {
             run_id,
             started,
             status: WorkflowExecutionStatus::Running as i32,
+            eager_workflow_task,
             ..Default::default()
         })
     }

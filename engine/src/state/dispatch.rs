@@ -84,6 +84,21 @@ impl State {
         }
     }
 
+    /// Starts the first workflow task of run `run_id`, just started, for the worker that
+    /// started it (eager start); `None` if the task is not there to take (a cron or retry
+    /// wait). Its queue entry goes stale and is skipped.
+    pub(crate) fn start_eagerly(
+        &mut self,
+        run_id: &str,
+        identity: &str,
+    ) -> Option<PollWorkflowTaskQueueResponse> {
+        let queue = self.runs.get(run_id)?.task_queue.clone();
+        self.with_run(run_id, |run, ctx| {
+            run.start_workflow_task(ctx, identity, &queue)
+        })
+        .flatten()
+    }
+
     /// Takes the first activity attempt of a queue that is still queued, and starts it.
     pub(crate) fn dispatch_activity_task(
         &mut self,
