@@ -85,6 +85,11 @@ fn not_found(message: String) -> Status {
     )
 }
 
+/// The workflow closed before it accepted the update (Temporal's words).
+pub(crate) fn update_aborted() -> Status {
+    not_found("workflow update was aborted by closing workflow".to_owned())
+}
+
 /// Waiting for an update only to be admitted: Temporal refuses it (with these words).
 pub(crate) fn update_admitted_wait() -> Status {
     with_detail(

@@ -1320,3 +1320,52 @@ async fn an_eager_start_hands_the_first_task_to_the_starter() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_update_not_yet_accepted_when_its_workflow_closes() {
+    same_on_both(async |server: &mut Server| {
+        let id = unique_task_queue("update-unaccepted");
+        let queue = unique_task_queue("update-unaccepted");
+        let run_id = server.start(&id, &queue).await;
+        server.complete_task(&queue, Vec::new()).await;
+        let mut caller = Server {
+            client: server.client.clone(),
+            namespace: server.namespace.clone(),
+            _engine: None,
+        };
+        let asked = tokio::spawn({
+            let id = id.clone();
+            async move {
+                update(
+                    &mut caller,
+                    &id,
+                    "",
+                    UpdateWorkflowExecutionLifecycleStage::Completed,
+                )
+                .await
+            }
+        });
+        // Admitted (a worker never takes it), then the workflow is terminated.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        server
+            .client
+            .terminate_workflow_execution(service::TerminateWorkflowExecutionRequest {
+                namespace: server.namespace.clone(),
+                workflow_execution: execution(id.as_str(), run_id.as_str()),
+                reason: "enough".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("terminated");
+        match asked.await.expect("the caller ends") {
+            Ok(stage) => stage,
+            Err(status) => format!(
+                "{:?}: {} {:?}",
+                status.code(),
+                status.message(),
+                tonic_types_of(status.details())
+            ),
+        }
+    })
+    .await;
+}

@@ -167,7 +167,7 @@ impl Run {
             let turn = turns.entry(id).or_insert(match update.state {
                 UpdateState::Admitted | UpdateState::Delivered(_) => Turn::Open,
                 UpdateState::Accepted(_) => Turn::Accepted,
-                UpdateState::Completed(_) => Turn::Completed,
+                UpdateState::Completed(_) | UpdateState::Aborted => Turn::Completed,
             });
             let Some(body) = &message.body else {
                 return Err(bad(message, "it has no body".to_owned()));

@@ -30,6 +30,8 @@ pub(crate) enum UpdateState {
     Accepted(i64),
     /// Completed or rejected.
     Completed(#[serde(with = "pb::message")] Box<Outcome>),
+    /// The workflow closed before it accepted the update: its callers are told so.
+    Aborted,
 }
 
 /// An update sent to the run.
@@ -129,14 +131,25 @@ impl Run {
 
     /// Where update `id` is, if it has reached `wanted` (or completed): its stage and,
     /// once completed, its outcome.
-    pub(crate) fn update_stage(&self, id: &str, wanted: Stage) -> Option<(Stage, Option<Outcome>)> {
-        let update = self.updates.iter().find(|u| u.id == id)?;
-        match &update.state {
+    ///
+    /// # Errors
+    ///
+    /// `NOT_FOUND` for an update the workflow closed before accepting, as on Temporal.
+    pub(crate) fn update_stage(
+        &self,
+        id: &str,
+        wanted: Stage,
+    ) -> Result<Option<(Stage, Option<Outcome>)>, Status> {
+        let Some(update) = self.updates.iter().find(|u| u.id == id) else {
+            return Ok(None);
+        };
+        Ok(match &update.state {
+            UpdateState::Aborted => return Err(errors::update_aborted()),
             UpdateState::Completed(outcome) => Some((Stage::Completed, Some((**outcome).clone()))),
             UpdateState::Accepted(_) if wanted <= Stage::Accepted => Some((Stage::Accepted, None)),
             _ if wanted <= Stage::Admitted => Some((Stage::Admitted, None)),
             _ => None,
-        }
+        })
     }
 
     pub(super) fn has_admitted_updates(&self) -> bool {
@@ -185,8 +198,9 @@ impl Run {
         }
     }
 
-    /// The run closed: updates not completed fail. One the workflow accepted fails as on
-    /// Temporal, with a non-retryable `AcceptedUpdateCompletedWorkflow` application error.
+    /// The run closed: updates not completed fail, as on Temporal. One the workflow accepted
+    /// fails with a non-retryable `AcceptedUpdateCompletedWorkflow` application error; one
+    /// it had not accepted is aborted (its callers get `NOT_FOUND`).
     pub(super) fn fail_pending_updates(&mut self) {
         for update in &mut self.updates {
             update.state = match update.state {
@@ -204,9 +218,9 @@ impl Run {
                         ..Default::default()
                     })),
                 })),
-                UpdateState::Admitted | UpdateState::Delivered(_) => UpdateState::Completed(
-                    failed("the workflow closed before the update completed"),
-                ),
+                UpdateState::Aborted | UpdateState::Admitted | UpdateState::Delivered(_) => {
+                    UpdateState::Aborted
+                }
             };
         }
     }

@@ -73,7 +73,9 @@ impl Service {
                     Ok(state
                         .runs
                         .get(run_id)
-                        .and_then(|run| run.update_stage(update_id, stage)))
+                        .map(|run| run.update_stage(update_id, stage))
+                        .transpose()?
+                        .flatten())
                 },
             )
             .await?;
