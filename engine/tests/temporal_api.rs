@@ -862,6 +862,28 @@ async fn activity_timeouts_fail_as_on_temporal() {
     .await;
 }
 
+/// Sends update `u` to workflow `id` from a caller of its own, waiting for completion.
+fn spawn_update(
+    server: &Server,
+    id: &str,
+) -> tokio::task::JoinHandle<Result<String, tonic::Status>> {
+    let mut caller = Server {
+        client: server.client.clone(),
+        namespace: server.namespace.clone(),
+        _engine: None,
+    };
+    let id = id.to_owned();
+    tokio::spawn(async move {
+        update(
+            &mut caller,
+            &id,
+            "",
+            UpdateWorkflowExecutionLifecycleStage::Completed,
+        )
+        .await
+    })
+}
+
 #[tokio::test]
 async fn an_accepted_update_fails_when_its_workflow_completes_first() {
     same_on_both(async |server: &mut Server| {
@@ -869,23 +891,7 @@ async fn an_accepted_update_fails_when_its_workflow_completes_first() {
         let queue = unique_task_queue("update-completed");
         server.start(&id, &queue).await;
         server.complete_task(&queue, Vec::new()).await;
-        let mut caller = Server {
-            client: server.client.clone(),
-            namespace: server.namespace.clone(),
-            _engine: None,
-        };
-        let asked = tokio::spawn({
-            let id = id.clone();
-            async move {
-                update(
-                    &mut caller,
-                    &id,
-                    "",
-                    UpdateWorkflowExecutionLifecycleStage::Completed,
-                )
-                .await
-            }
-        });
+        let asked = spawn_update(server, &id);
         let task = server.take_task(&queue).await;
         let request = task
             .messages
@@ -1328,23 +1334,7 @@ async fn an_update_not_yet_accepted_when_its_workflow_closes() {
         let queue = unique_task_queue("update-unaccepted");
         let run_id = server.start(&id, &queue).await;
         server.complete_task(&queue, Vec::new()).await;
-        let mut caller = Server {
-            client: server.client.clone(),
-            namespace: server.namespace.clone(),
-            _engine: None,
-        };
-        let asked = tokio::spawn({
-            let id = id.clone();
-            async move {
-                update(
-                    &mut caller,
-                    &id,
-                    "",
-                    UpdateWorkflowExecutionLifecycleStage::Completed,
-                )
-                .await
-            }
-        });
+        let asked = spawn_update(server, &id);
         // Admitted (a worker never takes it), then the workflow is terminated.
         tokio::time::sleep(Duration::from_millis(500)).await;
         server
