@@ -1359,3 +1359,58 @@ async fn an_update_not_yet_accepted_when_its_workflow_closes() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_acceptance_without_its_requests_sequencing_id_is_refused() {
+    same_on_both(async |server: &mut Server| {
+        let id = unique_task_queue("bad-acceptance");
+        let queue = unique_task_queue("bad-acceptance");
+        let run_id = server.start(&id, &queue).await;
+        server.complete_task(&queue, Vec::new()).await;
+        let asked = spawn_update(server, &id);
+        let task = server.take_task(&queue).await;
+        let request = task
+            .messages
+            .first()
+            .cloned()
+            .expect("the update is delivered");
+        let mut accepted = accept(&request);
+        if let Some(body) = accepted.body.as_mut() {
+            let mut acceptance = update::Acceptance::decode(&body.value[..]).unwrap();
+            acceptance.accepted_request_sequencing_event_id = 0;
+            body.value = acceptance.encode_to_vec();
+        }
+        let commands = vec![command(Cmd::ProtocolMessageCommandAttributes(
+            command::ProtocolMessageCommandAttributes {
+                message_id: accepted.id.clone(),
+            },
+        ))];
+        let answer = server
+            .client
+            .respond_workflow_task_completed(service::RespondWorkflowTaskCompletedRequest {
+                namespace: server.namespace.clone(),
+                task_token: task.task_token,
+                identity: "temporal-api-test".into(),
+                commands,
+                messages: vec![accepted],
+                ..Default::default()
+            })
+            .await;
+        let answered = match answer {
+            Ok(_) => "accepted".to_owned(),
+            Err(status) => format!("{:?}: {}", status.code(), status.message()),
+        };
+        asked.abort();
+        let events = server.history(&id, &run_id).await;
+        let failed = events.iter().find_map(|e| match &e.attributes {
+            Some(Event::WorkflowTaskFailedEventAttributes(a)) => Some(format!(
+                "{:?} {:?}",
+                a.cause(),
+                a.failure.as_ref().map(|f| f.message.clone())
+            )),
+            _ => None,
+        });
+        format!("{answered}\nworkflow task failed: {failed:?}")
+    })
+    .await;
+}

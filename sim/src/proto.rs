@@ -9,7 +9,7 @@ pub use temporalio_protos::temporal::api::{
     },
     failure::v1::{failure::FailureInfo, ApplicationFailureInfo, Failure},
     history::v1::{history_event::Attributes as Event, History, HistoryEvent},
-    protocol::v1::Message,
+    protocol::v1::{message::SequencingId, Message},
     query::v1::{WorkflowQuery, WorkflowQueryResult},
     schedule::v1 as schedule,
     taskqueue::v1::{StickyExecutionAttributes, TaskQueue},

@@ -328,7 +328,10 @@ fn answer_updates(
                     "temporal.api.update.v1.Acceptance",
                     &update::Acceptance {
                         accepted_request_message_id: message.id.clone(),
-                        accepted_request_sequencing_event_id: 0,
+                        accepted_request_sequencing_event_id: match message.sequencing_id {
+                            Some(proto::SequencingId::EventId(id)) => id,
+                            _ => 0,
+                        },
                         accepted_request: Some(request.clone()),
                     },
                 ),

@@ -148,7 +148,8 @@ impl Run {
         let bad = |message: &Message, problem: String| Rejected {
             cause: Cause::BadUpdateWorkflowExecutionMessage,
             message: format!(
-                "bad protocol message `{}` for update `{}`: {problem}",
+                "BadUpdateWorkflowExecutionMessage: bad protocol message `{}` for update `{}`: \
+                 {problem}",
                 message.id, message.protocol_instance_id
             ),
             terminate: false,
@@ -175,11 +176,23 @@ impl Run {
             let type_name = body.type_url.rsplit('/').next().unwrap_or_default();
             let bytes = body.value.as_slice();
             let (decoded, from, to) = match type_name {
-                "temporal.api.update.v1.Acceptance" => (
-                    Acceptance::decode(bytes).map(drop),
-                    Turn::Open,
-                    Turn::Accepted,
-                ),
+                "temporal.api.update.v1.Acceptance" => {
+                    let acceptance = Acceptance::decode(bytes);
+                    if acceptance
+                        .as_ref()
+                        .is_ok_and(|a| a.accepted_request_sequencing_event_id == 0)
+                    {
+                        // Temporal's words (the whole message, as it answers it).
+                        return Err(Rejected {
+                            message: "BadUpdateWorkflowExecutionMessage: invalid \
+                                      *update.Acceptance: accepted_request_sequencing_event_id \
+                                      is not set"
+                                .to_owned(),
+                            ..bad(message, String::new())
+                        });
+                    }
+                    (acceptance.map(drop), Turn::Open, Turn::Accepted)
+                }
                 "temporal.api.update.v1.Rejection" => (
                     Rejection::decode(bytes).map(drop),
                     Turn::Open,

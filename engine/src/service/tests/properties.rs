@@ -29,7 +29,7 @@ use crate::{
         enums::EventType,
         failure::Failure,
         history::{history_event::Attributes as Event, HistoryEvent},
-        protocol::Message,
+        protocol::{message::SequencingId, Message},
         service::*,
         taskqueue::TaskQueue,
         WorkflowService,
@@ -314,6 +314,7 @@ fn update_messages(delivered: &[Message], answers: &[UpdateAnswer]) -> Vec<Messa
                     "temporal.api.update.v1.Acceptance",
                     &Acceptance {
                         accepted_request_message_id: request.id.clone(),
+                        accepted_request_sequencing_event_id: sequencing_event_id(request),
                         ..Default::default()
                     },
                 ),
@@ -977,4 +978,12 @@ fn the_history_check_finds_two_outcomes_and_events_after_the_close() {
     assert!(after.unwrap_err().contains("is followed by"));
     let gap = check_history(&[started, fired(3)]);
     assert!(gap.unwrap_err().contains("has id"));
+}
+
+/// The event id an update request was delivered at, which its acceptance names.
+fn sequencing_event_id(request: &Message) -> i64 {
+    match request.sequencing_id {
+        Some(SequencingId::EventId(id)) => id,
+        _ => 0,
+    }
 }
