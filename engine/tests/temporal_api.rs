@@ -862,6 +862,25 @@ async fn activity_timeouts_fail_as_on_temporal() {
     .await;
 }
 
+/// An idle workflow named after `name` (its first task done), and an update sent to it by
+/// a caller of its own: its id, task queue, run id and that caller.
+async fn updated_idle_workflow(
+    server: &mut Server,
+    name: &str,
+) -> (
+    String,
+    String,
+    String,
+    tokio::task::JoinHandle<Result<String, tonic::Status>>,
+) {
+    let id = unique_task_queue(name);
+    let queue = unique_task_queue(name);
+    let run_id = server.start(&id, &queue).await;
+    server.complete_task(&queue, Vec::new()).await;
+    let asked = spawn_update(server, &id);
+    (id, queue, run_id, asked)
+}
+
 /// Sends update `u` to workflow `id` from a caller of its own, waiting for completion.
 fn spawn_update(
     server: &Server,
@@ -887,11 +906,7 @@ fn spawn_update(
 #[tokio::test]
 async fn an_accepted_update_fails_when_its_workflow_completes_first() {
     same_on_both(async |server: &mut Server| {
-        let id = unique_task_queue("update-completed");
-        let queue = unique_task_queue("update-completed");
-        server.start(&id, &queue).await;
-        server.complete_task(&queue, Vec::new()).await;
-        let asked = spawn_update(server, &id);
+        let (_, queue, _, asked) = updated_idle_workflow(server, "update-completed").await;
         let task = server.take_task(&queue).await;
         let request = task
             .messages
@@ -1330,11 +1345,7 @@ async fn an_eager_start_hands_the_first_task_to_the_starter() {
 #[tokio::test]
 async fn an_update_not_yet_accepted_when_its_workflow_closes() {
     same_on_both(async |server: &mut Server| {
-        let id = unique_task_queue("update-unaccepted");
-        let queue = unique_task_queue("update-unaccepted");
-        let run_id = server.start(&id, &queue).await;
-        server.complete_task(&queue, Vec::new()).await;
-        let asked = spawn_update(server, &id);
+        let (id, _, run_id, asked) = updated_idle_workflow(server, "update-unaccepted").await;
         // Admitted (a worker never takes it), then the workflow is terminated.
         tokio::time::sleep(Duration::from_millis(500)).await;
         server
@@ -1363,11 +1374,7 @@ async fn an_update_not_yet_accepted_when_its_workflow_closes() {
 #[tokio::test]
 async fn an_acceptance_without_its_requests_sequencing_id_is_refused() {
     same_on_both(async |server: &mut Server| {
-        let id = unique_task_queue("bad-acceptance");
-        let queue = unique_task_queue("bad-acceptance");
-        let run_id = server.start(&id, &queue).await;
-        server.complete_task(&queue, Vec::new()).await;
-        let asked = spawn_update(server, &id);
+        let (id, queue, run_id, asked) = updated_idle_workflow(server, "bad-acceptance").await;
         let task = server.take_task(&queue).await;
         let request = task
             .messages
