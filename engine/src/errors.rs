@@ -76,10 +76,10 @@ pub(crate) fn first_run_mismatch(workflow_id: &str, first_run_id: &str) -> Statu
 }
 
 /// `NOT_FOUND` with the `NotFoundFailure` detail Temporal's clients look for.
-fn not_found(message: String) -> Status {
+fn not_found(message: impl Into<String>) -> Status {
     with_detail(
         Code::NotFound,
-        message,
+        message.into(),
         "temporal.api.errordetails.v1.NotFoundFailure",
         &errordetails::NotFoundFailure::default(),
     )
@@ -87,7 +87,7 @@ fn not_found(message: String) -> Status {
 
 /// The workflow closed before it accepted the update (Temporal's words).
 pub(crate) fn update_aborted() -> Status {
-    not_found("workflow update was aborted by closing workflow".to_owned())
+    not_found("workflow update was aborted by closing workflow")
 }
 
 /// Waiting for an update only to be admitted: Temporal refuses it (with these words).
@@ -113,12 +113,12 @@ pub(crate) fn run_damaged(workflow_id: &str, run_id: &str, what: &str) -> Status
 
 /// A task token names a run that no longer exists.
 pub(crate) fn run_gone(run_id: &str) -> Status {
-    Status::not_found(format!("workflow run `{run_id}` not found: it was deleted"))
+    not_found(format!("workflow run `{run_id}` not found: it was deleted"))
 }
 
 /// The run is closed: it takes no more signals, cancels or terminations.
 pub(crate) fn already_completed(workflow_id: &str) -> Status {
-    Status::not_found(format!(
+    not_found(format!(
         "workflow execution already completed: `{workflow_id}`"
     ))
 }
@@ -147,7 +147,7 @@ pub(crate) fn missing(field: &str) -> Status {
 
 /// A task token that is not JSON of a known shape.
 pub(crate) fn malformed_token() -> Status {
-    Status::not_found("unknown or malformed task token")
+    not_found("unknown or malformed task token")
 }
 
 /// A task token handed out in namespace `token` used in a request naming `request`.
@@ -165,7 +165,7 @@ pub(crate) fn wrong_token(kind: &str) -> Status {
 
 /// No started workflow task matches the token.
 pub(crate) fn workflow_task_not_found(workflow_id: &str, run_id: &str, scheduled: i64) -> Status {
-    Status::not_found(format!(
+    not_found(format!(
         "workflow task not found: workflow `{workflow_id}` run `{run_id}` has no started task \
          scheduled at event {scheduled}"
     ))
@@ -173,7 +173,7 @@ pub(crate) fn workflow_task_not_found(workflow_id: &str, run_id: &str, scheduled
 
 /// No running attempt of the activity matches the token.
 pub(crate) fn activity_task_not_found(workflow_id: &str, scheduled: i64, attempt: i32) -> Status {
-    Status::not_found(format!(
+    not_found(format!(
         "activity task not found: workflow `{workflow_id}` has no running attempt {attempt} of \
          the activity scheduled at event {scheduled}"
     ))
@@ -181,14 +181,14 @@ pub(crate) fn activity_task_not_found(workflow_id: &str, scheduled: i64, attempt
 
 /// The workflow has no pending activity with this id.
 pub(crate) fn activity_not_found(workflow_id: &str, activity_id: &str) -> Status {
-    Status::not_found(format!(
+    not_found(format!(
         "workflow `{workflow_id}` has no pending activity `{activity_id}`"
     ))
 }
 
 /// The run has no update with this id.
 pub(crate) fn update_not_found(update_id: &str) -> Status {
-    Status::not_found(format!("update `{update_id}` not found"))
+    not_found(format!("update `{update_id}` not found"))
 }
 
 /// The run has as many updates in flight as it may have (Temporal's wording).
@@ -207,12 +207,12 @@ pub(crate) fn too_many_updates(limit: usize) -> Status {
 
 /// A query answer for a query no longer waiting.
 pub(crate) fn query_not_found() -> Status {
-    Status::not_found("query not found: it may have timed out")
+    not_found("query not found: it may have timed out")
 }
 
 /// No schedule with this id.
 pub(crate) fn schedule_not_found(schedule_id: &str) -> Status {
-    Status::not_found(format!("schedule `{schedule_id}` is not found"))
+    not_found(format!("schedule `{schedule_id}` is not found"))
 }
 
 /// The database cannot be written, and this call, which would change it, was refused

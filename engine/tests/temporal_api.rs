@@ -1421,3 +1421,84 @@ async fn an_acceptance_without_its_requests_sequencing_id_is_refused() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_heartbeat_after_the_attempt_timed_out_is_refused() {
+    same_on_both(async |server: &mut Server| {
+        let id = unique_task_queue("late-heartbeat");
+        let queue = unique_task_queue("late-heartbeat");
+        let run_id = server.start(&id, &queue).await;
+        server
+            .complete_task(
+                &queue,
+                vec![Cmd::ScheduleActivityTaskCommandAttributes(
+                    command::ScheduleActivityTaskCommandAttributes {
+                        activity_id: "a".into(),
+                        activity_type: Some(ActivityType { name: "A".into() }),
+                        task_queue: Server::queue(&queue),
+                        start_to_close_timeout: Some(prost_wkt_types::Duration {
+                            seconds: 1,
+                            nanos: 0,
+                        }),
+                        retry_policy: Some(RetryPolicy {
+                            maximum_attempts: 1,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                )],
+            )
+            .await;
+        let task = server
+            .client
+            .poll_activity_task_queue(long_poll(service::PollActivityTaskQueueRequest {
+                namespace: server.namespace.clone(),
+                task_queue: Server::queue(&queue),
+                identity: "temporal-api-test".into(),
+                ..Default::default()
+            }))
+            .await
+            .expect("the poll is answered")
+            .into_inner();
+        // Past the start-to-close timeout: the attempt timed out.
+        let mut timed_out = false;
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let events = server.history(&id, &run_id).await;
+            timed_out = events
+                .iter()
+                .any(|e| e.event_type() == EventType::ActivityTaskTimedOut);
+            if timed_out {
+                break;
+            }
+        }
+        let answer = server
+            .client
+            .record_activity_task_heartbeat(service::RecordActivityTaskHeartbeatRequest {
+                namespace: server.namespace.clone(),
+                task_token: task.task_token.clone(),
+                identity: "temporal-api-test".into(),
+                ..Default::default()
+            })
+            .await;
+        let heartbeat = match answer {
+            Ok(answer) => format!("{:?}", answer.into_inner()),
+            Err(status) => format!("{:?} {:?}", status.code(), tonic_types_of(status.details())),
+        };
+        let completed = server
+            .client
+            .respond_activity_task_completed(service::RespondActivityTaskCompletedRequest {
+                namespace: server.namespace.clone(),
+                task_token: task.task_token,
+                identity: "temporal-api-test".into(),
+                ..Default::default()
+            })
+            .await;
+        let completed = match completed {
+            Ok(_) => "completed".to_owned(),
+            Err(status) => format!("{:?} {:?}", status.code(), tonic_types_of(status.details())),
+        };
+        format!("timed out: {timed_out}\nheartbeat: {heartbeat}\ncompletion: {completed}")
+    })
+    .await;
+}
