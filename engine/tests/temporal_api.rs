@@ -122,6 +122,20 @@ impl Server {
         self.respond(task.task_token, commands, Vec::new()).await;
     }
 
+    /// Polls `queue` once for an activity task (empty if none came before the deadline).
+    async fn take_activity(&mut self, queue: &str) -> service::PollActivityTaskQueueResponse {
+        self.client
+            .poll_activity_task_queue(long_poll(service::PollActivityTaskQueueRequest {
+                namespace: self.namespace.clone(),
+                task_queue: Self::queue(queue),
+                identity: "temporal-api-test".into(),
+                ..Default::default()
+            }))
+            .await
+            .expect("the poll is answered")
+            .into_inner()
+    }
+
     /// Takes the next workflow task on `queue`.
     async fn take_task(&mut self, queue: &str) -> service::PollWorkflowTaskQueueResponse {
         loop {
@@ -805,17 +819,7 @@ async fn activity_timeouts_fail_as_on_temporal() {
             )
             .await;
         for _ in 0..2 {
-            let task = server
-                .client
-                .poll_activity_task_queue(long_poll(service::PollActivityTaskQueueRequest {
-                    namespace: server.namespace.clone(),
-                    task_queue: Server::queue(&taken),
-                    identity: "temporal-api-test".into(),
-                    ..Default::default()
-                }))
-                .await
-                .expect("the poll is answered")
-                .into_inner();
+            let task = server.take_activity(&taken).await;
             assert!(
                 !task.task_token.is_empty(),
                 "an activity task is handed out"
@@ -1449,17 +1453,7 @@ async fn a_heartbeat_after_the_attempt_timed_out_is_refused() {
                 )],
             )
             .await;
-        let task = server
-            .client
-            .poll_activity_task_queue(long_poll(service::PollActivityTaskQueueRequest {
-                namespace: server.namespace.clone(),
-                task_queue: Server::queue(&queue),
-                identity: "temporal-api-test".into(),
-                ..Default::default()
-            }))
-            .await
-            .expect("the poll is answered")
-            .into_inner();
+        let task = server.take_activity(&queue).await;
         // Past the start-to-close timeout: the attempt timed out.
         let mut timed_out = false;
         for _ in 0..40 {
