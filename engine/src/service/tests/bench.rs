@@ -8,27 +8,21 @@
 //! A signal to a run with a small and with a 20 MiB input, and signals buffered (to the
 //! small one) while a workflow task is held started: the 1st against the 3,000th.
 
-use std::{sync::Arc, time::Instant};
+use std::time::Instant;
 
-use super::{poll, signal_workflow, start_with, Service};
+use super::{durable_service_with, poll, signal_workflow, start_with, Service, TempDb};
 use crate::{
-    clock::Clock,
     limits::Limits,
     proto::{
         common::{Payload, Payloads},
         WorkflowService,
     },
     run::Config,
-    store::Store,
 };
 
-fn durable_service(name: &str) -> (Service, std::path::PathBuf) {
-    let path = std::env::temp_dir().join(format!(
-        "capstan-engine-bench-{}-{name}.db",
-        std::process::id()
-    ));
-    remove(&path);
-    // The 20 MiB input is past Temporal's 2 MiB blob limit: this engine takes it.
+/// A service on a file of its own; the 20 MiB input is past Temporal's 2 MiB blob limit:
+/// this engine takes it.
+fn durable_service(name: &str) -> (Service, TempDb) {
     let config = Config {
         limits: Limits {
             blob_size_error: 64 << 20,
@@ -36,13 +30,7 @@ fn durable_service(name: &str) -> (Service, std::path::PathBuf) {
             ..Limits::default()
         },
     };
-    let store = Store::open(&["default".to_owned()], Clock::Real, config, Some(&path)).unwrap();
-    (
-        Service {
-            store: Arc::new(store),
-        },
-        path,
-    )
+    durable_service_with(&format!("bench-{name}"), config)
 }
 
 async fn start_with_input(svc: &Service, id: &str, bytes: usize) {
@@ -70,7 +58,7 @@ async fn signal_costs() {
     const SIGNALS: usize = 50;
     const BUFFERED: usize = 3_000;
     for (name, bytes) in [("small", 16), ("20MiB", 20 << 20)] {
-        let (svc, path) = durable_service(name);
+        let (svc, _db) = durable_service(name);
         start_with_input(&svc, name, bytes).await;
         // Warm up.
         time_signals(&svc, name, 5).await;
@@ -78,8 +66,6 @@ async fn signal_costs() {
         println!("bench: input {name:>5}: signal (no task started): {ms:8.3} ms/signal");
 
         if bytes > 16 {
-            drop(svc);
-            remove(&path);
             continue;
         }
         // Hold a workflow task started: every signal is buffered.
@@ -96,13 +82,5 @@ async fn signal_costs() {
             "bench: input {name:>5}: buffered signal 1-10: {first:8.3} ms; {}-{BUFFERED}: {last:8.3} ms",
             BUFFERED - 9
         );
-        drop(svc);
-        remove(&path);
-    }
-}
-
-fn remove(path: &std::path::Path) {
-    for suffix in ["", "-wal", "-shm", "-lock"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }

@@ -532,12 +532,17 @@ fn grpc_timeouts_parse() {
 
 /// A service on a database file of its own, removed when the guard drops.
 fn durable_service(name: &str) -> (Service, TempDb) {
+    durable_service_with(name, crate::run::Config::default())
+}
+
+/// [`durable_service`] with `config`.
+fn durable_service_with(name: &str, config: crate::run::Config) -> (Service, TempDb) {
     let db = TempDb(std::env::temp_dir().join(format!("capstan-{name}-{}.db", std::process::id())));
     db.remove();
     let store = Store::open(
         &["default".to_owned()],
         crate::clock::Clock::Real,
-        crate::run::Config::default(),
+        config,
         Some(&db.0),
     )
     .unwrap();
