@@ -24,7 +24,7 @@
 //! | `store/` | the lock, transactions, SQLite, group commit, long-poll wake-ups | know what a run is beyond its rows |
 //! | `state/` | all runs and schedules; transitions that cross runs; dispatch; firing deadlines | touch tokio, SQLite or the network |
 //! | `run/` | one run's state machine, split by concept; `Run::deadlines` | touch another run, a queue or a timer |
-//! | `matching/`, `timers/`, `schedules/`, `visibility`, `event_log`, `clock`, `errors`, `pb`, `proto` | data and pure logic: queues and tokens, the timer wheel, schedule specs, list queries, encoded events, time, error wording | import anything above |
+//! | `matching/`, `timers/`, `schedules/`, `visibility`, `search_attributes`, `event_log`, `clock`, `errors`, `pb`, `proto` | data and pure logic: queues and tokens, the timer wheel, schedule specs, list queries, search attributes' types and values, encoded events, time, error wording | import anything above |
 //!
 //! A request flows down once: the service validates, the store opens a transaction, the
 //! state applies the transition to a run, the run appends events and records effects, the
@@ -45,6 +45,7 @@ mod pb;
 mod proto;
 mod run;
 mod schedules;
+mod search_attributes;
 mod service;
 #[cfg(feature = "simulation")]
 pub mod simulation;
@@ -99,6 +100,13 @@ pub struct EngineOptions {
     /// with their API-key option. Others are answered `UNAUTHENTICATED`. The gRPC health
     /// service needs no key. Without TLS the key crosses the network in the clear.
     pub api_key: Option<String>,
+    /// Custom search attributes every namespace of [`EngineOptions::namespaces`] has from
+    /// the start, `(name, type)`, the type as Temporal names it (`Keyword`, `Text`, `Int`,
+    /// `Double`, `Bool`, `Datetime`, `KeywordList`), as `temporal server start-dev
+    /// --search-attribute` takes them. Others are added with `OperatorService`'s
+    /// `AddSearchAttributes` (`temporal operator search-attribute create`). Kept in the
+    /// database, like those.
+    pub search_attributes: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for EngineOptions {
@@ -112,6 +120,7 @@ impl std::fmt::Debug for EngineOptions {
             .field("db", &self.db)
             .field("limits", &self.limits)
             .field("api_key", &self.api_key.as_ref().map(|_| "<hidden>"))
+            .field("search_attributes", &self.search_attributes)
             .finish()
     }
 }
@@ -127,6 +136,7 @@ impl Default for EngineOptions {
             db: None,
             api_key: None,
             limits: Limits::default(),
+            search_attributes: Vec::new(),
         }
     }
 }
@@ -156,6 +166,14 @@ pub enum EngineError {
     /// The TLS certificate, key or client CA could not be used.
     #[error("bad TLS configuration: {0}")]
     Tls(String),
+    /// A search attribute of [`EngineOptions::search_attributes`] could not be added.
+    #[error("cannot add the search attribute {name}: {message}")]
+    SearchAttribute {
+        /// The attribute's name.
+        name: String,
+        /// Why.
+        message: String,
+    },
     /// The database file could not be opened or read.
     #[error("cannot use the database {}: {message}", path.display())]
     Db {
@@ -191,6 +209,36 @@ impl std::fmt::Debug for Engine {
 
 /// The engine's HTTP/2 connection receive window (see [`Engine::start`]).
 const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+
+/// Adds [`EngineOptions::search_attributes`] to every namespace of the options.
+async fn register_search_attributes(
+    store: &store::Store,
+    options: &EngineOptions,
+) -> Result<(), EngineError> {
+    for (name, kind) in &options.search_attributes {
+        let refused = |message: String| EngineError::SearchAttribute {
+            name: name.clone(),
+            message,
+        };
+        let kind = search_attributes::parse_type(kind).ok_or_else(|| {
+            refused(format!(
+                "`{kind}` is not a search attribute type: use Keyword, Text, Int, Double, \
+                 Bool, Datetime or KeywordList"
+            ))
+        })?;
+        let added = [(name.clone(), kind as i32)].into();
+        let limit = options.limits.custom_search_attributes;
+        for namespace in &options.namespaces {
+            store
+                .transaction(|state| {
+                    state.change_search_attributes(namespace, |custom| custom.add(&added, limit))
+                })
+                .await
+                .map_err(|status| refused(status.message().to_owned()))?;
+        }
+    }
+    Ok(())
+}
 
 impl Engine {
     /// Binds the address and serves on the current tokio runtime.
@@ -237,7 +285,14 @@ impl Engine {
             message: e.to_string(),
         })?;
         let store = Arc::new(store);
+        register_search_attributes(&store, &options).await?;
         let (health, health_service) = health::Reporter::start(store.clone());
+        // Compressed requests and the decoding limit as for the WorkflowService below.
+        let operator_service = proto::OperatorServiceServer::new(service::Service {
+            store: store.clone(),
+        })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(options.limits.grpc_message_size);
         let service = proto::WorkflowServiceServer::new(service::Service {
             store: store.clone(),
         })
@@ -250,10 +305,10 @@ impl Engine {
         .max_encoding_message_size(256 * 1024 * 1024);
         // The health service takes no key: load balancers and orchestrators probe without
         // credentials, and it tells nothing but whether the engine serves.
-        let service = tonic::service::interceptor::InterceptedService::new(
-            service,
-            auth::ApiKey::new(options.api_key.as_deref()),
-        );
+        let api_key = auth::ApiKey::new(options.api_key.as_deref());
+        let operator_service =
+            tonic::service::interceptor::InterceptedService::new(operator_service, api_key.clone());
+        let service = tonic::service::interceptor::InterceptedService::new(service, api_key);
         let (stop, stopped) = oneshot::channel::<()>();
         let incoming: Incoming = if options.tls.is_some() {
             // tonic runs each TLS handshake in its own task (bounded by a timeout) and
@@ -275,6 +330,7 @@ impl Engine {
         let server = tokio::spawn(async move {
             let result = builder
                 .add_service(service)
+                .add_service(operator_service)
                 .add_service(health_service)
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = stopped.await;

@@ -72,6 +72,10 @@ pub struct Limits {
     /// Temporal's default). A larger one is refused with `OUT_OF_RANGE` naming both sizes;
     /// history pages are cut to fit in it.
     pub grpc_message_size: usize,
+    /// Custom search attributes a namespace may have (default 100). Temporal's own limit
+    /// depends on its visibility store (3 `Int` on the dev server's SQLite, hundreds on
+    /// Elasticsearch); the engine keeps values as JSON, so one number bounds them all.
+    pub custom_search_attributes: usize,
 }
 
 const KIB: usize = 1024;
@@ -95,6 +99,7 @@ impl Default for Limits {
             in_flight_updates: 10,
             total_updates: 2_000,
             grpc_message_size: 4 * MIB,
+            custom_search_attributes: 100,
         }
     }
 }

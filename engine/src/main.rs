@@ -6,7 +6,7 @@ use capstan_engine::{Engine, EngineOptions, EngineTls};
 
 const USAGE: &str =
     "usage: capstan-engine [--ip IP] [--port PORT] [--namespace NAME]... [--virtual-clock] [--db PATH]
-                      [--tls-cert PATH --tls-key PATH [--tls-client-ca PATH]] [--api-key KEY]
+                      [--search-attribute NAME=TYPE]... [--tls-cert PATH --tls-key PATH [--tls-client-ca PATH]] [--api-key KEY]
 
 Serves Temporal's WorkflowService (in memory, or durable with --db) and prints its address
 when ready. Logs go to stderr, filtered by RUST_LOG (default `info` for the engine).
@@ -15,6 +15,9 @@ when ready. Logs go to stderr, filtered by RUST_LOG (default `info` for the engi
   --namespace NAME   a namespace to create (repeatable; default `default`)
   --virtual-clock    skip time to the next timer whenever nothing else is pending (tests)
   --db PATH          keep the state in this SQLite file (created if missing; resumed if not)
+  --search-attribute NAME=TYPE
+                     a custom search attribute every namespace has (repeatable; TYPE is
+                     Keyword, Text, Int, Double, Bool, Datetime or KeywordList)
   --tls-cert PATH    serve TLS only, with this PEM certificate (chain)
   --tls-key PATH     the PEM private key of `--tls-cert`
   --tls-client-ca PATH
@@ -53,6 +56,15 @@ fn parse(args: Vec<String>, env_api_key: Option<String>) -> Result<EngineOptions
             "--namespace" => namespaces.push(value("--namespace")?),
             "--virtual-clock" => options.virtual_clock = true,
             "--db" => options.db = Some(PathBuf::from(value("--db")?)),
+            "--search-attribute" => {
+                let v = value("--search-attribute")?;
+                let (name, kind) = v.split_once('=').ok_or_else(|| {
+                    format!("bad `--search-attribute {v}`: write it NAME=TYPE, e.g. Color=Keyword")
+                })?;
+                options
+                    .search_attributes
+                    .push((name.to_owned(), kind.to_owned()));
+            }
             "--tls-cert" => cert = Some(PathBuf::from(value("--tls-cert")?)),
             "--tls-key" => key = Some(PathBuf::from(value("--tls-key")?)),
             "--tls-client-ca" => client_ca = Some(PathBuf::from(value("--tls-client-ca")?)),

@@ -1,4 +1,4 @@
-//! The generated `WorkflowService` server trait, aliases of the Temporal message types,
+//! The generated `WorkflowService` and `OperatorService` server traits, aliases of the Temporal message types,
 //! and conversions between protobuf and std times.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,18 +11,26 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
     clippy::pedantic
 )]
 mod generated {
-    tonic::include_proto!("temporal.api.workflowservice.v1");
+    pub(crate) mod workflow {
+        tonic::include_proto!("temporal.api.workflowservice.v1");
+    }
+    pub(crate) mod operator {
+        tonic::include_proto!("temporal.api.operatorservice.v1");
+    }
 }
 
 include!(concat!(env!("OUT_DIR"), "/methods.rs"));
 
-pub(crate) use generated::workflow_service_server::{WorkflowService, WorkflowServiceServer};
+pub(crate) use generated::{
+    operator::operator_service_server::{OperatorService, OperatorServiceServer},
+    workflow::workflow_service_server::{WorkflowService, WorkflowServiceServer},
+};
 pub(crate) use temporalio_protos::temporal::api::{
     command::v1 as command, common::v1 as common, enums::v1 as enums,
     errordetails::v1 as errordetails, failure::v1 as failure, history::v1 as history,
-    namespace::v1 as namespace, protocol::v1 as protocol, query::v1 as query,
-    schedule::v1 as schedule, sdk::v1 as sdk, taskqueue::v1 as taskqueue, update::v1 as update,
-    workflow::v1 as workflow, workflowservice::v1 as service,
+    namespace::v1 as namespace, operatorservice::v1 as operator, protocol::v1 as protocol,
+    query::v1 as query, schedule::v1 as schedule, sdk::v1 as sdk, taskqueue::v1 as taskqueue,
+    update::v1 as update, workflow::v1 as workflow, workflowservice::v1 as service,
 };
 
 /// A protobuf timestamp of a system time.

@@ -1,14 +1,18 @@
 //! Visibility queries: the common part of Temporal's list query language.
 //!
 //! - Fields: `WorkflowType`, `WorkflowId`, `RunId`, `ExecutionStatus`, `TaskQueue`,
-//!   `StartTime`, `CloseTime`, `ExecutionTime`, `HistoryLength`, and any search attribute
-//!   the run was started with (such as `TemporalScheduledById`); a name may be quoted with
-//!   backticks.
+//!   `StartTime`, `CloseTime`, `ExecutionTime`, `HistoryLength`, the predefined search
+//!   attributes (such as `TemporalScheduledById`) and the namespace's custom ones; a name
+//!   may be quoted with backticks. A name that is none of these is refused
+//!   ([`Filter::resolve`]), and so is a value not of the field's type (`Size > '5'` for an
+//!   `Int`; a `Bool` is compared with a bare `true` or `false`).
 //! - Comparisons: `=`, `!=` (or `<>`), `<`, `<=`, `>`, `>=`; `[NOT] IN (v, …)`;
 //!   `[NOT] BETWEEN a AND b`; `IS [NOT] NULL`; `STARTS_WITH 'prefix'`.
 //! - Joined by `AND` and `OR` (`AND` binds tighter), grouped with parentheses.
 //! - Times are RFC 3339 strings (`StartTime > '2026-01-01T00:00:00Z'`); a keyword-list
-//!   search attribute equals a value when any of its items does.
+//!   search attribute equals a value when any of its items does; a text search attribute
+//!   equals a value when it holds each of the value's words (case aside), as Temporal's
+//!   full-text match. `STARTS_WITH` takes keywords only.
 //!
 //! An empty query matches every execution. `ORDER BY` is refused: listings are newest
 //! first. A count may end with `GROUP BY ExecutionStatus` (the only grouping Temporal
@@ -19,7 +23,10 @@ use std::{cmp::Ordering, time::SystemTime};
 
 use tonic::Status;
 
-use crate::proto::{common::SearchAttributes, enums::WorkflowExecutionStatus};
+use crate::{
+    proto::{common::SearchAttributes, enums::WorkflowExecutionStatus},
+    search_attributes::{self, Custom, Type, Value},
+};
 
 /// What a list query sees of one run.
 #[derive(Debug, Clone, Copy)]
@@ -81,8 +88,8 @@ enum Field {
     CloseTime,
     ExecutionTime,
     HistoryLength,
-    /// A search attribute the run was started with.
-    SearchAttribute(String),
+    /// A search attribute, of its type (`Unspecified` until [`Filter::resolve`]).
+    SearchAttribute(String, Type),
 }
 
 /// A value written in the query.
@@ -91,6 +98,8 @@ enum Literal {
     Text(String),
     Number(f64),
     Time(SystemTime),
+    /// A bare `true` or `false`.
+    Bool(bool),
 }
 
 /// A run's value of a field.
@@ -99,6 +108,7 @@ enum Actual {
     Text(String),
     Number(f64),
     Time(SystemTime),
+    Bool(bool),
     List(Vec<Actual>),
     Null,
 }
@@ -161,15 +171,67 @@ impl Filter {
     pub(crate) fn matches(&self, run: &Record<'_>) -> bool {
         self.expr.as_ref().is_none_or(|e| e.matches(run))
     }
+
+    /// Gives each search attribute the query names its type, as the namespace's
+    /// `custom` attributes (or the system's) say, and checks the values it is compared
+    /// with. Refuses a name that is not a search attribute, and a value or an operator
+    /// its type does not take. `query` is for the message.
+    pub(crate) fn resolve(&mut self, query: &str, custom: &Custom) -> Result<(), Status> {
+        match &mut self.expr {
+            None => Ok(()),
+            Some(expr) => expr.resolve(custom).map_err(|m| invalid(query, &m)),
+        }
+    }
 }
 
 impl Expr {
+    fn resolve(&mut self, custom: &Custom) -> Result<(), String> {
+        match self {
+            Self::And(all) | Self::Or(all) => all.iter_mut().try_for_each(|e| e.resolve(custom)),
+            Self::Compare(field, _, literal) => {
+                field.resolve(custom)?;
+                field.typed(literal)
+            }
+            Self::In(field, values, _) => {
+                field.resolve(custom)?;
+                values.iter_mut().try_for_each(|v| field.typed(v))
+            }
+            Self::Between(field, low, high, _) => {
+                field.resolve(custom)?;
+                field.typed(low)?;
+                field.typed(high)
+            }
+            Self::IsNull(field, _) => field.resolve(custom),
+            Self::StartsWith(field, _) => {
+                field.resolve(custom)?;
+                match field {
+                    Field::SearchAttribute(name, kind @ (Type::Text | Type::KeywordList)) => {
+                        Err(format!(
+                            "STARTS_WITH does not take {} search attribute `{name}`: only keywords",
+                            search_attributes::type_name(*kind)
+                        ))
+                    }
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
     fn matches(&self, run: &Record<'_>) -> bool {
         match self {
             Self::And(all) => all.iter().all(|e| e.matches(run)),
             Self::Or(any) => any.iter().any(|e| e.matches(run)),
             Self::Compare(field, op, literal) => {
                 let actual = field.of(run);
+                if let (
+                    Field::SearchAttribute(_, Type::Text),
+                    Op::Eq | Op::Ne,
+                    Literal::Text(words),
+                ) = (field, op, literal)
+                {
+                    return matches!(&actual, Actual::Text(text)
+                        if holds_words(text, words) == (*op == Op::Eq));
+                }
                 match op {
                     Op::Eq => actual.any(|a| compare(a, literal) == Some(Ordering::Equal)),
                     // SQL: a missing value is neither equal nor different.
@@ -224,9 +286,23 @@ impl Actual {
     }
 }
 
+/// Whether `text` holds every word of `words`, case aside (a text search attribute's
+/// match).
+fn holds_words(text: &str, words: &str) -> bool {
+    let split = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let held = split(text);
+    split(words).iter().all(|w| held.contains(w))
+}
+
 /// Orders a run's value against a literal; `None` when they cannot be compared.
 fn compare(actual: &Actual, literal: &Literal) -> Option<Ordering> {
     match (actual, literal) {
+        (Actual::Bool(a), Literal::Bool(b)) => Some(a.cmp(b)),
         (Actual::Time(a), Literal::Time(b)) => Some(a.cmp(b)),
         (Actual::Time(a), Literal::Text(b)) => Some(a.cmp(&parse_time(b)?)),
         (Actual::Number(a), Literal::Number(b)) => a.partial_cmp(b),
@@ -259,8 +335,62 @@ impl Field {
             "CloseTime" => Self::CloseTime,
             "ExecutionTime" => Self::ExecutionTime,
             "HistoryLength" => Self::HistoryLength,
-            other => Self::SearchAttribute(other.to_owned()),
+            other => Self::SearchAttribute(other.to_owned(), Type::Unspecified),
         }
+    }
+
+    /// A search attribute takes its type from the namespace's `custom` attributes or the
+    /// system's; one that is neither is refused.
+    fn resolve(&mut self, custom: &Custom) -> Result<(), String> {
+        if let Self::SearchAttribute(name, kind) = self {
+            *kind = custom.type_of(name).ok_or_else(|| {
+                format!(
+                    "`{name}` is not a search attribute of this namespace: add it with \
+                     OperatorService AddSearchAttributes (`temporal operator search-attribute \
+                     create --name {name} --type Keyword`)"
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Checks (and converts) a literal compared with this search attribute, as its type
+    /// takes it; other fields checked theirs when parsed.
+    fn typed(&self, literal: &mut Literal) -> Result<(), String> {
+        let Self::SearchAttribute(name, kind) = self else {
+            return Ok(());
+        };
+        let refuse = |shown: String| {
+            Err(format!(
+                "{shown} is not a value of {} search attribute `{name}`{}",
+                search_attributes::type_name(*kind),
+                match kind {
+                    Type::Int | Type::Double => ": compare it with a number",
+                    Type::Bool => ": compare it with true or false, unquoted",
+                    Type::Datetime =>
+                        ": compare it with an RFC 3339 time, such as '2026-01-02T03:04:05Z'",
+                    _ => ": compare it with a string",
+                }
+            ))
+        };
+        let converted = match (*kind, &*literal) {
+            (Type::Int | Type::Double, Literal::Number(_)) => return Ok(()),
+            (Type::Bool, Literal::Bool(_)) => return Ok(()),
+            (Type::Datetime, Literal::Text(text)) => match parse_time(text) {
+                Some(time) => Literal::Time(time),
+                None => return refuse(format!("'{text}'")),
+            },
+            (Type::Keyword | Type::Text | Type::KeywordList, Literal::Text(_)) => return Ok(()),
+            (Type::Keyword | Type::Text | Type::KeywordList, Literal::Bool(b)) => {
+                Literal::Text(b.to_string())
+            }
+            (_, Literal::Text(text)) => return refuse(format!("'{text}'")),
+            (_, Literal::Number(n)) => return refuse(n.to_string()),
+            (_, Literal::Bool(b)) => return refuse(b.to_string()),
+            (_, Literal::Time(_)) => return refuse("a time".to_owned()),
+        };
+        *literal = converted;
+        Ok(())
     }
 
     fn is_time(&self) -> bool {
@@ -281,7 +411,7 @@ impl Field {
             Self::ExecutionTime => Actual::Time(run.execution_time),
             Self::CloseTime => run.close_time.map_or(Actual::Null, Actual::Time),
             Self::HistoryLength => Actual::Number(run.history_length as f64),
-            Self::SearchAttribute(name) => search_attribute(run, name),
+            Self::SearchAttribute(name, kind) => search_attribute(run, name, *kind),
         }
     }
 
@@ -301,49 +431,23 @@ impl Field {
     }
 }
 
-/// The run's search attribute `name` (a JSON payload): text, number, or list of them.
-fn search_attribute(run: &Record<'_>, name: &str) -> Actual {
+/// The run's search attribute `name`, decoded as its type; a value not of its type (set
+/// before the attribute was registered as it is now) counts as none.
+fn search_attribute(run: &Record<'_>, name: &str, kind: Type) -> Actual {
     let Some(payload) = run
         .search_attributes
         .and_then(|s| s.indexed_fields.get(name))
     else {
         return Actual::Null;
     };
-    fn from_json(value: serde_json::Value) -> Actual {
-        match value {
-            serde_json::Value::Null => Actual::Null,
-            serde_json::Value::String(s) => Actual::Text(s),
-            serde_json::Value::Number(n) => n.as_f64().map_or(Actual::Null, Actual::Number),
-            serde_json::Value::Array(items) => {
-                Actual::List(items.into_iter().map(from_json).collect())
-            }
-            other => Actual::Text(other.to_string()),
-        }
+    match Value::decode(payload, kind) {
+        Ok(Value::Text(text)) => Actual::Text(text),
+        Ok(Value::Number(n)) => Actual::Number(n),
+        Ok(Value::Bool(b)) => Actual::Bool(b),
+        Ok(Value::Time(t)) => Actual::Time(t),
+        Ok(Value::List(items)) => Actual::List(items.into_iter().map(Actual::Text).collect()),
+        Ok(Value::Null) | Err(_) => Actual::Null,
     }
-    serde_json::from_slice(&payload.data).map_or(Actual::Null, from_json)
-}
-
-/// The search attributes every execution has, by type, as GetSearchAttributes lists
-/// them. Any other search attribute a start sets is stored and can be queried too.
-pub(crate) fn search_attribute_types() -> std::collections::HashMap<String, i32> {
-    use crate::proto::enums::IndexedValueType::*;
-    [
-        ("WorkflowType", Keyword),
-        ("WorkflowId", Keyword),
-        ("RunId", Keyword),
-        ("ExecutionStatus", Keyword),
-        ("TaskQueue", Keyword),
-        ("StartTime", Datetime),
-        ("CloseTime", Datetime),
-        ("ExecutionTime", Datetime),
-        ("HistoryLength", Int),
-        ("TemporalScheduledById", Keyword),
-        ("TemporalScheduledStartTime", Datetime),
-        ("TemporalChangeVersion", KeywordList),
-    ]
-    .into_iter()
-    .map(|(name, kind)| (name.to_owned(), kind as i32))
-    .collect()
 }
 
 fn status_name(status: WorkflowExecutionStatus) -> &'static str {
@@ -667,6 +771,8 @@ impl Parser {
         let literal = match self.next() {
             Some(Token::Text(t)) => Literal::Text(t),
             Some(Token::Number(n)) => Literal::Number(n),
+            Some(Token::Word(w)) if w.eq_ignore_ascii_case("true") => Literal::Bool(true),
+            Some(Token::Word(w)) if w.eq_ignore_ascii_case("false") => Literal::Bool(false),
             // Temporal accepts bare words as values (`ExecutionStatus = Running`).
             Some(Token::Word(w)) if !is_reserved(&w) => Literal::Text(w),
             Some(other) => return Err(format!("expected a value, found {other}")),
@@ -706,6 +812,22 @@ mod tests {
         Filter::parse(query).unwrap_err().message().to_owned()
     }
 
+    /// A running run of workflow `wf` with `search_attributes`.
+    fn record(search_attributes: Option<&SearchAttributes>) -> Record<'_> {
+        Record {
+            workflow_type: "W",
+            workflow_id: "wf",
+            run_id: "r",
+            task_queue: "q",
+            status: WorkflowExecutionStatus::Running,
+            start_time: SystemTime::UNIX_EPOCH,
+            execution_time: SystemTime::UNIX_EPOCH,
+            close_time: None,
+            history_length: 3,
+            search_attributes,
+        }
+    }
+
     #[test]
     fn and_binds_tighter_than_or() {
         let f = parse("WorkflowId = 'a' OR WorkflowId = 'b' AND WorkflowType = 'T'");
@@ -742,6 +864,87 @@ mod tests {
             "WorkflowId <> 'a'",
         ] {
             parse(query);
+        }
+    }
+
+    #[test]
+    fn search_attributes_compare_as_their_registered_types() {
+        let mut custom = Custom::default();
+        let added = [
+            ("Size", Type::Int),
+            ("Ok", Type::Bool),
+            ("When", Type::Datetime),
+            ("Note", Type::Text),
+            ("Tags", Type::KeywordList),
+        ]
+        .map(|(n, t)| (n.to_owned(), t as i32))
+        .into();
+        custom.add(&added, 10).unwrap();
+        let json = |v: serde_json::Value| crate::proto::common::Payload {
+            metadata: [("encoding".to_owned(), b"json/plain".to_vec())].into(),
+            data: serde_json::to_vec(&v).unwrap(),
+            ..Default::default()
+        };
+        let attributes = SearchAttributes {
+            indexed_fields: [
+                ("Size", json(serde_json::json!(10))),
+                ("Ok", json(serde_json::json!(true))),
+                ("When", json(serde_json::json!("2026-03-01T00:00:00+01:00"))),
+                ("Note", json(serde_json::json!("Hello, capstan World"))),
+                ("Tags", json(serde_json::json!(["x", "y"]))),
+            ]
+            .map(|(n, p)| (n.to_owned(), p))
+            .into(),
+        };
+        let record = record(Some(&attributes));
+        let matches = |query: &str| {
+            let mut filter = parse(query);
+            filter
+                .resolve(query, &custom)
+                .map(|()| filter.matches(&record))
+                .map_err(|e| e.message().to_owned())
+        };
+        for (query, expected) in [
+            ("Size > 9", true),
+            // As a number, not as text ("10" < "9").
+            ("Size < 9", false),
+            ("Ok = true", true),
+            ("Ok = FALSE", false),
+            ("When > '2026-02-28T22:30:00Z'", true),
+            ("When < '2026-02-28T22:30:00Z'", false),
+            ("Note = 'world hello'", true),
+            ("Note = 'hello there'", false),
+            ("Note != 'capstan'", false),
+            ("Tags = 'y'", true),
+            ("Tags IN ('z', 'x')", true),
+        ] {
+            assert_eq!(matches(query), Ok(expected), "{query}");
+        }
+        for (query, refusal) in [
+            (
+                "Nope = 'x'",
+                "`Nope` is not a search attribute of this namespace",
+            ),
+            (
+                "Size > '9'",
+                "'9' is not a value of Int search attribute `Size`",
+            ),
+            (
+                "Ok = 'true'",
+                "'true' is not a value of Bool search attribute `Ok`",
+            ),
+            (
+                "When > 'soon'",
+                "'soon' is not a value of Datetime search attribute `When`",
+            ),
+            (
+                "Tags STARTS_WITH 'x'",
+                "STARTS_WITH does not take KeywordList",
+            ),
+            ("Note STARTS_WITH 'H'", "STARTS_WITH does not take Text"),
+        ] {
+            let message = matches(query).unwrap_err();
+            assert!(message.contains(refusal), "{query}: {message}");
         }
     }
 
@@ -804,18 +1007,7 @@ mod tests {
                 assert!(Filter::parse(&deep).is_ok());
                 let long = vec!["WorkflowId = 'wf'"; 1000].join(" AND ");
                 let filter = Filter::parse(&long).unwrap();
-                let record = Record {
-                    workflow_type: "W",
-                    workflow_id: "wf",
-                    run_id: "r",
-                    task_queue: "q",
-                    status: WorkflowExecutionStatus::Running,
-                    start_time: SystemTime::UNIX_EPOCH,
-                    execution_time: SystemTime::UNIX_EPOCH,
-                    close_time: None,
-                    history_length: 3,
-                    search_attributes: None,
-                };
+                let record = record(None);
                 assert!(filter.matches(&record));
             })
             .unwrap()

@@ -59,6 +59,25 @@ async fn only_calls_with_the_api_key_are_served() {
         .connect()
         .await
         .unwrap();
+    // The OperatorService takes the same key.
+    use temporalio_protos::temporal::api::operatorservice::v1::{
+        operator_service_client::OperatorServiceClient, ListSearchAttributesRequest,
+    };
+    let list = || ListSearchAttributesRequest {
+        namespace: "default".to_owned(),
+    };
+    let mut operator = OperatorServiceClient::new(channel.clone());
+    let refused = operator.list_search_attributes(list()).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    let mut keyed = tonic::Request::new(list());
+    keyed
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {KEY}").parse().unwrap());
+    operator
+        .list_search_attributes(keyed)
+        .await
+        .expect("served with the key");
+
     let health = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: "temporal.api.workflowservice.v1.WorkflowService".to_owned(),

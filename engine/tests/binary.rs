@@ -172,3 +172,43 @@ fn a_bind_beyond_loopback_without_tls_or_key_is_warned_about() {
         "the key is logged: {logged}"
     );
 }
+
+#[test]
+fn a_search_attribute_flag_is_checked_before_the_engine_serves() {
+    for (flag, expected) in [
+        ("Color", "write it NAME=TYPE, e.g. Color=Keyword"),
+        (
+            "Color=Colour",
+            "cannot add the search attribute Color: `Colour` is not a search attribute type",
+        ),
+        (
+            "WorkflowId=Keyword",
+            "Search attribute WorkflowId is reserved by system.",
+        ),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_capstan-engine"))
+            .args(["--port", "0", "--search-attribute", flag])
+            .output()
+            .expect("the binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{flag}: it served");
+        assert!(stderr.contains(expected), "{flag}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn a_search_attribute_flag_registers_it_in_every_namespace() {
+    let (mut child, address) = support::spawn_binary([
+        "--port",
+        "0",
+        "--search-attribute",
+        "Color=keyword",
+        "--search-attribute",
+        "Size=Int",
+    ]);
+    let client = capstan::Client::connect(address).await.unwrap();
+    let listed = client.list_workflows("Color = 'red' OR Size > 3").await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(listed.expect("both are search attributes").is_empty());
+}

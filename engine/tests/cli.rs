@@ -215,3 +215,71 @@ async fn the_temporal_cli_drives_workflows_and_schedules_on_the_engine() {
         .unwrap();
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_temporal_cli_registers_a_search_attribute_that_starts_and_lists_use() {
+    let (engine, _client) = support::engine().await;
+    let a = &engine.address();
+    temporal(
+        a,
+        &[
+            "operator",
+            "search-attribute",
+            "create",
+            "--name",
+            "Color",
+            "--type",
+            "Keyword",
+        ],
+    )
+    .await;
+    let listed = temporal_json(a, &["operator", "search-attribute", "list"]).await;
+    assert!(listed.to_string().contains("\"Color\""), "{listed}");
+    for (id, color) in [("red-one", "red"), ("blue-one", "blue")] {
+        let args = [
+            "workflow",
+            "start",
+            "--type",
+            "Counter",
+            "--task-queue",
+            "cli-sa",
+        ];
+        let attribute = format!("Color=\"{color}\"");
+        temporal(
+            a,
+            &[
+                &args[..],
+                &[
+                    "--workflow-id",
+                    id,
+                    "--input",
+                    "1",
+                    "--search-attribute",
+                    &attribute,
+                ],
+            ]
+            .concat(),
+        )
+        .await;
+    }
+    let listed = temporal_json(a, &["workflow", "list", "--query", "Color = 'red'"]).await;
+    let listed = listed.to_string();
+    assert!(
+        listed.contains("red-one") && !listed.contains("blue-one"),
+        "{listed}"
+    );
+    temporal(
+        a,
+        &[
+            "operator",
+            "search-attribute",
+            "remove",
+            "--name",
+            "Color",
+            "--yes",
+        ],
+    )
+    .await;
+    let listed = temporal_json(a, &["operator", "search-attribute", "list"]).await;
+    assert!(!listed.to_string().contains("\"Color\""), "{listed}");
+}

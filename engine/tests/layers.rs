@@ -13,6 +13,7 @@ use std::{
 /// its own layer or above.
 const LAYERS: &[&[&str]] = &[
     &["proto", "limits"],
+    &["search_attributes"],
     &[
         "pb",
         "clock",

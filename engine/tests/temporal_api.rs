@@ -14,15 +14,16 @@ use temporalio_protos::temporal::api::{
         CompleteWorkflowExecutionCommandAttributes,
     },
     common::v1::{
-        ActivityType, Memo, Payload, Payloads, Priority, RetryPolicy, WorkflowExecution,
-        WorkflowType,
+        ActivityType, Memo, Payload, Payloads, Priority, RetryPolicy, SearchAttributes,
+        WorkflowExecution, WorkflowType,
     },
     enums::v1::{
-        CommandType, EventType, QueryRejectCondition, TaskQueueKind, TaskQueueType,
-        UpdateWorkflowExecutionLifecycleStage, WorkflowIdConflictPolicy,
+        CommandType, EventType, IndexedValueType, QueryRejectCondition, TaskQueueKind,
+        TaskQueueType, UpdateWorkflowExecutionLifecycleStage, WorkflowIdConflictPolicy,
     },
     errordetails::v1::MultiOperationExecutionFailure,
     history::v1::{history_event::Attributes as Event, HistoryEvent},
+    operatorservice::v1::{self as operator, operator_service_client::OperatorServiceClient},
     protocol::v1::{message, Message},
     query::v1::WorkflowQuery,
     schedule::v1 as schedule,
@@ -36,6 +37,7 @@ use tonic::transport::Channel;
 /// One server under test: a raw client of it and its namespace.
 struct Server {
     client: WorkflowServiceClient<Channel>,
+    operator: OperatorServiceClient<Channel>,
     namespace: String,
     /// Kept running while the test runs (the dev server is shared).
     _engine: Option<Engine>,
@@ -43,11 +45,14 @@ struct Server {
 
 impl Server {
     async fn connect(address: &str, namespace: &str, engine: Option<Engine>) -> Self {
-        let client = WorkflowServiceClient::connect(format!("http://{address}"))
+        let channel = Channel::from_shared(format!("http://{address}"))
+            .expect("an address")
+            .connect()
             .await
             .expect("the server accepts a connection");
         Self {
-            client,
+            client: WorkflowServiceClient::new(channel.clone()),
+            operator: OperatorServiceClient::new(channel),
             namespace: namespace.to_owned(),
             _engine: engine,
         }
@@ -892,6 +897,7 @@ fn spawn_update(
 ) -> tokio::task::JoinHandle<Result<String, tonic::Status>> {
     let mut caller = Server {
         client: server.client.clone(),
+        operator: server.operator.clone(),
         namespace: server.namespace.clone(),
         _engine: None,
     };
@@ -1493,6 +1499,226 @@ async fn a_heartbeat_after_the_attempt_timed_out_is_refused() {
             Err(status) => format!("{:?} {:?}", status.code(), tonic_types_of(status.details())),
         };
         format!("timed out: {timed_out}\nheartbeat: {heartbeat}\ncompletion: {completed}")
+    })
+    .await;
+}
+
+/// A search attribute map of `(name, JSON value)`.
+fn search_attributes(pairs: &[(&str, serde_json::Value)]) -> Option<SearchAttributes> {
+    Some(SearchAttributes {
+        indexed_fields: pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), json_payload(value.clone())))
+            .collect(),
+    })
+}
+
+#[tokio::test]
+async fn custom_search_attributes_are_registered_typed_and_queried() {
+    same_on_both(async |server: &mut Server| {
+        let mut seen_calls = Vec::new();
+        let namespace = server.namespace.clone();
+        let add = |names: &[(&str, IndexedValueType)], namespace: &str| {
+            operator::AddSearchAttributesRequest {
+                search_attributes: names
+                    .iter()
+                    .map(|(name, kind)| ((*name).to_owned(), *kind as i32))
+                    .collect(),
+                namespace: namespace.to_owned(),
+            }
+        };
+        use IndexedValueType as T;
+        let custom = [
+            ("CapColor", T::Keyword),
+            ("CapSize", T::Int),
+            ("CapOk", T::Bool),
+            ("CapWhen", T::Datetime),
+            ("CapTags", T::KeywordList),
+            ("CapScore", T::Double),
+            ("CapNote", T::Text),
+        ];
+        for request in [
+            add(&custom, &namespace),
+            // Again: nothing to do.
+            add(&custom[..1], &namespace),
+            add(&[("WorkflowId", T::Keyword)], &namespace),
+            add(&[("TemporalCapstan", T::Keyword)], &namespace),
+            add(&[], &namespace),
+            add(&[("CapOther", T::Keyword)], ""),
+        ] {
+            let answer = server.operator.add_search_attributes(request).await;
+            seen_calls.push(answer.map_or_else(|s| seen(&s), |_| "added".to_owned()));
+        }
+        let unknown = server
+            .operator
+            .add_search_attributes(add(&[("CapOther", T::Keyword)], "no-such-namespace"))
+            .await
+            .expect_err("refused");
+        seen_calls.push(format!(
+            "{:?} {:?}",
+            unknown.code(),
+            tonic_types_of(unknown.details())
+        ));
+        let listed = |answer: operator::ListSearchAttributesResponse| {
+            let mut custom: Vec<String> = answer
+                .custom_attributes
+                .iter()
+                .filter(|(name, _)| name.starts_with("Cap"))
+                .map(|(name, kind)| format!("{name}={kind}"))
+                .collect();
+            custom.sort();
+            let system = [
+                "WorkflowId",
+                "StartTime",
+                "TemporalScheduledById",
+                "HistoryLength",
+            ]
+            .map(|name| format!("{name}={:?}", answer.system_attributes.get(name)));
+            format!("{custom:?} {system:?}")
+        };
+        let list = operator::ListSearchAttributesRequest {
+            namespace: namespace.clone(),
+        };
+        let answer = server.operator.list_search_attributes(list.clone()).await;
+        seen_calls.push(answer.map_or_else(|s| seen(&s), |a| listed(a.into_inner())));
+
+        // Starts: a value of each type, and what is refused.
+        let prefix = unique_task_queue("sa");
+        let queue = unique_task_queue("sa");
+        use serde_json::json;
+        let refused_starts = [
+            search_attributes(&[("CapNope", json!("x"))]),
+            search_attributes(&[("CapSize", json!("7"))]),
+            search_attributes(&[("CapSize", json!(1.5))]),
+            search_attributes(&[("CapOk", json!(1))]),
+            search_attributes(&[("CapWhen", json!("yesterday"))]),
+            search_attributes(&[("CapTags", json!("a"))]),
+            search_attributes(&[("CapColor", json!(["a", "b"]))]),
+            search_attributes(&[("WorkflowId", json!("x"))]),
+        ];
+        for (i, attributes) in refused_starts.into_iter().enumerate() {
+            let request = service::StartWorkflowExecutionRequest {
+                namespace: namespace.clone(),
+                workflow_id: format!("{prefix}-refused-{i}"),
+                workflow_type: Some(WorkflowType { name: "W".into() }),
+                task_queue: Server::queue(&queue),
+                request_id: uuid::Uuid::new_v4().to_string(),
+                search_attributes: attributes,
+                ..Default::default()
+            };
+            let answer = server.client.start_workflow_execution(request).await;
+            seen_calls.push(answer.map_or_else(|s| seen(&s), |_| "started".to_owned()));
+        }
+        let started = [
+            search_attributes(&[
+                ("CapColor", json!("red")),
+                ("CapSize", json!(7)),
+                ("CapOk", json!(true)),
+                ("CapWhen", json!("2026-01-02T03:04:05Z")),
+                ("CapTags", json!(["a", "b"])),
+                ("CapScore", json!(2.5)),
+                ("CapNote", json!("hello capstan world")),
+            ]),
+            search_attributes(&[
+                ("CapColor", json!("blue")),
+                ("CapSize", json!(3)),
+                ("CapTags", json!(["b"])),
+                ("CapNote", json!("goodbye")),
+            ]),
+            search_attributes(&[("CapColor", json!(null)), ("CapOk", json!(false))]),
+        ];
+        for (i, attributes) in started.into_iter().enumerate() {
+            server
+                .start_with(&format!("{prefix}-{i}"), &queue, |r| {
+                    r.search_attributes = attributes;
+                })
+                .await;
+        }
+        // A workflow that upserts an attribute the namespace does not have.
+        let upserting = format!("{prefix}-upsert");
+        let run_id = server.start(&upserting, &queue).await;
+        let task = server.take_task(&queue).await;
+        let completion = server
+            .client
+            .respond_workflow_task_completed(service::RespondWorkflowTaskCompletedRequest {
+                namespace: namespace.clone(),
+                task_token: task.task_token,
+                identity: "temporal-api-test".into(),
+                commands: vec![command(
+                    Cmd::UpsertWorkflowSearchAttributesCommandAttributes(
+                        command::UpsertWorkflowSearchAttributesCommandAttributes {
+                            search_attributes: search_attributes(&[("CapNope", json!("x"))]),
+                        },
+                    ),
+                )],
+                ..Default::default()
+            })
+            .await;
+        seen_calls.push(format!("upsert: {:?}", completion.map_err(|s| s.code())));
+        let failed = server
+            .history(&upserting, &run_id)
+            .await
+            .into_iter()
+            .find_map(|e| match e.attributes {
+                Some(Event::WorkflowTaskFailedEventAttributes(a)) => Some(a.cause),
+                _ => None,
+            });
+        seen_calls.push(format!("upsert failed the task with cause {failed:?}"));
+
+        // Visibility is eventually consistent on Temporal.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for query in [
+            "CapColor = 'red'",
+            "CapSize > 5",
+            "CapSize BETWEEN 3 AND 7",
+            "CapOk = true",
+            "CapOk = false",
+            "CapWhen > '2026-01-01T00:00:00Z'",
+            "CapTags = 'b'",
+            "CapTags IN ('a')",
+            "CapScore >= 2",
+            "CapColor STARTS_WITH 're'",
+            "CapColor IS NULL",
+            "CapNote = 'hello'",
+            "`CapColor` != 'red'",
+            "CapNope = 'x'",
+            "CapSize > '5'",
+            "CapOk = 'true'",
+            "CapTags STARTS_WITH 'a'",
+            "CapNote STARTS_WITH 'he'",
+        ] {
+            let answer = server
+                .client
+                .count_workflow_executions(service::CountWorkflowExecutionsRequest {
+                    namespace: namespace.clone(),
+                    query: format!("WorkflowId STARTS_WITH '{prefix}' AND {query}"),
+                })
+                .await;
+            // Refusals differ in wording (Temporal's come from its SQL parser).
+            seen_calls.push(format!(
+                "{query}: {:?}",
+                answer.map(|a| a.into_inner().count).map_err(|s| s.code())
+            ));
+        }
+
+        // Removing.
+        for names in [
+            vec!["CapScore", "CapNeverAdded"],
+            vec!["WorkflowId"],
+            vec![],
+        ] {
+            let answer = server
+                .operator
+                .remove_search_attributes(operator::RemoveSearchAttributesRequest {
+                    search_attributes: names.iter().map(|n| (*n).to_owned()).collect(),
+                    namespace: namespace.clone(),
+                })
+                .await;
+            seen_calls.push(answer.map_or_else(|s| seen(&s), |_| "removed".to_owned()));
+        }
+        let answer = server.operator.list_search_attributes(list).await;
+        seen_calls.push(answer.map_or_else(|s| seen(&s), |a| listed(a.into_inner())));
+        seen_calls.join("\n")
     })
     .await;
 }

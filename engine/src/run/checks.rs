@@ -12,12 +12,12 @@ use std::collections::{HashMap, HashSet};
 
 use prost::Message as _;
 
-use super::{updates::UpdateState, Run};
+use super::{updates::UpdateState, Namespaces, Run};
 use crate::{
     limits::Limits,
     proto::{
         command::{command::Attributes as Cmd, Command},
-        common::Payload,
+        common::{Payload, SearchAttributes},
         enums::{CommandType, WorkflowTaskFailedCause as Cause},
         failure::Failure,
         protocol::Message,
@@ -226,12 +226,13 @@ impl Run {
     }
 
     /// Checks every command and message before any is applied, against `limits` too;
-    /// `namespace_exists` says whether a namespace a command names is served.
+    /// `namespaces` says which namespaces a command may name, and checks the search
+    /// attributes it sets.
     pub(crate) fn check_commands(
         &self,
         commands: &[Command],
         messages: &[Message],
-        namespace_exists: impl Fn(&str) -> bool,
+        namespaces: Namespaces<'_>,
         limits: &Limits,
     ) -> Result<(), Rejected> {
         let run = format!("workflow `{}` run `{}`", self.workflow_id, self.run_id);
@@ -250,7 +251,7 @@ impl Run {
             .map(|a| a.attrs.activity_id.as_str())
             .collect();
         let namespace = |cause, name: &str, namespace: &str| {
-            if namespace.is_empty() || namespace_exists(namespace) {
+            if namespace.is_empty() || namespaces.exists(namespace) {
                 Ok(())
             } else {
                 Err(bad(
@@ -260,6 +261,12 @@ impl Run {
                 ))
             }
         };
+        let search_attributes =
+            |name: &str, namespace: &str, attributes: Option<&SearchAttributes>| {
+                namespaces
+                    .check_search_attributes(namespace, attributes)
+                    .map_err(|problem| bad(Cause::BadSearchAttributes, name, problem))
+            };
         for command in commands {
             let name = type_name(command);
             let name = name.as_str();
@@ -392,6 +399,11 @@ impl Run {
                     let workflow_type = a.workflow_type.as_ref().map_or("", |t| t.name.as_str());
                     required(cause, name, "workflow_type", workflow_type)?;
                     namespace(cause, name, &a.namespace)?;
+                    let child_namespace = match a.namespace.as_str() {
+                        "" => self.namespace.as_str(),
+                        other => other,
+                    };
+                    search_attributes(name, child_namespace, a.search_attributes.as_ref())?;
                     for (field, d) in [
                         ("workflow_execution_timeout", &a.workflow_execution_timeout),
                         ("workflow_run_timeout", &a.workflow_run_timeout),
@@ -465,6 +477,7 @@ impl Run {
                     }
                     validate::retry_policy("retry_policy", a.retry_policy.as_ref())
                         .map_err(|e| bad(cause, name, e))?;
+                    search_attributes(name, &self.namespace, a.search_attributes.as_ref())?;
                     size(
                         cause,
                         "ContinueAsNewWorkflowExecutionCommandAttributes. Input exceeds size limit.",
@@ -494,13 +507,16 @@ impl Run {
                         .map(|(key, payloads)| key.len() + payloads.encoded_len())
                         .sum(),
                 )?,
-                Some(Cmd::UpsertWorkflowSearchAttributesCommandAttributes(a)) => size(
-                    Cause::BadSearchAttributes,
-                    "UpsertWorkflowSearchAttributesCommandAttributes exceeds size limit.",
-                    a.search_attributes
-                        .as_ref()
-                        .map_or(0, |s| map_size(&s.indexed_fields)),
-                )?,
+                Some(Cmd::UpsertWorkflowSearchAttributesCommandAttributes(a)) => {
+                    search_attributes(name, &self.namespace, a.search_attributes.as_ref())?;
+                    size(
+                        Cause::BadSearchAttributes,
+                        "UpsertWorkflowSearchAttributesCommandAttributes exceeds size limit.",
+                        a.search_attributes
+                            .as_ref()
+                            .map_or(0, |s| map_size(&s.indexed_fields)),
+                    )?
+                }
                 Some(Cmd::ModifyWorkflowPropertiesCommandAttributes(a)) => size(
                     Cause::BadModifyWorkflowPropertiesAttributes,
                     "ModifyWorkflowPropertiesCommandAttributes exceeds size limit.",

@@ -77,6 +77,7 @@ use crate::{
         sdk::UserMetadata,
         taskqueue::TaskQueue,
     },
+    search_attributes::Custom,
     timers::{Deadline, RunTimer},
     visibility::Record,
 };
@@ -122,6 +123,40 @@ pub(crate) enum CrossRun {
     ContinueAsNew(Box<StartRun>),
 }
 
+/// The namespaces a run's commands may address.
+#[derive(Clone, Copy)]
+pub(crate) enum Namespaces<'a> {
+    /// Every namespace, and any search attribute (a bare [`Ctx`], in tests).
+    Any,
+    /// Those the lookup finds, with their custom search attributes.
+    Served(&'a dyn Fn(&str) -> Option<&'a Custom>),
+}
+
+impl Namespaces<'_> {
+    /// Whether `namespace` is served.
+    pub(crate) fn exists(&self, namespace: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Served(lookup) => lookup(namespace).is_some(),
+        }
+    }
+
+    /// Checks the search attributes a command sets in `namespace` (see
+    /// [`Custom::check`]); a namespace not served is left to the namespace check.
+    pub(crate) fn check_search_attributes(
+        &self,
+        namespace: &str,
+        attributes: Option<&SearchAttributes>,
+    ) -> Result<(), String> {
+        match self {
+            Self::Any => Ok(()),
+            Self::Served(lookup) => {
+                lookup(namespace).map_or(Ok(()), |custom| custom.check(namespace, attributes))
+            }
+        }
+    }
+}
+
 /// What a run's transition sees and where it records its effects.
 pub(crate) struct Ctx<'a> {
     /// The transaction's instant: every event it writes has this time.
@@ -129,8 +164,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) config: &'a Config,
     /// Which sticky queues have a worker polling.
     pub(crate) sticky: &'a StickyQueues,
-    /// Whether a namespace a command names is served.
-    pub(crate) namespace_exists: &'a dyn Fn(&str) -> bool,
+    /// The namespaces commands may address, and their search attributes.
+    pub(crate) namespaces: Namespaces<'a>,
     /// The engine's task id sequence.
     seq: &'a mut u64,
     /// What the transition asked for, in order.
@@ -148,15 +183,19 @@ impl<'a> Ctx<'a> {
             now,
             config,
             sticky,
-            namespace_exists: &|_| true,
+            namespaces: Namespaces::Any,
             seq,
             effects: Vec::new(),
         }
     }
 
-    /// Names the namespaces commands may address (every one, unless told).
-    pub(crate) fn with_namespaces(mut self, exists: &'a dyn Fn(&str) -> bool) -> Self {
-        self.namespace_exists = exists;
+    /// Names the namespaces commands may address, by a lookup of their custom search
+    /// attributes (every namespace, checking no search attribute, unless told).
+    pub(crate) fn with_namespaces(
+        mut self,
+        lookup: &'a dyn Fn(&str) -> Option<&'a Custom>,
+    ) -> Self {
+        self.namespaces = Namespaces::Served(lookup);
         self
     }
 

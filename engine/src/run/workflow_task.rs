@@ -498,7 +498,7 @@ impl Run {
             self.check_commands(
                 &request.commands,
                 &request.messages,
-                ctx.namespace_exists,
+                ctx.namespaces,
                 &ctx.config.limits,
             )
         });

@@ -1,10 +1,11 @@
-//! The gRPC `WorkflowService`: one file per RPC area. A handler decodes and validates the
+//! The gRPC `WorkflowService` and `OperatorService`: one file per RPC area. A handler decodes and validates the
 //! request, then makes one store transaction that calls the state; policy (who may start,
 //! what a command does, which task a poller gets) lives below, in `state` and `run`.
 //!
 //! | module | RPCs |
 //! |---|---|
-//! | `namespaces` | system and cluster info, namespaces, search attribute names |
+//! | `namespaces` | system and cluster info, namespaces |
+//! | `search_attributes` | search attributes: list them, add and remove custom ones (`OperatorService`) |
 //! | `workflows` | start, signal-with-start, signal, cancel, terminate, delete, describe, reset sticky queue |
 //! | `history` | history reads, forward (and waiting) and reverse |
 //! | `workflow_tasks` | workflow task polls and answers, worker shutdown |
@@ -16,8 +17,8 @@
 //! | `visibility` | list and count |
 //! | `schedules` | schedules |
 //!
-//! Every other `WorkflowService` method answers `Unimplemented`, naming itself and what
-//! the engine offers instead (`refused`).
+//! Every other method answers `Unimplemented`, naming itself and what the engine offers
+//! instead (`refused`).
 
 mod activity_tasks;
 mod codec;
@@ -28,6 +29,7 @@ mod namespaces;
 mod queries;
 mod refused;
 mod schedules;
+mod search_attributes;
 mod task_queues;
 mod updates;
 mod visibility;
@@ -49,7 +51,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     errors,
-    proto::{common::Payloads, service::*, WorkflowService},
+    proto::{common::Payloads, operator::*, service::*, OperatorService, WorkflowService},
     store::Store,
     validate,
 };
@@ -59,8 +61,9 @@ pub(crate) struct Service {
     pub(crate) store: Arc<Store>,
 }
 
-/// Implements `WorkflowService` from a table of `access rpc(Request) -> Response =>
-/// handler`: each handler is a method of [`Service`] in the module of its area, taking the
+/// Implements a service (`WorkflowService as SERVED { … }`, `SERVED` naming the methods it
+/// serves, for tests) from a table of `access rpc(Request) -> Response => handler`: each
+/// handler is a method of [`Service`] in the module of its area, taking the
 /// request (with its metadata, for long polls' deadlines) and answering the response
 /// message; `access` says what the call may do while the database cannot be written
 /// ([`Access`]).
@@ -68,13 +71,15 @@ pub(crate) struct Service {
 /// A handler that panics (a bug) answers `INTERNAL`: its transaction was undone, and the
 /// connection and its other calls go on.
 macro_rules! rpcs {
-    ($($access:ident $rpc:ident($request:ident) -> $response:ident => $handler:ident;)*) => {
-        /// The methods the engine serves.
+    ($service:ident as $served:ident {
+        $($access:ident $rpc:ident($request:ident) -> $response:ident => $handler:ident;)*
+    }) => {
+        /// The methods the engine serves of this service.
         #[cfg(test)]
-        const SERVED: &[&str] = &[$(stringify!($rpc)),*];
+        const $served: &[&str] = &[$(stringify!($rpc)),*];
 
         #[tonic::async_trait]
-        impl WorkflowService for Service {
+        impl $service for Service {
             $(
                 async fn $rpc(
                     &self,
@@ -174,10 +179,11 @@ fn failed(rpc: &str, panic: &(dyn std::any::Any + Send)) -> Status {
     ))
 }
 
-rpcs! {
+rpcs! { WorkflowService as SERVED {
     // namespaces.rs
     Read get_system_info(GetSystemInfoRequest) -> GetSystemInfoResponse => system_info;
     Read get_cluster_info(GetClusterInfoRequest) -> GetClusterInfoResponse => cluster_info;
+    // search_attributes.rs
     Read get_search_attributes(GetSearchAttributesRequest) -> GetSearchAttributesResponse => search_attributes;
     Read describe_namespace(DescribeNamespaceRequest) -> DescribeNamespaceResponse => describe_namespace;
     Read list_namespaces(ListNamespacesRequest) -> ListNamespacesResponse => list_namespaces;
@@ -231,4 +237,11 @@ rpcs! {
     Write delete_schedule(DeleteScheduleRequest) -> DeleteScheduleResponse => delete_schedule;
     Read count_schedules(CountSchedulesRequest) -> CountSchedulesResponse => count_schedules;
     Read list_schedules(ListSchedulesRequest) -> ListSchedulesResponse => list_schedules;
-}
+} }
+
+rpcs! { OperatorService as SERVED_OPERATOR {
+    // search_attributes.rs
+    Read list_search_attributes(ListSearchAttributesRequest) -> ListSearchAttributesResponse => list_search_attributes;
+    Write add_search_attributes(AddSearchAttributesRequest) -> AddSearchAttributesResponse => add_search_attributes;
+    Write remove_search_attributes(RemoveSearchAttributesRequest) -> RemoveSearchAttributesResponse => remove_search_attributes;
+} }

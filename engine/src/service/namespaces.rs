@@ -1,4 +1,4 @@
-//! System and cluster info, namespaces, and the search attributes every execution has.
+//! System and cluster info, and namespaces.
 
 use std::time::Duration;
 
@@ -43,15 +43,6 @@ impl Service {
             visibility_store: "sqlite".to_owned(),
             history_shard_count: 1,
             ..Default::default()
-        })
-    }
-
-    pub(super) async fn search_attributes(
-        &self,
-        _request: Request<GetSearchAttributesRequest>,
-    ) -> Result<GetSearchAttributesResponse, Status> {
-        Ok(GetSearchAttributesResponse {
-            keys: crate::visibility::search_attribute_types(),
         })
     }
 

@@ -1,15 +1,17 @@
-//! What the engine does not serve, and what it offers instead. Every `WorkflowService`
-//! method without a handler in [`super`]'s table answers `UNIMPLEMENTED` with
+//! What the engine does not serve, and what it offers instead. Every `WorkflowService` and
+//! `OperatorService` method without a handler in [`super`]'s tables answers
+//! `UNIMPLEMENTED` with
 //! [`unimplemented`]: its name, and the sentence of its area from [`instead`]. The
 //! README's list of these methods is checked against the methods the engine serves.
 
 use tonic::Status;
 
-/// The answer of a method the engine does not serve (`method` as Temporal names it,
-/// `StartBatchOperation`). Called by the generated stubs (see `build.rs`).
-pub(crate) fn unimplemented(method: &str) -> Status {
+/// The answer of a method the engine does not serve (`service` and `method` as Temporal
+/// names them: `WorkflowService`, `StartBatchOperation`). Called by the generated stubs
+/// (see `build.rs`).
+pub(crate) fn unimplemented(service: &str, method: &str) -> Status {
     Status::unimplemented(format!(
-        "WorkflowService/{method} is not implemented by the Capstan engine: {}",
+        "{service}/{method} is not implemented by the Capstan engine: {}",
         instead(method)
     ))
 }
@@ -46,6 +48,14 @@ pub(crate) fn instead(method: &str) -> &'static str {
             "namespaces have no settings to change; register them with RegisterNamespace \
              or capstan-engine --namespace"
         }
+        "DeleteNamespace" => {
+            "namespaces cannot be deleted; delete their workflows with \
+             DeleteWorkflowExecution, or give the engine a new database"
+        }
+        "AddOrUpdateRemoteCluster" | "RemoveRemoteCluster" | "ListClusters" => {
+            "the engine is one cluster, which GetClusterInfo describes; replication \
+             across clusters is not offered"
+        }
         "PollWorkflowExecutionTimeSkipping" => {
             "time skipping is the engine's virtual clock (capstan-engine --virtual-clock, \
              EngineOptions::virtual_clock): it skips ahead whenever nothing else can happen"
@@ -75,14 +85,17 @@ pub(crate) fn instead(method: &str) -> &'static str {
     }
 }
 
-/// Every `WorkflowService` method the engine answers `UNIMPLEMENTED`, as Temporal names
-/// them, in order.
+/// Every method the engine answers `UNIMPLEMENTED`, as Temporal names them, in order.
 #[cfg(test)]
 fn unimplemented_methods() -> Vec<&'static str> {
-    let served: Vec<String> = super::SERVED.iter().map(|m| pascal(m)).collect();
+    let served: Vec<String> = super::SERVED
+        .iter()
+        .chain(super::SERVED_OPERATOR)
+        .map(|m| pascal(m))
+        .collect();
     crate::proto::METHODS
         .iter()
-        .copied()
+        .map(|(_, method)| *method)
         .filter(|m| !served.iter().any(|s| s == m))
         .collect()
 }
@@ -153,7 +166,7 @@ mod tests {
 
     #[test]
     fn a_refusal_names_the_method_and_what_to_do_instead() {
-        let status = unimplemented("ResetWorkflowExecution");
+        let status = unimplemented("WorkflowService", "ResetWorkflowExecution");
         assert_eq!(status.code(), tonic::Code::Unimplemented);
         assert_eq!(
             status.message(),

@@ -22,7 +22,7 @@ impl Service {
         request: Request<ListWorkflowExecutionsRequest>,
     ) -> Result<ListWorkflowExecutionsResponse, Status> {
         let r = request.into_inner();
-        let filter = Filter::parse(&r.query)?;
+        let mut filter = Filter::parse(&r.query)?;
         let skip: usize = std::str::from_utf8(&r.next_page_token)
             .ok()
             .and_then(|s| s.parse().ok())
@@ -34,7 +34,7 @@ impl Service {
         let (executions, more) = self
             .store
             .transaction(|state| {
-                state.check_namespace(&r.namespace)?;
+                filter.resolve(&r.query, state.search_attributes(&r.namespace)?)?;
                 let mut matching = state.started.iter().rev().filter_map(|id| {
                     let run = &state.runs[id];
                     (run.namespace == r.namespace && filter.matches(&run.record())).then_some(run)
@@ -64,11 +64,11 @@ impl Service {
         request: Request<CountWorkflowExecutionsRequest>,
     ) -> Result<CountWorkflowExecutionsResponse, Status> {
         let r = request.into_inner();
-        let (filter, group) = Filter::parse_count(&r.query)?;
+        let (mut filter, group) = Filter::parse_count(&r.query)?;
         let groups = self
             .store
             .transaction(|state| {
-                state.check_namespace(&r.namespace)?;
+                filter.resolve(&r.query, state.search_attributes(&r.namespace)?)?;
                 let mut groups: BTreeMap<&'static str, i64> = BTreeMap::new();
                 for run in state.runs.values() {
                     let record = run.record();

@@ -40,9 +40,10 @@ use crate::{
     clock::Clock,
     errors,
     matching::{Pollers, Queries, Queues, StickyQueues, WorkflowTaskRef},
-    proto::common::WorkflowExecution,
+    proto::common::{SearchAttributes, WorkflowExecution},
     run::{Config, Ctx, Effect, Run},
     schedules::{Key, Schedules},
+    search_attributes,
     timers::TimerWheel,
 };
 
@@ -51,6 +52,8 @@ use crate::{
 pub(crate) struct Namespace {
     pub(crate) name: String,
     pub(crate) id: String,
+    /// Its custom search attributes.
+    pub(crate) search_attributes: search_attributes::Custom,
 }
 
 /// What a long poll waits on.
@@ -71,6 +74,8 @@ pub(crate) struct Changes {
     pub(crate) schedules: BTreeSet<Key>,
     /// Who waits on what it changed.
     pub(crate) woken: Vec<Topic>,
+    /// The namespaces whose custom search attributes it changed, to write.
+    pub(crate) search_attributes: BTreeSet<String>,
     /// Something progressed: a virtual clock stands still for another while.
     pub(crate) progress: bool,
     /// The earliest deadline moved earlier: the timer service must look again.
@@ -89,6 +94,8 @@ enum Undo {
     Unstarted(usize, String),
     /// This namespace was added.
     Namespace(String),
+    /// This namespace's custom search attributes were these.
+    SearchAttributes(String, search_attributes::Custom),
 }
 
 /// Everything the engine knows. Mutated only inside a store transaction.
@@ -119,6 +126,8 @@ pub(crate) struct State {
     fired_schedules: Vec<Key>,
     /// The current transaction's changes to the indexes, to undo if it fails.
     undo: Vec<Undo>,
+    /// The namespaces whose custom search attributes the transaction changed.
+    search_attributes_changed: BTreeSet<String>,
     /// Open runs whose history is past the warning limits, logged once.
     history_warned: BTreeSet<String>,
     /// Firing a deadline of this run panics (a fault tests inject).
@@ -137,6 +146,7 @@ impl State {
                     let namespace = Namespace {
                         name: name.clone(),
                         id: uuid::Uuid::new_v4().to_string(),
+                        search_attributes: Default::default(),
                     };
                     (name.clone(), namespace)
                 })
@@ -158,6 +168,7 @@ impl State {
             fired_runs: Vec::new(),
             fired_schedules: Vec::new(),
             undo: Vec::new(),
+            search_attributes_changed: BTreeSet::new(),
             history_warned: BTreeSet::new(),
             #[cfg(test)]
             fail_firing: None,
@@ -267,8 +278,8 @@ impl State {
             ..
         } = self;
         let run = runs.get_mut(run_id)?;
-        let exists = |namespace: &str| namespaces.contains_key(namespace);
-        let mut ctx = Ctx::new(*now, config, sticky, seq).with_namespaces(&exists);
+        let lookup = |namespace: &str| namespaces.get(namespace).map(|n| &n.search_attributes);
+        let mut ctx = Ctx::new(*now, config, sticky, seq).with_namespaces(&lookup);
         let out = f(run, &mut ctx);
         Some((out, ctx.effects))
     }
@@ -326,9 +337,55 @@ impl State {
             Namespace {
                 name: name.to_owned(),
                 id: uuid::Uuid::new_v4().to_string(),
+                search_attributes: Default::default(),
             },
         );
         true
+    }
+
+    /// Changes the custom search attributes of `namespace` as `change` does to them
+    /// (`INVALID_ARGUMENT` with its message when it refuses).
+    pub(crate) fn change_search_attributes(
+        &mut self,
+        namespace: &str,
+        change: impl FnOnce(&mut search_attributes::Custom) -> Result<(), String>,
+    ) -> Result<(), Status> {
+        let ns = self
+            .namespaces
+            .get_mut(namespace)
+            .ok_or_else(|| errors::namespace_not_found(namespace))?;
+        let mut changed = ns.search_attributes.clone();
+        change(&mut changed).map_err(Status::invalid_argument)?;
+        if changed != ns.search_attributes {
+            let before = std::mem::replace(&mut ns.search_attributes, changed);
+            self.undo
+                .push(Undo::SearchAttributes(namespace.to_owned(), before));
+            self.search_attributes_changed.insert(namespace.to_owned());
+        }
+        Ok(())
+    }
+
+    /// The custom search attributes of `namespace` (`NOT_FOUND` if it is not served).
+    pub(crate) fn search_attributes(
+        &self,
+        namespace: &str,
+    ) -> Result<&search_attributes::Custom, Status> {
+        self.namespaces
+            .get(namespace)
+            .map(|ns| &ns.search_attributes)
+            .ok_or_else(|| errors::namespace_not_found(namespace))
+    }
+
+    /// Checks the search attributes a request sets in `namespace` (see
+    /// [`search_attributes::Custom::check`]).
+    pub(crate) fn check_search_attributes(
+        &self,
+        namespace: &str,
+        attributes: Option<&SearchAttributes>,
+    ) -> Result<(), Status> {
+        self.search_attributes(namespace)?
+            .check(namespace, attributes)
+            .map_err(Status::invalid_argument)
     }
 
     /// Arms the deadlines of every run and schedule touched so far, or whose deadline
@@ -378,8 +435,14 @@ impl State {
                 Undo::Namespace(name) => {
                     self.namespaces.remove(&name);
                 }
+                Undo::SearchAttributes(name, before) => {
+                    if let Some(ns) = self.namespaces.get_mut(&name) {
+                        ns.search_attributes = before;
+                    }
+                }
             }
         }
+        self.search_attributes_changed.clear();
         let runs = self.runs.roll_back();
         let schedules = self.schedules.roll_back();
         self.queries.roll_back();
@@ -404,7 +467,9 @@ impl State {
         let schedules = self.schedules.take_dirty();
         let woken = self.woken_topics(&runs);
         let queries_changed = self.queries.take_changed();
+        let search_attributes = std::mem::take(&mut self.search_attributes_changed);
         Changes {
+            search_attributes,
             progress: !runs.is_empty()
                 || !woken.is_empty()
                 || !schedules.is_empty()

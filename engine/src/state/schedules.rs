@@ -58,6 +58,11 @@ impl State {
         }
         let mut schedule = new.schedule;
         validate(&mut schedule)?;
+        self.check_schedule_search_attributes(
+            &new.namespace,
+            &schedule,
+            new.search_attributes.as_ref(),
+        )?;
         let now = self.now;
         self.schedules.insert(Schedule {
             namespace: new.namespace,
@@ -83,6 +88,26 @@ impl State {
         }
         self.tick_schedule(&key);
         Ok(1u64.to_be_bytes().to_vec())
+    }
+
+    /// Checks the search attributes of a schedule and of the workflows it starts.
+    fn check_schedule_search_attributes(
+        &self,
+        namespace: &str,
+        schedule: &proto::schedule::Schedule,
+        own: Option<&SearchAttributes>,
+    ) -> Result<(), Status> {
+        self.check_search_attributes(namespace, own)?;
+        let started = schedule
+            .action
+            .as_ref()
+            .and_then(|a| a.action.as_ref())
+            .and_then(
+                |proto::schedule::schedule_action::Action::StartWorkflow(w)| {
+                    w.search_attributes.as_ref()
+                },
+            );
+        self.check_search_attributes(namespace, started)
     }
 
     pub(crate) fn describe_schedule(
@@ -113,6 +138,7 @@ impl State {
         search_attributes: Option<SearchAttributes>,
     ) -> Result<(), Status> {
         validate(&mut schedule)?;
+        self.check_schedule_search_attributes(&key.0, &schedule, search_attributes.as_ref())?;
         let now = self.now;
         let s = self
             .schedules

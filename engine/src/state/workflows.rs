@@ -58,6 +58,7 @@ impl State {
         start: StartWorkflow,
     ) -> Result<(String, bool), Status> {
         self.check_namespace(&start.namespace)?;
+        self.check_search_attributes(&start.namespace, start.attrs.search_attributes.as_ref())?;
         let key = (start.namespace.clone(), start.workflow_id.clone());
         if let Some(damaged) = self.damaged.latest(&key.0, &key.1) {
             // Whether it is still open, and what its reuse policy allows, is unknown.
@@ -112,6 +113,7 @@ impl State {
         signal: WorkflowExecutionSignaledEventAttributes,
     ) -> Result<(String, bool), Status> {
         self.check_namespace(&start.namespace)?;
+        self.check_search_attributes(&start.namespace, start.attrs.search_attributes.as_ref())?;
         let key = (start.namespace.clone(), start.workflow_id.clone());
         let open = self
             .current

@@ -5,12 +5,15 @@
 //! file is refused unchanged, and while an engine has it open it holds its lock
 //! ([`FileLock`](super::file_lock::FileLock), on `<file>-lock`).
 //!
-//! Schema (version 4, `PRAGMA user_version`). Opening an older file brings it up to date
+//! Schema (version 5, `PRAGMA user_version`). Opening an older file brings it up to date
 //! in one transaction: version 1 gains `schedules`; versions 1 and 2 gain `buffered`, and
 //! their runs' states lose their started attributes and buffered events; versions 1 to 3
-//! gain the `crc` columns (their rows keep none: unverified).
+//! gain the `crc` columns (their rows keep none: unverified); versions 1 to 4 gain
+//! `search_attributes`.
 //!
 //! - `namespaces(name PRIMARY KEY, id)`
+//! - `search_attributes(namespace, name, type)`: each namespace's custom search
+//!   attributes, `type` an `IndexedValueType` number.
 //! - `runs(run_id PRIMARY KEY, namespace, workflow_id, start_order, status, state, crc)`: `state`
 //!   is the run's mutable state as JSON, protobuf fields in it hex-encoded protobuf; not in
 //!   it are its events, its buffered events (both rows of their own) and its started
@@ -54,10 +57,11 @@ use crate::{
         history_event::Attributes, HistoryEvent, WorkflowExecutionStartedEventAttributes,
     },
     run::{Buffered, EventBuffer, Run},
+    search_attributes::Type as SearchAttributeType,
     state::{Changes, DamagedRun, Namespace, State},
 };
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// `PRAGMA application_id` of an engine's file: "CPST". Files of schema versions 1 and 2
 /// have none (0) and are stamped when opened.
@@ -150,13 +154,42 @@ impl Db {
         };
         for (name, id) in stored {
             // A namespace keeps the id it was created with.
-            state
-                .namespaces
-                .insert(name.clone(), Namespace { name, id });
+            state.namespaces.insert(
+                name.clone(),
+                Namespace {
+                    name,
+                    id,
+                    search_attributes: Default::default(),
+                },
+            );
         }
         self.stored_namespaces = conn.query_row("SELECT count(*) FROM namespaces", [], |r| {
             r.get::<_, i64>(0)
         })? as usize;
+        {
+            let mut stmt = conn.prepare("SELECT namespace, name, type FROM search_attributes")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i32>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (namespace, name, kind) = row?;
+                let Ok(kind) = SearchAttributeType::try_from(kind) else {
+                    // Not the engine's: left in the file, not served.
+                    tracing::warn!(
+                        "search attribute `{name}` of namespace `{namespace}` has type {kind}, \
+                         which is none of the engine's: it is not registered"
+                    );
+                    continue;
+                };
+                if let Some(ns) = state.namespaces.get_mut(&namespace) {
+                    ns.search_attributes.restore(name, kind);
+                }
+            }
+        }
 
         // What is damaged, by run id: those runs are set aside, not loaded.
         let mut damage: HashMap<String, String> = HashMap::new();
@@ -326,11 +359,25 @@ impl Db {
         let dirty = &changes.runs;
         if dirty.is_empty()
             && changes.schedules.is_empty()
+            && changes.search_attributes.is_empty()
             && state.namespaces.len() == self.stored_namespaces
         {
             return Ok(None);
         }
         let mut batch = Batch::default();
+        for namespace in &changes.search_attributes {
+            let custom = state
+                .namespaces
+                .get(namespace)
+                .map(|ns| {
+                    ns.search_attributes
+                        .iter()
+                        .map(|(name, kind)| (name.to_owned(), kind as i32))
+                        .collect()
+                })
+                .unwrap_or_default();
+            batch.search_attributes.push((namespace.clone(), custom));
+        }
         if state.namespaces.len() != self.stored_namespaces {
             batch.namespaces = state
                 .namespaces
@@ -457,6 +504,12 @@ fn open_capstan_file(path: &Path) -> Result<Connection, DbError> {
              schedule_id TEXT NOT NULL,
              state TEXT NOT NULL,
              PRIMARY KEY (namespace, schedule_id)
+         ) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS search_attributes (
+             namespace TEXT NOT NULL,
+             name TEXT NOT NULL,
+             type INTEGER NOT NULL,
+             PRIMARY KEY (namespace, name)
          ) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS buffered (
              run_id TEXT NOT NULL,
@@ -659,6 +712,8 @@ fn identify(conn: &Connection) -> Result<i64, DbError> {
 pub(crate) struct Batch {
     /// Every namespace, `(name, id)`, when one was added.
     namespaces: Vec<(String, String)>,
+    /// Namespaces whose custom search attributes changed, with all of them now.
+    search_attributes: Vec<(String, Vec<(String, i32)>)>,
     runs: Vec<RunRow>,
     deleted_runs: Vec<String>,
     /// `(namespace, schedule id, state)`; no state: the schedule was deleted.
@@ -746,9 +801,20 @@ pub(crate) fn write<'a>(
         let mut delete_events = tx.prepare_cached("DELETE FROM events WHERE run_id = ?1")?;
         let mut delete_schedule =
             tx.prepare_cached("DELETE FROM schedules WHERE namespace = ?1 AND schedule_id = ?2")?;
+        let mut clear_search_attributes =
+            tx.prepare_cached("DELETE FROM search_attributes WHERE namespace = ?1")?;
+        let mut insert_search_attribute = tx.prepare_cached(
+            "INSERT INTO search_attributes (namespace, name, type) VALUES (?1, ?2, ?3)",
+        )?;
         for batch in batches {
             for (name, id) in &batch.namespaces {
                 namespace.execute(params![name, id])?;
+            }
+            for (namespace, custom) in &batch.search_attributes {
+                clear_search_attributes.execute(params![namespace])?;
+                for (name, kind) in custom {
+                    insert_search_attribute.execute(params![namespace, name, kind])?;
+                }
             }
             for run in &batch.runs {
                 upsert_run.execute(params![

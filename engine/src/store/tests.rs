@@ -760,7 +760,7 @@ fn a_sqlite_file_of_another_application_is_refused_and_left_unchanged() {
         pragma(&path, "application_id"),
         i64::from(durable::APPLICATION_ID)
     );
-    assert_eq!(pragma(&path, "user_version"), 4);
+    assert_eq!(pragma(&path, "user_version"), 5);
     remove_db(&path);
 }
 
@@ -782,7 +782,50 @@ fn a_file_of_schema_version_2_without_application_id_opens_and_is_stamped() {
         pragma(&path, "application_id"),
         i64::from(durable::APPLICATION_ID)
     );
-    assert_eq!(pragma(&path, "user_version"), 4);
+    assert_eq!(pragma(&path, "user_version"), 5);
+    remove_db(&path);
+}
+
+#[test]
+fn custom_search_attributes_are_written_and_an_undone_change_is_not() {
+    use crate::search_attributes::Type;
+    let path = temp_db("search-attributes");
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let mut engine = Durable::open(&path, t0);
+    let added = [("Color", Type::Keyword), ("Size", Type::Int)]
+        .map(|(name, kind)| (name.to_owned(), kind as i32))
+        .into();
+    let (added, changes) = engine
+        .tx(|state| state.change_search_attributes("default", |custom| custom.add(&added, 10)));
+    added.unwrap();
+    assert_eq!(
+        changes.search_attributes,
+        BTreeSet::from(["default".to_owned()])
+    );
+    let (removed, _) = engine.tx(|state| {
+        state.change_search_attributes("default", |custom| custom.remove(&["Size".to_owned()]))
+    });
+    removed.unwrap();
+    // A transaction that fails after changing them changes nothing.
+    engine.state.begin();
+    let extra = [("Extra".to_owned(), Type::Bool as i32)].into();
+    engine
+        .state
+        .change_search_attributes("default", |custom| custom.add(&extra, 10))
+        .unwrap();
+    engine.state.roll_back();
+    let changes = engine.write();
+    assert!(changes.search_attributes.is_empty());
+    drop(engine);
+
+    let engine = Durable::open(&path, t0);
+    let types = engine.state.namespaces["default"].search_attributes.types();
+    assert_eq!(
+        types,
+        [("Color".to_owned(), Type::Keyword as i32)].into(),
+        "what the file holds"
+    );
+    drop(engine);
     remove_db(&path);
 }
 
@@ -935,7 +978,7 @@ fn downgrade_to_version_2(path: &Path) {
         .unwrap();
     }
     conn.execute_batch(
-        "DROP TABLE buffered; ALTER TABLE runs DROP COLUMN crc; ALTER TABLE events DROP COLUMN crc;
+        "DROP TABLE buffered; DROP TABLE search_attributes; ALTER TABLE runs DROP COLUMN crc; ALTER TABLE events DROP COLUMN crc;
          PRAGMA user_version = 2; PRAGMA application_id = 0;",
     )
     .unwrap();
