@@ -76,7 +76,7 @@ pub(crate) fn first_run_mismatch(workflow_id: &str, first_run_id: &str) -> Statu
 }
 
 /// `NOT_FOUND` with the `NotFoundFailure` detail Temporal's clients look for.
-fn not_found(message: impl Into<String>) -> Status {
+pub(crate) fn not_found(message: impl Into<String>) -> Status {
     with_detail(
         Code::NotFound,
         message.into(),

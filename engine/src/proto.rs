@@ -26,7 +26,7 @@ pub(crate) use generated::{
     workflow::workflow_service_server::{WorkflowService, WorkflowServiceServer},
 };
 pub(crate) use temporalio_protos::temporal::api::{
-    command::v1 as command, common::v1 as common, enums::v1 as enums,
+    activity::v1 as activity, command::v1 as command, common::v1 as common, enums::v1 as enums,
     errordetails::v1 as errordetails, failure::v1 as failure, history::v1 as history,
     namespace::v1 as namespace, operatorservice::v1 as operator, protocol::v1 as protocol,
     query::v1 as query, schedule::v1 as schedule, sdk::v1 as sdk, taskqueue::v1 as taskqueue,

@@ -22,6 +22,7 @@ use temporalio_protos::temporal::api::{
         TaskQueueType, UpdateWorkflowExecutionLifecycleStage, WorkflowIdConflictPolicy,
     },
     errordetails::v1::MultiOperationExecutionFailure,
+    failure::v1::{failure::FailureInfo, ApplicationFailureInfo},
     history::v1::{history_event::Attributes as Event, HistoryEvent},
     operatorservice::v1::{self as operator, operator_service_client::OperatorServiceClient},
     protocol::v1::{message, Message},
@@ -30,6 +31,7 @@ use temporalio_protos::temporal::api::{
     sdk::v1::UserMetadata,
     taskqueue::v1::TaskQueue,
     update::v1::{self as update, WaitPolicy},
+    workflow::v1 as workflow,
     workflowservice::v1::{self as service, workflow_service_client::WorkflowServiceClient},
 };
 use tonic::transport::Channel;
@@ -1665,8 +1667,22 @@ async fn custom_search_attributes_are_registered_typed_and_queried() {
             });
         seen_calls.push(format!("upsert failed the task with cause {failed:?}"));
 
-        // Visibility is eventually consistent on Temporal.
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Visibility is eventually consistent on Temporal: wait until it lists the four
+        // runs, with the search attributes they were started with (one record each).
+        for _ in 0..100 {
+            let listed = server
+                .client
+                .count_workflow_executions(service::CountWorkflowExecutionsRequest {
+                    namespace: namespace.clone(),
+                    query: format!("WorkflowId STARTS_WITH '{prefix}'"),
+                })
+                .await
+                .map(|a| a.into_inner().count);
+            if listed.as_ref().is_ok_and(|count| *count == 4) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         for query in [
             "CapColor = 'red'",
             "CapSize > 5",
@@ -1718,6 +1734,271 @@ async fn custom_search_attributes_are_registered_typed_and_queried() {
         }
         let answer = server.operator.list_search_attributes(list).await;
         seen_calls.push(answer.map_or_else(|s| seen(&s), |a| listed(a.into_inner())));
+        seen_calls.join("\n")
+    })
+    .await;
+}
+
+/// What describe says of the run's pending activity: state, attempt, pause, last failure
+/// and start-to-close timeout.
+async fn pending_activity(server: &mut Server, id: &str, run_id: &str) -> String {
+    let described = server.describe(id, run_id).await;
+    described
+        .pending_activities
+        .iter()
+        .map(|a| {
+            let paused_by = a.pause_info.as_ref().and_then(|p| match &p.paused_by {
+                Some(workflow::pending_activity_info::pause_info::PausedBy::Manual(m)) => {
+                    Some((m.identity.clone(), m.reason.clone()))
+                }
+                _ => None,
+            });
+            let options = a.activity_options.clone().unwrap_or_default();
+            format!(
+                "{}: {:?} attempt {} paused {} by {paused_by:?}, last failure {:?}, \
+                 start-to-close {:?}s",
+                a.activity_id,
+                a.state(),
+                a.attempt,
+                a.paused,
+                a.last_failure.as_ref().map(|f| f.message.clone()),
+                options.start_to_close_timeout.map(|d| d.seconds),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `ok`, or the status as a client sees it.
+fn answered<T>(answer: Result<tonic::Response<T>, tonic::Status>) -> String {
+    answer.map_or_else(|s| seen(&s), |_| "ok".to_owned())
+}
+
+/// Polls `queue` for an activity task for at most 3 s: its attempt, or `None`.
+async fn activity_attempt(server: &mut Server, queue: &str) -> (Option<i32>, Vec<u8>) {
+    let mut request = tonic::Request::new(service::PollActivityTaskQueueRequest {
+        namespace: server.namespace.clone(),
+        task_queue: Server::queue(queue),
+        identity: "temporal-api-test".into(),
+        ..Default::default()
+    });
+    request.set_timeout(Duration::from_secs(3));
+    match server.client.poll_activity_task_queue(request).await {
+        Ok(task) if !task.get_ref().task_token.is_empty() => {
+            let task = task.into_inner();
+            (Some(task.attempt), task.task_token)
+        }
+        _ => (None, Vec::new()),
+    }
+}
+
+#[tokio::test]
+async fn an_operator_pauses_unpauses_resets_and_changes_an_activity() {
+    same_on_both(async |server: &mut Server| {
+        let id = unique_task_queue("pause");
+        let queue = unique_task_queue("pause");
+        let run_id = server.start(&id, &queue).await;
+        let seconds = |s| {
+            Some(prost_wkt_types::Duration {
+                seconds: s,
+                nanos: 0,
+            })
+        };
+        server
+            .complete_task(
+                &queue,
+                vec![Cmd::ScheduleActivityTaskCommandAttributes(
+                    command::ScheduleActivityTaskCommandAttributes {
+                        activity_id: "a1".into(),
+                        activity_type: Some(ActivityType { name: "A".into() }),
+                        task_queue: Server::queue(&queue),
+                        start_to_close_timeout: seconds(30),
+                        heartbeat_timeout: seconds(20),
+                        retry_policy: Some(RetryPolicy {
+                            initial_interval: seconds(1),
+                            maximum_attempts: 10,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                )],
+            )
+            .await;
+        let ns = server.namespace.clone();
+        let execution = execution(&id, &run_id);
+        let mut seen_calls = Vec::new();
+        let pause = |activity: Option<service::pause_activity_request::Activity>, reason: &str| {
+            service::PauseActivityRequest {
+                namespace: ns.clone(),
+                execution: execution.clone(),
+                identity: "operator".into(),
+                activity,
+                reason: reason.into(),
+                ..Default::default()
+            }
+        };
+        let unpause = |reset_attempts: bool| service::UnpauseActivityRequest {
+            namespace: ns.clone(),
+            execution: execution.clone(),
+            identity: "operator".into(),
+            activity: Some(service::unpause_activity_request::Activity::Id("a1".into())),
+            reset_attempts,
+            ..Default::default()
+        };
+        let reset = |keep_paused: bool| service::ResetActivityRequest {
+            namespace: ns.clone(),
+            execution: execution.clone(),
+            identity: "operator".into(),
+            activity: Some(service::reset_activity_request::Activity::Id("a1".into())),
+            keep_paused,
+            ..Default::default()
+        };
+        let by_id = |id: &str| Some(service::pause_activity_request::Activity::Id(id.into()));
+
+        // Waiting to be polled.
+        seen_calls.push(answered(
+            server.client.pause_activity(pause(by_id("nope"), "")).await,
+        ));
+        seen_calls.push(answered(
+            server.client.pause_activity(pause(None, "")).await,
+        ));
+        seen_calls.push(answered(
+            server
+                .client
+                .pause_activity(pause(by_id("a1"), "hold it"))
+                .await,
+        ));
+        seen_calls.push(answered(
+            server
+                .client
+                .pause_activity(pause(by_id("a1"), "again"))
+                .await,
+        ));
+        seen_calls.push(pending_activity(server, &id, &run_id).await);
+        seen_calls.push(format!(
+            "polled while paused: {:?}",
+            activity_attempt(server, &queue).await.0
+        ));
+        seen_calls.push(answered(
+            server.client.unpause_activity(unpause(false)).await,
+        ));
+        seen_calls.push(answered(
+            server.client.unpause_activity(unpause(false)).await,
+        ));
+        seen_calls.push(pending_activity(server, &id, &run_id).await);
+
+        // Running.
+        let (attempt, token) = activity_attempt(server, &queue).await;
+        seen_calls.push(format!("polled: {attempt:?}"));
+        seen_calls.push(answered(
+            server
+                .client
+                .pause_activity(pause(by_id("a1"), "running"))
+                .await,
+        ));
+        let heartbeat = |token: &Vec<u8>| service::RecordActivityTaskHeartbeatRequest {
+            namespace: ns.clone(),
+            task_token: token.clone(),
+            identity: "temporal-api-test".into(),
+            ..Default::default()
+        };
+        let beat = server
+            .client
+            .record_activity_task_heartbeat(heartbeat(&token))
+            .await
+            .map(|a| a.into_inner());
+        seen_calls.push(format!("heartbeat: {beat:?}"));
+        seen_calls.push(pending_activity(server, &id, &run_id).await);
+        let failed = server
+            .client
+            .respond_activity_task_failed(service::RespondActivityTaskFailedRequest {
+                namespace: ns.clone(),
+                task_token: token,
+                identity: "temporal-api-test".into(),
+                failure: Some(temporalio_protos::temporal::api::failure::v1::Failure {
+                    message: "boom".into(),
+                    failure_info: Some(FailureInfo::ApplicationFailureInfo(
+                        ApplicationFailureInfo {
+                            r#type: "E".into(),
+                            ..Default::default()
+                        },
+                    )),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await;
+        seen_calls.push(answered(failed));
+        seen_calls.push(pending_activity(server, &id, &run_id).await);
+        seen_calls.push(format!(
+            "polled while paused: {:?}",
+            activity_attempt(server, &queue).await.0
+        ));
+        seen_calls.push(answered(server.client.reset_activity(reset(true)).await));
+        seen_calls.push(pending_activity(server, &id, &run_id).await);
+        seen_calls.push(answered(
+            server.client.unpause_activity(unpause(true)).await,
+        ));
+        seen_calls.push(pending_activity(server, &id, &run_id).await);
+
+        // Reset and changed while running.
+        let (attempt, token) = activity_attempt(server, &queue).await;
+        seen_calls.push(format!("polled: {attempt:?}"));
+        seen_calls.push(answered(server.client.reset_activity(reset(false)).await));
+        let beat = server
+            .client
+            .record_activity_task_heartbeat(heartbeat(&token))
+            .await
+            .map(|a| a.into_inner());
+        seen_calls.push(format!("heartbeat: {beat:?}"));
+        let changed = server
+            .client
+            .update_activity_options(service::UpdateActivityOptionsRequest {
+                namespace: ns.clone(),
+                execution: execution.clone(),
+                identity: "operator".into(),
+                activity_options: Some(
+                    temporalio_protos::temporal::api::activity::v1::ActivityOptions {
+                        start_to_close_timeout: seconds(77),
+                        heartbeat_timeout: seconds(5),
+                        ..Default::default()
+                    },
+                ),
+                update_mask: Some(prost_wkt_types::FieldMask {
+                    paths: vec!["start_to_close_timeout".into()],
+                }),
+                activity: Some(service::update_activity_options_request::Activity::Id(
+                    "a1".into(),
+                )),
+                ..Default::default()
+            })
+            .await
+            .map(|a| {
+                let options = a.into_inner().activity_options.unwrap_or_default();
+                (
+                    options.start_to_close_timeout.map(|d| d.seconds),
+                    options.heartbeat_timeout.map(|d| d.seconds),
+                )
+            });
+        seen_calls.push(format!("changed: {changed:?}"));
+        seen_calls.push(pending_activity(server, &id, &run_id).await);
+        let completed = server
+            .client
+            .respond_activity_task_completed(service::RespondActivityTaskCompletedRequest {
+                namespace: ns.clone(),
+                task_token: token,
+                identity: "temporal-api-test".into(),
+                ..Default::default()
+            })
+            .await;
+        seen_calls.push(answered(completed));
+        let events: Vec<String> = server
+            .history(&id, &run_id)
+            .await
+            .iter()
+            .map(|e| format!("{:?}", e.event_type()))
+            .collect();
+        seen_calls.push(events.join(" "));
         seen_calls.join("\n")
     })
     .await;

@@ -57,6 +57,30 @@ pub(crate) struct Activity {
     #[serde(with = "pb::option")]
     pub(crate) last_failure: Option<Failure>,
     pub(crate) cancel_requested_event_id: Option<i64>,
+    /// Paused by an operator (`PauseActivity`): no attempt is queued until it is
+    /// unpaused; a running attempt goes on, and its heartbeats tell it.
+    #[serde(default)]
+    pub(crate) paused: Option<Pause>,
+    /// `ResetActivity` came while an attempt ran: its heartbeats tell it, and if it fails
+    /// the activity starts again at attempt 1 at once.
+    #[serde(default)]
+    pub(crate) reset_requested: bool,
+}
+
+/// Who paused an activity, when and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Pause {
+    pub(crate) time: SystemTime,
+    pub(crate) identity: String,
+    pub(crate) reason: String,
+}
+
+/// What a heartbeat's answer tells the worker.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct HeartbeatAnswer {
+    pub(crate) cancel_requested: bool,
+    pub(crate) paused: bool,
+    pub(crate) reset: bool,
 }
 
 impl Activity {
@@ -77,6 +101,8 @@ impl Activity {
             ));
         }
         match &self.state {
+            // Paused: nothing is queued, and nothing waits to be.
+            ActivityState::Scheduled | ActivityState::Backoff if self.paused.is_some() => {}
             ActivityState::Scheduled => {
                 if let Some(t) = proto::duration(attrs.schedule_to_start_timeout.as_ref()) {
                     deadlines.push((
@@ -135,7 +161,7 @@ impl Activity {
             .unwrap_or_default()
     }
 
-    fn is_started(&self) -> bool {
+    pub(super) fn is_started(&self) -> bool {
         matches!(self.state, ActivityState::Started { .. })
     }
 }
@@ -185,6 +211,8 @@ impl Run {
             heartbeat_details: None,
             last_failure: None,
             cancel_requested_event_id: None,
+            paused: None,
+            reset_requested: false,
         };
         let queue = activity.queue();
         // Temporal runs an activity eagerly only on the workflow's own task queue: the
@@ -252,7 +280,11 @@ impl Run {
             && self
                 .activities
                 .get(&task.scheduled_event_id)
-                .is_some_and(|a| a.attempt == task.attempt && a.state == ActivityState::Scheduled)
+                .is_some_and(|a| {
+                    a.attempt == task.attempt
+                        && a.state == ActivityState::Scheduled
+                        && a.paused.is_none()
+                })
     }
 
     /// Hands an activity attempt to a poller; `None` if it is no longer queued.
@@ -330,16 +362,16 @@ impl Run {
             .ok_or_else(|| errors::activity_not_found(&self.workflow_id, activity_id))
     }
 
-    /// A heartbeat of the running activity (checked by the caller); answers whether
-    /// cancellation was requested.
+    /// A heartbeat of the running activity (checked by the caller); answers whether it
+    /// was asked to cancel, paused or reset.
     pub(crate) fn record_heartbeat(
         &mut self,
         ctx: &mut Ctx<'_>,
         scheduled: i64,
         details: Option<Payloads>,
-    ) -> bool {
+    ) -> HeartbeatAnswer {
         let Some(activity) = self.activities.get_mut(&scheduled) else {
-            return false;
+            return HeartbeatAnswer::default();
         };
         if let ActivityState::Started { last_heartbeat, .. } = &mut activity.state {
             *last_heartbeat = ctx.now;
@@ -347,7 +379,11 @@ impl Run {
         if details.is_some() {
             activity.heartbeat_details = details;
         }
-        activity.cancel_requested_event_id.is_some()
+        HeartbeatAnswer {
+            cancel_requested: activity.cancel_requested_event_id.is_some(),
+            paused: activity.paused.is_some(),
+            reset: activity.reset_requested,
+        }
     }
 
     /// Writes an activity's started event and its outcome, and forgets the activity.
@@ -467,14 +503,25 @@ impl Run {
         } else {
             let deadline = proto::duration(activity.attrs.schedule_to_close_timeout.as_ref())
                 .map(|t| after(activity.scheduled_time, t));
-            retry::decide(activity.attempt, &policy, &failure, deadline, now)
+            // A reset attempt counts as the first.
+            let attempt = if activity.reset_requested {
+                1
+            } else {
+                activity.attempt
+            };
+            retry::decide(attempt, &policy, &failure, deadline, now)
         };
-        if let Some(backoff) = retry {
+        if let Some(mut backoff) = retry {
             activity.attempt += 1;
+            if std::mem::take(&mut activity.reset_requested) {
+                activity.attempt = 1;
+                backoff = std::time::Duration::ZERO;
+            }
             activity.state = ActivityState::Backoff;
             activity.last_failure = Some(failure);
             activity.attempt_scheduled_time = after(now, backoff);
-            if backoff.is_zero() {
+            // A paused activity waits in backoff until it is unpaused.
+            if backoff.is_zero() && activity.paused.is_none() {
                 let attempt = activity.attempt;
                 self.retry_activity(ctx, scheduled, attempt);
             }
@@ -513,7 +560,10 @@ impl Run {
         let Some(activity) = self.activities.get_mut(&scheduled) else {
             return;
         };
-        if activity.attempt != attempt || activity.state != ActivityState::Backoff {
+        if activity.attempt != attempt
+            || activity.state != ActivityState::Backoff
+            || activity.paused.is_some()
+        {
             return;
         }
         activity.state = ActivityState::Scheduled;

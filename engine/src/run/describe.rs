@@ -6,6 +6,10 @@ use crate::proto::{
     common::WorkflowExecution,
     enums::PendingActivityState,
     workflow::{
+        pending_activity_info::{
+            pause_info::{self, PausedBy},
+            PauseInfo,
+        },
         PendingActivityInfo, PendingChildExecutionInfo, WorkflowExecutionConfig,
         WorkflowExecutionInfo,
     },
@@ -57,24 +61,55 @@ impl Run {
     /// The activities not yet closed.
     pub(crate) fn pending_activities(&self) -> Vec<PendingActivityInfo> {
         self.activities
-            .values()
-            .map(|a| PendingActivityInfo {
-                activity_id: a.attrs.activity_id.clone(),
-                activity_type: a.attrs.activity_type.clone(),
-                state: match a.state {
-                    ActivityState::Started { .. } => PendingActivityState::Started as i32,
-                    _ => PendingActivityState::Scheduled as i32,
-                },
-                heartbeat_details: a.heartbeat_details.clone(),
-                attempt: a.attempt,
-                maximum_attempts: a
-                    .attrs
-                    .retry_policy
-                    .as_ref()
-                    .map_or(0, |p| p.maximum_attempts),
-                scheduled_time: Some(proto::timestamp(a.attempt_scheduled_time)),
-                last_failure: a.last_failure.clone(),
-                ..Default::default()
+            .iter()
+            .map(|(scheduled, a)| {
+                let (identity, started, heartbeat) = match &a.state {
+                    ActivityState::Started {
+                        identity,
+                        started_time,
+                        last_heartbeat,
+                    } => (
+                        identity.clone(),
+                        Some(proto::timestamp(*started_time)),
+                        Some(proto::timestamp(*last_heartbeat)),
+                    ),
+                    _ => (String::new(), None, None),
+                };
+                let state = match (&a.state, &a.paused) {
+                    (ActivityState::Started { .. }, Some(_)) => {
+                        PendingActivityState::PauseRequested
+                    }
+                    (ActivityState::Started { .. }, None) => PendingActivityState::Started,
+                    (_, Some(_)) => PendingActivityState::Paused,
+                    (_, None) => PendingActivityState::Scheduled,
+                };
+                PendingActivityInfo {
+                    activity_id: a.attrs.activity_id.clone(),
+                    activity_type: a.attrs.activity_type.clone(),
+                    state: state as i32,
+                    heartbeat_details: a.heartbeat_details.clone(),
+                    last_heartbeat_time: heartbeat,
+                    last_started_time: started,
+                    last_worker_identity: identity,
+                    attempt: a.attempt,
+                    maximum_attempts: a
+                        .attrs
+                        .retry_policy
+                        .as_ref()
+                        .map_or(0, |p| p.maximum_attempts),
+                    scheduled_time: Some(proto::timestamp(a.attempt_scheduled_time)),
+                    last_failure: a.last_failure.clone(),
+                    paused: a.paused.is_some(),
+                    pause_info: a.paused.as_ref().map(|p| PauseInfo {
+                        pause_time: Some(proto::timestamp(p.time)),
+                        paused_by: Some(PausedBy::Manual(pause_info::Manual {
+                            identity: p.identity.clone(),
+                            reason: p.reason.clone(),
+                        })),
+                    }),
+                    activity_options: Some(self.activity_options(*scheduled)),
+                    ..Default::default()
+                }
             })
             .collect()
     }

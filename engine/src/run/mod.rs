@@ -10,6 +10,7 @@
 //! | `checks` | a completion's commands, all checked before any is applied |
 //! | `commands` | a completion's commands applied, one function per command type |
 //! | `activities` | activity attempts: scheduled, started, heartbeats, outcomes, retries, timeouts |
+//! | `activity_actions` | what an operator does to pending activities: pause, unpause, reset, new options |
 //! | `timers` | user timers |
 //! | `children` | child workflows, as the parent sees them |
 //! | `signals` | signals and cancel requests, received and sent |
@@ -30,6 +31,7 @@
 #![allow(deprecated)]
 
 mod activities;
+mod activity_actions;
 mod buffer;
 mod checks;
 mod children;
@@ -55,7 +57,8 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use activities::{Activity, ActivityState};
+pub(crate) use activities::{Activity, ActivityState, HeartbeatAnswer};
+pub(crate) use activity_actions::{Restart, Targets};
 pub(crate) use buffer::{Buffered, EventBuffer};
 pub(crate) use children::{Child, ParentRef};
 pub(crate) use start::StartRun;

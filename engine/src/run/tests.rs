@@ -588,6 +588,136 @@ fn an_activity_attempt_has_its_timeouts_and_a_failure_waits_for_its_backoff() {
 }
 
 #[test]
+fn a_paused_activity_queues_nothing_and_a_reset_one_starts_again_at_attempt_1() {
+    use super::{Restart, Targets};
+    let mut world = World::new();
+    let mut run = world.started_task();
+    let (completed, _) = world.complete(
+        &mut run,
+        vec![command(Cmd::ScheduleActivityTaskCommandAttributes(
+            ScheduleActivityTaskCommandAttributes {
+                retry_policy: Some(RetryPolicy {
+                    initial_interval: secs(20),
+                    ..Default::default()
+                }),
+                ..activity("1")
+            },
+        ))],
+    );
+    completed.unwrap();
+    let run_id = run.run_id.clone();
+    let task = |attempt| ActivityTaskRef {
+        run_id: run_id.clone(),
+        scheduled_event_id: 5,
+        attempt,
+    };
+    let failure = || Failure {
+        failure_info: Some(FailureInfo::ApplicationFailureInfo(
+            ApplicationFailureInfo::default(),
+        )),
+        ..Default::default()
+    };
+    let one = Targets::Id("1".into());
+    let first = task(1);
+    world.apply(&mut run, |run, ctx| {
+        run.start_activity(ctx, &first, "worker")
+    });
+    // Paused while running: the heartbeat says so, and the failure's retry waits.
+    world
+        .apply(&mut run, |run, ctx| {
+            run.pause_activities(ctx, &one, "op", "why")
+        })
+        .0
+        .unwrap();
+    let (answer, _) = world.apply(&mut run, |run, ctx| run.record_heartbeat(ctx, 5, None));
+    assert!(answer.paused && !answer.reset);
+    world.apply(&mut run, |run, ctx| {
+        run.fail_activity(ctx, 5, failure(), None, "worker".into())
+    });
+    assert_eq!(run.activities[&5].attempt, 2);
+    assert_eq!(run.deadlines(), [], "a paused retry waits for nothing");
+    assert!(!run.has_activity_task(&task(2)));
+    // Unpaused within a jitter: queued by the retry deadline, within the jitter.
+    let jittered = Restart {
+        jitter: Some(Duration::from_secs(10)),
+        ..Default::default()
+    };
+    let (unpaused, effects) = world.apply(&mut run, |run, ctx| {
+        run.unpause_activities(ctx, &one, jittered)
+    });
+    unpaused.unwrap();
+    assert_eq!(effects, []);
+    let deadlines = run.deadlines();
+    let [Deadline { at, timer }] = &deadlines[..] else {
+        panic!("one deadline: {deadlines:?}");
+    };
+    let (at, timer) = (*at, timer.clone());
+    assert!(
+        at >= world.now && at < world.now + Duration::from_secs(10),
+        "{at:?}"
+    );
+    assert_eq!(
+        timer,
+        RunTimer::ActivityRetry {
+            scheduled_event_id: 5,
+            attempt: 2
+        }
+    );
+    // Reset while waiting: attempt 1, queued at once.
+    let (reset, effects) = world.apply(&mut run, |run, ctx| {
+        run.reset_activities(ctx, &one, Restart::default(), false, false)
+    });
+    reset.unwrap();
+    assert_eq!(effects.len(), 1, "{effects:?}");
+    assert!(run.has_activity_task(&task(1)));
+    // Reset while running: the failure starts attempt 1 again at once.
+    let first = task(1);
+    world.apply(&mut run, |run, ctx| {
+        run.start_activity(ctx, &first, "worker")
+    });
+    world
+        .apply(&mut run, |run, ctx| {
+            run.reset_activities(ctx, &one, Restart::default(), false, false)
+        })
+        .0
+        .unwrap();
+    let (answer, _) = world.apply(&mut run, |run, ctx| run.record_heartbeat(ctx, 5, None));
+    assert!(answer.reset && !answer.paused);
+    let (_, effects) = world.apply(&mut run, |run, ctx| {
+        run.fail_activity(ctx, 5, failure(), None, "worker".into())
+    });
+    assert_eq!(
+        effects,
+        [Effect::ActivityTask {
+            queue: "q".into(),
+            task: task(1),
+            eager: false,
+        }]
+    );
+    // New options, then the scheduled event's again.
+    let options = proto::activity::ActivityOptions {
+        start_to_close_timeout: secs(99),
+        ..Default::default()
+    };
+    let mask = ["startToCloseTimeout".to_owned()];
+    let changed = run
+        .update_activity_options(&one, &options, &mask, false)
+        .unwrap();
+    assert_eq!(changed.start_to_close_timeout, secs(99));
+    let bad = run.update_activity_options(&one, &options, &["input".to_owned()], false);
+    assert!(bad
+        .unwrap_err()
+        .message()
+        .contains("not an activity option"));
+    let restored = run
+        .update_activity_options(&one, &options, &[], true)
+        .unwrap();
+    assert_eq!(restored.start_to_close_timeout, secs(5));
+    let none = run.pause_activities(&mut world.ctx(), &Targets::Type("B".into()), "op", "");
+    assert_eq!(none.unwrap_err().code(), tonic::Code::NotFound);
+}
+
+#[test]
 fn events_that_arrive_while_a_task_is_held_wait_for_it_to_end() {
     let mut world = World::new();
     let mut run = world.started_task();

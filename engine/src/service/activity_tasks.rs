@@ -14,7 +14,7 @@ use crate::{
         common::{Payloads, WorkflowExecution},
         service::*,
     },
-    run::{Ctx, Run},
+    run::{Ctx, HeartbeatAnswer, Run},
     state::{State, Topic},
     validate,
 };
@@ -149,11 +149,14 @@ impl Service {
         request: &str,
         details: Option<Payloads>,
         identity: String,
-    ) -> Result<bool, Status> {
+    ) -> Result<HeartbeatAnswer, Status> {
         if self.too_large(&target, &format!("{request}.details"), details.as_ref()) {
             self.fail_for_size(target, validate::HEARTBEAT_TOO_LARGE, identity)
                 .await?;
-            return Ok(true);
+            return Ok(HeartbeatAnswer {
+                cancel_requested: true,
+                ..Default::default()
+            });
         }
         self.on_activity(target, |run, ctx, s| run.record_heartbeat(ctx, s, details))
             .await
@@ -229,7 +232,7 @@ impl Service {
     ) -> Result<RecordActivityTaskHeartbeatResponse, Status> {
         let r = request.into_inner();
         let target = ActivityTarget::token(&r.task_token, &r.namespace)?;
-        let cancel_requested = self
+        let answer = self
             .heartbeat_within_limits(
                 target,
                 "RecordActivityTaskHeartbeatRequest",
@@ -238,8 +241,9 @@ impl Service {
             )
             .await?;
         Ok(RecordActivityTaskHeartbeatResponse {
-            cancel_requested,
-            ..Default::default()
+            cancel_requested: answer.cancel_requested,
+            activity_paused: answer.paused,
+            activity_reset: answer.reset,
         })
     }
 
@@ -249,7 +253,7 @@ impl Service {
     ) -> Result<RecordActivityTaskHeartbeatByIdResponse, Status> {
         let r = request.into_inner();
         let target = ActivityTarget::by_id(r.namespace, r.workflow_id, r.run_id, r.activity_id);
-        let cancel_requested = self
+        let answer = self
             .heartbeat_within_limits(
                 target,
                 "RecordActivityTaskHeartbeatByIdRequest",
@@ -258,8 +262,9 @@ impl Service {
             )
             .await?;
         Ok(RecordActivityTaskHeartbeatByIdResponse {
-            cancel_requested,
-            ..Default::default()
+            cancel_requested: answer.cancel_requested,
+            activity_paused: answer.paused,
+            activity_reset: answer.reset,
         })
     }
 

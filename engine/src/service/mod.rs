@@ -10,6 +10,7 @@
 //! | `history` | history reads, forward (and waiting) and reverse |
 //! | `workflow_tasks` | workflow task polls and answers, worker shutdown |
 //! | `activity_tasks` | activity task polls, heartbeats and answers (by token and by id) |
+//! | `pending_activities` | an operator's hand on pending activities: pause, unpause, reset, new options |
 //! | `queries` | queries and their answers |
 //! | `updates` | updates and update polls |
 //! | `multi_operation` | update-with-start |
@@ -26,6 +27,7 @@ mod history;
 mod long_poll;
 mod multi_operation;
 mod namespaces;
+mod pending_activities;
 mod queries;
 mod refused;
 mod schedules;
@@ -215,6 +217,11 @@ rpcs! { WorkflowService as SERVED {
     Write respond_activity_task_failed_by_id(RespondActivityTaskFailedByIdRequest) -> RespondActivityTaskFailedByIdResponse => activity_failed_by_id;
     Write respond_activity_task_canceled(RespondActivityTaskCanceledRequest) -> RespondActivityTaskCanceledResponse => activity_canceled;
     Write respond_activity_task_canceled_by_id(RespondActivityTaskCanceledByIdRequest) -> RespondActivityTaskCanceledByIdResponse => activity_canceled_by_id;
+    // pending_activities.rs
+    Write pause_activity(PauseActivityRequest) -> PauseActivityResponse => pause_activity;
+    Write unpause_activity(UnpauseActivityRequest) -> UnpauseActivityResponse => unpause_activity;
+    Write reset_activity(ResetActivityRequest) -> ResetActivityResponse => reset_activity;
+    Write update_activity_options(UpdateActivityOptionsRequest) -> UpdateActivityOptionsResponse => update_activity_options;
     // queries.rs
     Read query_workflow(QueryWorkflowRequest) -> QueryWorkflowResponse => query;
     Read respond_query_task_completed(RespondQueryTaskCompletedRequest) -> RespondQueryTaskCompletedResponse => query_answered;

@@ -24,11 +24,6 @@ pub(crate) fn instead(method: &str) -> &'static str {
             "resets are not offered yet; terminate the workflow and start it again, or run \
              it on a Temporal cluster"
         }
-        "PauseActivity" | "UnpauseActivity" | "ResetActivity" | "UpdateActivityOptions" => {
-            "a running workflow's activities cannot be paused, reset or changed yet; \
-             DescribeWorkflowExecution shows each pending activity's attempt and last \
-             failure, and cancelling the workflow cancels them"
-        }
         "PauseWorkflowExecution" | "UnpauseWorkflowExecution" => {
             "workflows cannot be paused; hold work in the workflow with a signal and a \
              wait_condition"
