@@ -252,3 +252,38 @@ async fn python_activities_complete_by_id_on(address: String) {
     );
     assert_eq!(seen["unknown_activity"]["status"], "NOT_FOUND", "{seen}");
 }
+
+/// The Python SDK pauses and unpauses a running activity (the activity is told why it
+/// was cancelled, and runs again from attempt 1), and registers a custom search attribute
+/// that a schedule's workflow carries and a list query finds, on both backends alike.
+#[tokio::test]
+async fn python_pauses_an_activity_and_finds_a_scheduled_run_by_its_search_attribute() {
+    on_both_backends(python_operator_controls_on).await;
+}
+
+async fn python_operator_controls_on(address: String) {
+    let python = Python::ensure().await.expect("the Python SDK installs");
+    let prefix = capstan::testing::unique_task_queue("interop-operator");
+    let output = python
+        .run_script(
+            script("operator_controls.py"),
+            [address.clone(), prefix.clone(), prefix],
+        )
+        .await
+        .expect("the Python script succeeds");
+    let seen: serde_json::Value =
+        serde_json::from_str(output.stdout.trim()).expect("JSON on stdout");
+    assert_eq!(
+        seen["paused"],
+        serde_json::json!({"attempt": 2, "paused": true}),
+        "{address}: {seen}"
+    );
+    assert_eq!(seen["result"], "done at attempt 1", "{address}: {seen}");
+    assert_eq!(
+        seen["attempts"],
+        serde_json::json!([1, "paused", 1]),
+        "{address}: {seen}"
+    );
+    assert_eq!(seen["found"], serde_json::json!([true]), "{address}: {seen}");
+    assert_eq!(seen["schedule_region"], true, "{address}: {seen}");
+}
