@@ -2003,3 +2003,79 @@ async fn an_operator_pauses_unpauses_resets_and_changes_an_activity() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_worker_fails_an_attempt_only_with_an_application_failure() {
+    same_on_both(async |server: &mut Server| {
+        let id = unique_task_queue("fail-kind");
+        let queue = unique_task_queue("fail-kind");
+        server.start(&id, &queue).await;
+        let schedule = |i: usize| {
+            Cmd::ScheduleActivityTaskCommandAttributes(
+                command::ScheduleActivityTaskCommandAttributes {
+                    activity_id: format!("a{i}"),
+                    activity_type: Some(ActivityType { name: "A".into() }),
+                    task_queue: Server::queue(&queue),
+                    start_to_close_timeout: Some(prost_wkt_types::Duration {
+                        seconds: 30,
+                        nanos: 0,
+                    }),
+                    retry_policy: Some(RetryPolicy {
+                        maximum_attempts: 1,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )
+        };
+        server
+            .complete_task(&queue, (0..3).map(schedule).collect())
+            .await;
+        use temporalio_protos::temporal::api::failure::v1::{Failure, TimeoutFailureInfo};
+        let bare = Failure {
+            message: "bare".into(),
+            ..Default::default()
+        };
+        let timeout = Failure {
+            message: "timeout".into(),
+            failure_info: Some(FailureInfo::TimeoutFailureInfo(
+                TimeoutFailureInfo::default(),
+            )),
+            ..Default::default()
+        };
+        let mut seen_calls = Vec::new();
+        let mut refused = String::new();
+        for failure in [Some(bare.clone()), Some(timeout), None] {
+            let task = server.take_activity(&queue).await;
+            if refused.is_empty() {
+                refused = task.activity_id.clone();
+            }
+            let answer = server
+                .client
+                .respond_activity_task_failed(service::RespondActivityTaskFailedRequest {
+                    namespace: server.namespace.clone(),
+                    task_token: task.task_token,
+                    identity: "temporal-api-test".into(),
+                    failure,
+                    ..Default::default()
+                })
+                .await;
+            seen_calls.push(answered(answer));
+        }
+        // By id, a failure of any kind is taken.
+        let answer = server
+            .client
+            .respond_activity_task_failed_by_id(service::RespondActivityTaskFailedByIdRequest {
+                namespace: server.namespace.clone(),
+                workflow_id: id.clone(),
+                activity_id: refused,
+                identity: "temporal-api-test".into(),
+                failure: Some(bare),
+                ..Default::default()
+            })
+            .await;
+        seen_calls.push(answered(answer));
+        seen_calls.join("\n")
+    })
+    .await;
+}

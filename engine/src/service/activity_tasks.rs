@@ -12,6 +12,7 @@ use crate::{
     matching::{PollerKind, Token},
     proto::{
         common::{Payloads, WorkflowExecution},
+        failure::failure::FailureInfo,
         service::*,
     },
     run::{Ctx, HeartbeatAnswer, Run},
@@ -305,6 +306,14 @@ impl Service {
         request: Request<RespondActivityTaskFailedRequest>,
     ) -> Result<RespondActivityTaskFailedResponse, Status> {
         let r = request.into_inner();
+        // As on Temporal (which asks it only of this method, not of the ById one).
+        if r.failure.as_ref().is_some_and(|f| {
+            !matches!(f.failure_info, Some(FailureInfo::ApplicationFailureInfo(_)))
+        }) {
+            return Err(Status::invalid_argument(
+                "Failure must have ApplicationFailureInfo.",
+            ));
+        }
         let target = ActivityTarget::token(&r.task_token, &r.namespace)?;
         let mut failure = validate::limit_failure_size(
             self.store.limits(),

@@ -27,7 +27,7 @@ use crate::{
         command::{command::Attributes as Cmd, *},
         common::{ActivityType, Payload, Payloads, RetryPolicy, WorkflowExecution, WorkflowType},
         enums::EventType,
-        failure::Failure,
+        failure::{failure::FailureInfo, Failure},
         history::{history_event::Attributes as Event, HistoryEvent},
         protocol::{message::SequencingId, Message},
         service::*,
@@ -420,6 +420,9 @@ async fn apply(svc: &Service, step: Step) {
                         task_token,
                         failure: Some(Failure {
                             message: "no".to_owned(),
+                            failure_info: Some(FailureInfo::ApplicationFailureInfo(
+                                Default::default(),
+                            )),
                             ..Default::default()
                         }),
                         ..Default::default()
