@@ -3,15 +3,15 @@
 //! in type and key attributes (activity and timer ids and types, signal, marker and child
 //! workflow names, failure messages), with ids and times normalized away.
 //!
-//! Compared: every pattern whose history does not depend on timing. Not compared:
-//! `cancellation`, `concurrent-timers`, `polling-frequent` and `parallel-activity` (when
-//! the cancel, timer or heartbeat lands, and how parallel completions interleave with
-//! workflow tasks, depend on the clock), `schedule` (ids carry the time), and `mtls`,
-//! `custom-metrics` and `encryption` (they bring their own server or codec; their
-//! histories are those of `activity-choice`'s kind), and `long-running-entity`: whether
-//! its first update rides the first workflow task depends on timing; the engine's tests
-//! check its one subtle point, that a rejected update leaves no workflow task in history
-//! (Temporal's speculative task).
+//! Compared event by event: every pattern whose history does not depend on timing.
+//! Compared as what happened ([`what_happened`]: first and last events in place, the
+//! others but workflow tasks' as a sorted list): `cancellation`, `concurrent-timers`,
+//! `polling-frequent`, `parallel-activity` and `long-running-entity`, where when a cancel,
+//! timer, heartbeat or update lands, and how parallel completions interleave with
+//! workflow tasks, depend on the clock, and `schedule`, whose triggered run's id carries
+//! the instant of the trigger ([`triggered_at_now`]). Not compared:
+//! `mtls`, `custom-metrics` and `encryption` (they bring their own server or codec; their
+//! histories are those of `activity-choice`'s kind).
 
 use capstan::{
     client::history::{Attributes, HistoryEvent},
@@ -73,13 +73,52 @@ fn normalized(event: &HistoryEvent) -> String {
     format!("{kind} {key}").trim_end().to_owned()
 }
 
+/// A schedule's run id ends with its scheduled time (`…-2026-12-07T04:00:00Z`); one
+/// started by a trigger carries the instant of the trigger, the one part of an id that is
+/// the clock's: it reads `…-<trigger>`. Scheduled times, on the spec's minute grid, stay.
+fn triggered_at_now(id: String) -> String {
+    let Some(at) = id.len().checked_sub("2026-12-07T04:00:00Z".len()) else {
+        return id;
+    };
+    let (head, time) = id.split_at(at);
+    let is_time = time.len() == 20
+        && time.as_bytes()[10] == b'T'
+        && time.ends_with('Z')
+        && time[..19]
+            .chars()
+            .all(|c| c.is_ascii_digit() || "-T:".contains(c));
+    if is_time && &time[17..19] != "00" {
+        format!("{head}<trigger>")
+    } else {
+        id
+    }
+}
+
 /// Runs `pattern` against `address` and returns, per workflow it started (by id without
 /// the run's suffix, in id order), the normalized history of its last run.
 async fn histories(address: &str, pattern: &str) -> Vec<(String, Vec<String>)> {
     let client = Client::connect(address).await.unwrap();
     let queue = unique_task_queue("differential");
+    // A run the tour cancelled (or left to finish) may still be closing: the worker
+    // keeps running until every run closed (or a while passed), so that no history is
+    // read half written.
     let report = worker(&client, &queue)
-        .run_until(tour::run(&client, &queue, pattern, &queue))
+        .run_until(async {
+            let report = tour::run(&client, &queue, pattern, &queue).await;
+            for _ in 0..100 {
+                let open = client
+                    .list_workflows(&format!(
+                        "TaskQueue = '{queue}' AND ExecutionStatus = 'Running'"
+                    ))
+                    .await
+                    .unwrap();
+                if open.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            report
+        })
         .await
         .unwrap();
     assert!(report.ok, "{report:?}");
@@ -96,19 +135,53 @@ async fn histories(address: &str, pattern: &str) -> Vec<(String, Vec<String>)> {
             .history()
             .await
             .unwrap();
-        let id = run.workflow_id.replace(&queue, "*");
+        let id = triggered_at_now(run.workflow_id.replace(&queue, "*"));
         all.push((id, history.iter().map(normalized).collect()));
     }
     all
 }
 
 async fn compare(pattern: &str) {
+    compare_as(pattern, |history| history).await;
+}
+
+/// What happened in a history whose order depends on timing: its first and last events
+/// in place, and between them every event but the workflow tasks', in sorted order (how
+/// timers, cancels, heartbeats and parallel completions interleave with workflow tasks is
+/// the clock's doing; which of them happened, and how the run ended, is not).
+fn what_happened(history: Vec<String>) -> Vec<String> {
+    let Some((first, rest)) = history.split_first() else {
+        return history;
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        return history;
+    };
+    let mut middle: Vec<String> = middle
+        .iter()
+        .filter(|e| !e.starts_with("WORKFLOW_TASK_"))
+        .cloned()
+        .collect();
+    middle.sort();
+    std::iter::once(first.clone())
+        .chain(middle)
+        .chain(std::iter::once(last.clone()))
+        .collect()
+}
+
+/// [`compare`], each history seen through `view`.
+async fn compare_as(pattern: &str, view: impl Fn(Vec<String>) -> Vec<String>) {
     let server = DevServer::shared().await;
-    let on_server = histories(&server.address(), pattern).await;
+    let seen = |histories: Vec<(String, Vec<String>)>| -> Vec<(String, Vec<String>)> {
+        histories
+            .into_iter()
+            .map(|(id, history)| (id, view(history)))
+            .collect()
+    };
+    let on_server = seen(histories(&server.address(), pattern).await);
     let engine = capstan_engine::Engine::start(Default::default())
         .await
         .expect("the engine starts");
-    let on_engine = histories(&engine.address(), pattern).await;
+    let on_engine = seen(histories(&engine.address(), pattern).await);
     engine.shutdown().await;
     assert!(!on_server.is_empty(), "{pattern} started no workflow");
     assert_eq!(
@@ -150,4 +223,34 @@ async fn continue_as_new() {
 #[tokio::test]
 async fn polling_infrequent() {
     compare("polling-infrequent").await;
+}
+
+#[tokio::test]
+async fn cancellation() {
+    compare_as("cancellation", what_happened).await;
+}
+
+#[tokio::test]
+async fn concurrent_timers() {
+    compare_as("concurrent-timers", what_happened).await;
+}
+
+#[tokio::test]
+async fn polling_frequent() {
+    compare_as("polling-frequent", what_happened).await;
+}
+
+#[tokio::test]
+async fn parallel_activity() {
+    compare_as("parallel-activity", what_happened).await;
+}
+
+#[tokio::test]
+async fn long_running_entity() {
+    compare_as("long-running-entity", what_happened).await;
+}
+
+#[tokio::test]
+async fn schedule() {
+    compare_as("schedule", what_happened).await;
 }

@@ -1,7 +1,8 @@
 //! Interop with the real Python SDK (`temporalio`), on the real dev server and on the
 //! embedded engine: a Python client runs Capstan workflows, a Capstan client runs a
-//! workflow of a Python worker, both write the same payload bytes, and the seed's Python
-//! schedules run on the engine's scheduler.
+//! workflow of a Python worker, both write the same payload bytes, the seed's Python
+//! schedules run on the engine's scheduler, an operator pauses a Python activity, and
+//! lock-serialised Python update handlers run one at a time.
 
 use std::path::PathBuf;
 
@@ -284,6 +285,41 @@ async fn python_operator_controls_on(address: String) {
         serde_json::json!([1, "paused", 1]),
         "{address}: {seen}"
     );
-    assert_eq!(seen["found"], serde_json::json!([true]), "{address}: {seen}");
+    assert_eq!(
+        seen["found"],
+        serde_json::json!([true]),
+        "{address}: {seen}"
+    );
     assert_eq!(seen["schedule_region"], true, "{address}: {seen}");
+}
+
+/// Updates sent before any worker runs, whose Python handlers a lock in the workflow
+/// serialises across a durable timer: each completes with its own result, and no two
+/// handlers are ever inside the lock at once, on both backends alike.
+#[tokio::test]
+async fn python_updates_admitted_before_the_worker_run_one_at_a_time_under_a_lock() {
+    on_both_backends(python_serialized_updates_on).await;
+}
+
+async fn python_serialized_updates_on(address: String) {
+    let python = Python::ensure().await.expect("the Python SDK installs");
+    let prefix = capstan::testing::unique_task_queue("interop-serialized");
+    let output = python
+        .run_script(
+            script("serialized_updates.py"),
+            [address.clone(), prefix.clone(), prefix],
+        )
+        .await
+        .expect("the Python script succeeds");
+    let seen: serde_json::Value =
+        serde_json::from_str(output.stdout.trim()).expect("JSON on stdout");
+    assert_eq!(
+        seen,
+        serde_json::json!({
+            "results": ["step 0", "step 1", "step 2", "step 3", "step 4"],
+            "order": [0, 1, 2, 3, 4],
+            "most_inside": 1,
+        }),
+        "{address}"
+    );
 }
