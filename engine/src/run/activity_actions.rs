@@ -170,16 +170,26 @@ impl Run {
         restore_original: bool,
     ) -> Result<ActivityOptions, Status> {
         let targeted = self.targeted(targets)?;
-        for scheduled in &targeted {
-            if restore_original {
+        if restore_original {
+            for scheduled in &targeted {
                 self.restore_original_options(*scheduled);
-                continue;
             }
-            let attrs = &mut self.activities.get_mut(scheduled).expect("targeted").attrs;
+            return Ok(self.activity_options(targeted[0]));
+        }
+        // Every activity's new options first: a refused path changes none.
+        let mut changed = Vec::with_capacity(targeted.len());
+        for scheduled in &targeted {
+            let mut attrs = self.activities[scheduled].attrs.clone();
             for path in mask {
-                apply_option(attrs, options, path)?;
+                apply_option(&mut attrs, options, path)?;
             }
             attrs.retry_policy = Some(retry::with_defaults(attrs.retry_policy.take()));
+            changed.push((*scheduled, attrs));
+        }
+        for (scheduled, attrs) in changed {
+            if let Some(activity) = self.activities.get_mut(&scheduled) {
+                activity.attrs = attrs;
+            }
         }
         Ok(self.activity_options(targeted[0]))
     }

@@ -14,6 +14,9 @@ use crate::{
     validate,
 };
 
+/// How long a pause's identity and reason may be, in bytes.
+const MAX_PAUSE_TEXT: usize = 1000;
+
 /// The [`Targets`] of a request's `activity` oneof (`$kind`), whose variants are `Id`,
 /// `Type` and, when named, the one meaning all (`UnpauseAll`, `MatchAll`).
 macro_rules! targets {
@@ -35,6 +38,15 @@ impl Service {
     ) -> Result<PauseActivityResponse, Status> {
         let r = request.into_inner();
         let targets = targets!(r.activity, pause_activity_request::Activity)?;
+        // Kept in the run's state, which every change of the run writes again.
+        for (field, text) in [("identity", &r.identity), ("reason", &r.reason)] {
+            if text.len() > MAX_PAUSE_TEXT {
+                return Err(Status::invalid_argument(format!(
+                    "PauseActivityRequest.{field} is {} bytes; at most {MAX_PAUSE_TEXT} are kept",
+                    text.len()
+                )));
+            }
+        }
         let (identity, reason) = (r.identity, r.reason);
         self.on_run(&r.namespace, r.execution, |run, ctx| {
             run.pause_activities(ctx, &targets, &identity, &reason)

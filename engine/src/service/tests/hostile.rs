@@ -402,3 +402,160 @@ async fn a_signal_retried_with_its_request_id_is_applied_once() {
         .count();
     assert_eq!(signals, 3, "`a` twice counts once");
 }
+
+#[tokio::test]
+async fn absurd_operator_requests_are_refused_naming_the_field() {
+    use crate::proto::{activity::ActivityOptions, operator::*, OperatorService};
+    let svc = service();
+    start(&svc, "operated").await;
+    let task = take(&svc, "q", false, Duration::from_secs(5)).await;
+    svc.respond_workflow_task_completed(completion(task.task_token, vec![activity(None)]))
+        .await
+        .unwrap();
+    let execution = Some(WorkflowExecution {
+        workflow_id: "operated".into(),
+        ..Default::default()
+    });
+    let refused = |status: tonic::Status, code: Code, field: &str| {
+        assert_eq!(status.code(), code, "{status:?}");
+        assert!(status.message().contains(field), "{field}: {status:?}");
+    };
+    let long = "x".repeat(2_000);
+    let status = WorkflowService::pause_activity(
+        &svc,
+        Request::new(PauseActivityRequest {
+            namespace: "default".into(),
+            execution: execution.clone(),
+            activity: Some(pause_activity_request::Activity::Id("a".into())),
+            reason: long.clone(),
+            ..Default::default()
+        }),
+    )
+    .await
+    .unwrap_err();
+    refused(status, Code::InvalidArgument, "PauseActivityRequest.reason");
+    let status = WorkflowService::unpause_activity(
+        &svc,
+        Request::new(UnpauseActivityRequest {
+            namespace: "default".into(),
+            execution: execution.clone(),
+            activity: Some(unpause_activity_request::Activity::UnpauseAll(true)),
+            jitter: absurd(),
+            ..Default::default()
+        }),
+    )
+    .await
+    .unwrap_err();
+    refused(status, Code::InvalidArgument, "jitter");
+    let update = |options: ActivityOptions, paths: &[&str], restore: bool| {
+        Request::new(UpdateActivityOptionsRequest {
+            namespace: "default".into(),
+            execution: execution.clone(),
+            activity: Some(update_activity_options_request::Activity::Id("a".into())),
+            activity_options: Some(options),
+            update_mask: Some(prost_wkt_types::FieldMask {
+                paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+            }),
+            restore_original: restore,
+            ..Default::default()
+        })
+    };
+    let cases = [
+        (
+            update(
+                ActivityOptions {
+                    start_to_close_timeout: absurd(),
+                    ..Default::default()
+                },
+                &["start_to_close_timeout"],
+                false,
+            ),
+            "start_to_close_timeout",
+        ),
+        (
+            update(
+                ActivityOptions {
+                    heartbeat_timeout: Some(proto::proto_duration(Duration::from_secs(1))),
+                    retry_policy: Some(RetryPolicy {
+                        backoff_coefficient: f64::INFINITY,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                // The first path is fine, the second is not: neither applies.
+                &["heartbeat_timeout", "retry_policy.backoff_coefficient"],
+                false,
+            ),
+            "backoff_coefficient",
+        ),
+        (update(Default::default(), &["input"], false), "`input`"),
+        (
+            update(Default::default(), &["task_queue.name"], false),
+            "task_queue.name",
+        ),
+        (
+            update(Default::default(), &[], false),
+            "update_mask is not set",
+        ),
+        (
+            update(Default::default(), &["heartbeat_timeout"], true),
+            "restore_original cannot be combined",
+        ),
+    ];
+    for (request, field) in cases {
+        let status = WorkflowService::update_activity_options(&svc, request)
+            .await
+            .unwrap_err();
+        refused(status, Code::InvalidArgument, field);
+    }
+    // Too many custom search attributes at once: none is added.
+    let many = (0..101)
+        .map(|i| {
+            (
+                format!("Attribute{i}"),
+                proto::enums::IndexedValueType::Keyword as i32,
+            )
+        })
+        .collect();
+    let status = OperatorService::add_search_attributes(
+        &svc,
+        Request::new(AddSearchAttributesRequest {
+            search_attributes: many,
+            namespace: "default".into(),
+        }),
+    )
+    .await
+    .unwrap_err();
+    refused(
+        status,
+        Code::InvalidArgument,
+        "at most 100 custom search attributes",
+    );
+    let listed = OperatorService::list_search_attributes(
+        &svc,
+        Request::new(ListSearchAttributesRequest {
+            namespace: "default".into(),
+        }),
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    assert!(listed.custom_attributes.is_empty(), "{listed:?}");
+    // The activity is as it was, and the engine serves on.
+    let described = svc
+        .describe_workflow_execution(Request::new(DescribeWorkflowExecutionRequest {
+            namespace: "default".into(),
+            execution,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let pending = &described.pending_activities[0];
+    assert!(!pending.paused);
+    let options = pending.activity_options.as_ref().unwrap();
+    assert_eq!(
+        options.start_to_close_timeout,
+        Some(proto::proto_duration(Duration::from_secs(5)))
+    );
+    assert_eq!(options.heartbeat_timeout, None);
+}
