@@ -161,7 +161,7 @@ impl Activity {
             .unwrap_or_default()
     }
 
-    pub(super) fn is_started(&self) -> bool {
+    pub(crate) fn is_started(&self) -> bool {
         matches!(self.state, ActivityState::Started { .. })
     }
 }

@@ -396,15 +396,15 @@ impl Run {
     }
 
     /// Whether the run waits on nothing but its timers (and outside input): no workflow
-    /// task scheduled or started, no activity attempt queued or running, no update that
-    /// the workflow has not yet seen. A virtual clock may skip ahead only then.
+    /// task scheduled or started, no activity attempt queued or running (a paused one
+    /// waits for an operator), no update that the workflow has not yet seen. A virtual
+    /// clock may skip ahead only then.
     pub(crate) fn waits_only_on_timers(&self) -> bool {
         !self.is_open()
             || (self.wft.is_none()
-                && self
-                    .activities
-                    .values()
-                    .all(|a| a.state == ActivityState::Backoff)
+                && self.activities.values().all(|a| {
+                    a.state == ActivityState::Backoff || (a.paused.is_some() && !a.is_started())
+                })
                 && self.updates.iter().all(|u| !u.waits_for_worker()))
     }
 

@@ -636,6 +636,7 @@ fn a_paused_activity_queues_nothing_and_a_reset_one_starts_again_at_attempt_1() 
     });
     assert_eq!(run.activities[&5].attempt, 2);
     assert_eq!(run.deadlines(), [], "a paused retry waits for nothing");
+
     assert!(!run.has_activity_task(&task(2)));
     // Unpaused within a jitter: queued by the retry deadline, within the jitter.
     let jittered = Restart {
@@ -669,6 +670,23 @@ fn a_paused_activity_queues_nothing_and_a_reset_one_starts_again_at_attempt_1() 
     });
     reset.unwrap();
     assert_eq!(effects.len(), 1, "{effects:?}");
+    assert!(run.has_activity_task(&task(1)));
+    assert!(!run.waits_only_on_timers(), "queued: it waits for a worker");
+    // Paused while queued, it waits for an operator: a virtual clock may skip ahead.
+    world
+        .apply(&mut run, |run, ctx| {
+            run.pause_activities(ctx, &one, "op", "")
+        })
+        .0
+        .unwrap();
+    assert!(run.waits_only_on_timers());
+    assert!(!run.has_activity_task(&task(1)));
+    world
+        .apply(&mut run, |run, ctx| {
+            run.unpause_activities(ctx, &one, Restart::default())
+        })
+        .0
+        .unwrap();
     assert!(run.has_activity_task(&task(1)));
     // Reset while running: the failure starts attempt 1 again at once.
     let first = task(1);
