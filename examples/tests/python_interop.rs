@@ -323,3 +323,40 @@ async fn python_serialized_updates_on(address: String) {
         "{address}"
     );
 }
+
+/// Summaries and details the Python SDK sets on a workflow, its timer, its activity and
+/// its child are kept: describe gives the run's and the child's, and the history each
+/// event's, on both backends alike.
+#[tokio::test]
+async fn python_user_metadata_is_kept_on_runs_and_events() {
+    on_both_backends(python_user_metadata_on).await;
+}
+
+async fn python_user_metadata_on(address: String) {
+    let python = Python::ensure().await.expect("the Python SDK installs");
+    let prefix = capstan::testing::unique_task_queue("interop-metadata");
+    let output = python
+        .run_script(
+            script("user_metadata.py"),
+            [address.clone(), prefix.clone(), prefix],
+        )
+        .await
+        .expect("the Python script succeeds");
+    let seen: serde_json::Value =
+        serde_json::from_str(output.stdout.trim()).expect("JSON on stdout");
+    assert_eq!(
+        seen,
+        serde_json::json!({
+            "result": "hello metadata",
+            "summary": "the run",
+            "details": "all of it",
+            "child_summary": "the child",
+            "events": {
+                "timer_started": "a short nap",
+                "activity_task_scheduled": "greets",
+                "start_child_workflow_execution_initiated": "the child",
+            },
+        }),
+        "{address}"
+    );
+}

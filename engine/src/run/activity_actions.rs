@@ -71,14 +71,17 @@ impl Run {
             .map(|(scheduled, _)| *scheduled)
             .collect();
         if ids.is_empty() {
-            let what = match targets {
-                Targets::Id(_) => "ID. Invalid activityID",
-                Targets::Type(_) => "type. Invalid activity type",
-                Targets::All => "ID. This workflow has no pending activity",
-            };
-            return Err(errors::not_found(format!(
-                "Can't find pending activity with such {what} or activity already completed"
-            )));
+            // Temporal's words for an id; the same shape for a type, and for all.
+            return Err(errors::not_found(match targets {
+                Targets::Id(_) => "Can't find pending activity with such ID. Invalid activityID \
+                                   or activity already completed"
+                    .to_owned(),
+                Targets::Type(name) => format!(
+                    "Can't find pending activity of type {name}. Invalid activity type or \
+                     activity already completed"
+                ),
+                Targets::All => "The workflow has no pending activity.".to_owned(),
+            }));
         }
         Ok(ids)
     }

@@ -90,7 +90,8 @@ impl Run {
         CrossRun::StartChild(initiated, Box::new(attrs))
     }
 
-    /// What starting the child initiated at `initiated` takes.
+    /// What starting the child initiated at `initiated` takes (the initiated event is
+    /// written: its user metadata becomes the child's).
     pub(crate) fn child_start(
         &self,
         initiated: i64,
@@ -102,7 +103,11 @@ impl Run {
             namespace: attrs.namespace.clone(),
             workflow_id: attrs.workflow_id.clone(),
             request_id: uuid::Uuid::new_v4().to_string(),
-            user_metadata: None,
+            // The command's summary and details are the child's, as on Temporal.
+            user_metadata: self
+                .events
+                .get(initiated as usize - 1)
+                .and_then(|event| event.user_metadata),
             attrs: WorkflowExecutionStartedEventAttributes {
                 workflow_type: attrs.workflow_type.clone(),
                 parent_workflow_namespace: self.namespace.clone(),
