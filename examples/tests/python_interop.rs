@@ -31,6 +31,18 @@ async fn stored_input(client: &Client, workflow_id: &str) -> Vec<u8> {
     }
 }
 
+/// Runs the Python script `name` with `ADDRESS QUEUE PREFIX` (a fresh queue, also the
+/// workflows' id prefix, named after `label`); answers the JSON it prints.
+async fn python_json(address: &str, name: &str, label: &str) -> serde_json::Value {
+    let python = Python::ensure().await.expect("the Python SDK installs");
+    let prefix = capstan::testing::unique_task_queue(label);
+    let output = python
+        .run_script(script(name), [address.to_owned(), prefix.clone(), prefix])
+        .await
+        .expect("the Python script succeeds");
+    serde_json::from_str(output.stdout.trim()).expect("JSON on stdout")
+}
+
 /// Runs `test` with the address of the real dev server, then of a fresh embedded engine.
 async fn on_both_backends<F: std::future::Future<Output = ()>>(test: impl Fn(String) -> F) {
     test(DevServer::shared().await.address()).await;
@@ -235,17 +247,7 @@ async fn python_activities_complete_by_id() {
 }
 
 async fn python_activities_complete_by_id_on(address: String) {
-    let python = Python::ensure().await.expect("the Python SDK installs");
-    let prefix = capstan::testing::unique_task_queue("interop-by-id");
-    let output = python
-        .run_script(
-            script("async_activity_completion.py"),
-            [address.clone(), prefix.clone(), prefix],
-        )
-        .await
-        .expect("the Python script succeeds");
-    let seen: serde_json::Value =
-        serde_json::from_str(output.stdout.trim()).expect("JSON on stdout");
+    let seen = python_json(&address, "async_activity_completion.py", "interop-by-id").await;
     assert_eq!(seen["result"]["approved"], "approved by finance", "{seen}");
     assert_eq!(
         seen["result"]["refused"], "Refused: over the limit",
@@ -263,17 +265,7 @@ async fn python_pauses_an_activity_and_finds_a_scheduled_run_by_its_search_attri
 }
 
 async fn python_operator_controls_on(address: String) {
-    let python = Python::ensure().await.expect("the Python SDK installs");
-    let prefix = capstan::testing::unique_task_queue("interop-operator");
-    let output = python
-        .run_script(
-            script("operator_controls.py"),
-            [address.clone(), prefix.clone(), prefix],
-        )
-        .await
-        .expect("the Python script succeeds");
-    let seen: serde_json::Value =
-        serde_json::from_str(output.stdout.trim()).expect("JSON on stdout");
+    let seen = python_json(&address, "operator_controls.py", "interop-operator").await;
     assert_eq!(
         seen["paused"],
         serde_json::json!({"attempt": 2, "paused": true}),
@@ -302,17 +294,7 @@ async fn python_updates_admitted_before_the_worker_run_one_at_a_time_under_a_loc
 }
 
 async fn python_serialized_updates_on(address: String) {
-    let python = Python::ensure().await.expect("the Python SDK installs");
-    let prefix = capstan::testing::unique_task_queue("interop-serialized");
-    let output = python
-        .run_script(
-            script("serialized_updates.py"),
-            [address.clone(), prefix.clone(), prefix],
-        )
-        .await
-        .expect("the Python script succeeds");
-    let seen: serde_json::Value =
-        serde_json::from_str(output.stdout.trim()).expect("JSON on stdout");
+    let seen = python_json(&address, "serialized_updates.py", "interop-serialized").await;
     assert_eq!(
         seen,
         serde_json::json!({
@@ -333,17 +315,7 @@ async fn python_user_metadata_is_kept_on_runs_and_events() {
 }
 
 async fn python_user_metadata_on(address: String) {
-    let python = Python::ensure().await.expect("the Python SDK installs");
-    let prefix = capstan::testing::unique_task_queue("interop-metadata");
-    let output = python
-        .run_script(
-            script("user_metadata.py"),
-            [address.clone(), prefix.clone(), prefix],
-        )
-        .await
-        .expect("the Python script succeeds");
-    let seen: serde_json::Value =
-        serde_json::from_str(output.stdout.trim()).expect("JSON on stdout");
+    let seen = python_json(&address, "user_metadata.py", "interop-metadata").await;
     assert_eq!(
         seen,
         serde_json::json!({
