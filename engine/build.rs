@@ -23,6 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|_| "temporalio-protos did not publish its descriptor set")?;
     println!("cargo:rerun-if-changed={path}");
     let bytes = std::fs::read(&path)?;
+    write_http_descriptors()?;
     let mut set = prost_types::FileDescriptorSet::decode(bytes.as_slice())?;
     // Only the services: their message types are `temporalio_protos`' own.
     set.file
@@ -58,6 +59,72 @@ fn name_unimplemented_methods() -> Result<(), Box<dyn std::error::Error>> {
         format!("/// Every method of the services the engine serves, `(service, method)`, as Temporal names them.\n#[cfg(test)]\npub(crate) const METHODS: &[(&str, &str)] = &[\n{list}];\n"),
     )?;
     Ok(())
+}
+
+/// Writes `http_descriptors.bin`: the services' files and every file they import, for the
+/// HTTP API (its routes are the methods' `google.api.http` options, its JSON the messages'
+/// descriptors).
+///
+/// The descriptor set `temporalio-protos` publishes has lost those options (they are
+/// extensions, which `prost_types` drops), so the services' `.proto` files, which that
+/// crate ships, are compiled again here with protox, keeping them.
+fn write_http_descriptors() -> Result<(), Box<dyn std::error::Error>> {
+    let protos = protos_dir()?;
+    println!("cargo:rerun-if-changed={}", protos.display());
+    let includes = ["api_upstream", "grpc", ""].map(|dir| protos.join(dir));
+    let mut compiler = protox::Compiler::new(includes)?;
+    compiler.include_imports(true).include_source_info(false);
+    for (file, _, _) in SERVICES {
+        compiler.open_file(file)?;
+    }
+    // What errors carry in their details.
+    compiler.open_file("temporal/api/errordetails/v1/message.proto")?;
+    compiler.open_file("google/rpc/status.proto")?;
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("http_descriptors.bin"),
+        compiler.encode_file_descriptor_set(),
+    )?;
+    Ok(())
+}
+
+/// The `protos` folder of the `temporalio-protos` package this build uses, as `cargo
+/// metadata` locates it (a registry, a vendored copy or a git checkout alike).
+fn protos_dir() -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
+    let cargo = std::env::var("CARGO")?;
+    let manifest =
+        std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("Cargo.toml");
+    let output = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        // Only the packages built here, which are on disk (others may not be).
+        .arg("--filter-platform")
+        .arg(std::env::var("TARGET")?)
+        .output()?;
+    if !output.status.success() {
+        return Err(format!(
+            "`cargo metadata` failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "temporalio-protos")
+        .and_then(|p| p["manifest_path"].as_str())
+        .and_then(|m| std::path::Path::new(m).parent())
+        .map(|dir| dir.join("protos"))
+        .filter(|dir| dir.is_dir())
+        .ok_or_else(|| "cannot find the `protos` folder of the temporalio-protos package".into())
 }
 
 /// Patches the stubs of `service` in the file `out`; answers every method's name.

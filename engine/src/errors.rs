@@ -45,7 +45,7 @@ pub(crate) fn with_detail<M: prost::Message>(
 pub(crate) fn namespace_not_found(namespace: &str) -> Status {
     with_detail(
         Code::NotFound,
-        format!("namespace `{namespace}` is not found"),
+        format!("Namespace {namespace} is not found."),
         "temporal.api.errordetails.v1.NamespaceNotFoundFailure",
         &errordetails::NamespaceNotFoundFailure {
             namespace: namespace.to_owned(),
@@ -265,7 +265,7 @@ mod tests {
         let status = namespace_not_found("nope");
         assert_eq!(status.code(), Code::NotFound);
         let decoded = RpcStatus::decode(status.details()).unwrap();
-        assert_eq!(decoded.message, "namespace `nope` is not found");
+        assert_eq!(decoded.message, "Namespace nope is not found.");
         assert!(decoded.details[0]
             .type_url
             .ends_with("temporal.api.errordetails.v1.NamespaceNotFoundFailure"));

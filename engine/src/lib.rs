@@ -1,4 +1,4 @@
-//! The Capstan embedded engine: Temporal's gRPC `WorkflowService`, served in-process.
+//! The Capstan embedded engine: Temporal's gRPC `WorkflowService` (and its HTTP API), served in-process.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), capstan_engine::EngineError> {
@@ -19,6 +19,7 @@
 //! | layer | owns | may not |
 //! |---|---|---|
 //! | [`Engine`] (`lib.rs`), `tls`, `auth`, `health`, `simulation` | starting and stopping the server; the API key; the gRPC health service; the simulator's hooks | hold any policy |
+//! | `http/` | Temporal's HTTP API: routes from the services' `google.api.http` bindings, protojson, each call made in-process to the gRPC services | serve what gRPC does not |
 //! | `service/` | one file per RPC area: decode, validate, one store transaction | decide what a request does |
 //! | `timer_service` | sleeping until the next deadline, firing it in a transaction | decide what a deadline does |
 //! | `store/` | the lock, transactions, SQLite, group commit, long-poll wake-ups | know what a run is beyond its rows |
@@ -39,6 +40,7 @@ mod clock;
 mod errors;
 mod event_log;
 mod health;
+mod http;
 mod limits;
 mod matching;
 mod pb;
@@ -107,6 +109,11 @@ pub struct EngineOptions {
     /// `AddSearchAttributes` (`temporal operator search-attribute create`). Kept in the
     /// database, like those.
     pub search_attributes: Vec<(String, String)>,
+    /// Serve Temporal's HTTP API (`/api/v1/...`, protojson) on this port of
+    /// [`EngineOptions::ip`] too, as `temporal server start-dev --http-port` does (default
+    /// `None`: not served; `Some(0)` picks a free port, see [`Engine::http_address`]). Its
+    /// calls are the gRPC services' own, with the same API key; it serves no TLS.
+    pub http_port: Option<u16>,
 }
 
 impl std::fmt::Debug for EngineOptions {
@@ -121,6 +128,7 @@ impl std::fmt::Debug for EngineOptions {
             .field("limits", &self.limits)
             .field("api_key", &self.api_key.as_ref().map(|_| "<hidden>"))
             .field("search_attributes", &self.search_attributes)
+            .field("http_port", &self.http_port)
             .finish()
     }
 }
@@ -137,6 +145,7 @@ impl Default for EngineOptions {
             api_key: None,
             limits: Limits::default(),
             search_attributes: Vec::new(),
+            http_port: None,
         }
     }
 }
@@ -192,9 +201,12 @@ type Incoming = std::pin::Pin<
 /// A running engine. Stops when dropped or on [`shutdown`](Self::shutdown).
 pub struct Engine {
     address: SocketAddr,
+    http_address: Option<SocketAddr>,
     store: Arc<store::Store>,
     stop: Option<oneshot::Sender<()>>,
+    http_stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
+    http_server: Option<JoinHandle<()>>,
     timers: Option<JoinHandle<()>>,
     health: health::Reporter,
 }
@@ -266,16 +278,14 @@ impl Engine {
                 .map_err(|e| EngineError::Tls(tls::describe(&e)))?;
         }
         let requested = SocketAddr::new(options.ip, options.port);
-        let listener = tokio::net::TcpListener::bind(requested)
-            .await
-            .map_err(|source| EngineError::Bind {
-                address: requested,
-                source,
-            })?;
-        let address = listener.local_addr().map_err(|source| EngineError::Bind {
-            address: requested,
-            source,
-        })?;
+        let (listener, address) = bind(requested).await?;
+        let (http_listener, http_address) = match options.http_port {
+            Some(port) => {
+                let (listener, address) = bind(SocketAddr::new(options.ip, port)).await?;
+                (Some(listener), Some(address))
+            }
+            None => (None, None),
+        };
         let config = run::Config {
             limits: options.limits.clone(),
         };
@@ -309,7 +319,18 @@ impl Engine {
         let operator_service =
             tonic::service::interceptor::InterceptedService::new(operator_service, api_key.clone());
         let service = tonic::service::interceptor::InterceptedService::new(service, api_key);
+        let services = tonic::service::Routes::new(service).add_service(operator_service);
         let (stop, stopped) = oneshot::channel::<()>();
+        let (http_stop, http_stopped) = oneshot::channel::<()>();
+        let http_server = http_listener.map(|listener| {
+            let api = http::HttpApi::new(
+                http::Grpc::new(services.clone()),
+                options.limits.grpc_message_size,
+            );
+            tokio::spawn(http::serve(listener, Arc::new(api), async {
+                let _ = http_stopped.await;
+            }))
+        });
         let incoming: Incoming = if options.tls.is_some() {
             // tonic runs each TLS handshake in its own task (bounded by a timeout) and
             // drops connections whose handshake fails: a client without an acceptable
@@ -329,8 +350,7 @@ impl Engine {
         };
         let server = tokio::spawn(async move {
             let result = builder
-                .add_service(service)
-                .add_service(operator_service)
+                .add_routes(services)
                 .add_service(health_service)
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = stopped.await;
@@ -346,11 +366,17 @@ impl Engine {
             tokio::spawn(service::take_backfills(store.clone(), key));
         }
         log_start(&options, address);
+        if let Some(http) = http_address {
+            tracing::info!("serving Temporal's HTTP API at http://{http}");
+        }
         Ok(Self {
             address,
+            http_address,
             store,
             stop: Some(stop),
+            http_stop: Some(http_stop),
             server: Some(server),
+            http_server,
             timers: Some(timers),
             health,
         })
@@ -365,6 +391,12 @@ impl Engine {
     /// The engine's current time: the system time, or the virtual clock's reading.
     pub fn now(&self) -> SystemTime {
         self.store.apply(|state| state.now).0
+    }
+
+    /// Where the HTTP API is served (`host:port`), if [`EngineOptions::http_port`] asked
+    /// for it.
+    pub fn http_address(&self) -> Option<String> {
+        self.http_address.map(|a| a.to_string())
     }
 
     /// The bound socket address.
@@ -401,6 +433,9 @@ impl Engine {
         if let Some(server) = self.server.take() {
             finish_within_grace(server).await;
         }
+        if let Some(server) = self.http_server.take() {
+            finish_within_grace(server).await;
+        }
     }
 
     fn signal_stop(&mut self) {
@@ -408,7 +443,20 @@ impl Engine {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        if let Some(stop) = self.http_stop.take() {
+            let _ = stop.send(());
+        }
     }
+}
+
+/// Binds `address` (port 0 picks a free one); answers the listener and its address.
+async fn bind(address: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), EngineError> {
+    let bound = |source| EngineError::Bind { address, source };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(bound)?;
+    let local = listener.local_addr().map_err(bound)?;
+    Ok((listener, local))
 }
 
 /// Says where the engine serves, and warns when it is open to the network: bound beyond

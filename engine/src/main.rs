@@ -5,13 +5,15 @@ use std::{net::IpAddr, path::PathBuf};
 use capstan_engine::{Engine, EngineOptions, EngineTls};
 
 const USAGE: &str =
-    "usage: capstan-engine [--ip IP] [--port PORT] [--namespace NAME]... [--virtual-clock] [--db PATH]
+    "usage: capstan-engine [--ip IP] [--port PORT] [--http-port PORT] [--namespace NAME]... [--virtual-clock] [--db PATH]
                       [--search-attribute NAME=TYPE]... [--tls-cert PATH --tls-key PATH [--tls-client-ca PATH]] [--api-key KEY]
 
 Serves Temporal's WorkflowService (in memory, or durable with --db) and prints its address
 when ready. Logs go to stderr, filtered by RUST_LOG (default `info` for the engine).
   --ip IP            address to listen on (default 127.0.0.1)
   --port PORT        port to listen on (default 7233; 0 picks a free one)
+  --http-port PORT   serve Temporal's HTTP API (/api/v1/..., JSON) on this port too (0 picks
+                     a free one); its address is printed on the second line
   --namespace NAME   a namespace to create (repeatable; default `default`)
   --virtual-clock    skip time to the next timer whenever nothing else is pending (tests)
   --db PATH          keep the state in this SQLite file (created if missing; resumed if not)
@@ -52,6 +54,13 @@ fn parse(args: Vec<String>, env_api_key: Option<String>) -> Result<EngineOptions
             "--port" => {
                 let v = value("--port")?;
                 options.port = v.parse().map_err(|e| format!("bad `--port {v}`: {e}"))?;
+            }
+            "--http-port" => {
+                let v = value("--http-port")?;
+                options.http_port = Some(
+                    v.parse()
+                        .map_err(|e| format!("bad `--http-port {v}`: {e}"))?,
+                );
             }
             "--namespace" => namespaces.push(value("--namespace")?),
             "--virtual-clock" => options.virtual_clock = true,
@@ -125,6 +134,9 @@ async fn main() {
         }
     };
     println!("{}", engine.address());
+    if let Some(http) = engine.http_address() {
+        println!("http://{http}");
+    }
     stop.await;
     engine.shutdown().await;
 }

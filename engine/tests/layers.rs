@@ -28,6 +28,7 @@ const LAYERS: &[&[&str]] = &[
     &["state"],
     &["store"],
     &["timer_service", "service"],
+    &["http"],
     &["tls", "auth", "health", "simulation", "lib"],
 ];
 

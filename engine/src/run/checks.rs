@@ -257,7 +257,7 @@ impl Run {
                 Err(bad(
                     cause,
                     name,
-                    format!("namespace `{namespace}` is not found"),
+                    format!("Namespace {namespace} is not found."),
                 ))
             }
         };

@@ -87,8 +87,13 @@ impl Service {
                 Some(_) => groups
                     .into_iter()
                     .map(|(value, count)| AggregationGroup {
+                        // Typed as a search attribute's value is, as on Temporal.
                         group_values: vec![Payload {
-                            metadata: [("encoding".to_owned(), b"json/plain".to_vec())].into(),
+                            metadata: [
+                                ("encoding".to_owned(), b"json/plain".to_vec()),
+                                ("type".to_owned(), b"Keyword".to_vec()),
+                            ]
+                            .into(),
                             data: serde_json::to_vec(value).unwrap_or_default(),
                             ..Default::default()
                         }],

@@ -11,7 +11,10 @@ use crate::{
     errors,
     limits::Limits,
     proto::{
-        enums::{WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy},
+        common::{link, Link},
+        enums::{
+            EventType, WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+        },
         history::{
             WorkflowExecutionCancelRequestedEventAttributes,
             WorkflowExecutionSignaledEventAttributes, WorkflowExecutionStartedEventAttributes,
@@ -207,15 +210,25 @@ impl Service {
             header: r.header,
             ..Default::default()
         };
-        self.store
+        let run_id = self
+            .store
             .transaction(|state| {
                 let run_id =
                     state.resolve_open_run_id(&r.namespace, r.workflow_execution.as_ref())?;
                 state.with_run(&run_id, |run, ctx| run.signal(ctx, &r.request_id, signal));
-                Ok::<_, Status>(())
+                Ok::<_, Status>(run_id)
             })
             .await?;
-        Ok(SignalWorkflowExecutionResponse::default())
+        // As Temporal: a link to the signal's event, by the request that sent it.
+        Ok(SignalWorkflowExecutionResponse {
+            link: Some(event_link(
+                &r.namespace,
+                workflow_id,
+                &run_id,
+                &r.request_id,
+                EventType::WorkflowExecutionSignaled,
+            )),
+        })
     }
 
     pub(super) async fn request_cancel(
@@ -303,5 +316,29 @@ impl Service {
             })
             .await?;
         Ok(ResetStickyTaskQueueResponse::default())
+    }
+}
+
+/// A link to the event a request made in a run, by the request's id, as Temporal answers
+/// a signal with.
+fn event_link(
+    namespace: &str,
+    workflow_id: &str,
+    run_id: &str,
+    request_id: &str,
+    event_type: EventType,
+) -> Link {
+    Link {
+        variant: Some(link::Variant::WorkflowEvent(link::WorkflowEvent {
+            namespace: namespace.to_owned(),
+            workflow_id: workflow_id.to_owned(),
+            run_id: run_id.to_owned(),
+            reference: Some(link::workflow_event::Reference::RequestIdRef(
+                link::workflow_event::RequestIdReference {
+                    request_id: request_id.to_owned(),
+                    event_type: event_type as i32,
+                },
+            )),
+        })),
     }
 }
