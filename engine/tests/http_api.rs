@@ -70,14 +70,14 @@ impl Http {
         method: &str,
         path: impl Into<String>,
         body: Body,
-        headers: &[(&str, &str)],
+        headers: Vec<(&str, &str)>,
     ) -> Answer {
         let path = path.into().replace("{ns}", &self.namespace);
         let mut request = http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
         for (name, value) in headers {
-            request = request.header(*name, *value);
+            request = request.header(name, value);
         }
         let bytes = match body {
             Body::None => Vec::new(),
@@ -103,11 +103,11 @@ impl Http {
     }
 
     async fn get(&self, path: impl Into<String>) -> Answer {
-        self.send("GET", path, Body::None, &[]).await
+        self.send("GET", path, Body::None, vec![]).await
     }
 
     async fn post(&self, path: impl Into<String>, body: Value) -> Answer {
-        self.send("POST", path, Body::Json(body), &[]).await
+        self.send("POST", path, Body::Json(body), vec![]).await
     }
 }
 
@@ -323,20 +323,31 @@ async fn payloads_the_shorthand_cannot_show_keep_their_full_form() {
         &history,
         "/history/events/0/workflowExecutionStartedEventAttributes/input",
     );
-    // The same, asked without shorthand.
-    let full = on_both(&servers, |http, id, _| {
-        http.send(
-            "GET",
-            format!("/api/v1/namespaces/{{ns}}/workflows/{id}/history"),
-            Body::None,
-            &[("x-temporal-payload-shorthand", "false")],
-        )
-    })
-    .await;
-    same_at(
-        &full,
-        "/history/events/0/workflowExecutionStartedEventAttributes/input",
-    );
+    // Asked without shorthand: every payload in full, the same as Temporal's.
+    for (query, accept) in [
+        ("?noPayloadShorthand", "application/json"),
+        ("", "application/json+no-payload-shorthand"),
+    ] {
+        let full = on_both(&servers, |http, id, _| {
+            http.send(
+                "GET",
+                format!("/api/v1/namespaces/{{ns}}/workflows/{id}/history{query}"),
+                Body::None,
+                vec![("accept", accept)],
+            )
+        })
+        .await;
+        same_at(
+            &full,
+            "/history/events/0/workflowExecutionStartedEventAttributes/input",
+        );
+        let input = &full[0].json["history"]["events"][0]
+            ["workflowExecutionStartedEventAttributes"]["input"];
+        assert_eq!(
+            input["payloads"][1]["metadata"]["encoding"],
+            "anNvbi9wcm90b2J1Zg=="
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -363,7 +374,7 @@ async fn bad_calls_are_refused_alike() {
                 "POST",
                 format!("/api/v1/namespaces/{{ns}}/workflows/{id}"),
                 Body::Raw(body),
-                &[],
+                vec![],
             )
         })
         .await;
@@ -373,12 +384,33 @@ async fn bad_calls_are_refused_alike() {
             "body {body}"
         );
     }
-    // A query parameter of the wrong type.
-    let bad_query = on_both(&servers, |http, _, _| {
-        http.get("/api/v1/namespaces/{ns}/workflows?maximumPageSize=lots")
+    // An unknown field in the body is refused; an unknown query parameter is ignored.
+    let unknown_field = on_both(&servers, |http, id, queue| {
+        let body = json!({ "workflowType": { "name": "T" }, "taskQueue": { "name": queue }, "colour": "red" });
+        http.post(format!("/api/v1/namespaces/{{ns}}/workflows/{id}"), body)
     })
     .await;
-    assert_eq!(error_shape(&bad_query[0]), error_shape(&bad_query[1]));
+    assert_eq!(
+        error_shape(&unknown_field[0]),
+        error_shape(&unknown_field[1])
+    );
+    let unknown_parameter = on_both(&servers, |http, _, _| {
+        http.get("/api/v1/namespaces/{ns}/workflows?colour=red")
+    })
+    .await;
+    same_status(&unknown_parameter);
+    // A query parameter of the wrong type.
+    for query in ["pageSize=lots", "pageSize=1.5"] {
+        let bad_query = on_both(&servers, |http, _, _| {
+            http.get(format!("/api/v1/namespaces/{{ns}}/workflows?{query}"))
+        })
+        .await;
+        assert_eq!(
+            error_shape(&bad_query[0]),
+            error_shape(&bad_query[1]),
+            "{query}"
+        );
+    }
     // No such route; a route's path with the wrong method.
     for (method, path) in [
         ("GET", "/api/v1/nothing-here"),
@@ -387,7 +419,7 @@ async fn bad_calls_are_refused_alike() {
         ("PUT", "/api/v1/namespaces/{ns}/workflows/some-id/terminate"),
     ] {
         let refused = on_both(&servers, |http, _, _| {
-            http.send(method, path, Body::None, &[])
+            http.send(method, path, Body::None, vec![])
         })
         .await;
         assert_eq!(

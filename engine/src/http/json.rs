@@ -8,67 +8,83 @@ use prost_reflect::{
     ReflectMessage as _, SerializeOptions, Value,
 };
 
-use super::payloads;
+use super::{
+    payloads,
+    routes::{Body, Route},
+};
 
 /// Why a request could not become its message: an `INVALID_ARGUMENT` message.
 pub(crate) type Invalid = String;
 
-/// The JSON text of a request body as the message `desc` (an empty body is the empty
-/// message).
-pub(crate) fn message_from_body(
-    desc: &MessageDescriptor,
+/// The request message of `route`'s RPC: from the body (as the binding takes it, payloads
+/// in shorthand if `shorthand`), then the path's `bound` fields, then, for a binding
+/// without a whole-message body, the `query`'s parameters that name a field (others are
+/// ignored, as on Temporal).
+pub(crate) fn request(
+    route: &Route,
+    bound: &[(String, String)],
+    query: &[(String, String)],
     body: &[u8],
+    shorthand: bool,
 ) -> Result<DynamicMessage, Invalid> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(DynamicMessage::new(desc.clone()));
+    let desc = route.method.input();
+    let mut message = match &route.body {
+        Body::None => DynamicMessage::new(desc.clone()),
+        _ if body.iter().all(u8::is_ascii_whitespace) => DynamicMessage::new(desc.clone()),
+        Body::Whole | Body::Field(_) => {
+            // The first JSON value; what follows it is ignored, as on Temporal.
+            let value: serde_json::Value = serde_json::Deserializer::from_slice(body)
+                .into_iter()
+                .next()
+                .unwrap_or(Ok(serde_json::Value::Null))
+                .map_err(|e| format!("the request body is not JSON: {e}"))?;
+            let mut json = match &route.body {
+                Body::Field(field) => {
+                    serde_json::Value::Object(serde_json::Map::from_iter([(field.clone(), value)]))
+                }
+                _ => value,
+            };
+            if shorthand {
+                payloads::expand(&mut json, &desc);
+            }
+            from_json(&desc, json)?
+        }
+    };
+    for (path, text) in bound {
+        if !set_from_text(&mut message, path, text)? {
+            return Err(format!("{} has no field {path}", desc.full_name()));
+        }
     }
-    let mut json: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("the request body is not JSON: {e}"))?;
-    payloads::expand(&mut json, desc);
-    from_json(desc, json)
-}
-
-/// A request body that is the field `field` of the message `desc`.
-pub(crate) fn message_from_body_field(
-    desc: &MessageDescriptor,
-    field: &str,
-    body: &[u8],
-) -> Result<DynamicMessage, Invalid> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(DynamicMessage::new(desc.clone()));
+    if route.body != Body::Whole {
+        for (path, text) in query {
+            set_from_text(&mut message, path, text)?;
+        }
     }
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("the request body is not JSON: {e}"))?;
-    let mut json =
-        serde_json::Value::Object(serde_json::Map::from_iter([(field.to_owned(), value)]));
-    payloads::expand(&mut json, desc);
-    from_json(desc, json)
+    Ok(message)
 }
 
 /// `json` as the message `desc`.
 fn from_json(desc: &MessageDescriptor, json: serde_json::Value) -> Result<DynamicMessage, Invalid> {
-    let options = DeserializeOptions::new().deny_unknown_fields(false);
+    let options = DeserializeOptions::new().deny_unknown_fields(true);
     DynamicMessage::deserialize_with_options(desc.clone(), json, &options)
         .map_err(|e| format!("the request body is not a {}: {e}", desc.full_name()))
 }
 
 /// Sets the field at the dotted `path` (proto or JSON names) of `message` from `text`, as
 /// a path variable or query parameter gives it: a repeated field gains an element.
-pub(crate) fn set_from_text(
-    message: &mut DynamicMessage,
-    path: &str,
-    text: &str,
-) -> Result<(), Invalid> {
+/// Answers whether `message` has that field.
+fn set_from_text(message: &mut DynamicMessage, path: &str, text: &str) -> Result<bool, Invalid> {
     let desc = message.descriptor();
-    let unknown = || format!("{} has no field {path}", desc.full_name());
     let (head, rest) = match path.split_once('.') {
         Some((head, rest)) => (head, Some(rest)),
         None => (path, None),
     };
-    let field = desc
+    let Some(field) = desc
         .get_field_by_name(head)
         .or_else(|| desc.get_field_by_json_name(head))
-        .ok_or_else(unknown)?;
+    else {
+        return Ok(false);
+    };
     match rest {
         Some(rest) => {
             if field.is_list() || field.is_map() {
@@ -78,7 +94,7 @@ pub(crate) fn set_from_text(
             }
             match message.get_field_mut(&field) {
                 Value::Message(inner) => set_from_text(inner, rest, text),
-                _ => Err(unknown()),
+                _ => Ok(false),
             }
         }
         None if field.is_map() => Err(format!(
@@ -93,7 +109,7 @@ pub(crate) fn set_from_text(
             } else {
                 message.set_field(&field, value);
             }
-            Ok(())
+            Ok(true)
         }
     }
 }

@@ -41,9 +41,10 @@ const SERVICES: [&str; 2] = [
     "temporal.api.operatorservice.v1.OperatorService",
 ];
 
-/// The header with which a client asks for payloads in protojson's own form, not in
-/// shorthand (`x-temporal-payload-shorthand: false`).
-const SHORTHAND_HEADER: &str = "x-temporal-payload-shorthand";
+/// The media type with which a client asks for payloads in protojson's own form, not in
+/// shorthand: as `Accept` for answers, as `Content-Type` for requests and answers (the
+/// `noPayloadShorthand` query parameter does it for answers too).
+const NO_SHORTHAND: &[u8] = b"application/json+no-payload-shorthand";
 
 /// The HTTP API over the engine's gRPC services.
 pub(crate) struct HttpApi {
@@ -62,82 +63,35 @@ impl HttpApi {
         }
     }
 
-    /// Serves one HTTP call.
-    pub(crate) async fn handle(&self, request: http::Request<Body>) -> Response<Body> {
+    /// Serves one HTTP call in `dialect`.
+    pub(crate) async fn handle(
+        &self,
+        request: http::Request<Body>,
+        dialect: Dialect,
+    ) -> Response<Body> {
         let (parts, body) = request.into_parts();
+        let query = parts.uri.query().map(query_pairs).unwrap_or_default();
+        let style = Style::of(dialect, &parts.headers, &query);
         let matched = match self.routes.find(&parts.method, parts.uri.path()) {
             Ok(matched) => matched,
-            Err(Unmatched::Path) => {
-                return error(StatusCode::NOT_FOUND, Code::NotFound, "Not Found", None);
-            }
-            Err(Unmatched::Method(allowed)) => {
-                let mut answer = error(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    Code::Unimplemented,
-                    "Method Not Allowed",
-                    None,
-                );
-                let allow = allowed
-                    .iter()
-                    .map(Method::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                if let Ok(allow) = HeaderValue::from_str(&allow) {
-                    answer.headers_mut().insert(http::header::ALLOW, allow);
-                }
-                return answer;
-            }
-            Err(Unmatched::Encoding(segment)) => {
-                return invalid(&format!(
-                    "the path segment `{segment}` is not percent-encoded UTF-8"
-                ));
-            }
+            Err(unmatched) => return style.write_unmatched(&unmatched),
         };
         let body = match axum::body::to_bytes(body, self.body_limit).await {
             Ok(body) => body,
             Err(_) => {
-                return error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    Code::ResourceExhausted,
-                    &format!(
-                        "the request body is larger than the limit of {} bytes",
-                        self.body_limit
-                    ),
-                    None,
-                );
+                return style.write_invalid(&format!(
+                    "the request body is larger than the limit of {} bytes",
+                    self.body_limit
+                ));
             }
         };
         let route = matched.route;
-        let input = route.method.input();
-        let mut message = match &route.body {
-            routes::Body::Whole => json::message_from_body(&input, &body),
-            routes::Body::Field(field) => json::message_from_body_field(&input, field, &body),
-            routes::Body::None => Ok(prost_reflect::DynamicMessage::new(input.clone())),
-        };
-        if let Ok(message) = &mut message {
-            let mut fields: Vec<(String, String)> = matched.bound.clone();
-            // As grpc-gateway: the query fills in what neither the path nor the body gave,
-            // only for bindings without a whole-message body.
-            if route.body != routes::Body::Whole {
-                if let Some(query) = parts.uri.query() {
-                    fields.extend(query_pairs(query));
-                }
-            }
-            for (path, text) in fields {
-                if let Err(why) = json::set_from_text(message, &path, &text) {
-                    return invalid(&why);
-                }
-            }
-        }
-        let message = match message {
-            Ok(message) => message,
-            Err(why) => return invalid(&why),
-        };
-        let shorthand = parts
-            .headers
-            .get(SHORTHAND_HEADER)
-            .is_none_or(|v| !v.as_bytes().eq_ignore_ascii_case(b"false"));
         let method = &route.method;
+        let message = match json::request(route, &matched.bound, &query, &body, style.shorthand_in)
+        {
+            Ok(message) => message,
+            Err(why) => return style.write_invalid(&why),
+        };
         let answer = match self
             .grpc
             .call(
@@ -148,14 +102,13 @@ impl HttpApi {
             )
             .await
         {
-            Ok(bytes) => {
-                json::to_json(&method.output(), &bytes, shorthand).map_err(tonic::Status::internal)
-            }
+            Ok(bytes) => json::to_json(&method.output(), &bytes, style.shorthand_out)
+                .map_err(tonic::Status::internal),
             Err(status) => Err(status),
         };
         match answer {
-            Ok(json) => json_answer(StatusCode::OK, &json),
-            Err(status) => status_answer(&status, shorthand),
+            Ok(json) => style.write(StatusCode::OK, &json),
+            Err(status) => style.write_status(&status),
         }
     }
 }
@@ -197,57 +150,135 @@ fn form_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A JSON answer.
-fn json_answer(status: StatusCode, json: &serde_json::Value) -> Response<Body> {
-    let mut answer = Response::new(Body::from(json.to_string()));
-    *answer.status_mut() = status;
-    answer.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    answer
+/// Which HTTP API a call came to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Dialect {
+    /// Temporal's HTTP API (`--http-port`): payloads in shorthand unless the call asks
+    /// otherwise; indented JSON if it asks (`?pretty`).
+    Api,
+    /// The API as the Web UI's server forwards it (`--ui-port`): payloads in full both
+    /// ways, indented JSON.
+    Ui,
 }
 
-/// An error answer: `{code, message, details}`, as Temporal's HTTP API gives it.
-fn error(
-    status: StatusCode,
-    code: Code,
-    message: &str,
-    details: Option<serde_json::Value>,
-) -> Response<Body> {
-    json_answer(
-        status,
-        &serde_json::json!({
-            "code": code as i32,
-            "message": message,
-            "details": details.unwrap_or_else(|| serde_json::json!([])),
-        }),
-    )
+/// How one call's JSON is read and written.
+struct Style {
+    shorthand_in: bool,
+    shorthand_out: bool,
+    pretty: bool,
 }
 
-/// `INVALID_ARGUMENT` with `message`.
-fn invalid(message: &str) -> Response<Body> {
-    error(
-        StatusCode::BAD_REQUEST,
-        Code::InvalidArgument,
-        message,
-        None,
-    )
-}
+impl Style {
+    fn of(dialect: Dialect, headers: &http::HeaderMap, query: &[(String, String)]) -> Style {
+        if dialect == Dialect::Ui {
+            return Style {
+                shorthand_in: false,
+                shorthand_out: false,
+                pretty: true,
+            };
+        }
+        let is_no_shorthand = |name| {
+            headers
+                .get(name)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(NO_SHORTHAND))
+        };
+        let asked = |name: &str| query.iter().any(|(n, _)| n == name);
+        let shorthand_in = !is_no_shorthand(http::header::CONTENT_TYPE);
+        Style {
+            shorthand_in,
+            shorthand_out: shorthand_in
+                && !is_no_shorthand(http::header::ACCEPT)
+                && !asked("noPayloadShorthand"),
+            pretty: asked("pretty"),
+        }
+    }
 
-/// A gRPC status as an HTTP error: its code's HTTP status, its message, and its typed
-/// details.
-fn status_answer(status: &tonic::Status, shorthand: bool) -> Response<Body> {
-    let details = DESCRIPTORS
-        .get_message_by_name("google.rpc.Status")
-        .and_then(|desc| json::to_json(&desc, status.details(), shorthand).ok())
-        .and_then(|json| json.get("details").cloned());
-    error(
-        http_status(status.code()),
-        status.code(),
-        status.message(),
-        details,
-    )
+    /// A JSON answer.
+    fn write(&self, status: StatusCode, json: &serde_json::Value) -> Response<Body> {
+        let (text, media) = if self.pretty {
+            let text = serde_json::to_string_pretty(json).unwrap_or_default();
+            (text, "application/json+pretty")
+        } else {
+            (json.to_string(), "application/json")
+        };
+        let mut answer = Response::new(Body::from(text));
+        *answer.status_mut() = status;
+        answer
+            .headers_mut()
+            .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(media));
+        answer
+    }
+
+    /// An error answer: `{code, message, details}` (no `details` when there are none), as
+    /// Temporal's HTTP API gives it.
+    fn write_error(
+        &self,
+        status: StatusCode,
+        code: Code,
+        message: &str,
+        details: Option<serde_json::Value>,
+    ) -> Response<Body> {
+        let mut json = serde_json::json!({ "code": code as i32, "message": message });
+        if let Some(details) = details.filter(|d| d.as_array().is_some_and(|d| !d.is_empty())) {
+            json["details"] = details;
+        }
+        self.write(status, &json)
+    }
+
+    /// `INVALID_ARGUMENT` with `message`.
+    fn write_invalid(&self, message: &str) -> Response<Body> {
+        self.write_error(
+            StatusCode::BAD_REQUEST,
+            Code::InvalidArgument,
+            message,
+            None,
+        )
+    }
+
+    /// A gRPC status as an HTTP error: its code's HTTP status, its message, and its typed
+    /// details.
+    fn write_status(&self, status: &tonic::Status) -> Response<Body> {
+        let details = DESCRIPTORS
+            .get_message_by_name("google.rpc.Status")
+            .and_then(|desc| json::to_json(&desc, status.details(), self.shorthand_out).ok())
+            .and_then(|json| json.get("details").cloned());
+        self.write_error(
+            http_status(status.code()),
+            status.code(),
+            status.message(),
+            details,
+        )
+    }
+
+    /// No route: 404 for an unknown path, 501 for a known path's other methods (as
+    /// grpc-gateway answers both).
+    fn write_unmatched(&self, unmatched: &Unmatched) -> Response<Body> {
+        match unmatched {
+            Unmatched::Path => {
+                self.write_error(StatusCode::NOT_FOUND, Code::NotFound, "Not Found", None)
+            }
+            Unmatched::Method(allowed) => {
+                let mut answer = self.write_error(
+                    StatusCode::NOT_IMPLEMENTED,
+                    Code::Unimplemented,
+                    "Method Not Allowed",
+                    None,
+                );
+                let allow = allowed
+                    .iter()
+                    .map(Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if let Ok(allow) = HeaderValue::from_str(&allow) {
+                    answer.headers_mut().insert(http::header::ALLOW, allow);
+                }
+                answer
+            }
+            Unmatched::Encoding(segment) => self.write_invalid(&format!(
+                "the path segment `{segment}` is not percent-encoded UTF-8"
+            )),
+        }
+    }
 }
 
 /// The HTTP status of a gRPC code, as grpc-gateway (and so Temporal) maps it.
@@ -278,7 +309,7 @@ pub(crate) async fn serve(
 ) {
     let app = axum::Router::new().fallback(move |request: http::Request<Body>| {
         let api = api.clone();
-        async move { api.handle(request).await }
+        async move { api.handle(request, Dialect::Api).await }
     });
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(stop)
