@@ -19,6 +19,7 @@
 //! | layer | owns | may not |
 //! |---|---|---|
 //! | [`Engine`] (`lib.rs`), `tls`, `auth`, `health`, `simulation` | starting and stopping the server; the API key; the gRPC health service; the simulator's hooks | hold any policy |
+//! | `web_ui` | the Temporal Web UI: its files, settings and CSRF guard, over the HTTP API | hold any policy |
 //! | `http/` | Temporal's HTTP API: routes from the services' `google.api.http` bindings, protojson, each call made in-process to the gRPC services | serve what gRPC does not |
 //! | `service/` | one file per RPC area: decode, validate, one store transaction | decide what a request does |
 //! | `timer_service` | sleeping until the next deadline, firing it in a transaction | decide what a deadline does |
@@ -58,9 +59,13 @@ mod timers;
 mod tls;
 mod validate;
 mod visibility;
+mod web_ui;
 
 pub use limits::Limits;
 pub use tls::EngineTls;
+pub use web_ui::{
+    default_dir as web_ui_default_dir, WebUiOptions, BUILD_COMMAND as WEB_UI_BUILD_COMMAND,
+};
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -114,6 +119,10 @@ pub struct EngineOptions {
     /// `None`: not served; `Some(0)` picks a free port, see [`Engine::http_address`]). Its
     /// calls are the gRPC services' own, with the same API key; it serves no TLS.
     pub http_port: Option<u16>,
+    /// Serve the official Temporal Web UI too (default `None`: not served), as `temporal
+    /// server start-dev` does on its `--ui-port`; see [`WebUiOptions`]. Served over plain
+    /// HTTP: with [`EngineOptions::tls`] the engine refuses to start it.
+    pub web_ui: Option<WebUiOptions>,
 }
 
 impl std::fmt::Debug for EngineOptions {
@@ -129,6 +138,7 @@ impl std::fmt::Debug for EngineOptions {
             .field("api_key", &self.api_key.as_ref().map(|_| "<hidden>"))
             .field("search_attributes", &self.search_attributes)
             .field("http_port", &self.http_port)
+            .field("web_ui", &self.web_ui)
             .finish()
     }
 }
@@ -146,6 +156,7 @@ impl Default for EngineOptions {
             limits: Limits::default(),
             search_attributes: Vec::new(),
             http_port: None,
+            web_ui: None,
         }
     }
 }
@@ -202,11 +213,13 @@ type Incoming = std::pin::Pin<
 pub struct Engine {
     address: SocketAddr,
     http_address: Option<SocketAddr>,
+    ui_address: Option<SocketAddr>,
     store: Arc<store::Store>,
     stop: Option<oneshot::Sender<()>>,
-    http_stop: Option<oneshot::Sender<()>>,
+    /// Tells the HTTP API's and the Web UI's servers to stop.
+    side_stop: tokio::sync::watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
-    http_server: Option<JoinHandle<()>>,
+    side_servers: Vec<JoinHandle<()>>,
     timers: Option<JoinHandle<()>>,
     health: health::Reporter,
 }
@@ -286,6 +299,21 @@ impl Engine {
             }
             None => (None, None),
         };
+        let (ui_listener, ui_address) = match &options.web_ui {
+            Some(_) if options.tls.is_some() => {
+                return Err(EngineError::Tls(
+                    "the Web UI is served over plain HTTP only: serve it without TLS, or \
+                     leave it off (`--headless`)"
+                        .to_owned(),
+                ))
+            }
+            Some(ui) => {
+                let ip = ui.ip.unwrap_or(options.ip);
+                let (listener, address) = bind(SocketAddr::new(ip, ui.port)).await?;
+                (Some(listener), Some(address))
+            }
+            None => (None, None),
+        };
         let config = run::Config {
             limits: options.limits.clone(),
         };
@@ -321,16 +349,34 @@ impl Engine {
         let service = tonic::service::interceptor::InterceptedService::new(service, api_key);
         let services = tonic::service::Routes::new(service).add_service(operator_service);
         let (stop, stopped) = oneshot::channel::<()>();
-        let (http_stop, http_stopped) = oneshot::channel::<()>();
-        let http_server = http_listener.map(|listener| {
-            let api = http::HttpApi::new(
-                http::Grpc::new(services.clone()),
-                options.limits.grpc_message_size,
-            );
-            tokio::spawn(http::serve(listener, Arc::new(api), async {
-                let _ = http_stopped.await;
-            }))
-        });
+        // The HTTP API and the Web UI: both stop when the gRPC server does.
+        let (side_stop, _) = tokio::sync::watch::channel(false);
+        let stopped_too = |stop: &tokio::sync::watch::Sender<bool>| {
+            let mut stopped = stop.subscribe();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+        let api = Arc::new(http::HttpApi::new(
+            http::Grpc::new(services.clone()),
+            options.limits.grpc_message_size,
+        ));
+        let mut side_servers = Vec::new();
+        if let Some(listener) = http_listener {
+            side_servers.push(tokio::spawn(http::serve(
+                listener,
+                api.clone(),
+                stopped_too(&side_stop),
+            )));
+        }
+        if let (Some(listener), Some(ui)) = (ui_listener, &options.web_ui) {
+            let ui = web_ui::WebUi::new(api, ui, options.api_key.clone());
+            side_servers.push(tokio::spawn(web_ui::serve(
+                listener,
+                Arc::new(ui),
+                stopped_too(&side_stop),
+            )));
+        }
         let incoming: Incoming = if options.tls.is_some() {
             // tonic runs each TLS handshake in its own task (bounded by a timeout) and
             // drops connections whose handshake fails: a client without an acceptable
@@ -369,14 +415,18 @@ impl Engine {
         if let Some(http) = http_address {
             tracing::info!("serving Temporal's HTTP API at http://{http}");
         }
+        if let Some(ui) = ui_address {
+            tracing::info!("serving the Temporal Web UI at http://{ui}");
+        }
         Ok(Self {
             address,
             http_address,
+            ui_address,
             store,
             stop: Some(stop),
-            http_stop: Some(http_stop),
+            side_stop,
             server: Some(server),
-            http_server,
+            side_servers,
             timers: Some(timers),
             health,
         })
@@ -397,6 +447,11 @@ impl Engine {
     /// for it.
     pub fn http_address(&self) -> Option<String> {
         self.http_address.map(|a| a.to_string())
+    }
+
+    /// Where the Web UI is served (`host:port`), if [`EngineOptions::web_ui`] asked for it.
+    pub fn web_ui_address(&self) -> Option<String> {
+        self.ui_address.map(|a| a.to_string())
     }
 
     /// The bound socket address.
@@ -433,7 +488,7 @@ impl Engine {
         if let Some(server) = self.server.take() {
             finish_within_grace(server).await;
         }
-        if let Some(server) = self.http_server.take() {
+        for server in std::mem::take(&mut self.side_servers) {
             finish_within_grace(server).await;
         }
     }
@@ -443,9 +498,7 @@ impl Engine {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(stop) = self.http_stop.take() {
-            let _ = stop.send(());
-        }
+        self.side_stop.send_replace(true);
     }
 }
 

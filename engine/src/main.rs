@@ -2,18 +2,27 @@
 
 use std::{net::IpAddr, path::PathBuf};
 
-use capstan_engine::{Engine, EngineOptions, EngineTls};
+use capstan_engine::{Engine, EngineOptions, EngineTls, WebUiOptions};
 
 const USAGE: &str =
-    "usage: capstan-engine [--ip IP] [--port PORT] [--http-port PORT] [--namespace NAME]... [--virtual-clock] [--db PATH]
+    "usage: capstan-engine [--ip IP] [--port PORT] [--http-port PORT] [--ui-port PORT] [--ui-ip IP] [--headless]
+                      [--ui-codec-endpoint URL] [--namespace NAME]... [--virtual-clock] [--db PATH]
                       [--search-attribute NAME=TYPE]... [--tls-cert PATH --tls-key PATH [--tls-client-ca PATH]] [--api-key KEY]
 
-Serves Temporal's WorkflowService (in memory, or durable with --db) and prints its address
-when ready. Logs go to stderr, filtered by RUST_LOG (default `info` for the engine).
+Serves Temporal's WorkflowService (in memory, or durable with --db) and the Temporal Web UI,
+and prints their addresses when ready: the gRPC address first, then `web-ui URL` and
+`http-api URL` lines for what it serves. Logs go to stderr, filtered by RUST_LOG (default `info` for the engine).
   --ip IP            address to listen on (default 127.0.0.1)
   --port PORT        port to listen on (default 7233; 0 picks a free one)
   --http-port PORT   serve Temporal's HTTP API (/api/v1/..., JSON) on this port too (0 picks
-                     a free one); its address is printed on the second line
+                     a free one)
+  --ui-port PORT     serve the Temporal Web UI on this port (default: --port + 1000; 0 picks
+                     a free one); built by `python3 engine/web-ui/build.py`
+  --ui-ip IP         address the Web UI listens on (default: --ip)
+  --headless         do not serve the Web UI
+  --ui-codec-endpoint URL
+                     a codec server the Web UI decodes payloads with (e.g. Capstan's
+                     CodecServer)
   --namespace NAME   a namespace to create (repeatable; default `default`)
   --virtual-clock    skip time to the next timer whenever nothing else is pending (tests)
   --db PATH          keep the state in this SQLite file (created if missing; resumed if not)
@@ -38,6 +47,8 @@ fn parse(args: Vec<String>, env_api_key: Option<String>) -> Result<EngineOptions
     };
     let mut namespaces = Vec::new();
     let (mut cert, mut key, mut client_ca) = (None, None, None);
+    let mut ui = WebUiOptions::default();
+    let (mut ui_port, mut headless) = (None::<u16>, false);
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -62,6 +73,19 @@ fn parse(args: Vec<String>, env_api_key: Option<String>) -> Result<EngineOptions
                         .map_err(|e| format!("bad `--http-port {v}`: {e}"))?,
                 );
             }
+            "--ui-port" => {
+                let v = value("--ui-port")?;
+                ui_port = Some(v.parse().map_err(|e| format!("bad `--ui-port {v}`: {e}"))?);
+            }
+            "--ui-ip" => {
+                let v = value("--ui-ip")?;
+                ui.ip = Some(
+                    v.parse::<IpAddr>()
+                        .map_err(|e| format!("bad `--ui-ip {v}`: {e}"))?,
+                );
+            }
+            "--ui-codec-endpoint" => ui.codec_endpoint = Some(value("--ui-codec-endpoint")?),
+            "--headless" => headless = true,
             "--namespace" => namespaces.push(value("--namespace")?),
             "--virtual-clock" => options.virtual_clock = true,
             "--db" => options.db = Some(PathBuf::from(value("--db")?)),
@@ -111,6 +135,18 @@ fn parse(args: Vec<String>, env_api_key: Option<String>) -> Result<EngineOptions
             ))
         }
     };
+    // The Web UI is served over plain HTTP only: with TLS, only when asked for.
+    if !headless && (options.tls.is_none() || ui_port.is_some()) {
+        // As `temporal server start-dev`: the gRPC port + 1000, unless that port is free-picked.
+        ui.port = match ui_port {
+            Some(port) => port,
+            None if options.port == 0 => 0,
+            None => options.port.checked_add(1000).ok_or_else(|| {
+                format!("`--port {}` leaves no port 1000 above for the Web UI: give `--ui-port` or `--headless`", options.port)
+            })?,
+        };
+        options.web_ui = Some(ui);
+    }
     Ok(options)
 }
 
@@ -133,10 +169,17 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    println!("{}", engine.address());
-    if let Some(http) = engine.http_address() {
-        println!("http://{http}");
+    // One write: a reader that takes the first line and closes the pipe loses nothing
+    // the engine would later fail to print.
+    let mut ready = format!("{}\n", engine.address());
+    if let Some(ui) = engine.web_ui_address() {
+        ready.push_str(&format!("web-ui http://{ui}\n"));
     }
+    if let Some(http) = engine.http_address() {
+        ready.push_str(&format!("http-api http://{http}\n"));
+    }
+    print!("{ready}");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     stop.await;
     engine.shutdown().await;
 }

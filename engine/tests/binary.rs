@@ -129,7 +129,7 @@ fn stop_logging(mut child: std::process::Child, logged: std::thread::JoinHandle<
 
 #[test]
 fn the_binary_logs_where_it_serves_and_when_it_stops_to_stderr() {
-    let (child, address, logged) = spawn_logging(&["--port", "0"], &[]);
+    let (child, address, logged) = spawn_logging(&["--port", "0", "--headless"], &[]);
     let logged = stop_logging(child, logged);
     assert!(
         logged.contains(&format!(
@@ -148,7 +148,7 @@ fn the_binary_logs_where_it_serves_and_when_it_stops_to_stderr() {
 
 #[test]
 fn a_bind_beyond_loopback_without_tls_or_key_is_warned_about() {
-    let (child, _, logged) = spawn_logging(&["--ip", "0.0.0.0", "--port", "0"], &[]);
+    let (child, _, logged) = spawn_logging(&["--ip", "0.0.0.0", "--port", "0", "--headless"], &[]);
     let logged = stop_logging(child, logged);
     let warning = logged
         .lines()
@@ -161,7 +161,7 @@ fn a_bind_beyond_loopback_without_tls_or_key_is_warned_about() {
 
     // An API key (here from the environment, out of `ps`'s sight) answers the warning.
     let (child, _, logged) = spawn_logging(
-        &["--ip", "0.0.0.0", "--port", "0"],
+        &["--ip", "0.0.0.0", "--port", "0", "--headless"],
         &[("CAPSTAN_ENGINE_API_KEY", "binary-test-key")],
     );
     let logged = stop_logging(child, logged);
@@ -211,4 +211,73 @@ async fn a_search_attribute_flag_registers_it_in_every_namespace() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(listed.expect("both are search attributes").is_empty());
+}
+
+/// The lines the binary prints when ready, read until `count` are in.
+fn ready_lines(child: &mut std::process::Child, count: usize) -> Vec<String> {
+    use std::io::BufRead as _;
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    (0..count)
+        .map(|_| {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            line.trim().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn the_binary_serves_the_web_ui_and_the_http_api_where_it_says() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_capstan-engine"))
+        .args(["--port", "0", "--http-port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let lines = ready_lines(&mut child, 3);
+    let ui = lines[1]
+        .strip_prefix("web-ui http://")
+        .expect("the UI's line");
+    let api = lines[2]
+        .strip_prefix("http-api http://")
+        .expect("the API's line");
+    let get = |address: &str, path: &str| {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(address).expect("it listens");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let settings = get(ui, "/api/v1/settings");
+    assert!(
+        settings.starts_with("HTTP/1.1 200") && settings.contains("\"Version\""),
+        "{settings}"
+    );
+    let namespace = get(api, "/api/v1/namespaces/default");
+    assert!(namespace.contains("\"name\":\"default\""), "{namespace}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Headless: the gRPC address alone.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_capstan-engine"))
+        .args(["--port", "0", "--headless", "--ui-port", "nope"])
+        .output()
+        .expect("the binary runs");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("bad `--ui-port nope`"));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_capstan-engine"))
+        .args(["--port", "0", "--headless"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut printed = [0u8; 256];
+    let n = std::io::Read::read(&mut stdout, &mut printed).unwrap();
+    let printed = String::from_utf8_lossy(&printed[..n]).into_owned();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(printed.lines().count(), 1, "{printed}");
 }

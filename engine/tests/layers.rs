@@ -29,6 +29,7 @@ const LAYERS: &[&[&str]] = &[
     &["store"],
     &["timer_service", "service"],
     &["http"],
+    &["web_ui"],
     &["tls", "auth", "health", "simulation", "lib"],
 ];
 
