@@ -33,7 +33,7 @@ SHELL_DIR = Path(__file__).resolve().parent
 REPO_ROOT = SHELL_DIR.parents[1]
 MARKER = ".capstan-web-ui-hash"
 # Not sources: dependencies, outputs, and files that do not change what is built.
-SKIPPED = {"node_modules", "build", ".svelte-kit", "__pycache__", "README.md", ".gitignore"}
+SKIPPED = {"node_modules", "build", ".svelte-kit", "__pycache__", "README.md", ".gitignore", "preview.py"}
 NEEDS = "building the web UI needs PyPI (for Node.js) and the npm registry reachable"
 
 
