@@ -101,9 +101,9 @@ impl WebUi {
         } else if path == "/healthz" {
             json(StatusCode::OK, &serde_json::json!({ "status": "OK" }))
         } else if path.starts_with("/api/") {
-            match check_csrf(request.method(), request.headers(), cookie.as_deref()) {
-                Err(refused) => refused,
-                Ok(()) => self.api.handle(request, Dialect::Ui).await,
+            match csrf_refusal(request.method(), request.headers(), cookie.as_deref()) {
+                Some(refused) => refused,
+                None => self.api.handle(request, Dialect::Ui).await,
             }
         } else {
             self.file(&path).await
@@ -205,26 +205,26 @@ fn csrf_cookie(headers: &http::HeaderMap) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
-/// A write must carry the `_csrf` cookie's value in `X-CSRF-TOKEN` (a page of another site
-/// can make the browser send the cookie, not read it): as Temporal's UI server, 400 without
-/// the header, 403 when it does not match.
-fn check_csrf(
+/// The refusal of a write that does not carry the `_csrf` cookie's value in `X-CSRF-TOKEN`
+/// (a page of another site can make the browser send the cookie, not read it): as
+/// Temporal's UI server, 400 without the header, 403 when it does not match.
+fn csrf_refusal(
     method: &Method,
     headers: &http::HeaderMap,
     cookie: Option<&str>,
-) -> Result<(), Response<Body>> {
+) -> Option<Response<Body>> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        return Ok(());
+        return None;
     }
     let Some(token) = headers.get("x-csrf-token") else {
-        return Err(json(
+        return Some(json(
             StatusCode::BAD_REQUEST,
             &serde_json::json!({ "message": "missing csrf token in request header" }),
         ));
     };
     match cookie {
-        Some(cookie) if same(token.as_bytes(), cookie.as_bytes()) => Ok(()),
-        _ => Err(json(
+        Some(cookie) if same(token.as_bytes(), cookie.as_bytes()) => None,
+        _ => Some(json(
             StatusCode::FORBIDDEN,
             &serde_json::json!({ "message": "invalid csrf token" }),
         )),

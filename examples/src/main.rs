@@ -5,7 +5,8 @@
 //!
 //! Without `--server`, the tour runs on the embedded engine, in this process: nothing to
 //! install. `--dev-server` starts a real Temporal dev server instead (installed on first use
-//! under `target/`).
+//! under `target/`). `--ui` keeps the engine, its Temporal Web UI and a worker up after the
+//! tour, printing the UI's address, until Ctrl-C.
 
 use std::process::ExitCode;
 
@@ -13,7 +14,7 @@ use capstan::Client;
 use capstan_examples::{tour, worker, TASK_QUEUE};
 
 const USAGE: &str = "usage:
-  capstan-examples tour [--only NAME[,NAME]] [--json] [--server HOST:PORT | --dev-server]
+  capstan-examples tour [--only NAME[,NAME]] [--json] [--server HOST:PORT | --dev-server | --ui]
   capstan-examples worker --server HOST:PORT [--task-queue QUEUE]
   capstan-examples schema [--out FILE] [--task-queue QUEUE]";
 
@@ -23,6 +24,7 @@ struct Args {
     json: bool,
     server: Option<String>,
     dev_server: bool,
+    ui: bool,
     task_queue: String,
     out: Option<String>,
 }
@@ -36,6 +38,7 @@ fn parse_args() -> Result<Args, String> {
         json: false,
         server: None,
         dev_server: false,
+        ui: false,
         task_queue: TASK_QUEUE.to_owned(),
         out: None,
     };
@@ -48,11 +51,18 @@ fn parse_args() -> Result<Args, String> {
             "--json" => parsed.json = true,
             "--server" => parsed.server = Some(value("--server")?),
             "--dev-server" => parsed.dev_server = true,
+            "--ui" => parsed.ui = true,
             "--task-queue" => parsed.task_queue = value("--task-queue")?,
             "--out" => parsed.out = Some(value("--out")?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument `{other}`")),
         }
+    }
+    if parsed.ui && (parsed.server.is_some() || parsed.dev_server) {
+        return Err(
+            "`--ui` shows the embedded engine's runs in its Web UI; a Temporal server has its own UI"
+                .to_owned(),
+        );
     }
     if let Some(only) = &parsed.only {
         for name in only {
@@ -105,8 +115,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             address
         }
         (None, false) => {
-            let engine =
-                capstan_engine::Engine::start(capstan_engine::EngineOptions::default()).await?;
+            let engine = capstan_engine::Engine::start(capstan_engine::EngineOptions {
+                web_ui: args.ui.then(capstan_engine::WebUiOptions::default),
+                ..capstan_engine::EngineOptions::default()
+            })
+            .await?;
             let address = engine.address();
             _engine = Some(engine);
             address
@@ -118,7 +131,13 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             worker(&client, &args.task_queue).run().await?;
             Ok(true)
         }
-        "tour" => run_tour(&client, &args).await,
+        "tour" => {
+            let ok = run_tour(&client, &args).await;
+            if let Some(ui) = _engine.as_ref().and_then(|e| e.web_ui_address()) {
+                show_ui(&client, &args, &ui).await?;
+            }
+            ok
+        }
         "schema" => {
             let manifest = worker(&client, &args.task_queue)
                 .manifest()
@@ -132,6 +151,25 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         other => anyhow::bail!("unknown command `{other}`\n{USAGE}"),
     };
     result
+}
+
+/// Keeps the engine, its Web UI and a worker up until Ctrl-C, so that the tour's runs can
+/// be looked at.
+async fn show_ui(client: &Client, args: &Args, ui: &str) -> anyhow::Result<()> {
+    let dir = capstan_engine::web_ui_default_dir();
+    if !dir.join("index.html").is_file() {
+        eprintln!(
+            "the Web UI is not built yet: run `{}` (its page says so too)",
+            capstan_engine::WEB_UI_BUILD_COMMAND
+        );
+    }
+    println!("the tour's runs are in the Temporal Web UI at http://{ui}/namespaces/default/workflows (Ctrl-C stops)");
+    worker(client, &args.task_queue)
+        .run_until(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
 }
 
 async fn run_tour(client: &Client, args: &Args) -> anyhow::Result<bool> {

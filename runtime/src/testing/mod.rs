@@ -32,6 +32,7 @@ mod dev_server;
 mod node;
 mod python;
 mod replay;
+mod web_ui;
 
 pub use certs::{TempFiles, TestCa, TestCert};
 pub use dev_server::{temporal_cli, DevServer};
@@ -42,6 +43,7 @@ pub use python::{Python, Script, ScriptOutput};
 pub use replay::{
     history_from_json, history_to_json, save_history, CapturedHistory, ReplayError, Replayer,
 };
+pub use web_ui::{web_ui, web_ui_blocking, Chromium};
 
 /// A task queue name no other test in this or a concurrent test process uses, so tests
 /// sharing one server run in parallel without taking each other's tasks.
