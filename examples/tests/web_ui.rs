@@ -1,6 +1,7 @@
 //! The official Temporal Web UI, served by the embedded engine, in a real browser
 //! (headless Chromium) against the tour's runs: the list, a run's events with its input
-//! and result, the workers polling, and schedules. Screenshots go to
+//! and result, the workers polling, and schedules; and a signal and a terminate sent from
+//! the UI's own controls (driven over the DevTools protocol). Screenshots go to
 //! `target/web-ui-screenshots/`.
 
 use std::time::Duration;
@@ -122,5 +123,197 @@ async fn the_web_ui_shows_the_tours_runs_in_a_real_browser() {
         })
         .await;
     outcome.expect("the worker ran");
+    engine.shutdown().await;
+}
+
+/// A headless Chromium driven over the DevTools protocol.
+struct Browser {
+    browser: chromiumoxide::Browser,
+    events: tokio::task::JoinHandle<()>,
+    profile: std::path::PathBuf,
+}
+
+impl Browser {
+    async fn launch(chromium: &Chromium) -> Browser {
+        use futures::StreamExt as _;
+        let profile = target_dir()
+            .expect("a target dir")
+            .join(format!("web-ui-browser-{}", std::process::id()));
+        let config = chromiumoxide::BrowserConfig::builder()
+            .chrome_executable(chromium.binary())
+            .no_sandbox()
+            .new_headless_mode()
+            .window_size(1400, 900)
+            .user_data_dir(&profile)
+            .args(["--disable-gpu", "--disable-dev-shm-usage"])
+            .build()
+            .expect("a browser configuration");
+        let (browser, mut handler) = chromiumoxide::Browser::launch(config)
+            .await
+            .expect("Chromium starts");
+        let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
+        Browser {
+            browser,
+            events,
+            profile,
+        }
+    }
+
+    async fn open(&self, url: &str) -> chromiumoxide::Page {
+        self.browser.new_page(url).await.expect("the page opens")
+    }
+
+    async fn close(mut self) {
+        let _ = self.browser.close().await;
+        let _ = self.browser.wait().await;
+        self.events.abort();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// Runs `script` (an expression) in the page and answers its JSON value.
+async fn eval(page: &chromiumoxide::Page, script: &str) -> serde_json::Value {
+    page.evaluate(script)
+        .await
+        .expect("the page runs the script")
+        .into_value()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Waits until the page's text shows `text`; fails with what it shows.
+async fn until_shown(page: &chromiumoxide::Page, text: &str) {
+    for _ in 0..100 {
+        let shown = eval(page, "document.body ? document.body.innerText : ''").await;
+        if shown.as_str().is_some_and(|s| s.contains(text)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let shown = eval(page, "document.body ? document.body.innerText : ''").await;
+    panic!(
+        "the page never showed {text:?}; it shows:\n{}",
+        shown.as_str().unwrap_or("")
+    );
+}
+
+/// Clicks the first visible element `selector` matches (hidden copies of the UI's controls
+/// are skipped); fails if none is visible.
+async fn click(page: &chromiumoxide::Page, selector: &str) {
+    let script = format!(
+        "(() => {{ const e = [...document.querySelectorAll({selector:?})].find(e => e.offsetParent !== null); \
+         if (!e) return false; e.click(); return true; }})()"
+    );
+    for _ in 0..50 {
+        if eval(page, &script).await == serde_json::Value::Bool(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no visible {selector} to click");
+}
+
+/// Types `text` into the first visible input `selector` matches, as a user would (the UI
+/// reads it on `input` events).
+async fn type_into(page: &chromiumoxide::Page, selector: &str, text: &str) {
+    let script = format!(
+        "(() => {{ const e = [...document.querySelectorAll({selector:?})].find(e => e.offsetParent !== null); \
+         if (!e) return false; \
+         Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(e, {text:?}); \
+         e.dispatchEvent(new Event('input', {{ bubbles: true }})); return true; }})()"
+    );
+    assert_eq!(
+        eval(page, &script).await,
+        serde_json::Value::Bool(true),
+        "no visible {selector} to type into"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signal_and_a_terminate_sent_from_the_web_ui_reach_the_run() {
+    let dir = web_ui().await.expect("the Web UI builds");
+    let chromium = Chromium::find().expect("Chromium is installed");
+    let engine = Engine::start(EngineOptions {
+        web_ui: Some(WebUiOptions {
+            dir: Some(dir),
+            ..WebUiOptions::default()
+        }),
+        ..EngineOptions::default()
+    })
+    .await
+    .expect("the engine starts");
+    let ui = format!(
+        "http://{}",
+        engine.web_ui_address().expect("the UI is served")
+    );
+    let client = Client::connect(engine.address()).await.expect("a client");
+    let id = unique_task_queue("ui-actions");
+    // No worker: the run waits, and what the UI sends lands in its history.
+    client
+        .start_workflow_by_name("UiProbe", &id, ("hello".to_owned(),))
+        .task_queue(unique_task_queue("no-worker"))
+        .await
+        .expect("a start");
+    let run = client
+        .list_workflows(&format!("WorkflowId = '{id}'"))
+        .await
+        .unwrap()[0]
+        .run_id
+        .clone();
+    let browser = Browser::launch(&chromium).await;
+    let page = browser
+        .open(&format!(
+            "{ui}/namespaces/default/workflows/{id}/{run}/history"
+        ))
+        .await;
+    until_shown(&page, "Running").await;
+    until_shown(&page, "hello").await;
+
+    click(&page, "#workflow-actions-menu-button").await;
+    click(&page, "[data-testid=signal-button]").await;
+    type_into(&page, "[data-testid=signal-name]", "from-the-ui").await;
+    click(&page, "[data-testid=confirm-modal-button]").await;
+    let handle = client.workflow_handle(&id);
+    let mut signalled = false;
+    for _ in 0..100 {
+        let history = handle.history().await.expect("the history");
+        signalled = history.iter().any(|e| {
+            matches!(
+                &e.attributes,
+                Some(temporalio_common::protos::temporal::api::history::v1::history_event::Attributes::WorkflowExecutionSignaledEventAttributes(a))
+                    if a.signal_name == "from-the-ui"
+            )
+        });
+        if signalled {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(signalled, "the UI's signal never reached the run");
+
+    click(&page, "#workflow-actions-menu-button").await;
+    click(&page, "[data-testid=terminate-button]").await;
+    type_into(&page, "#workflow-termination-reason", "stopped from the UI").await;
+    click(&page, "[data-testid=confirm-modal-button]").await;
+    until_shown(&page, "Terminated").await;
+    let shots = target_dir()
+        .expect("a target dir")
+        .join("web-ui-screenshots");
+    let _ = page
+        .save_screenshot(
+            chromiumoxide::page::ScreenshotParams::builder().build(),
+            shots.join("terminated-from-the-ui.png"),
+        )
+        .await;
+    let history = handle.history().await.expect("the history");
+    let reason = history.iter().find_map(|e| match &e.attributes {
+        Some(temporalio_common::protos::temporal::api::history::v1::history_event::Attributes::WorkflowExecutionTerminatedEventAttributes(a)) => {
+            Some(a.reason.clone())
+        }
+        _ => None,
+    });
+    // The UI adds where the reason came from.
+    let reason = reason.expect("a terminated event");
+    assert!(reason.starts_with("stopped from the UI"), "{reason}");
+    browser.close().await;
     engine.shutdown().await;
 }

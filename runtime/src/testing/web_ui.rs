@@ -67,6 +67,11 @@ impl Chromium {
             })
     }
 
+    /// The Chromium executable, for a DevTools client (`chromiumoxide`, say) to launch.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
     fn command(&self, profile: &Path, wait: Duration) -> Command {
         let mut cmd = Command::new(&self.binary);
         cmd.args([
