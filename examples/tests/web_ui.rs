@@ -138,7 +138,7 @@ impl Browser {
         use futures::StreamExt as _;
         let profile = target_dir()
             .expect("a target dir")
-            .join(format!("web-ui-browser-{}", std::process::id()));
+            .join(unique_task_queue("web-ui-browser"));
         let config = chromiumoxide::BrowserConfig::builder()
             .chrome_executable(chromium.binary())
             .no_sandbox()
@@ -210,6 +210,22 @@ async fn click(page: &chromiumoxide::Page, selector: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("no visible {selector} to click");
+}
+
+/// Clicks the first visible `selector` element whose text has `text`.
+async fn click_showing(page: &chromiumoxide::Page, selector: &str, text: &str) {
+    let script = format!(
+        "(() => {{ const e = [...document.querySelectorAll({selector:?})] \
+         .find(e => e.offsetParent !== null && e.innerText.includes({text:?})); \
+         if (!e) return false; e.click(); return true; }})()"
+    );
+    for _ in 0..50 {
+        if eval(page, &script).await == serde_json::Value::Bool(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no visible {selector} showing {text:?} to click");
 }
 
 /// Types `text` into the first visible input `selector` matches, as a user would (the UI
@@ -314,6 +330,141 @@ async fn a_signal_and_a_terminate_sent_from_the_web_ui_reach_the_run() {
     // The UI adds where the reason came from.
     let reason = reason.expect("a terminated event");
     assert!(reason.starts_with("stopped from the UI"), "{reason}");
+    browser.close().await;
+    engine.shutdown().await;
+}
+
+/// An engine serving the built Web UI (decoding payloads through `codec_endpoint`), and
+/// the UI's address.
+async fn engine_with_ui(codec_endpoint: Option<String>) -> (Engine, String) {
+    let dir = web_ui().await.expect("the Web UI builds");
+    let engine = Engine::start(EngineOptions {
+        web_ui: Some(WebUiOptions {
+            dir: Some(dir),
+            codec_endpoint,
+            ..WebUiOptions::default()
+        }),
+        ..EngineOptions::default()
+    })
+    .await
+    .expect("the engine starts");
+    let ui = format!(
+        "http://{}",
+        engine.web_ui_address().expect("the UI is served")
+    );
+    (engine, ui)
+}
+
+/// The run id of the workflow `id`'s run.
+async fn run_of(client: &Client, id: &str) -> String {
+    client
+        .list_workflows(&format!("WorkflowId = '{id}'"))
+        .await
+        .expect("the runs")
+        .first()
+        .expect("a run")
+        .run_id
+        .clone()
+}
+
+/// Saves the page's screenshot as `name`.png.
+async fn screenshot(page: &chromiumoxide::Page, name: &str) {
+    let shots = target_dir()
+        .expect("a target dir")
+        .join("web-ui-screenshots");
+    std::fs::create_dir_all(&shots).expect("a screenshot folder");
+    page.save_screenshot(
+        chromiumoxide::page::ScreenshotParams::builder().build(),
+        shots.join(format!("{name}.png")),
+    )
+    .await
+    .expect("a screenshot");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retrying_activity_shows_its_attempt_and_last_failure() {
+    use capstan_examples::patterns::polling_infrequent::InfrequentPollingWorkflow;
+    let chromium = Chromium::find().expect("Chromium is installed");
+    let (engine, ui) = engine_with_ui(None).await;
+    let client = Client::connect(engine.address()).await.expect("a client");
+    let queue = unique_task_queue("ui-retrying");
+    let id = unique_task_queue("ui-retrying-workflow");
+    worker(&client, &queue)
+        .run_until(async {
+            // Ready at the fifth poll, an hour apart: the second waits, its first failed.
+            InfrequentPollingWorkflow::start(
+                &client,
+                &id,
+                "fake://ready-at/5".to_owned(),
+                Some(Duration::from_secs(3600)),
+            )
+            .task_queue(&queue)
+            .await
+            .expect("a start");
+            let run = run_of(&client, &id).await;
+            let browser = Browser::launch(&chromium).await;
+            let page = browser
+                .open(&format!(
+                    "{ui}/namespaces/default/workflows/{id}/{run}/pending-activities"
+                ))
+                .await;
+            until_shown(&page, "poll_service_status").await;
+            // The last failure is folded away until asked for.
+            click_showing(&page, "button", "Last Failure").await;
+            until_shown(&page, "Service not ready").await;
+            let text = eval(&page, "document.body.innerText").await;
+            let text = text.as_str().unwrap_or_default();
+            assert!(text.contains("Attempt") && text.contains('2'), "{text}");
+            screenshot(&page, "pending-activity-retrying").await;
+            browser.close().await;
+        })
+        .await
+        .expect("the worker ran");
+    client
+        .workflow_handle(&id)
+        .terminate("the test is done")
+        .await
+        .expect("a terminate");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_encrypted_runs_payloads_show_decoded_through_the_codec_server() {
+    use capstan_examples::patterns::encryption::{codec, run_encrypted, PLAINTEXT_CARD};
+    let chromium = Chromium::find().expect("Chromium is installed");
+    let keys = target_dir()
+        .expect("a target dir")
+        .join(format!("web-ui-keys-{}", std::process::id()));
+    std::fs::write(
+        &keys,
+        "ui-key=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
+    )
+    .expect("a key file");
+    let codec = codec(Some(&keys)).expect("the key");
+    let _ = std::fs::remove_file(&keys);
+    let server = capstan::codec::CodecServer::start(codec.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("the codec server starts");
+    let (engine, ui) = engine_with_ui(Some(format!("http://{}", server.address()))).await;
+    let id = unique_task_queue("ui-encrypted");
+    let (_, history) = run_encrypted(&engine.address(), codec, &unique_task_queue("ui-enc"), &id)
+        .await
+        .expect("the encrypted run completes");
+    assert!(!capstan_examples::patterns::encryption::stored_in_clear(
+        &history,
+        PLAINTEXT_CARD
+    ));
+    let client = Client::connect(engine.address()).await.expect("a client");
+    let run = run_of(&client, &id).await;
+    let browser = Browser::launch(&chromium).await;
+    let page = browser
+        .open(&format!(
+            "{ui}/namespaces/default/workflows/{id}/{run}/history"
+        ))
+        .await;
+    // The input, stored encrypted, shows as the workflow was given it.
+    until_shown(&page, PLAINTEXT_CARD).await;
+    screenshot(&page, "encrypted-run-decoded").await;
     browser.close().await;
     engine.shutdown().await;
 }
