@@ -1,7 +1,8 @@
 //! Visibility queries: the common part of Temporal's list query language.
 //!
 //! - Fields: `WorkflowType`, `WorkflowId`, `RunId`, `ExecutionStatus`, `TaskQueue`,
-//!   `StartTime`, `CloseTime`, `ExecutionTime`, `HistoryLength`, the predefined search
+//!   `StartTime`, `CloseTime`, `ExecutionTime`, `HistoryLength`, `RootWorkflowId`,
+//!   `RootRunId`, `ParentWorkflowId`, `ParentRunId`, the predefined search
 //!   attributes (such as `TemporalScheduledById`) and the namespace's custom ones; a name
 //!   may be quoted with backticks. A name that is none of these is refused
 //!   ([`Filter::resolve`]), and so is a value not of the field's type (`Size > '5'` for an
@@ -42,6 +43,11 @@ pub(crate) struct Record<'a> {
     pub(crate) close_time: Option<SystemTime>,
     pub(crate) history_length: usize,
     pub(crate) search_attributes: Option<&'a SearchAttributes>,
+    /// The run at the root of its tree of children, `(workflow id, run id)` (itself if it
+    /// is no child).
+    pub(crate) root: (&'a str, &'a str),
+    /// The run that started it as a child, if one did.
+    pub(crate) parent: Option<(&'a str, &'a str)>,
 }
 
 /// How deep parentheses may nest.
@@ -88,6 +94,10 @@ enum Field {
     CloseTime,
     ExecutionTime,
     HistoryLength,
+    RootWorkflowId,
+    RootRunId,
+    ParentWorkflowId,
+    ParentRunId,
     /// A search attribute, of its type (`Unspecified` until [`Filter::resolve`]).
     SearchAttribute(String, Type),
 }
@@ -335,6 +345,10 @@ impl Field {
             "CloseTime" => Self::CloseTime,
             "ExecutionTime" => Self::ExecutionTime,
             "HistoryLength" => Self::HistoryLength,
+            "RootWorkflowId" => Self::RootWorkflowId,
+            "RootRunId" => Self::RootRunId,
+            "ParentWorkflowId" => Self::ParentWorkflowId,
+            "ParentRunId" => Self::ParentRunId,
             other => Self::SearchAttribute(other.to_owned(), Type::Unspecified),
         }
     }
@@ -411,6 +425,14 @@ impl Field {
             Self::ExecutionTime => Actual::Time(run.execution_time),
             Self::CloseTime => run.close_time.map_or(Actual::Null, Actual::Time),
             Self::HistoryLength => Actual::Number(run.history_length as f64),
+            Self::RootWorkflowId => Actual::Text(run.root.0.to_owned()),
+            Self::RootRunId => Actual::Text(run.root.1.to_owned()),
+            Self::ParentWorkflowId => run
+                .parent
+                .map_or(Actual::Null, |p| Actual::Text(p.0.to_owned())),
+            Self::ParentRunId => run
+                .parent
+                .map_or(Actual::Null, |p| Actual::Text(p.1.to_owned())),
             Self::SearchAttribute(name, kind) => search_attribute(run, name, *kind),
         }
     }
@@ -825,6 +847,8 @@ mod tests {
             close_time: None,
             history_length: 3,
             search_attributes,
+            root: ("wf", "r"),
+            parent: None,
         }
     }
 
@@ -1013,5 +1037,36 @@ mod tests {
             .unwrap()
             .join()
             .unwrap();
+    }
+
+    #[test]
+    fn a_child_is_found_by_its_root_and_its_parent() {
+        let custom = Custom::default();
+        let child = Record {
+            root: ("top", "top-run"),
+            parent: Some(("mid", "mid-run")),
+            ..record(None)
+        };
+        let top = record(None);
+        let matches = |query: &str, run: &Record<'_>| {
+            let mut filter = parse(query);
+            filter.resolve(query, &custom).unwrap();
+            filter.matches(run)
+        };
+        for (query, child_matches, top_matches) in [
+            (
+                "RootWorkflowId = 'top' AND RootRunId = 'top-run'",
+                true,
+                false,
+            ),
+            ("ParentWorkflowId = 'mid'", true, false),
+            ("ParentRunId = 'mid-run'", true, false),
+            ("ParentWorkflowId IS NULL", false, true),
+            // A run that is no child is its own root.
+            ("RootWorkflowId = 'wf' AND RootRunId = 'r'", false, true),
+        ] {
+            assert_eq!(matches(query, &child), child_matches, "{query}");
+            assert_eq!(matches(query, &top), top_matches, "{query}");
+        }
     }
 }

@@ -417,6 +417,16 @@ async fn a_retrying_activity_shows_its_attempt_and_last_failure() {
             assert!(text.contains("Attempt") && text.contains('2'), "{text}");
             screenshot(&page, "pending-activity-retrying").await;
             browser.close().await;
+            // The built-in query the UI lists a workflow's handlers from.
+            let metadata: serde_json::Value = client
+                .workflow_handle(&id)
+                .query_with("__temporal_workflow_metadata", ())
+                .await
+                .expect("the workflow's metadata");
+            assert_eq!(
+                metadata["definition"]["type"], "InfrequentPollingWorkflow",
+                "{metadata}"
+            );
         })
         .await
         .expect("the worker ran");

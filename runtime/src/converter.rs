@@ -31,6 +31,9 @@ pub const JSON_PLAIN: &str = "json/plain";
 pub const BINARY_NULL: &str = "binary/null";
 /// `binary/plain`: raw bytes.
 pub const BINARY_PLAIN: &str = "binary/plain";
+/// `json/protobuf`: a protobuf message as protojson, its type in the `messageType`
+/// metadata; read as the JSON it is.
+pub const JSON_PROTOBUF: &str = "json/protobuf";
 
 /// A value that travels as raw bytes (`binary/plain`), like Python's `bytes`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -140,7 +143,9 @@ pub fn from_payload<T: DeserializeOwned>(payload: &Payload) -> Result<T, Payload
         source: err.into_inner(),
     };
     match encoding {
-        JSON_PLAIN => {
+        // A protobuf message as protojson (what Temporal's SDKs send for one) reads as the
+        // JSON it is.
+        JSON_PLAIN | JSON_PROTOBUF => {
             let mut de = serde_json::Deserializer::from_slice(&payload.data);
             let value = serde_path_to_error::deserialize(&mut de).map_err(de_err)?;
             de.end().map_err(|source| PayloadError::Deserialize {
@@ -173,6 +178,16 @@ pub fn encoding_of(payload: &Payload) -> &str {
         .unwrap_or("")
 }
 
+/// A protobuf message as Temporal's `json/protobuf` payload: its protojson text `json`,
+/// named by its full type name (`temporal.api.sdk.v1.WorkflowMetadata`).
+pub(crate) fn proto_json_payload(message_type: &str, json: &serde_json::Value) -> Payload {
+    let mut payload = payload(JSON_PROTOBUF, json.to_string().into_bytes());
+    payload
+        .metadata
+        .insert("messageType".to_owned(), message_type.as_bytes().to_vec());
+    payload
+}
+
 fn payload(encoding: &str, data: Vec<u8>) -> Payload {
     Payload {
         metadata: HashMap::from([(ENCODING_KEY.to_owned(), encoding.as_bytes().to_vec())]),
@@ -184,7 +199,7 @@ fn payload(encoding: &str, data: Vec<u8>) -> Payload {
 /// Reads a payload as JSON for display (logs, the tour, errors); never fails.
 pub fn display_payload(payload: &Payload) -> String {
     match encoding_of(payload) {
-        JSON_PLAIN => String::from_utf8_lossy(&payload.data).into_owned(),
+        JSON_PLAIN | JSON_PROTOBUF => String::from_utf8_lossy(&payload.data).into_owned(),
         BINARY_NULL => "null".to_owned(),
         other => format!("<{} bytes of {other}>", payload.data.len()),
     }

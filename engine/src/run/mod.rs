@@ -593,6 +593,19 @@ impl Run {
             close_time: self.close_time,
             history_length: self.events.len(),
             search_attributes: self.search_attributes.as_ref(),
+            root: self
+                .started
+                .root_workflow_execution
+                .as_ref()
+                .map_or((&self.workflow_id, &self.run_id), |root| {
+                    (&root.workflow_id, &root.run_id)
+                }),
+            parent: self.parent.as_ref().map(|p| {
+                (
+                    p.execution.workflow_id.as_str(),
+                    p.execution.run_id.as_str(),
+                )
+            }),
         }
     }
 }

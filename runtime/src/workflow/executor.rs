@@ -617,6 +617,7 @@ impl<W: WorkflowDefinition> Instance<W> {
     }
 
     fn answer_query(&mut self, query: QueryWorkflow) {
+        const WORKFLOW_METADATA_QUERY: &str = "__temporal_workflow_metadata";
         let QueryWorkflow {
             query_id,
             query_type,
@@ -629,6 +630,7 @@ impl<W: WorkflowDefinition> Instance<W> {
                 crate::converter::to_payload(&self.describe_pending())
                     .map_err(|e| application_failure("PayloadError", e.to_string()))
             }
+            None if query_type == WORKFLOW_METADATA_QUERY => Ok(self.metadata()),
             None => {
                 let known = self.definition.handler_names().queries.join(", ");
                 Err(application_failure(
@@ -651,6 +653,32 @@ impl<W: WorkflowDefinition> Instance<W> {
                 query_id,
                 variant: Some(variant),
             }));
+    }
+
+    /// The workflow's type and the names of its queries, signals and updates, as
+    /// `temporal.api.sdk.v1.WorkflowMetadata`: the Temporal UI lists them (its Queries tab,
+    /// its signal form) from this built-in query, which every Temporal SDK answers.
+    fn metadata(&self) -> Payload {
+        let names = self.definition.handler_names();
+        let definitions = |names: &[&str]| {
+            let mut names = names.to_vec();
+            names.sort_unstable();
+            names
+                .into_iter()
+                .map(|name| serde_json::json!({ "name": name }))
+                .collect::<Vec<_>>()
+        };
+        crate::converter::proto_json_payload(
+            "temporal.api.sdk.v1.WorkflowMetadata",
+            &serde_json::json!({
+                "definition": {
+                    "type": W::NAME,
+                    "queryDefinitions": definitions(&names.queries),
+                    "signalDefinitions": definitions(&names.signals),
+                    "updateDefinitions": definitions(&names.updates),
+                }
+            }),
+        )
     }
 
     /// What the run is waiting on, for the `__stack_trace` query of the CLI and UI.
