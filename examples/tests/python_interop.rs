@@ -76,6 +76,15 @@ async fn a_python_client_runs_capstan_workflows_on(address: String) {
     assert_eq!(results["fruits"], "Ordered 3 Apples...Ordered 5 Bananas...");
     // Update-with-start from Python: the account started, then the running one updated.
     assert_eq!(results["points"], serde_json::json!([10, 15]));
+    // The Python SDK reads the workflow's metadata as `temporal.api.sdk.v1.WorkflowMetadata`.
+    assert_eq!(results["handlers"]["type"], "CustomerRewardAccount");
+    let updates = results["handlers"]["updates"]
+        .as_array()
+        .expect("update names");
+    assert!(
+        updates.contains(&"add_points".into()) && updates.contains(&"cancel".into()),
+        "{results}"
+    );
     // Python's JSON converter and Capstan's write identical bytes for the same value.
     let list = ShoppingList::three_apples_and_five_bananas();
     let ours = converter::to_payload(&list).unwrap().data;

@@ -3,6 +3,7 @@ import asyncio
 import json
 import sys
 
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
@@ -34,8 +35,17 @@ async def main() -> None:
         )
         points.append(status["points"])
     account = await start.workflow_handle()
+    # The built-in query every SDK answers (the Web UI lists handlers from it).
+    metadata = await account.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    definition = metadata.definition
+    handlers = {
+        "type": definition.type,
+        "queries": [d.name for d in definition.query_definitions],
+        "signals": [d.name for d in definition.signal_definitions],
+        "updates": [d.name for d in definition.update_definitions],
+    }
     await account.execute_update("cancel")
-    print(json.dumps({"greeting": greeting, "fruits": fruits, "points": points}))
+    print(json.dumps({"greeting": greeting, "fruits": fruits, "points": points, "handlers": handlers}))
 
 
 if __name__ == "__main__":
