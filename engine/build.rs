@@ -94,22 +94,28 @@ fn protos_dir() -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
     let cargo = std::env::var("CARGO")?;
     let manifest =
         std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("Cargo.toml");
-    let output = std::process::Command::new(cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--offline",
-            "--manifest-path",
-        ])
-        .arg(&manifest)
-        // Only the packages built here, which are on disk (others may not be).
-        .arg("--filter-platform")
-        .arg(std::env::var("TARGET")?)
-        .output()?;
+    let target = std::env::var("TARGET")?;
+    let metadata = |offline: bool| {
+        let mut cmd = std::process::Command::new(&cargo);
+        cmd.args(["metadata", "--format-version", "1", "--manifest-path"])
+            .arg(&manifest)
+            // Only this platform's packages (others may never have been downloaded).
+            .args(["--filter-platform", &target]);
+        if offline {
+            cmd.arg("--offline");
+        }
+        cmd.output()
+    };
+    // Offline first: a build has the packages it compiles. A build of one crate may lack
+    // the manifests of other members' dev-dependencies, which cargo then fetches.
+    let mut output = metadata(true)?;
+    if !output.status.success() {
+        output = metadata(false)?;
+    }
     if !output.status.success() {
         return Err(format!(
-            "`cargo metadata` failed: {}",
+            "`cargo metadata` failed, so the temporalio-protos sources (for the HTTP API's \
+             routes) cannot be found: {}",
             String::from_utf8_lossy(&output.stderr)
         )
         .into());
