@@ -357,19 +357,23 @@ impl Engine {
                 let _ = stopped.wait_for(|stop| *stop).await;
             }
         };
-        let api = Arc::new(http::HttpApi::new(
-            http::Grpc::new(services.clone()),
-            options.limits.grpc_message_size,
-        ));
+        // Built (its descriptors decoded, its routes read) only for an engine that serves
+        // HTTP: most engines, every test's, serve gRPC alone.
+        let api = (http_listener.is_some() || ui_listener.is_some()).then(|| {
+            Arc::new(http::HttpApi::new(
+                http::Grpc::new(services.clone()),
+                options.limits.grpc_message_size,
+            ))
+        });
         let mut side_servers = Vec::new();
-        if let Some(listener) = http_listener {
+        if let (Some(listener), Some(api)) = (http_listener, &api) {
             side_servers.push(tokio::spawn(http::serve(
                 listener,
                 api.clone(),
                 stopped_too(&side_stop),
             )));
         }
-        if let (Some(listener), Some(ui)) = (ui_listener, &options.web_ui) {
+        if let (Some(listener), Some(ui), Some(api)) = (ui_listener, &options.web_ui, api) {
             let ui = web_ui::WebUi::new(api, ui, options.api_key.clone());
             side_servers.push(tokio::spawn(web_ui::serve(
                 listener,

@@ -133,7 +133,11 @@ fn parse(field: &FieldDescriptor, text: &str) -> Result<Value, String> {
             _ => return Err(format!("`{text}` is not a boolean (true or false)")),
         }),
         Kind::String => Value::String(text.to_owned()),
-        Kind::Bytes => Value::Bytes(base64_bytes(text)?.into()),
+        Kind::Bytes => Value::Bytes(
+            payloads::unb64(text)
+                .ok_or_else(|| format!("`{text}` is not base64"))?
+                .into(),
+        ),
         Kind::Enum(e) => match e.get_value_by_name(text) {
             Some(v) => Value::EnumNumber(v.number()),
             None => Value::EnumNumber(
@@ -147,21 +151,6 @@ fn parse(field: &FieldDescriptor, text: &str) -> Result<Value, String> {
                 .map_err(|_| format!("`{text}` is not a valid {}", m.full_name()))?,
         ),
     })
-}
-
-/// Standard or URL-safe base64, padded or not, as grpc-gateway takes bytes in a query.
-fn base64_bytes(text: &str) -> Result<Vec<u8>, String> {
-    use base64::Engine as _;
-    let engines = [
-        base64::engine::general_purpose::STANDARD,
-        base64::engine::general_purpose::URL_SAFE,
-        base64::engine::general_purpose::STANDARD_NO_PAD,
-        base64::engine::general_purpose::URL_SAFE_NO_PAD,
-    ];
-    engines
-        .iter()
-        .find_map(|e| e.decode(text).ok())
-        .ok_or_else(|| format!("`{text}` is not base64"))
 }
 
 /// The encoded message `desc` as JSON, payloads in shorthand if `shorthand`.

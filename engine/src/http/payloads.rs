@@ -21,7 +21,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// Bytes from protojson's base64 (standard or URL-safe, padded or not).
-fn unb64(text: &str) -> Option<Vec<u8>> {
+pub(super) fn unb64(text: &str) -> Option<Vec<u8>> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
         .iter()

@@ -2,8 +2,6 @@
 //! their descriptors (each method's binding and its `additional_bindings`), matched against
 //! a request's method and path.
 
-use std::collections::BTreeSet;
-
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
 
 /// Every binding of the services' methods.
@@ -102,7 +100,7 @@ impl Routes {
     /// The route for `verb` and `path` (the URI's path, still percent-encoded).
     pub(crate) fn find(&self, verb: &http::Method, path: &str) -> Result<Matched<'_>, Unmatched> {
         let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
-        let mut methods = BTreeSet::new();
+        let mut methods: Vec<http::Method> = Vec::new();
         for route in &self.routes {
             let Some(bound) = route.bind(&segments)? else {
                 continue;
@@ -110,17 +108,14 @@ impl Routes {
             if route.verb == verb {
                 return Ok(Matched { route, bound });
             }
-            methods.insert(route.verb.as_str().to_owned());
+            if !methods.contains(&route.verb) {
+                methods.push(route.verb.clone());
+            }
         }
         if methods.is_empty() {
             Err(Unmatched::Path)
         } else {
-            Err(Unmatched::Method(
-                methods
-                    .iter()
-                    .filter_map(|m| http::Method::from_bytes(m.as_bytes()).ok())
-                    .collect(),
-            ))
+            Err(Unmatched::Method(methods))
         }
     }
 
@@ -223,21 +218,29 @@ fn parse_template(path: &str) -> Vec<Segment> {
 
 /// A path segment's text: `%2F` is `/`, `+` stays `+`.
 fn percent_decode(segment: &str) -> Result<String, Unmatched> {
-    let bytes = segment.as_bytes();
+    String::from_utf8(
+        unescape(segment, false).ok_or_else(|| Unmatched::Encoding(segment.to_owned()))?,
+    )
+    .map_err(|_| Unmatched::Encoding(segment.to_owned()))
+}
+
+/// The bytes `text` escapes with `%XX` (and, if `plus_is_space`, `+` for a space, as a
+/// form or query does); `None` if an escape is not two hex digits.
+pub(crate) fn unescape(text: &str, plus_is_space: bool) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = segment
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| Unmatched::Encoding(segment.to_owned()))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+        match bytes[i] {
+            b'%' => {
+                out.push(u8::from_str_radix(text.get(i + 1..i + 3)?, 16).ok()?);
+                i += 3;
+                continue;
+            }
+            b'+' if plus_is_space => out.push(b' '),
+            byte => out.push(byte),
         }
+        i += 1;
     }
-    String::from_utf8(out).map_err(|_| Unmatched::Encoding(segment.to_owned()))
+    Some(out)
 }
