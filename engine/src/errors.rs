@@ -53,15 +53,14 @@ pub(crate) fn namespace_not_found(namespace: &str) -> Status {
     )
 }
 
-/// No run `run_id` of workflow `workflow_id` (no run id: no run of it at all).
-pub(crate) fn workflow_not_found(namespace: &str, workflow_id: &str, run_id: &str) -> Status {
+/// No run `run_id` of workflow `workflow_id` (no run id: no run of it at all), in
+/// Temporal's words.
+pub(crate) fn workflow_not_found(workflow_id: &str, run_id: &str) -> Status {
     if run_id.is_empty() {
-        not_found(format!(
-            "workflow execution not found: `{workflow_id}` in namespace `{namespace}`"
-        ))
+        not_found(format!("workflow not found for ID: {workflow_id}"))
     } else {
         not_found(format!(
-            "workflow execution not found: `{workflow_id}` run `{run_id}` in namespace `{namespace}`"
+            "workflow execution not found for workflow ID \"{workflow_id}\" and run ID \"{run_id}\""
         ))
     }
 }

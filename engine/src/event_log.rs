@@ -167,6 +167,7 @@ event_types! {
     SignalExternalWorkflowExecutionFailedEventAttributes => SignalExternalWorkflowExecutionFailed,
     ExternalWorkflowExecutionSignaledEventAttributes => ExternalWorkflowExecutionSignaled,
     UpsertWorkflowSearchAttributesEventAttributes => UpsertWorkflowSearchAttributes,
+    WorkflowExecutionUpdateAdmittedEventAttributes => WorkflowExecutionUpdateAdmitted,
     WorkflowExecutionUpdateAcceptedEventAttributes => WorkflowExecutionUpdateAccepted,
     WorkflowExecutionUpdateCompletedEventAttributes => WorkflowExecutionUpdateCompleted,
     WorkflowPropertiesModifiedEventAttributes => WorkflowPropertiesModified,

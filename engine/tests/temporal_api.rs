@@ -250,6 +250,9 @@ fn command(attributes: Cmd) -> Command {
             CommandType::UpsertWorkflowSearchAttributes
         }
         Cmd::ProtocolMessageCommandAttributes(_) => CommandType::ProtocolMessage,
+        Cmd::StartChildWorkflowExecutionCommandAttributes(_) => {
+            CommandType::StartChildWorkflowExecution
+        }
         other => panic!("a command these tests do not send: {other:?}"),
     };
     Command {
@@ -1007,7 +1010,13 @@ async fn complete_update(server: &mut Server, queue: &str, result: &str) {
         .first()
         .cloned()
         .expect("the update is delivered");
-    let messages = vec![accept(&request), respond(&request, result)];
+    answer_update(server, task.task_token, &request, result).await;
+}
+
+/// Completes the workflow task of `task_token`, accepting and completing the update
+/// `request` with `result`.
+async fn answer_update(server: &mut Server, task_token: Vec<u8>, request: &Message, result: &str) {
+    let messages = vec![accept(request), respond(request, result)];
     let commands = messages
         .iter()
         .map(|m| {
@@ -1018,7 +1027,7 @@ async fn complete_update(server: &mut Server, queue: &str, result: &str) {
             ))
         })
         .collect();
-    server.respond(task.task_token, commands, messages).await;
+    server.respond(task_token, commands, messages).await;
 }
 
 /// An update-with-start of workflow `id` on `queue`, waiting for the update to complete.
@@ -2076,6 +2085,396 @@ async fn a_worker_fails_an_attempt_only_with_an_application_failure() {
             .await;
         seen_calls.push(answered(answer));
         seen_calls.join("\n")
+    })
+    .await;
+}
+
+/// Sends signal `name` (input: its name) to workflow `id`.
+async fn signal(server: &mut Server, id: &str, name: &str) {
+    server
+        .client
+        .signal_workflow_execution(service::SignalWorkflowExecutionRequest {
+            namespace: server.namespace.clone(),
+            workflow_execution: execution(id, ""),
+            signal_name: name.to_owned(),
+            input: payloads(name),
+            identity: "temporal-api-test".into(),
+            request_id: uuid::Uuid::new_v4().to_string(),
+            ..Default::default()
+        })
+        .await
+        .expect("the signal is taken");
+}
+
+/// A change to a reset request.
+type Shape<'a> = Box<dyn FnOnce(&mut service::ResetWorkflowExecutionRequest) + 'a>;
+
+/// Resets run `run_id` of workflow `id` to `finish_event_id` with reason "because", and
+/// what `shape` changes in the request; answers the new run's id.
+async fn reset(
+    server: &mut Server,
+    id: &str,
+    run_id: &str,
+    finish_event_id: i64,
+    shape: impl FnOnce(&mut service::ResetWorkflowExecutionRequest),
+) -> Result<String, tonic::Status> {
+    let mut request = service::ResetWorkflowExecutionRequest {
+        namespace: server.namespace.clone(),
+        workflow_execution: execution(id, run_id),
+        reason: "because".into(),
+        workflow_task_finish_event_id: finish_event_id,
+        request_id: uuid::Uuid::new_v4().to_string(),
+        ..Default::default()
+    };
+    shape(&mut request);
+    let answer = server.client.reset_workflow_execution(request).await?;
+    Ok(answer.into_inner().run_id)
+}
+
+/// A history as the reset tests compare it: each event's id, type and the attributes a
+/// reset writes or keeps, with run ids named after `runs` (`base`, `new`, ...).
+fn reset_history(events: &[HistoryEvent], runs: &[(&str, &str)]) -> String {
+    let name = |run_id: &str| {
+        runs.iter()
+            .find(|(id, _)| *id == run_id)
+            .map_or("another run", |(_, name)| *name)
+            .to_owned()
+    };
+    let text = |p: &Option<Payloads>| {
+        p.as_ref()
+            .and_then(|p| p.payloads.first())
+            .map(|p| String::from_utf8_lossy(&p.data).into_owned())
+            .unwrap_or_default()
+    };
+    events
+        .iter()
+        .map(|event| {
+            let detail = match &event.attributes {
+                Some(Event::WorkflowTaskScheduledEventAttributes(a)) => {
+                    format!("{:?}", a.task_queue.as_ref().map(|q| q.kind()))
+                }
+                Some(Event::WorkflowTaskStartedEventAttributes(a)) => a.identity.clone(),
+                Some(Event::WorkflowTaskFailedEventAttributes(a)) => format!(
+                    "{:?} {:?} {:?} by {}, base {}, new {}",
+                    a.cause(),
+                    a.failure.as_ref().map(|f| &f.message),
+                    a.failure.as_ref().map(|f| &f.failure_info),
+                    a.identity,
+                    name(&a.base_run_id),
+                    name(&a.new_run_id),
+                ),
+                Some(Event::WorkflowExecutionSignaledEventAttributes(a)) => {
+                    format!("{} {} by {}", a.signal_name, text(&a.input), a.identity)
+                }
+                Some(Event::WorkflowExecutionUpdateAdmittedEventAttributes(a)) => format!(
+                    "{:?} {:?}",
+                    a.request
+                        .as_ref()
+                        .and_then(|r| r.meta.as_ref())
+                        .map(|m| &m.update_id),
+                    a.origin(),
+                ),
+                Some(Event::WorkflowExecutionUpdateAcceptedEventAttributes(a)) => format!(
+                    "sequenced by {}, request kept: {}",
+                    a.accepted_request_sequencing_event_id,
+                    a.accepted_request.is_some()
+                ),
+                Some(Event::WorkflowExecutionTerminatedEventAttributes(a)) => {
+                    format!("{:?} by {}", a.reason, a.identity)
+                }
+                Some(Event::ActivityTaskScheduledEventAttributes(a)) => a.activity_id.clone(),
+                Some(Event::TimerStartedEventAttributes(a)) => a.timer_id.clone(),
+                Some(Event::ChildWorkflowExecutionCompletedEventAttributes(a)) => text(&a.result),
+                _ => String::new(),
+            };
+            format!("{} {:?} {detail}", event.event_id, event.event_type())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn a_reset_replays_its_prefix_and_reapplies_later_signals_and_updates() {
+    same_on_both(async |server: &mut Server| {
+        let id = unique_task_queue("reset");
+        let queue = unique_task_queue("reset");
+        let base = server.start(&id, &queue).await;
+        let activity = command::ScheduleActivityTaskCommandAttributes {
+            activity_id: "a".into(),
+            activity_type: Some(ActivityType { name: "A".into() }),
+            task_queue: Server::queue(&queue),
+            start_to_close_timeout: Some(prost_wkt_types::Duration {
+                seconds: 60,
+                nanos: 0,
+            }),
+            ..Default::default()
+        };
+        let timer = command::StartTimerCommandAttributes {
+            timer_id: "t".into(),
+            start_to_fire_timeout: Some(prost_wkt_types::Duration {
+                seconds: 3600,
+                nanos: 0,
+            }),
+        };
+        // 1-6: started, the first task, the activity and the timer.
+        server
+            .complete_task(
+                &queue,
+                vec![
+                    Cmd::ScheduleActivityTaskCommandAttributes(activity),
+                    Cmd::StartTimerCommandAttributes(timer),
+                ],
+            )
+            .await;
+        // 7-10: a signal and its task; the reset point is that task's completion (10).
+        signal(server, &id, "s1").await;
+        server.complete_task(&queue, Vec::new()).await;
+        // After the point: an update, accepted and completed, then a second signal.
+        let asked = spawn_update(server, &id);
+        complete_update(server, &queue, "ok").await;
+        let updated = asked.await.expect("the caller ends");
+        signal(server, &id, "s2").await;
+        let mut seen_calls = vec![format!("update: {updated:?}")];
+
+        // Points where no workflow task is pending, and requests Temporal refuses.
+        for point in [0, 1, 7, 11, 99] {
+            let answer = reset(server, &id, &base, point, |_| {}).await;
+            seen_calls.push(format!(
+                "reset to {point}: {:?}",
+                answer.map_err(|s| seen(&s))
+            ));
+        }
+        let unknown = "0193b7f2-0000-7000-8000-000000000000";
+        let refused: [(&str, Shape<'_>); 5] = [
+            ("no request id", Box::new(|r| r.request_id.clear())),
+            (
+                "no workflow id",
+                Box::new(|r| r.workflow_execution = execution("", "")),
+            ),
+            ("no execution", Box::new(|r| r.workflow_execution = None)),
+            (
+                "a run id that is no uuid",
+                Box::new(|r| r.workflow_execution = execution(&id, "xyz")),
+            ),
+            (
+                "an unknown run",
+                Box::new(|r| r.workflow_execution = execution(&id, unknown)),
+            ),
+        ];
+        for (what, shape) in refused {
+            let answer = reset(server, &id, &base, 10, shape).await;
+            seen_calls.push(format!("{what}: {:?}", answer.map_err(|s| seen(&s))));
+        }
+
+        let new = reset(server, &id, &base, 10, |_| {})
+            .await
+            .expect("the reset is taken");
+        let runs = [(base.as_str(), "base"), (new.as_str(), "new")];
+        seen_calls.push(format!(
+            "base:\n{}",
+            reset_history(&server.history(&id, &base).await, &runs)
+        ));
+        seen_calls.push(format!(
+            "new:\n{}",
+            reset_history(&server.history(&id, &new).await, &runs)
+        ));
+
+        // The new run's task replays the prefix; the reapplied update is read from the
+        // history, accepted and completed.
+        let task = server.take_task(&queue).await;
+        seen_calls.push(format!(
+            "task of the new run: {}, started {}, previous started {}, attempt {}, {} \
+             messages",
+            task.workflow_execution.as_ref().map(|e| e.run_id == new) == Some(true),
+            task.started_event_id,
+            task.previous_started_event_id,
+            task.attempt,
+            task.messages.len(),
+        ));
+        let admitted = task
+            .history
+            .as_ref()
+            .and_then(|h| {
+                h.events.iter().find_map(|e| match &e.attributes {
+                    Some(Event::WorkflowExecutionUpdateAdmittedEventAttributes(a)) => {
+                        Some((e.event_id, a.request.clone()))
+                    }
+                    _ => None,
+                })
+            })
+            .expect("the update is reapplied");
+        let request = Message {
+            id: "u/request".into(),
+            protocol_instance_id: "u".into(),
+            body: admitted.1.map(|r| prost_wkt_types::Any {
+                type_url: "type.googleapis.com/temporal.api.update.v1.Request".into(),
+                value: r.encode_to_vec(),
+            }),
+            sequencing_id: Some(message::SequencingId::EventId(admitted.0)),
+        };
+        answer_update(server, task.task_token, &request, "again").await;
+        let history = server.history(&id, &new).await;
+        seen_calls.push(format!(
+            "after its task:\n{}",
+            reset_history(&history[12..], &runs)
+        ));
+
+        // The pending activity is scheduled again, for the new run.
+        seen_calls.push(format!(
+            "pending: {}",
+            pending_activity(server, &id, &new).await
+        ));
+        let activity = server.take_activity(&queue).await;
+        seen_calls.push(format!(
+            "activity {} of the new run: {}, attempt {}",
+            activity.activity_id,
+            activity
+                .workflow_execution
+                .as_ref()
+                .map(|e| e.run_id == new)
+                == Some(true),
+            activity.attempt,
+        ));
+        let base_info = server.describe(&id, &base).await;
+        let new_info = server.describe(&id, &new).await;
+        let extended = |d: &service::DescribeWorkflowExecutionResponse| {
+            d.workflow_extended_info.clone().unwrap_or_default()
+        };
+        seen_calls.push(format!(
+            "base: {:?}, reset to the new run: {}; new: {:?}, original start is the base's: \
+             {}, last reset set: {}",
+            base_info
+                .workflow_execution_info
+                .as_ref()
+                .map(|i| i.status()),
+            extended(&base_info).reset_run_id == new,
+            new_info
+                .workflow_execution_info
+                .as_ref()
+                .map(|i| i.status()),
+            extended(&new_info).original_start_time
+                == base_info
+                    .workflow_execution_info
+                    .as_ref()
+                    .and_then(|i| i.start_time),
+            extended(&new_info).last_reset_time.is_some(),
+        ));
+        seen_calls.join("\n").replace(&id, "{id}")
+    })
+    .await;
+}
+
+#[tokio::test]
+#[allow(deprecated)] // `reset_reapply_type`, which clients still send
+async fn a_closed_workflow_resets_to_a_task_not_yet_started() {
+    same_on_both(async |server: &mut Server| {
+        let id = unique_task_queue("reset-closed");
+        let queue = unique_task_queue("reset-closed");
+        let base = server.start(&id, &queue).await;
+        server.complete_task(&queue, Vec::new()).await;
+        signal(server, &id, "s1").await;
+        server
+            .complete_task(
+                &queue,
+                vec![Cmd::CompleteWorkflowExecutionCommandAttributes(
+                    CompleteWorkflowExecutionCommandAttributes {
+                        result: payloads("done"),
+                    },
+                )],
+            )
+            .await;
+        // Before the first task started: the reset starts it, then fails it.
+        let first = reset(server, &id, &base, 3, |_| {})
+            .await
+            .expect("the reset is taken");
+        // Again, reapplying nothing: the first reset's run, open, is terminated.
+        let second = reset(server, &id, &base, 3, |r| {
+            r.reset_reapply_type =
+                temporalio_protos::temporal::api::enums::v1::ResetReapplyType::None as i32;
+        })
+        .await
+        .expect("the reset is taken");
+        let runs = [
+            (base.as_str(), "base"),
+            (first.as_str(), "first"),
+            (second.as_str(), "second"),
+        ];
+        let mut seen_calls = Vec::new();
+        for (run, name) in runs {
+            let history = server.history(&id, run).await;
+            seen_calls.push(format!("{name}:\n{}", reset_history(&history, &runs)));
+        }
+        let current = server.describe(&id, "").await;
+        seen_calls.push(format!(
+            "current is the second: {}",
+            current
+                .workflow_execution_info
+                .and_then(|i| i.execution)
+                .is_some_and(|e| e.run_id == second)
+        ));
+        seen_calls.join("\n")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_reset_run_hears_of_the_child_its_prefix_started() {
+    same_on_both(async |server: &mut Server| {
+        let id = unique_task_queue("reset-parent");
+        let queue = unique_task_queue("reset-parent");
+        let child_id = format!("{id}-child");
+        let child_queue = unique_task_queue("reset-child");
+        let base = server.start(&id, &queue).await;
+        // 1-7: the parent starts a child; 8-9: its next task.
+        server
+            .complete_task(
+                &queue,
+                vec![Cmd::StartChildWorkflowExecutionCommandAttributes(
+                    command::StartChildWorkflowExecutionCommandAttributes {
+                        workflow_id: child_id.clone(),
+                        workflow_type: Some(WorkflowType { name: "C".into() }),
+                        task_queue: Server::queue(&child_queue),
+                        ..Default::default()
+                    },
+                )],
+            )
+            .await;
+        server.complete_task(&queue, Vec::new()).await;
+        let new = reset(server, &id, &base, 9, |_| {})
+            .await
+            .expect("the reset is taken");
+        // The child, untouched by the reset, completes: the new run hears of it.
+        server
+            .complete_task(
+                &child_queue,
+                vec![Cmd::CompleteWorkflowExecutionCommandAttributes(
+                    CompleteWorkflowExecutionCommandAttributes {
+                        result: payloads("child done"),
+                    },
+                )],
+            )
+            .await;
+        let runs = [(base.as_str(), "base"), (new.as_str(), "new")];
+        let new_history = server.history(&id, &new).await;
+        assert!(
+            new_history
+                .iter()
+                .any(|e| e.event_type() == EventType::ChildWorkflowExecutionCompleted),
+            "the new run hears of its child"
+        );
+        let child = server.describe(&child_id, "").await;
+        let info = child.workflow_execution_info.unwrap_or_default();
+        format!(
+            "base:\n{}\nnew:\n{}\nchild: {:?}, its parent named {:?}",
+            reset_history(&server.history(&id, &base).await, &runs),
+            reset_history(&new_history, &runs),
+            info.status(),
+            info.parent_execution.map(|p| runs
+                .iter()
+                .find(|(run, _)| *run == p.run_id)
+                .map(|(_, name)| *name)),
+        )
+        .replace(&id, "{id}")
     })
     .await;
 }

@@ -1,8 +1,9 @@
 //! Interop with the real Python SDK (`temporalio`), on the real dev server and on the
 //! embedded engine: a Python client runs Capstan workflows, a Capstan client runs a
 //! workflow of a Python worker, both write the same payload bytes, the seed's Python
-//! schedules run on the engine's scheduler, an operator pauses a Python activity, and
-//! lock-serialised Python update handlers run one at a time.
+//! schedules run on the engine's scheduler, an operator pauses a Python activity,
+//! lock-serialised Python update handlers run one at a time, and a Python worker
+//! replays a reset run.
 
 use std::path::PathBuf;
 
@@ -337,6 +338,40 @@ async fn python_user_metadata_on(address: String) {
                 "activity_task_scheduled": "greets",
                 "start_child_workflow_execution_initiated": "the child",
             },
+        }),
+        "{address}"
+    );
+}
+
+/// The Python SDK resets a workflow to the end of its first workflow task: the new run
+/// replays the kept prefix on a Python worker, gets the later signal and update
+/// reapplied, runs the activity again and completes; the run it replaced is terminated
+/// and names it, on both backends alike.
+#[tokio::test]
+async fn python_resets_a_workflow_and_its_worker_replays_the_new_run() {
+    on_both_backends(python_reset_on).await;
+}
+
+async fn python_reset_on(address: String) {
+    let seen = python_json(&address, "reset_workflow.py", "interop-reset").await;
+    assert_eq!(
+        seen,
+        serde_json::json!({
+            "update before the reset": 2,
+            "result": {
+                "greeting": "hello reset",
+                "inputs": ["signal 1", "update 1", "signal 2"],
+            },
+            "activity calls": ["reset", "reset"],
+            "new run, after the prefix": [
+                "WORKFLOW_TASK_FAILED",
+                "WORKFLOW_EXECUTION_SIGNALED",
+                "WORKFLOW_EXECUTION_UPDATE_ADMITTED",
+                "WORKFLOW_TASK_SCHEDULED",
+            ],
+            "base closed": ["WORKFLOW_EXECUTION_TERMINATED", "try again"],
+            "base names the new run": true,
+            "base status": "WORKFLOW_EXECUTION_STATUS_TERMINATED",
         }),
         "{address}"
     );

@@ -152,6 +152,22 @@ impl Activity {
         deadlines
     }
 
+    /// An activity with these attributes, its first attempt queued `now`.
+    pub(super) fn new(attrs: ActivityTaskScheduledEventAttributes, now: SystemTime) -> Self {
+        Self {
+            attrs,
+            scheduled_time: now,
+            attempt_scheduled_time: now,
+            attempt: 1,
+            state: ActivityState::Scheduled,
+            heartbeat_details: None,
+            last_failure: None,
+            cancel_requested_event_id: None,
+            paused: None,
+            reset_requested: false,
+        }
+    }
+
     /// The queue its attempts wait on.
     fn queue(&self) -> String {
         self.attrs
@@ -202,25 +218,27 @@ impl Run {
             Attributes::ActivityTaskScheduledEventAttributes(attrs.clone()),
             user_metadata,
         );
-        let activity = Activity {
-            attrs,
-            scheduled_time: ctx.now,
-            attempt_scheduled_time: ctx.now,
-            attempt: 1,
-            state: ActivityState::Scheduled,
-            heartbeat_details: None,
-            last_failure: None,
-            cancel_requested_event_id: None,
-            paused: None,
-            reset_requested: false,
-        };
-        let queue = activity.queue();
+        let activity = Activity::new(attrs, ctx.now);
         // Temporal runs an activity eagerly only on the workflow's own task queue: the
         // completing worker polls that one.
-        let eager = a.request_eager_execution && queue == self.task_queue;
+        let eager = a.request_eager_execution && activity.queue() == self.task_queue;
         self.activities.insert(scheduled_event_id, activity);
+        self.queue_first_attempt(ctx, scheduled_event_id, eager);
+    }
+
+    /// Queues the first attempt of the activity scheduled at `scheduled_event_id` (kept
+    /// for the completing worker when `eager`).
+    pub(super) fn queue_first_attempt(
+        &self,
+        ctx: &mut Ctx<'_>,
+        scheduled_event_id: i64,
+        eager: bool,
+    ) {
+        let Some(activity) = self.activities.get(&scheduled_event_id) else {
+            return;
+        };
         ctx.effects.push(Effect::ActivityTask {
-            queue,
+            queue: activity.queue(),
             task: ActivityTaskRef {
                 run_id: self.run_id.clone(),
                 scheduled_event_id,

@@ -166,7 +166,9 @@ impl Run {
                 ));
             };
             let turn = turns.entry(id).or_insert(match update.state {
-                UpdateState::Admitted | UpdateState::Delivered(_) => Turn::Open,
+                UpdateState::Admitted | UpdateState::InHistory(_) | UpdateState::Delivered(_) => {
+                    Turn::Open
+                }
                 UpdateState::Accepted(_) => Turn::Accepted,
                 UpdateState::Completed(_) | UpdateState::Aborted => Turn::Completed,
             });

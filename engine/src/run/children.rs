@@ -26,6 +26,28 @@ pub(crate) struct Child {
     pub(crate) parent_close_policy: i32,
 }
 
+impl Child {
+    /// The child initiated with `attrs`, started as `execution` (written at
+    /// `started_event_id`; 0 while that event is buffered).
+    pub(super) fn new(
+        attrs: &StartChildWorkflowExecutionInitiatedEventAttributes,
+        execution: WorkflowExecution,
+        started_event_id: i64,
+    ) -> Self {
+        Self {
+            execution,
+            workflow_type: attrs
+                .workflow_type
+                .as_ref()
+                .map(|t| t.name.clone())
+                .unwrap_or_default(),
+            namespace: attrs.namespace.clone(),
+            started_event_id,
+            parent_close_policy: attrs.parent_close_policy,
+        }
+    }
+}
+
 /// The run that started this one as a child.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ParentRef {
@@ -179,7 +201,7 @@ impl Run {
                     initiated_event_id: initiated,
                     workflow_execution: Some(execution.clone()),
                     workflow_type: attrs.workflow_type.clone(),
-                    header: attrs.header,
+                    header: attrs.header.clone(),
                     ..Default::default()
                 },
             ),
@@ -190,16 +212,8 @@ impl Run {
         } else {
             0
         };
-        self.children.insert(
-            initiated,
-            Child {
-                execution,
-                workflow_type: attrs.workflow_type.map(|t| t.name).unwrap_or_default(),
-                namespace: attrs.namespace,
-                started_event_id,
-                parent_close_policy: attrs.parent_close_policy,
-            },
-        );
+        self.children
+            .insert(initiated, Child::new(&attrs, execution, started_event_id));
     }
 
     /// What its parent hears of this run, which just closed.

@@ -33,7 +33,7 @@ pub(crate) fn closes_run(command: &Command) -> bool {
 /// Merges upserted memo fields or search attributes into a run's: a key upserted as
 /// nothing (no data, JSON `null` or `[]`, as SDKs encode "unset") is removed, as on
 /// Temporal.
-fn upsert(fields: &mut HashMap<String, Payload>, upserted: &HashMap<String, Payload>) {
+pub(super) fn upsert(fields: &mut HashMap<String, Payload>, upserted: &HashMap<String, Payload>) {
     for (key, value) in upserted {
         if unsets(value) {
             fields.remove(key);

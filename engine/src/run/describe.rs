@@ -11,7 +11,7 @@ use crate::proto::{
             PauseInfo,
         },
         PendingActivityInfo, PendingChildExecutionInfo, WorkflowExecutionConfig,
-        WorkflowExecutionInfo,
+        WorkflowExecutionExtendedInfo, WorkflowExecutionInfo,
     },
 };
 
@@ -43,6 +43,21 @@ impl Run {
             first_run_id: self.started.first_execution_run_id.clone(),
             root_execution: Some(self.root_execution()),
             priority: self.started.priority.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// What describe adds of the run's resets: the run that reset it, when the first run
+    /// it was reset from started (its own start, if none), and when it was reset.
+    pub(crate) fn extended_info(&self) -> WorkflowExecutionExtendedInfo {
+        WorkflowExecutionExtendedInfo {
+            reset_run_id: self.reset_run_id.clone(),
+            original_start_time: Some(proto::timestamp(
+                self.original_start_time.unwrap_or(self.start_time),
+            )),
+            last_reset_time: self
+                .original_start_time
+                .map(|_| proto::timestamp(self.start_time)),
             ..Default::default()
         }
     }

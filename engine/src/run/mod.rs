@@ -16,6 +16,7 @@
 //! | `signals` | signals and cancel requests, received and sent |
 //! | `updates` | the update protocol |
 //! | `close` | closing the run, and the run that follows it (retry, cron, continue-as-new) |
+//! | `reset` | a run rebuilt from a prefix of another's history, for a reset |
 //! | `retry` | retry policies |
 //! | `queries` | query-only workflow tasks |
 //! | `describe` | what describe and list report of a run |
@@ -39,6 +40,7 @@ mod close;
 mod commands;
 mod describe;
 mod queries;
+mod reset;
 mod retry;
 mod signals;
 mod start;
@@ -61,6 +63,7 @@ pub(crate) use activities::{Activity, ActivityState, HeartbeatAnswer};
 pub(crate) use activity_actions::{Restart, Targets};
 pub(crate) use buffer::{Buffered, EventBuffer};
 pub(crate) use children::{Child, ParentRef};
+pub(crate) use reset::{Reapply, Reset, RESETTER_IDENTITY};
 pub(crate) use start::StartRun;
 pub(crate) use timers::UserTimer;
 pub(crate) use updates::Update;
@@ -282,6 +285,14 @@ pub(crate) struct Run {
     /// signals later.
     #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
     signal_request_ids: VecDeque<String>,
+    /// The run that reset this one (the latest, if it was reset more than once); empty:
+    /// none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) reset_run_id: String,
+    /// When the first run this one was reset from started (this run's start is its
+    /// reset); `None`: it was not made by a reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) original_start_time: Option<SystemTime>,
     /// Inside `complete_workflow_task`: new events don't schedule a task by themselves.
     in_completion: bool,
     needs_task: bool,
@@ -375,6 +386,8 @@ impl Run {
                 in_completion: self.in_completion,
                 needs_task: self.needs_task,
                 signal_request_ids: self.signal_request_ids.clone(),
+                reset_run_id: self.reset_run_id.clone(),
+                original_start_time: self.original_start_time,
             },
             events: if speculative {
                 Ok(self.events.clone())
@@ -529,6 +542,10 @@ impl Run {
     /// When the run may first execute: its start, after any start delay, backoff or cron
     /// wait.
     pub(crate) fn execution_time(&self) -> SystemTime {
+        // A reset's run starts at the reset, past any wait.
+        if self.original_start_time.is_some() {
+            return self.start_time;
+        }
         after(
             self.start_time,
             proto::duration(self.started.first_workflow_task_backoff.as_ref()).unwrap_or_default(),

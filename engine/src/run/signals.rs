@@ -26,19 +26,29 @@ impl Run {
         request_id: &str,
         attrs: WorkflowExecutionSignaledEventAttributes,
     ) {
-        if !request_id.is_empty() {
-            if self.signal_request_ids.iter().any(|id| id == request_id) {
-                return;
-            }
-            if self.signal_request_ids.len() == RECENT_SIGNAL_REQUEST_IDS {
-                self.signal_request_ids.pop_front();
-            }
-            self.signal_request_ids.push_back(request_id.to_owned());
+        if !self.remember_signal_request(request_id) {
+            return;
         }
         self.add_new_event(
             ctx,
             Attributes::WorkflowExecutionSignaledEventAttributes(attrs),
         );
+    }
+
+    /// Notes a client signal's request id; false if the run has seen it (a retry). An
+    /// empty id is never a retry.
+    pub(super) fn remember_signal_request(&mut self, request_id: &str) -> bool {
+        if request_id.is_empty() {
+            return true;
+        }
+        if self.signal_request_ids.iter().any(|id| id == request_id) {
+            return false;
+        }
+        if self.signal_request_ids.len() == RECENT_SIGNAL_REQUEST_IDS {
+            self.signal_request_ids.pop_front();
+        }
+        self.signal_request_ids.push_back(request_id.to_owned());
+        true
     }
 
     /// A request to cancel the run, from a client, its parent or its schedule.

@@ -104,6 +104,8 @@ impl Run {
             in_completion: false,
             needs_task: false,
             signal_request_ids: Default::default(),
+            reset_run_id: String::new(),
+            original_start_time: None,
         };
         run.append_described(
             ctx,

@@ -1048,3 +1048,135 @@ fn a_timer_that_fired_while_the_task_ran_can_still_be_cancelled() {
         "the buffered fired event is dropped"
     );
 }
+
+#[test]
+fn a_reset_run_is_rebuilt_from_the_prefix_with_the_deadlines_the_live_run_had() {
+    let mut world = World::new();
+    let mut base = world.started_task();
+    let timer = StartTimerCommandAttributes {
+        timer_id: "t".into(),
+        start_to_fire_timeout: secs(90),
+    };
+    let commands = vec![
+        command(Cmd::ScheduleActivityTaskCommandAttributes(activity("a"))),
+        command(Cmd::StartTimerCommandAttributes(timer)),
+    ];
+    world.complete(&mut base, commands).0.expect("completed");
+    let live_timer = base
+        .deadlines()
+        .into_iter()
+        .find(|d| matches!(&d.timer, RunTimer::UserTimer { timer_id, .. } if timer_id == "t"));
+    // 7-10: a signal, and its task.
+    world.later(Duration::from_secs(10));
+    world.apply(&mut base, |run, ctx| {
+        run.signal(ctx, "", Default::default())
+    });
+    world
+        .apply(&mut base, |run, ctx| {
+            run.start_workflow_task(ctx, "worker", "q")
+        })
+        .0
+        .expect("the task starts");
+    world.complete(&mut base, Vec::new()).0.expect("completed");
+    world.later(Duration::from_secs(10));
+    let reset = |finish_event_id| Reset {
+        reason: "because".into(),
+        request_id: "reset".into(),
+        finish_event_id,
+        reapply: Reapply::from_request(0, &[]),
+    };
+    for refused in [0, 1, 5, 7, 11] {
+        let answer = base.rebuilt(world.now, "new".into(), &reset(refused));
+        assert_eq!(
+            answer.map(|_| ()).map_err(|s| s.code()),
+            Err(tonic::Code::InvalidArgument),
+            "no reset to {refused}"
+        );
+    }
+
+    let (mut new, task) = base
+        .rebuilt(world.now, "new".into(), &reset(10))
+        .expect("a task is pending at 10");
+    assert_eq!(new.events.len(), 9, "the prefix is kept");
+    let ((), effects) = world.apply(&mut new, |run, ctx| {
+        run.finish_reset(ctx, &reset(10), task, "base", Vec::new(), Vec::new())
+    });
+    assert_eq!(
+        new_types(&new, 9),
+        [E::WorkflowTaskFailed, E::WorkflowTaskScheduled]
+    );
+    assert_eq!(
+        new.previous_started_event_id, 3,
+        "the last completed task's"
+    );
+    // The timer keeps its deadline; the activity is queued again at its first attempt.
+    let rebuilt_timer = new
+        .deadlines()
+        .into_iter()
+        .find(|d| matches!(&d.timer, RunTimer::UserTimer { timer_id, .. } if timer_id == "t"));
+    assert!(live_timer.is_some());
+    assert_eq!(rebuilt_timer, live_timer);
+    assert!(effects.contains(&Effect::ActivityTask {
+        queue: "q".into(),
+        task: ActivityTaskRef {
+            run_id: "new".into(),
+            scheduled_event_id: 5,
+            attempt: 1,
+        },
+        eager: false,
+    }));
+    assert_eq!(new.activities[&5].scheduled_time, world.now);
+}
+
+#[test]
+fn a_reset_reapplies_what_the_request_does_not_exclude() {
+    use crate::proto::enums::{ResetReapplyExcludeType as X, ResetReapplyType as T};
+    let all = Reapply {
+        signals: true,
+        updates: true,
+    };
+    let cases = [
+        (T::Unspecified, vec![], all),
+        (T::AllEligible, vec![], all),
+        (
+            T::Signal,
+            vec![],
+            Reapply {
+                updates: false,
+                ..all
+            },
+        ),
+        (
+            T::None,
+            vec![],
+            Reapply {
+                signals: false,
+                updates: false,
+            },
+        ),
+        (
+            T::Unspecified,
+            vec![X::Signal],
+            Reapply {
+                signals: false,
+                ..all
+            },
+        ),
+        (
+            T::AllEligible,
+            vec![X::Update, X::Nexus],
+            Reapply {
+                updates: false,
+                ..all
+            },
+        ),
+    ];
+    for (reapply_type, exclude, expected) in cases {
+        let exclude: Vec<i32> = exclude.into_iter().map(|x| x as i32).collect();
+        assert_eq!(
+            Reapply::from_request(reapply_type as i32, &exclude),
+            expected,
+            "{reapply_type:?} excluding {exclude:?}"
+        );
+    }
+}

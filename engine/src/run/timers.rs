@@ -10,8 +10,8 @@ use crate::proto::{
     self,
     command::{CancelTimerCommandAttributes, StartTimerCommandAttributes},
     history::{
-        history_event::Attributes, TimerCanceledEventAttributes, TimerFiredEventAttributes,
-        TimerStartedEventAttributes,
+        history_event::Attributes, HistoryEvent, TimerCanceledEventAttributes,
+        TimerFiredEventAttributes, TimerStartedEventAttributes,
     },
 };
 
@@ -145,16 +145,26 @@ impl Run {
             let started = usize::try_from(timer.started_event_id - 1)
                 .ok()
                 .and_then(|i| self.events.get(i));
-            if let Some(event) = started {
-                let at = proto::system_time(event.event_time.as_ref()).unwrap_or(self.start_time);
-                let fire_in = match event.attributes {
-                    Some(Attributes::TimerStartedEventAttributes(a)) => {
-                        proto::duration(a.start_to_fire_timeout.as_ref()).unwrap_or_default()
-                    }
-                    _ => Default::default(),
-                };
-                timer.fire_at = crate::clock::after(at, fire_in);
+            if let Some((_, started)) = started.and_then(|e| UserTimer::started_by(&e)) {
+                timer.fire_at = started.fire_at;
             }
         }
+    }
+}
+
+impl UserTimer {
+    /// The timer a `TimerStarted` event started, and its id: it fires its duration after
+    /// the event's time.
+    pub(super) fn started_by(event: &HistoryEvent) -> Option<(String, Self)> {
+        let Some(Attributes::TimerStartedEventAttributes(a)) = &event.attributes else {
+            return None;
+        };
+        let at = proto::system_time(event.event_time.as_ref())?;
+        let fire_in = proto::duration(a.start_to_fire_timeout.as_ref()).unwrap_or_default();
+        let timer = Self {
+            started_event_id: event.event_id,
+            fire_at: crate::clock::after(at, fire_in),
+        };
+        Some((a.timer_id.clone(), timer))
     }
 }

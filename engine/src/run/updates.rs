@@ -24,6 +24,9 @@ use crate::{
 pub(crate) enum UpdateState {
     /// Received, not yet given to a worker.
     Admitted,
+    /// Admitted by an `UpdateAdmitted` event at this id (reapplied by a reset): workers
+    /// read it from the history, not from a message.
+    InHistory(i64),
     /// Given to a worker in the workflow task scheduled at this event.
     Delivered(i64),
     /// Accepted by the workflow at this event.
@@ -48,11 +51,25 @@ pub(crate) struct Update {
 }
 
 impl Update {
+    /// Update `request` (its id from its meta), at `state`.
+    pub(super) fn new(request: update::Request, state: UpdateState) -> Self {
+        Self {
+            id: request
+                .meta
+                .as_ref()
+                .map(|m| m.update_id.clone())
+                .unwrap_or_default(),
+            request,
+            state,
+            accepted: false,
+        }
+    }
+
     /// Whether it waits for a worker to see it.
     pub(super) fn waits_for_worker(&self) -> bool {
         matches!(
             self.state,
-            UpdateState::Admitted | UpdateState::Delivered(_)
+            UpdateState::Admitted | UpdateState::InHistory(_) | UpdateState::Delivered(_)
         )
     }
 }
@@ -122,6 +139,31 @@ impl Run {
             }
         }
         Ok(())
+    }
+
+    /// An update reapplied by a reset: its `UpdateAdmitted` event written (unless the run
+    /// knows the update), which workers read as the update's request.
+    pub(super) fn admit_reapplied_update(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        attrs: WorkflowExecutionUpdateAdmittedEventAttributes,
+    ) {
+        let Some(request) = attrs.request.clone() else {
+            return;
+        };
+        let update = Update::new(request, UpdateState::Admitted);
+        if self.has_update(&update.id) {
+            return;
+        }
+        self.add_new_event(
+            ctx,
+            Attributes::WorkflowExecutionUpdateAdmittedEventAttributes(attrs),
+        );
+        let event_id = self.events.len() as i64;
+        self.updates.push(Update {
+            state: UpdateState::InHistory(event_id),
+            ..update
+        });
     }
 
     /// Whether update `id` is known to the run.
@@ -218,9 +260,10 @@ impl Run {
                         ..Default::default()
                     })),
                 })),
-                UpdateState::Aborted | UpdateState::Admitted | UpdateState::Delivered(_) => {
-                    UpdateState::Aborted
-                }
+                UpdateState::Aborted
+                | UpdateState::Admitted
+                | UpdateState::InHistory(_)
+                | UpdateState::Delivered(_) => UpdateState::Aborted,
             };
         }
     }
@@ -242,9 +285,15 @@ impl Run {
                 let Ok(acceptance) = update::Acceptance::decode(bytes) else {
                     return;
                 };
-                let request = acceptance
-                    .accepted_request
-                    .unwrap_or_else(|| self.updates[index].request.clone());
+                // A request the history holds is not written again, as on Temporal.
+                let request = match self.updates[index].state {
+                    UpdateState::InHistory(_) => None,
+                    _ => Some(
+                        acceptance
+                            .accepted_request
+                            .unwrap_or_else(|| self.updates[index].request.clone()),
+                    ),
+                };
                 let event_id = self.append(
                     ctx,
                     Attributes::WorkflowExecutionUpdateAcceptedEventAttributes(
@@ -253,7 +302,7 @@ impl Run {
                             accepted_request_message_id: acceptance.accepted_request_message_id,
                             accepted_request_sequencing_event_id: acceptance
                                 .accepted_request_sequencing_event_id,
-                            accepted_request: Some(request),
+                            accepted_request: request,
                         },
                     ),
                 );

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `namespaces` | system and cluster info, namespaces |
 //! | `search_attributes` | search attributes: list them, add and remove custom ones (`OperatorService`) |
-//! | `workflows` | start, signal-with-start, signal, cancel, terminate, delete, describe, reset sticky queue |
+//! | `workflows` | start, signal-with-start, signal, cancel, terminate, delete, describe, reset, reset sticky queue |
 //! | `history` | history reads, forward (and waiting) and reverse |
 //! | `workflow_tasks` | workflow task polls and answers, worker shutdown |
 //! | `activity_tasks` | activity task polls, heartbeats and answers (by token and by id) |
@@ -198,6 +198,7 @@ rpcs! { WorkflowService as SERVED {
     Write terminate_workflow_execution(TerminateWorkflowExecutionRequest) -> TerminateWorkflowExecutionResponse => terminate;
     Write delete_workflow_execution(DeleteWorkflowExecutionRequest) -> DeleteWorkflowExecutionResponse => delete;
     Read describe_workflow_execution(DescribeWorkflowExecutionRequest) -> DescribeWorkflowExecutionResponse => describe;
+    Write reset_workflow_execution(ResetWorkflowExecutionRequest) -> ResetWorkflowExecutionResponse => reset;
     Write reset_sticky_task_queue(ResetStickyTaskQueueRequest) -> ResetStickyTaskQueueResponse => reset_sticky_task_queue;
     // history.rs
     Read get_workflow_execution_history(GetWorkflowExecutionHistoryRequest) -> GetWorkflowExecutionHistoryResponse => history;

@@ -20,10 +20,6 @@ pub(crate) fn unimplemented(service: &str, method: &str) -> Status {
 pub(crate) fn instead(method: &str) -> &'static str {
     const VERSIONING: [&str; 4] = ["Deployment", "BuildId", "Versioning", "Reachability"];
     match method {
-        "ResetWorkflowExecution" => {
-            "resets are not offered yet; terminate the workflow and start it again, or run \
-             it on a Temporal cluster"
-        }
         "PauseWorkflowExecution" | "UnpauseWorkflowExecution" => {
             "workflows cannot be paused; hold work in the workflow with a signal and a \
              wait_condition"
@@ -161,13 +157,13 @@ mod tests {
 
     #[test]
     fn a_refusal_names_the_method_and_what_to_do_instead() {
-        let status = unimplemented("WorkflowService", "ResetWorkflowExecution");
+        let status = unimplemented("WorkflowService", "PauseWorkflowExecution");
         assert_eq!(status.code(), tonic::Code::Unimplemented);
         assert_eq!(
             status.message(),
-            "WorkflowService/ResetWorkflowExecution is not implemented by the Capstan engine: \
-             resets are not offered yet; terminate the workflow and start it again, or run it \
-             on a Temporal cluster"
+            "WorkflowService/PauseWorkflowExecution is not implemented by the Capstan engine: \
+             workflows cannot be paused; hold work in the workflow with a signal and a \
+             wait_condition"
         );
     }
 }

@@ -1,5 +1,5 @@
 //! Client calls on a workflow: start (and signal-with-start), signal, cancel, terminate,
-//! delete, describe, and resetting its sticky queue.
+//! delete, describe, reset, and resetting its sticky queue.
 
 // `TerminateIfRunning` is deprecated but still sent by older clients.
 #![allow(deprecated)]
@@ -21,6 +21,7 @@ use crate::{
         },
         service::*,
     },
+    run::{Reapply, Reset},
     state::StartWorkflow,
     validate,
 };
@@ -297,10 +298,49 @@ impl Service {
                     workflow_execution_info: Some(run.execution_info()),
                     pending_activities: run.pending_activities(),
                     pending_children: run.pending_children(),
+                    workflow_extended_info: Some(run.extended_info()),
                     ..Default::default()
                 })
             })
             .await
+    }
+
+    pub(super) async fn reset(
+        &self,
+        request: Request<ResetWorkflowExecutionRequest>,
+    ) -> Result<ResetWorkflowExecutionResponse, Status> {
+        let r = request.into_inner();
+        // Temporal's checks and words.
+        if r.namespace.is_empty() {
+            return Err(Status::invalid_argument("Namespace is empty."));
+        }
+        let Some(execution) = r.workflow_execution.as_ref() else {
+            return Err(Status::invalid_argument("Execution is not set on request."));
+        };
+        if execution.workflow_id.is_empty() {
+            return Err(Status::invalid_argument(
+                "WorkflowId is not set on request.",
+            ));
+        }
+        if !execution.run_id.is_empty() && uuid::Uuid::parse_str(&execution.run_id).is_err() {
+            return Err(Status::invalid_argument("Invalid RunId."));
+        }
+        if r.request_id.is_empty() {
+            return Err(Status::invalid_argument("RequestId is not set on request."));
+        }
+        let reset = Reset {
+            reason: r.reason,
+            request_id: r.request_id,
+            finish_event_id: r.workflow_task_finish_event_id,
+            reapply: Reapply::from_request(r.reset_reapply_type, &r.reset_reapply_exclude_types),
+        };
+        let run_id = self
+            .store
+            .transaction(|state| {
+                state.reset_workflow(&r.namespace, r.workflow_execution.as_ref(), reset)
+            })
+            .await?;
+        Ok(ResetWorkflowExecutionResponse { run_id })
     }
 
     pub(super) async fn reset_sticky_task_queue(

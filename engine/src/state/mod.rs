@@ -7,6 +7,7 @@
 //! | `dispatch` | handing queued workflow tasks, queries and activity tasks to pollers; sticky queues closing |
 //! | `fire` | firing due deadlines, and the virtual clock's skips |
 //! | `schedules` | the schedules' actions |
+//! | `reset` | resetting a workflow: the new run, the run it replaces, what is reapplied |
 //! | `rebuild` | the queues and deadlines of a state read from disk |
 //! | `damaged` | runs found damaged in the file, set aside and answered `DATA_LOSS` |
 //!
@@ -20,6 +21,7 @@ mod damaged;
 mod dispatch;
 mod fire;
 mod rebuild;
+mod reset;
 mod runs;
 mod schedules;
 mod workflows;
@@ -217,11 +219,7 @@ impl State {
                 }
                 _ => Err(match self.damaged.run(&execution.run_id) {
                     Some(damaged) if damaged.namespace == namespace => damaged.status(),
-                    _ => errors::workflow_not_found(
-                        namespace,
-                        &execution.workflow_id,
-                        &execution.run_id,
-                    ),
+                    _ => errors::workflow_not_found(&execution.workflow_id, &execution.run_id),
                 }),
             };
         }
@@ -231,7 +229,7 @@ impl State {
             .ok_or_else(
                 || match self.damaged.latest(namespace, &execution.workflow_id) {
                     Some(damaged) => damaged.status(),
-                    None => errors::workflow_not_found(namespace, &execution.workflow_id, ""),
+                    None => errors::workflow_not_found(&execution.workflow_id, ""),
                 },
             )
     }

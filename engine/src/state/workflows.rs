@@ -133,14 +133,7 @@ impl State {
 
     /// Starts a run and its first workflow task; it becomes its workflow id's current run.
     pub(crate) fn start_run(&mut self, start: StartRun) -> String {
-        let Self {
-            sticky,
-            config,
-            seq,
-            now,
-            ..
-        } = self;
-        let mut ctx = crate::run::Ctx::new(*now, config, sticky, seq);
+        let mut ctx = self.new_run_ctx();
         let run = Run::start(&mut ctx, start);
         let effects = ctx.effects;
         let run_id = run.run_id.clone();
@@ -150,6 +143,11 @@ impl State {
         self.runs.insert(run);
         self.apply_effects(&run_id, effects);
         run_id
+    }
+
+    /// The context of a run not yet in the state (one being started or reset).
+    pub(super) fn new_run_ctx(&mut self) -> crate::run::Ctx<'_> {
+        crate::run::Ctx::new(self.now, &self.config, &self.sticky, &mut self.seq)
     }
 
     /// Terminates every open run the transaction touched whose history grew past
@@ -400,8 +398,10 @@ impl State {
             return;
         };
         let children: Vec<_> = run.children.values().cloned().collect();
-        let continued =
-            run.status == WorkflowExecutionStatus::ContinuedAsNew || !run.new_run_id.is_empty();
+        // A run a reset replaced is continued by the reset's run.
+        let continued = run.status == WorkflowExecutionStatus::ContinuedAsNew
+            || !run.new_run_id.is_empty()
+            || !run.reset_run_id.is_empty();
         let parent = run.parent.clone();
         let closed = run.as_closed_child();
         let namespace = run.namespace.clone();
@@ -430,19 +430,34 @@ impl State {
             }
         }
         self.schedule_run_closed(run_id);
-        // A run continued by another (continue-as-new, retry, cron) is not the end of
+        // A run continued by another (continue-as-new, retry, cron, reset) is not the end of
         // the workflow: the parent hears of the last run only.
         if continued {
             return;
         }
         let Some(parent) = parent else { return };
-        let Ok(parent_run) = self.resolve_run_id(&parent.namespace, Some(&parent.execution)) else {
+        let Ok(mut parent_run) = self.resolve_run_id(&parent.namespace, Some(&parent.execution))
+        else {
             return;
         };
-        let waits = self
+        // A parent that was reset hears through the run that reset it.
+        while let Some(reset) = self
             .runs
             .get(&parent_run)
-            .is_some_and(|p| p.is_open() && p.children.contains_key(&parent.initiated_event_id));
+            .map(|p| p.reset_run_id.clone())
+            .filter(|id| !id.is_empty() && self.runs.get(id).is_some())
+        {
+            parent_run = reset;
+        }
+        // The parent waits for this child: the same initiated event names the same
+        // workflow id (after a reset, the new run's own children may reuse event ids).
+        let workflow_id = &self.runs[run_id].workflow_id;
+        let waits = self.runs.get(&parent_run).is_some_and(|p| {
+            p.is_open()
+                && p.children
+                    .get(&parent.initiated_event_id)
+                    .is_some_and(|c| c.execution.workflow_id == *workflow_id)
+        });
         if waits {
             self.with_run(&parent_run, |p, ctx| {
                 p.child_closed(ctx, parent.initiated_event_id, closed)

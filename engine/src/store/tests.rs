@@ -1109,3 +1109,66 @@ fn a_clock_that_reads_earlier_holds_time_still_until_it_catches_up() {
     drop(engine);
     remove_db(&path);
 }
+
+#[test]
+fn a_reset_run_and_the_run_it_replaced_are_restored_after_a_restart() {
+    let path = temp_db("reset-restart");
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let mut engine = Durable::open(&path, t0);
+    let base = engine.start("reset", Default::default());
+    // 1-6: a timer and an activity; 7-10: a signal and its task; then another signal.
+    engine.run_task(
+        "reset",
+        vec![
+            Cmd::StartTimerCommandAttributes(StartTimerCommandAttributes {
+                timer_id: "t".into(),
+                start_to_fire_timeout: secs(600),
+            }),
+            Cmd::ScheduleActivityTaskCommandAttributes(ScheduleActivityTaskCommandAttributes {
+                activity_id: "a".into(),
+                activity_type: Some(ActivityType { name: "a".into() }),
+                start_to_close_timeout: secs(60),
+                ..Default::default()
+            }),
+        ],
+    );
+    signal(&mut engine, &base, "first");
+    engine.later(Duration::from_secs(5));
+    engine.run_task("reset", Vec::new());
+    signal(&mut engine, &base, "second");
+    engine.later(Duration::from_secs(5));
+    let reset = crate::run::Reset {
+        reason: "because".into(),
+        request_id: "reset".into(),
+        finish_event_id: 10,
+        reapply: crate::run::Reapply::from_request(0, &[]),
+    };
+    let execution = proto::common::WorkflowExecution {
+        workflow_id: "reset".into(),
+        run_id: base.clone(),
+    };
+    let (new, _) = engine.tx(|state| state.reset_workflow("default", Some(&execution), reset));
+    let new = new.expect("the reset is taken");
+    let before = (
+        snapshot(&mut engine, &base, "reset"),
+        snapshot(&mut engine, &new, "reset"),
+    );
+    assert!(
+        before.0.contains(&new),
+        "the base names the run that reset it"
+    );
+    drop(engine);
+
+    let mut engine = Durable::open(&path, t0 + Duration::from_secs(10));
+    let after = (
+        snapshot(&mut engine, &base, "reset"),
+        snapshot(&mut engine, &new, "reset"),
+    );
+    assert_eq!(after, before);
+    assert_eq!(
+        engine.state.current[&("default".into(), "reset".into())],
+        new
+    );
+    drop(engine);
+    remove_db(&path);
+}
