@@ -410,7 +410,7 @@ fn client_bindings(params: &[Param]) -> Vec<Ident> {
         .collect()
 }
 
-/// `start`, `execute` and `handle` on the workflow type.
+/// `start`, `execute`, `handle` and the `update_<handler>` calls on the workflow type.
 fn client_functions(
     input: &WorkflowImpl,
     run: Option<&Handler>,
@@ -443,9 +443,12 @@ fn client_functions(
          queries, updates and result."
     );
     let string = quote!(::core::convert::Into<::std::string::String>);
+    let update_calls = update_calls(input, private, &taken);
     quote! {
         #[automatically_derived]
         impl #self_ty {
+            #(#update_calls)*
+
             #[doc = #start_doc]
             #vis fn start(
                 client: &#private::Client,
@@ -481,6 +484,49 @@ fn client_functions(
             }
         }
     }
+}
+
+/// `update_<handler>` on the workflow type, one per update: the update with its
+/// arguments, typed by the handler, for update-with-start (`StartWorkflow::with_update`).
+/// None where the workflow has a method of that name.
+fn update_calls(
+    input: &WorkflowImpl,
+    private: &TokenStream,
+    taken: &dyn Fn(&str) -> bool,
+) -> Vec<TokenStream> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut calls = Vec::new();
+    for handler in &input.handlers {
+        if handler.kind != HandlerKind::Update
+            || !handler.inputs.params.iter().all(|p| is_owned(&p.ty))
+        {
+            continue;
+        }
+        let Some(output) = client_output(handler) else {
+            continue;
+        };
+        let call = format_ident!("update_{}", handler.ident());
+        if taken(&call.to_string()) || !seen.insert(call.to_string()) {
+            continue;
+        }
+        let vis = &handler.method.vis;
+        let name = name_literal(handler);
+        let doc = format!(
+            " The `{}` update with these arguments, to send with a start \
+             (update-with-start): `start(...).with_update({call}(...))`.",
+            name.value()
+        );
+        let params = &handler.inputs.params;
+        let bindings: Vec<&Ident> = params.iter().map(|p| &p.binding).collect();
+        let tys: Vec<&Type> = params.iter().map(|p| &*p.ty).collect();
+        calls.push(quote! {
+            #[doc = #doc]
+            #vis fn #call(#(#bindings: #tys),*) -> #private::UpdateCall<Self, #output> {
+                #private::UpdateCall::new(#name, (#(#bindings,)*))
+            }
+        });
+    }
+    calls
 }
 
 /// The typed methods of the handle: one per signal (for any `SignalTarget`: the client

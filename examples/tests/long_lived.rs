@@ -433,13 +433,13 @@ async fn entity_update_with_start_starts_the_account_or_updates_the_running_one(
         let id = format!("reward-{queue}");
         worker(&client, &queue)
             .run_until(async {
+                // Typed by the handler: its name, argument and result come from it.
                 let add = |points| {
                     CustomerRewardAccount::start(&client, &id, input("u1"))
                         .task_queue(&queue)
-                        .update_with_start::<_, CustomerRewardAccountStatus>(
-                            "add_points",
-                            (AddPointInput { points },),
-                        )
+                        .with_update(CustomerRewardAccount::update_add_points(AddPointInput {
+                            points,
+                        }))
                 };
                 let (account, first) = add(10).await.expect("the account starts");
                 assert_eq!(first.points, 10);

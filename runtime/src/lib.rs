@@ -228,7 +228,8 @@ pub mod __private {
     pub use crate::{
         activity::ActivityContext,
         client::{
-            Client, ClientError, ExecuteWorkflow, StartWorkflow, UpdateHandle, WorkflowHandle,
+            Client, ClientError, ExecuteWorkflow, StartWorkflow, UpdateCall, UpdateHandle,
+            WorkflowHandle,
         },
         converter::Args,
         definition::{

@@ -28,7 +28,7 @@ use temporalio_client::{
     TlsOptions,
 };
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeNamespaceRequest;
-pub use update_with_start::UpdateWithStart;
+pub use update_with_start::{UpdateCall, UpdateWithStart};
 
 use crate::converter::{Codecs, PayloadCodec};
 

@@ -42,7 +42,54 @@ pub struct UpdateWithStart<W, O> {
     _output: PhantomData<fn() -> O>,
 }
 
+/// One update of workflow `W`, with its arguments, whose result is an `O`: what
+/// [`StartWorkflow::with_update`] sends with a start. The `#[workflow]` macro makes one
+/// per `#[update]` handler, `W::update_<handler>(args...)`, so the update's name, argument
+/// types and result type all come from the handler.
+#[must_use = "an update call is sent by StartWorkflow::with_update"]
+pub struct UpdateCall<W, O> {
+    name: String,
+    args: Result<Vec<Payload>, PayloadError>,
+    _types: PhantomData<fn() -> (W, O)>,
+}
+
+impl<W, O> UpdateCall<W, O> {
+    /// The update `name` of `W` with `args` (what the macro's `W::update_<handler>`
+    /// builds).
+    #[doc(hidden)]
+    pub fn new<A: Args>(name: &str, args: A) -> Self {
+        Self {
+            name: name.to_owned(),
+            args: args.to_payloads(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<W, O> std::fmt::Debug for UpdateCall<W, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateCall")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<W> StartWorkflow<W> {
+    /// Sends `update` with the start (update-with-start), typed by the workflow's handler:
+    /// `W::start(&client, id, input).with_update(W::update_add_points(points))`. As
+    /// [`StartWorkflow::update_with_start`] otherwise.
+    pub fn with_update<O: DeserializeOwned>(
+        self,
+        update: UpdateCall<W, O>,
+    ) -> UpdateWithStart<W, O> {
+        UpdateWithStart {
+            start: self,
+            update_name: update.name,
+            args: update.args,
+            _output: PhantomData,
+        }
+    }
+
     /// Sends the update `update_name` with the start (update-with-start): the workflow
     /// starts if it is not running (set [`StartWorkflow::id_conflict_policy`] to `Fail` to
     /// refuse a running one), and the update reaches it either way. Awaiting it gives the
