@@ -1,7 +1,7 @@
 //! The official Temporal Web UI, served by the embedded engine, in a real browser
 //! (headless Chromium) against the tour's runs: the list, a run's events with its input
-//! and result, the workers polling, and schedules; and a signal and a terminate sent from
-//! the UI's own controls (driven over the DevTools protocol). Screenshots go to
+//! and result, the workers polling, and schedules; and a signal, a terminate and a reset
+//! sent from the UI's own controls (driven over the DevTools protocol). Screenshots go to
 //! `target/web-ui-screenshots/`.
 
 use std::time::Duration;
@@ -464,5 +464,104 @@ async fn an_encrypted_runs_payloads_show_decoded_through_the_codec_server() {
     until_shown(&page, PLAINTEXT_CARD).await;
     screenshot(&page, "encrypted-run-decoded").await;
     browser.close().await;
+    engine.shutdown().await;
+}
+
+/// The UI's Reset (its menu, its event list, its reason, its confirm button) resets a
+/// run on the engine: the run is replaced by one whose worker replays the kept prefix and
+/// gets the later update reapplied.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_from_the_web_ui_replaces_the_run_and_keeps_its_update() {
+    use capstan_examples::patterns::long_running_entity::{
+        AddPointInput, CustomerRewardAccount, CustomerRewardAccountInput,
+    };
+    let _one_at_a_time = ONE_BROWSER_AT_A_TIME.lock().await;
+    let chromium = Chromium::find().expect("Chromium is installed");
+    let (engine, ui) = engine_with_ui(None).await;
+    let client = Client::connect(engine.address()).await.expect("a client");
+    let queue = unique_task_queue("ui-reset");
+    let id = unique_task_queue("ui-reset-account");
+    worker(&client, &queue)
+        .run_until(async {
+            let account = CustomerRewardAccount::start(
+                &client,
+                &id,
+                CustomerRewardAccountInput {
+                    user_id: "u1".to_owned(),
+                    ..Default::default()
+                },
+            )
+            .task_queue(&queue)
+            .await
+            .expect("a start");
+            let status = account
+                .add_points(AddPointInput { points: 10 })
+                .await
+                .expect("an update");
+            assert_eq!(status.points, 10);
+            let base = run_of(&client, &id).await;
+            let browser = Browser::launch(&chromium).await;
+            let page = browser
+                .open(&format!(
+                    "{ui}/namespaces/default/workflows/{id}/{base}/history"
+                ))
+                .await;
+            until_shown(&page, "Running").await;
+            click(&page, "#workflow-actions-menu-button").await;
+            click(&page, "[data-testid=reset-button]").await;
+            click(&page, "[data-testid=workflow-reset-event-id-select-button]").await;
+            click_showing(&page, "li[role=option]", "WorkflowTaskCompleted").await;
+            type_into(&page, "#reset-reason", "reset from the UI").await;
+            click(&page, "[data-testid=confirm-modal-button]").await;
+            let mut current = base.clone();
+            for _ in 0..100 {
+                current = run_of(&client, &id).await;
+                if current != base {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert_ne!(current, base, "the UI's reset never replaced the run");
+            // The new run, replayed by the worker, got the update reapplied.
+            let mut points = 0;
+            for _ in 0..100 {
+                points = CustomerRewardAccount::handle(&client, &id)
+                    .query_reward_status()
+                    .await
+                    .map(|s| s.points)
+                    .unwrap_or_default();
+                if points == 10 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert_eq!(points, 10, "the reapplied update's points");
+            // The run it replaced was terminated by the reset.
+            let replaced = client
+                .workflow_handle(&id)
+                .for_run(&base)
+                .history()
+                .await
+                .expect("the replaced run's history");
+            let closed = replaced.last().map(|e| e.event_type());
+            assert_eq!(
+                closed,
+                Some(temporalio_common::protos::temporal::api::enums::v1::EventType::WorkflowExecutionTerminated)
+            );
+            page.goto(format!(
+                "{ui}/namespaces/default/workflows/{id}/{current}/history"
+            ))
+            .await
+            .ok();
+            until_shown(&page, &current).await;
+            screenshot(&page, "reset-from-the-ui").await;
+            browser.close().await;
+            CustomerRewardAccount::handle(&client, &id)
+                .cancel_account()
+                .await
+                .expect("the account closes");
+        })
+        .await
+        .expect("the worker ran");
     engine.shutdown().await;
 }

@@ -11,7 +11,11 @@ use crate::{
     state::Namespace,
 };
 
-const VERSION: &str = concat!("capstan-engine ", env!("CARGO_PKG_VERSION"));
+/// The Temporal server release whose API the engine follows, and against whose dev server
+/// its behaviour is tested: clients pick features by the version a server reports (the
+/// Web UI offers reset's newer reapply options from 1.24 on). The engine names itself in
+/// the cluster's name.
+const VERSION: &str = "1.32.0";
 
 impl Service {
     pub(super) async fn system_info(
