@@ -178,11 +178,20 @@ pub(crate) fn activity_task_not_found(workflow_id: &str, scheduled: i64, attempt
     ))
 }
 
-/// The workflow has no pending activity with this id.
-pub(crate) fn activity_not_found(workflow_id: &str, activity_id: &str) -> Status {
+/// The workflow has no pending activity with this id, in Temporal's words.
+pub(crate) fn activity_not_found(activity_id: &str) -> Status {
     not_found(format!(
-        "workflow `{workflow_id}` has no pending activity `{activity_id}`"
+        "cannot find pending activity with ActivityID {activity_id}, check workflow \
+         execution history for more details"
     ))
+}
+
+/// A worker says it cancelled an activity that no one asked to cancel, refused in
+/// Temporal's words.
+pub(crate) fn activity_not_cancel_requested() -> Status {
+    Status::invalid_argument(
+        "unable to mark activity as canceled without activity being request canceled first",
+    )
 }
 
 /// The run has no update with this id.

@@ -2478,3 +2478,225 @@ async fn a_reset_run_hears_of_the_child_its_prefix_started() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn task_failures_by_id_calls_sticky_resets_and_deletes_answer_as_on_temporal() {
+    same_on_both(async |server: &mut Server| {
+        let id = unique_task_queue("by-id");
+        let queue = unique_task_queue("by-id");
+        let run_id = server.start(&id, &queue).await;
+        let mut seen_calls = Vec::new();
+        // A worker fails the first workflow task: the failure and its cause are written.
+        let task = server.take_task(&queue).await;
+        let answer = server
+            .client
+            .respond_workflow_task_failed(service::RespondWorkflowTaskFailedRequest {
+                namespace: server.namespace.clone(),
+                task_token: task.task_token,
+                cause: temporalio_protos::temporal::api::enums::v1::WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure as i32,
+                failure: Some(temporalio_protos::temporal::api::failure::v1::Failure {
+                    message: "the worker broke".into(),
+                    ..Default::default()
+                }),
+                identity: "temporal-api-test".into(),
+                ..Default::default()
+            })
+            .await;
+        seen_calls.push(format!("task failed: {}", answered(answer)));
+        // Its retry schedules an activity, which is heartbeaten and cancelled by id.
+        let activity = command::ScheduleActivityTaskCommandAttributes {
+            activity_id: "a".into(),
+            activity_type: Some(ActivityType { name: "A".into() }),
+            task_queue: Server::queue(&queue),
+            start_to_close_timeout: Some(prost_wkt_types::Duration {
+                seconds: 60,
+                nanos: 0,
+            }),
+            ..Default::default()
+        };
+        server
+            .complete_task(&queue, vec![Cmd::ScheduleActivityTaskCommandAttributes(activity)])
+            .await;
+        let started = server.take_activity(&queue).await;
+        seen_calls.push(format!("activity {} attempt {}", started.activity_id, started.attempt));
+        let heartbeat = server
+            .client
+            .record_activity_task_heartbeat_by_id(service::RecordActivityTaskHeartbeatByIdRequest {
+                namespace: server.namespace.clone(),
+                workflow_id: id.clone(),
+                activity_id: "a".into(),
+                details: payloads("half way"),
+                identity: "temporal-api-test".into(),
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner().cancel_requested);
+        seen_calls.push(format!("heartbeat by id: {:?}", heartbeat.map_err(|s| seen(&s))));
+        let unknown = server
+            .client
+            .record_activity_task_heartbeat_by_id(service::RecordActivityTaskHeartbeatByIdRequest {
+                namespace: server.namespace.clone(),
+                workflow_id: id.clone(),
+                activity_id: "no-such-activity".into(),
+                identity: "temporal-api-test".into(),
+                ..Default::default()
+            })
+            .await;
+        seen_calls.push(format!("heartbeat of an unknown activity: {}", answered(unknown)));
+        let cancelled = server
+            .client
+            .respond_activity_task_canceled_by_id(service::RespondActivityTaskCanceledByIdRequest {
+                namespace: server.namespace.clone(),
+                workflow_id: id.clone(),
+                activity_id: "a".into(),
+                details: payloads("stopped"),
+                identity: "temporal-api-test".into(),
+                ..Default::default()
+            })
+            .await;
+        seen_calls.push(format!("cancelled by id: {}", answered(cancelled)));
+        let reset_sticky = server
+            .client
+            .reset_sticky_task_queue(service::ResetStickyTaskQueueRequest {
+                namespace: server.namespace.clone(),
+                execution: execution(&id, &run_id),
+            })
+            .await;
+        seen_calls.push(format!("sticky queue reset: {}", answered(reset_sticky)));
+        let history = server.history(&id, &run_id).await;
+        seen_calls.push(
+            history
+                .iter()
+                .map(|e| {
+                    let detail = match &e.attributes {
+                        Some(Event::WorkflowTaskFailedEventAttributes(a)) => format!(
+                            "{:?} {:?} by {}",
+                            a.cause(),
+                            a.failure.as_ref().map(|f| &f.message),
+                            a.identity
+                        ),
+                        Some(Event::ActivityTaskCanceledEventAttributes(a)) => {
+                            format!("{:?} by {}", a.details, a.identity)
+                        }
+                        Some(Event::WorkflowTaskScheduledEventAttributes(a)) => {
+                            format!("attempt {}", a.attempt)
+                        }
+                        _ => String::new(),
+                    };
+                    format!("{} {:?} {detail}", e.event_id, e.event_type())
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+        // Deleted, the run is gone; deleting it again is NOT_FOUND.
+        for _ in 0..2 {
+            let deleted = server
+                .client
+                .delete_workflow_execution(service::DeleteWorkflowExecutionRequest {
+                    namespace: server.namespace.clone(),
+                    workflow_execution: execution(&id, &run_id),
+                    ..Default::default()
+                })
+                .await;
+            seen_calls.push(format!("delete: {}", answered(deleted)));
+            // Temporal deletes in the background.
+            for _ in 0..50 {
+                let described = server
+                    .client
+                    .describe_workflow_execution(service::DescribeWorkflowExecutionRequest {
+                        namespace: server.namespace.clone(),
+                        execution: execution(&id, &run_id),
+                    })
+                    .await;
+                if described.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        seen_calls.join("\n").replace(&id, "{id}").replace(&run_id, "{run}")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_parent_cancelled_right_after_starting_a_child_still_times_out() {
+    same_on_both(async |server: &mut Server| {
+        let id = unique_task_queue("cancelled-parent");
+        let queue = unique_task_queue("cancelled-parent");
+        let child_id = format!("{id}-child");
+        let run_id = server
+            .start_with(&id, &queue, |r| {
+                r.workflow_execution_timeout = Some(prost_wkt_types::Duration {
+                    seconds: 2,
+                    nanos: 0,
+                });
+            })
+            .await;
+        // The child goes to a queue no worker polls; the parent is asked to cancel at
+        // once, and no worker answers it again.
+        server
+            .complete_task(
+                &queue,
+                vec![Cmd::StartChildWorkflowExecutionCommandAttributes(
+                    command::StartChildWorkflowExecutionCommandAttributes {
+                        workflow_id: child_id.clone(),
+                        workflow_type: Some(WorkflowType { name: "C".into() }),
+                        task_queue: Server::queue(&unique_task_queue("unpolled")),
+                        ..Default::default()
+                    },
+                )],
+            )
+            .await;
+        server
+            .client
+            .request_cancel_workflow_execution(service::RequestCancelWorkflowExecutionRequest {
+                namespace: server.namespace.clone(),
+                workflow_execution: execution(&id, &run_id),
+                identity: "temporal-api-test".into(),
+                request_id: uuid::Uuid::new_v4().to_string(),
+                reason: "stop".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("the cancel request is taken");
+        let mut parent = None;
+        for _ in 0..100 {
+            let info = server
+                .describe(&id, &run_id)
+                .await
+                .workflow_execution_info
+                .unwrap_or_default();
+            if info.close_time.is_some() {
+                parent = Some(info.status());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut child = None;
+        for _ in 0..50 {
+            let info = server
+                .describe(&child_id, "")
+                .await
+                .workflow_execution_info
+                .unwrap_or_default();
+            child = Some(info.status());
+            if info.close_time.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        use temporalio_protos::temporal::api::enums::v1::WorkflowExecutionStatus as Status;
+        assert_eq!(
+            parent,
+            Some(Status::TimedOut),
+            "the parent closes at its timeout"
+        );
+        let history = server.history(&id, &run_id).await;
+        format!(
+            "parent: {parent:?}, child: {child:?}\n{:?}",
+            history.iter().map(|e| e.event_type()).collect::<Vec<_>>()
+        )
+    })
+    .await;
+}

@@ -377,7 +377,7 @@ impl Run {
             .iter()
             .find(|(_, a)| a.attrs.activity_id == activity_id)
             .map(|(scheduled, a)| (*scheduled, a.attempt))
-            .ok_or_else(|| errors::activity_not_found(&self.workflow_id, activity_id))
+            .ok_or_else(|| errors::activity_not_found(activity_id))
     }
 
     /// A heartbeat of the running activity (checked by the caller); answers whether it
