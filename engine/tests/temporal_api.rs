@@ -262,6 +262,20 @@ fn command(attributes: Cmd) -> Command {
     }
 }
 
+/// Activity `a` of type `A` on `queue`, with a start-to-close timeout of a minute.
+fn activity_a(queue: &str) -> command::ScheduleActivityTaskCommandAttributes {
+    command::ScheduleActivityTaskCommandAttributes {
+        activity_id: "a".into(),
+        activity_type: Some(ActivityType { name: "A".into() }),
+        task_queue: Server::queue(queue),
+        start_to_close_timeout: Some(prost_wkt_types::Duration {
+            seconds: 60,
+            nanos: 0,
+        }),
+        ..Default::default()
+    }
+}
+
 /// Run `run_id` of workflow `id` (an empty run id: its current run).
 fn execution(id: impl Into<String>, run_id: impl Into<String>) -> Option<WorkflowExecution> {
     Some(WorkflowExecution {
@@ -643,18 +657,9 @@ async fn user_metadata_and_priority_are_kept() {
         };
         let activity = Command {
             user_metadata: metadata("a call", "to somewhere"),
-            ..command(Cmd::ScheduleActivityTaskCommandAttributes(
-                command::ScheduleActivityTaskCommandAttributes {
-                    activity_id: "a".into(),
-                    activity_type: Some(ActivityType { name: "A".into() }),
-                    task_queue: Server::queue(&queue),
-                    start_to_close_timeout: Some(prost_wkt_types::Duration {
-                        seconds: 60,
-                        nanos: 0,
-                    }),
-                    ..Default::default()
-                },
-            ))
+            ..command(Cmd::ScheduleActivityTaskCommandAttributes(activity_a(
+                &queue,
+            )))
         };
         server
             .complete_task_with(&queue, vec![timer, activity])
@@ -2199,16 +2204,7 @@ async fn a_reset_replays_its_prefix_and_reapplies_later_signals_and_updates() {
         let id = unique_task_queue("reset");
         let queue = unique_task_queue("reset");
         let base = server.start(&id, &queue).await;
-        let activity = command::ScheduleActivityTaskCommandAttributes {
-            activity_id: "a".into(),
-            activity_type: Some(ActivityType { name: "A".into() }),
-            task_queue: Server::queue(&queue),
-            start_to_close_timeout: Some(prost_wkt_types::Duration {
-                seconds: 60,
-                nanos: 0,
-            }),
-            ..Default::default()
-        };
+        let activity = activity_a(&queue);
         let timer = command::StartTimerCommandAttributes {
             timer_id: "t".into(),
             start_to_fire_timeout: Some(prost_wkt_types::Duration {
@@ -2504,16 +2500,7 @@ async fn task_failures_by_id_calls_sticky_resets_and_deletes_answer_as_on_tempor
             .await;
         seen_calls.push(format!("task failed: {}", answered(answer)));
         // Its retry schedules an activity, which is heartbeaten and cancelled by id.
-        let activity = command::ScheduleActivityTaskCommandAttributes {
-            activity_id: "a".into(),
-            activity_type: Some(ActivityType { name: "A".into() }),
-            task_queue: Server::queue(&queue),
-            start_to_close_timeout: Some(prost_wkt_types::Duration {
-                seconds: 60,
-                nanos: 0,
-            }),
-            ..Default::default()
-        };
+        let activity = activity_a(&queue);
         server
             .complete_task(&queue, vec![Cmd::ScheduleActivityTaskCommandAttributes(activity)])
             .await;
@@ -2595,7 +2582,6 @@ async fn task_failures_by_id_calls_sticky_resets_and_deletes_answer_as_on_tempor
                 .delete_workflow_execution(service::DeleteWorkflowExecutionRequest {
                     namespace: server.namespace.clone(),
                     workflow_execution: execution(&id, &run_id),
-                    ..Default::default()
                 })
                 .await;
             seen_calls.push(format!("delete: {}", answered(deleted)));
