@@ -2451,7 +2451,18 @@ async fn a_reset_run_hears_of_the_child_its_prefix_started() {
             )
             .await;
         let runs = [(base.as_str(), "base"), (new.as_str(), "new")];
-        let new_history = server.history(&id, &new).await;
+        // Temporal delivers the child's outcome a moment later.
+        let mut new_history = Vec::new();
+        for _ in 0..50 {
+            new_history = server.history(&id, &new).await;
+            let heard = new_history
+                .iter()
+                .any(|e| e.event_type() == EventType::ChildWorkflowExecutionCompleted);
+            if heard {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         assert!(
             new_history
                 .iter()
@@ -2678,11 +2689,16 @@ async fn a_parent_cancelled_right_after_starting_a_child_still_times_out() {
             Some(Status::TimedOut),
             "the parent closes at its timeout"
         );
+        // Temporal starts the child asynchronously: the cancel request may come before
+        // or after its started event. Compared: which events, and the last.
         let history = server.history(&id, &run_id).await;
-        format!(
-            "parent: {parent:?}, child: {child:?}\n{:?}",
-            history.iter().map(|e| e.event_type()).collect::<Vec<_>>()
-        )
+        let last = history.last().map(|e| e.event_type());
+        let mut events: Vec<String> = history
+            .iter()
+            .map(|e| format!("{:?}", e.event_type()))
+            .collect();
+        events.sort();
+        format!("parent: {parent:?}, child: {child:?}, last {last:?}\n{events:?}")
     })
     .await;
 }
