@@ -104,6 +104,18 @@ impl EventLog {
         (0..self.len()).filter_map(|i| self.get(i))
     }
 
+    /// The first `len` events, as a log of their own (only their bytes are copied).
+    pub(crate) fn prefix(&self, len: usize) -> Self {
+        let len = len.min(self.len());
+        let end = len
+            .checked_sub(1)
+            .map_or(0, |last| self.ends[last] as usize);
+        Self {
+            bytes: self.bytes[..end].to_vec(),
+            ends: self.ends[..len].to_vec(),
+        }
+    }
+
     /// Keeps the first `len` events.
     pub(crate) fn truncate(&mut self, len: usize) {
         if len < self.len() {
@@ -216,6 +228,16 @@ mod tests {
         assert_eq!(log.range(5..99), vec![event(6)]);
         assert_eq!(log.range(9..99), vec![]);
         assert_eq!(log.encoded(5), Some(&event(6).encode_to_vec()[..]));
+        let prefix = log.prefix(3);
+        assert_eq!(prefix.to_vec(), vec![event(1), event(2), event(3)]);
+        assert_eq!(
+            prefix.size(),
+            (1..=3)
+                .map(|id| event(id).encode_to_vec().len())
+                .sum::<usize>()
+        );
+        assert_eq!(log.prefix(0).len(), 0);
+        assert_eq!(log.prefix(99).len(), 6);
         log.truncate(2);
         assert_eq!(log.to_vec(), vec![event(1), event(2)]);
         log.push(&event(3));

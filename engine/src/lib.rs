@@ -46,6 +46,7 @@ mod limits;
 mod matching;
 mod pb;
 mod proto;
+mod recent_requests;
 mod run;
 mod schedules;
 mod search_attributes;

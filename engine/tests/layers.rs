@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
         "clock",
         "errors",
         "event_log",
+        "recent_requests",
         "visibility",
         "timers",
         "validate",

@@ -187,15 +187,7 @@ impl Server {
     async fn completed_workflow(&mut self, id: &str) -> String {
         let queue = unique_task_queue("api");
         let run_id = self.start(id, &queue).await;
-        self.complete_task(
-            &queue,
-            vec![Cmd::CompleteWorkflowExecutionCommandAttributes(
-                CompleteWorkflowExecutionCommandAttributes {
-                    result: payloads("done"),
-                },
-            )],
-        )
-        .await;
+        self.complete_task(&queue, vec![completion("done")]).await;
         run_id
     }
 
@@ -260,6 +252,25 @@ fn command(attributes: Cmd) -> Command {
         attributes: Some(attributes),
         ..Default::default()
     }
+}
+
+/// The command completing the workflow with `result`.
+fn completion(result: &str) -> Cmd {
+    Cmd::CompleteWorkflowExecutionCommandAttributes(CompleteWorkflowExecutionCommandAttributes {
+        result: payloads(result),
+    })
+}
+
+/// The command starting child `workflow_id` of type `C` on `queue`.
+fn start_child(workflow_id: &str, queue: &str) -> Cmd {
+    Cmd::StartChildWorkflowExecutionCommandAttributes(
+        command::StartChildWorkflowExecutionCommandAttributes {
+            workflow_id: workflow_id.to_owned(),
+            workflow_type: Some(WorkflowType { name: "C".into() }),
+            task_queue: Server::queue(queue),
+            ..Default::default()
+        },
+    )
 }
 
 /// Activity `a` of type `A` on `queue`, with a start-to-close timeout of a minute.
@@ -940,11 +951,7 @@ async fn an_accepted_update_fails_when_its_workflow_completes_first() {
                     message_id: accept.id.clone(),
                 },
             )),
-            command(Cmd::CompleteWorkflowExecutionCommandAttributes(
-                CompleteWorkflowExecutionCommandAttributes {
-                    result: payloads("done"),
-                },
-            )),
+            command(completion("done")),
         ];
         server
             .respond(task.task_token, commands, vec![accept])
@@ -1349,11 +1356,7 @@ async fn an_eager_start_hands_the_first_task_to_the_starter() {
         server
             .respond(
                 task.task_token,
-                vec![command(Cmd::CompleteWorkflowExecutionCommandAttributes(
-                    CompleteWorkflowExecutionCommandAttributes {
-                        result: payloads("done"),
-                    },
-                ))],
+                vec![command(completion("done"))],
                 Vec::new(),
             )
             .await;
@@ -1650,10 +1653,12 @@ async fn custom_search_attributes_are_registered_typed_and_queried() {
                 })
                 .await;
         }
-        // A workflow that upserts an attribute the namespace does not have.
+        // A workflow that upserts an attribute the namespace does not have (on a queue of
+        // its own: the runs above wait on `queue`, and a poll there could take theirs).
         let upserting = format!("{prefix}-upsert");
-        let run_id = server.start(&upserting, &queue).await;
-        let task = server.take_task(&queue).await;
+        let upsert_queue = unique_task_queue("sa-upsert");
+        let run_id = server.start(&upserting, &upsert_queue).await;
+        let task = server.take_task(&upsert_queue).await;
         let completion = server
             .client
             .respond_workflow_task_completed(service::RespondWorkflowTaskCompletedRequest {
@@ -2369,16 +2374,7 @@ async fn a_closed_workflow_resets_to_a_task_not_yet_started() {
         let base = server.start(&id, &queue).await;
         server.complete_task(&queue, Vec::new()).await;
         signal(server, &id, "s1").await;
-        server
-            .complete_task(
-                &queue,
-                vec![Cmd::CompleteWorkflowExecutionCommandAttributes(
-                    CompleteWorkflowExecutionCommandAttributes {
-                        result: payloads("done"),
-                    },
-                )],
-            )
-            .await;
+        server.complete_task(&queue, vec![completion("done")]).await;
         // Before the first task started: the reset starts it, then fails it.
         let first = reset(server, &id, &base, 3, |_| {})
             .await
@@ -2423,17 +2419,7 @@ async fn a_reset_run_hears_of_the_child_its_prefix_started() {
         let base = server.start(&id, &queue).await;
         // 1-7: the parent starts a child; 8-9: its next task.
         server
-            .complete_task(
-                &queue,
-                vec![Cmd::StartChildWorkflowExecutionCommandAttributes(
-                    command::StartChildWorkflowExecutionCommandAttributes {
-                        workflow_id: child_id.clone(),
-                        workflow_type: Some(WorkflowType { name: "C".into() }),
-                        task_queue: Server::queue(&child_queue),
-                        ..Default::default()
-                    },
-                )],
-            )
+            .complete_task(&queue, vec![start_child(&child_id, &child_queue)])
             .await;
         server.complete_task(&queue, Vec::new()).await;
         let new = reset(server, &id, &base, 9, |_| {})
@@ -2441,14 +2427,7 @@ async fn a_reset_run_hears_of_the_child_its_prefix_started() {
             .expect("the reset is taken");
         // The child, untouched by the reset, completes: the new run hears of it.
         server
-            .complete_task(
-                &child_queue,
-                vec![Cmd::CompleteWorkflowExecutionCommandAttributes(
-                    CompleteWorkflowExecutionCommandAttributes {
-                        result: payloads("child done"),
-                    },
-                )],
-            )
+            .complete_task(&child_queue, vec![completion("child done")])
             .await;
         let runs = [(base.as_str(), "base"), (new.as_str(), "new")];
         // Temporal delivers the child's outcome a moment later.
@@ -2635,14 +2614,7 @@ async fn a_parent_cancelled_right_after_starting_a_child_still_times_out() {
         server
             .complete_task(
                 &queue,
-                vec![Cmd::StartChildWorkflowExecutionCommandAttributes(
-                    command::StartChildWorkflowExecutionCommandAttributes {
-                        workflow_id: child_id.clone(),
-                        workflow_type: Some(WorkflowType { name: "C".into() }),
-                        task_queue: Server::queue(&unique_task_queue("unpolled")),
-                        ..Default::default()
-                    },
-                )],
+                vec![start_child(&child_id, &unique_task_queue("unpolled"))],
             )
             .await;
         server

@@ -481,6 +481,26 @@ impl Run {
         );
     }
 
+    /// The worker says it cancelled the activity: as on Temporal, only one asked to cancel
+    /// may be (`INVALID_ARGUMENT` otherwise).
+    pub(crate) fn worker_cancels_activity(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        scheduled: i64,
+        details: Option<Payloads>,
+        identity: String,
+    ) -> Result<(), Status> {
+        let asked = self
+            .activities
+            .get(&scheduled)
+            .is_some_and(|a| a.cancel_requested_event_id.is_some());
+        if !asked {
+            return Err(errors::activity_not_cancel_requested());
+        }
+        self.cancel_activity(ctx, scheduled, details, identity);
+        Ok(())
+    }
+
     /// The worker failed the running attempt, with the heartbeat details it last had.
     pub(crate) fn fail_activity(
         &mut self,

@@ -328,9 +328,7 @@ impl RunImage {
     /// Keeps the image's events whole, taken from `now` (the run about to be removed).
     pub(crate) fn keep_events(&mut self, now: &Run) {
         if let Err(len) = self.events {
-            let mut events = now.events.clone();
-            events.truncate(len);
-            self.events = Ok(events);
+            self.events = Ok(now.events.prefix(len));
         }
     }
 

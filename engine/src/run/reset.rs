@@ -144,8 +144,7 @@ impl Run {
         if finish <= 1 || finish > self.events.len() as i64 {
             return Err(out_of_history());
         }
-        let mut events = self.events.clone();
-        events.truncate((finish - 1) as usize);
+        let events = self.events.prefix((finish - 1) as usize);
         let mut run = Self {
             namespace: self.namespace.clone(),
             workflow_id: self.workflow_id.clone(),

@@ -38,17 +38,11 @@ impl Run {
     /// Notes a client signal's request id; false if the run has seen it (a retry). An
     /// empty id is never a retry.
     pub(super) fn remember_signal_request(&mut self, request_id: &str) -> bool {
-        if request_id.is_empty() {
-            return true;
-        }
-        if self.signal_request_ids.iter().any(|id| id == request_id) {
-            return false;
-        }
-        if self.signal_request_ids.len() == RECENT_SIGNAL_REQUEST_IDS {
-            self.signal_request_ids.pop_front();
-        }
-        self.signal_request_ids.push_back(request_id.to_owned());
-        true
+        crate::recent_requests::remember(
+            &mut self.signal_request_ids,
+            request_id,
+            RECENT_SIGNAL_REQUEST_IDS,
+        )
     }
 
     /// A request to cancel the run, from a client, its parent or its schedule.

@@ -99,12 +99,8 @@ impl Run {
         ctx: &mut Ctx<'_>,
         request: update::Request,
     ) -> Result<(), Status> {
-        let id = request
-            .meta
-            .as_ref()
-            .map(|m| m.update_id.clone())
-            .unwrap_or_default();
-        if self.updates.iter().any(|u| u.id == id) {
+        let update = Update::new(request, UpdateState::Admitted);
+        if self.has_update(&update.id) {
             return Ok(());
         }
         let limits = &ctx.config.limits;
@@ -125,12 +121,7 @@ impl Run {
         if counted >= limits.total_updates {
             return Err(errors::too_many_updates(limits.total_updates));
         }
-        self.updates.push(Update {
-            id,
-            request,
-            state: UpdateState::Admitted,
-            accepted: false,
-        });
+        self.updates.push(update);
         let idle = self.wft.is_none() && self.buffered.is_empty();
         self.schedule_workflow_task(ctx);
         if idle {

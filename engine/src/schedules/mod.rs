@@ -439,17 +439,7 @@ impl Schedule {
 
     /// Whether `request_id` was seen before; remembers it.
     pub(crate) fn seen(&mut self, request_id: &str) -> bool {
-        if request_id.is_empty() {
-            return false;
-        }
-        if self.requests.iter().any(|r| r == request_id) {
-            return true;
-        }
-        if self.requests.len() == REMEMBERED_REQUESTS {
-            self.requests.pop_front();
-        }
-        self.requests.push_back(request_id.to_owned());
-        false
+        !crate::recent_requests::remember(&mut self.requests, request_id, REMEMBERED_REQUESTS)
     }
 
     pub(crate) fn describe_info(&self, now: SystemTime) -> ScheduleInfo {

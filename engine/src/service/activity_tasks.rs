@@ -196,17 +196,7 @@ impl Service {
                 .await;
         }
         self.on_activity(target, |run, ctx, s| {
-            // As on Temporal: only an activity asked to cancel can be cancelled.
-            if run
-                .activities
-                .get(&s)
-                .and_then(|a| a.cancel_requested_event_id)
-                .is_none()
-            {
-                return Err(errors::activity_not_cancel_requested());
-            }
-            run.cancel_activity(ctx, s, details, identity);
-            Ok(())
+            run.worker_cancels_activity(ctx, s, details, identity)
         })
         .await?
     }
